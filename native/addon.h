@@ -1,0 +1,14 @@
+// One Init function per kernel interface; each lives in its own file and
+// adds its functions and constants to the addon's exports.
+#pragma once
+#include <napi.h>
+
+void InitMm(Napi::Env env, Napi::Object exports);            // mm.cc
+void InitForkChild(Napi::Env env, Napi::Object exports);     // fork_child.cc
+void InitPagemap(Napi::Env env, Napi::Object exports);       // pagemap.cc
+void InitUserfaultfd(Napi::Env env, Napi::Object exports);   // userfaultfd.cc
+void InitThreadAccess(Napi::Env env, Napi::Object exports);  // thread_access.cc
+void InitFaultTiming(Napi::Env env, Napi::Object exports);   // fault_timing.cc
+void InitDrm(Napi::Env env, Napi::Object exports);           // drm.cc
+void InitMirrordrm(Napi::Env env, Napi::Object exports);     // mirrordrm.cc
+void InitFakevram(Napi::Env env, Napi::Object exports);      // fakevram.cc

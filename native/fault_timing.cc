@@ -1,0 +1,6 @@
+#include "addon.h"
+#include "syscall_error.h"
+
+void InitFaultTiming(Napi::Env env, Napi::Object exports)
+{
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# mirrorlab setup: Debian packages, npm packages, the addon, the guest kernels,
+# then the main job. Idempotent; fast when everything is already there.
+#
+#   bash scripts/setup.sh            set up, then run the main job
+#   bash scripts/setup.sh --no-run   set up only (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_main=1
+for a in "$@"; do
+	case "$a" in
+	--no-run) run_main=0 ;;
+	*) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+	esac
+done
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Debian packages: the toolchain for the addon and the modules, and QEMU with
+# busybox and cpio for the guests.
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates)
+command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	step "Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# node-gyp must build against the running node's own headers (there is no
+# network to fetch them from).
+nodedir=$(dirname "$(dirname "$(command -v node)")")
+if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+	echo "setup.sh: node headers not found under $nodedir/include/node" >&2
+	exit 1
+fi
+export npm_config_nodedir="$nodedir"
+
+step "npm packages"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	npm ci --no-audit --no-fund
+fi
+
+step "build: addon and TypeScript"
+npm run --silent build:native >/tmp/mirrorlab-node-gyp.log 2>&1 || { cat /tmp/mirrorlab-node-gyp.log; exit 1; }
+npm run --silent build:ts
+
+if [ -x scripts/kernels.sh ]; then
+	step "guest kernels"
+	scripts/kernels.sh
+fi
+
+if [ "$run_main" = 1 ]; then
+	step "main job"
+	node dist/cli/main.js probe
+fi

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests touch real kernel state (hugetlb pools, THP, QEMU guests), so files
+// run one at a time in separate processes (forks: native addons and fork()
+// behave as in a plain node process).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
