@@ -240,7 +240,8 @@ Napi::Value ForkRun(const Napi::CallbackInfo &info)
 		Napi::Object o = list.Get(i).As<Napi::Object>();
 		Op op = {};
 		op.code = o.Get("code").As<Napi::Number>().Uint32Value();
-		op.addr = o.Get("addr").As<Napi::BigInt>().Uint64Value(nullptr);
+		bool lossless;
+		op.addr = o.Get("addr").As<Napi::BigInt>().Uint64Value(&lossless);
 		op.length = (uint64_t)o.Get("length").As<Napi::Number>().Int64Value();
 		op.arg = o.Get("arg").As<Napi::Number>().Int64Value();
 		if (op.code == OP_WRITE) {
