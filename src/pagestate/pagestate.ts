@@ -189,7 +189,7 @@ export interface PageSummary {
   pmdMapped?: number;
   pmdMappedBytes?: number;
   /** smaps of the VMAs overlapping the range, summed (kB); exact only when smapsExact */
-  smaps: { vmas: number; exact: boolean; rssKb: number; anonHugePagesKb: number; shmemPmdMappedKb: number; filePmdMappedKb: number; swapKb: number; thpEligible: boolean };
+  smaps: { vmas: number; exact: boolean; rssKb: number; anonHugePagesKb: number; shmemPmdMappedKb: number; filePmdMappedKb: number; swapKb: number; hugetlbKb: number; thpEligible: boolean };
 }
 
 /**
@@ -215,6 +215,7 @@ export function pageSummary(target: RangeLike, offset?: number, length?: number)
       shmemPmdMappedKb: sum('ShmemPmdMapped'),
       filePmdMappedKb: sum('FilePmdMapped'),
       swapKb: sum('Swap'),
+      hugetlbKb: sum('Private_Hugetlb') + sum('Shared_Hugetlb'),
       thpEligible: vmas.some((v) => v.thpEligible === 1),
     },
   };
