@@ -220,6 +220,19 @@ describe('remap', () => {
   });
 });
 
+describe('remap of shared memory', () => {
+  it('DONTUNMAP of a shared memfd mapping: the old range is empty but refaults the same file pages', () => {
+    using m = Mapping.memfd(4 * PAGE_SIZE);
+    m.view.fill(0x3c);
+    const r = m.remap(4 * PAGE_SIZE, { mayMove: true, dontUnmap: true });
+    using old = r.old!;
+    expect(pageSummary(old).present).toBe(0);
+    expect(old.view[2 * PAGE_SIZE]).toBe(0x3c); // a fault on the old range finds the shmem page
+    m.view[0] = 1;
+    expect(old.view[0]).toBe(1);
+  });
+});
+
 describe('finalizer', async () => {
   const v8 = await import('node:v8');
   const vm = await import('node:vm');
