@@ -49,9 +49,11 @@ export interface UffdOpenOptions {
   /** 'syscall' (userfaultfd(2), the default) or 'device' (/dev/userfaultfd + USERFAULTFD_IOC_NEW). */
   via?: 'syscall' | 'device';
   /**
-   * UFFD_USER_MODE_ONLY: true, false, or 'auto' (default): without it, and
-   * again with it if the kernel refuses with EPERM (vm.unprivileged_userfaultfd=0
-   * and no CAP_SYS_PTRACE). Only the syscall path takes this flag into account.
+   * UFFD_USER_MODE_ONLY (faults raised by the kernel itself, e.g. in
+   * copy_to_user, are not delivered): true, false, or 'auto' (default): through
+   * the syscall, without it, and again with it if the kernel refuses with EPERM
+   * (vm.unprivileged_userfaultfd=0 and no CAP_SYS_PTRACE); through the device,
+   * without it (access to /dev/userfaultfd is the permission there).
    */
   userModeOnly?: boolean | 'auto';
   /** Features to enable at UFFDIO_API (UFFD_FEATURE_* without the prefix). */
