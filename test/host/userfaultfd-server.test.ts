@@ -2,12 +2,12 @@
 // policy, counted and timed, with what the faulting thread reads checked.
 import { describe, expect, it } from 'vitest';
 import { Userfaultfd, forkAccess, threadRead, threadWrite } from '../../src/userfaultfd/index.js';
-import { PAGE, anon, memfdTwice, pattern } from './userfaultfd-memory.js';
+import { Mapping, PAGE, memfdTwice, pattern } from './userfaultfd-memory.js';
 
 describe('native fault server', () => {
   it('copy policy: every page reads the pattern; faults counted and timed', async () => {
     using u = Userfaultfd.open();
-    using m = anon(8 * PAGE);
+    using m = Mapping.anonymous(8 * PAGE);
     u.register(m, 'missing');
     const pat = pattern(64, 9); // repeated to fill each page
     using server = u.serve({ pattern: pat });
@@ -26,7 +26,7 @@ describe('native fault server', () => {
 
   it('zeropage policy: every page reads zeros', async () => {
     using u = Userfaultfd.open();
-    using m = anon(4 * PAGE);
+    using m = Mapping.anonymous(4 * PAGE);
     u.register(m, 'missing');
     using server = u.serve({ missing: 'zeropage' });
     const r = await threadRead(m);
@@ -36,7 +36,7 @@ describe('native fault server', () => {
 
   it('a delay before resolving shows in the faulting thread and in the service time', async () => {
     using u = Userfaultfd.open();
-    using m = anon(3 * PAGE);
+    using m = Mapping.anonymous(3 * PAGE);
     u.register(m, 'missing');
     using server = u.serve({ delayUs: 2000 });
     const r = await threadRead(m, { width: 1 });
@@ -47,7 +47,7 @@ describe('native fault server', () => {
 
   it('WP faults are resolved by clearing protection; COPY with MODE_WP maps pages protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     u.register(m, ['missing', 'wp']);
     using server = u.serve({ pattern: new Uint8Array([7]), wp: true });
     await threadWrite(m, { fill: 3 });
@@ -70,7 +70,7 @@ describe('native fault server', () => {
 
   it('a forked child is not left stuck: its uffd is closed and its fault proceeds unregistered', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_FORK'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     using server = u.serve({ pattern: new Uint8Array([1]) });
     const r = await forkAccess(m);

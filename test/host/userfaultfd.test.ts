@@ -2,6 +2,7 @@
 // resolved from JavaScript, with the bytes the faulting thread sees checked.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon.js';
+import { pageState } from '../../src/pagestate/index.js';
 import {
   Userfaultfd,
   forkAccess,
@@ -11,9 +12,8 @@ import {
   type PageFault,
   type UffdFeature,
 } from '../../src/userfaultfd/index.js';
-import { PAGE, anon, memfdTwice, pagePresent, pattern } from './userfaultfd-memory.js';
+import { Mapping, PAGE, memfdTwice, pagePresent, pattern } from './userfaultfd-memory.js';
 
-const M = native.mmConstants;
 const probe = Userfaultfd.probe();
 const lacks = (f: UffdFeature): boolean => {
   const missing = !probe.offered.includes(f);
@@ -51,7 +51,7 @@ describe('handshake', () => {
   it('opens with UFFD_USER_MODE_ONLY when asked', () => {
     using u = Userfaultfd.open({ userModeOnly: true });
     expect(u.userModeOnly).toBe(true);
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     expect(u.register(m, 'missing').ioctls).toContain('COPY');
   });
 });
@@ -59,7 +59,7 @@ describe('handshake', () => {
 describe('MISSING', () => {
   it('COPY: the faulting thread reads the copied bytes, and the fault names its thread', async () => {
     using u = Userfaultfd.open({ features: ['THREAD_ID'] });
-    using m = anon(4 * PAGE);
+    using m = Mapping.anonymous(4 * PAGE);
     const reg = u.register(m, 'missing');
     expect(reg.ioctls).toEqual(expect.arrayContaining(['WAKE', 'COPY', 'ZEROPAGE']));
     expect(reg.ioctls).not.toContain('CONTINUE');
@@ -83,7 +83,7 @@ describe('MISSING', () => {
 
   it('ZEROPAGE: the faulting thread reads zeros', async () => {
     using u = Userfaultfd.open();
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     u.register(m, 'missing');
     u.on('pagefault', (f: PageFault) => f.zeropage());
     const r = await threadRead(m);
@@ -93,7 +93,7 @@ describe('MISSING', () => {
 
   it('a write fault carries the WRITE flag', async () => {
     using u = Userfaultfd.open();
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     const w = threadWrite(m, { fill: 0x42 });
     const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
@@ -105,7 +105,7 @@ describe('MISSING', () => {
 
   it('COPY with DONTWAKE maps the page but leaves the thread asleep until WAKE', async () => {
     using u = Userfaultfd.open();
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     const r = threadRead(m);
     const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
@@ -117,7 +117,7 @@ describe('MISSING', () => {
 
   it('a partial COPY throws EAGAIN with the bytes copied in args.copy', async () => {
     using u = Userfaultfd.open();
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     u.register(m, 'missing');
     u.copy({ address: m.address + BigInt(PAGE), length: PAGE }, pattern(PAGE, 1));
     const e = errorOf(() => u.copy(m, pattern(2 * PAGE, 2)));
@@ -133,7 +133,7 @@ describe('MISSING', () => {
 describe('held faults', () => {
   it('a reader stays blocked while JavaScript holds the fault, and gets its bytes on release', async () => {
     using u = Userfaultfd.open({ features: ['THREAD_ID'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     const reader = threadRead(m);
     const fault = await u.nextEvent('pagefault', { timeoutMs: 5000 });
@@ -149,7 +149,7 @@ describe('held faults', () => {
 
   it('two threads faulting on one page wait for one resolution', async () => {
     using u = Userfaultfd.open({ features: ['THREAD_ID'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     const a = threadRead(m);
     const b = threadRead(m);
@@ -163,7 +163,7 @@ describe('held faults', () => {
 
   it('closing the uffd wakes a held thread, which then sees the range unregistered (zeros)', async () => {
     const u = Userfaultfd.open();
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     const reader = threadRead(m);
     const pending = u.nextEvent('pagefault', { timeoutMs: 5000 });
@@ -180,7 +180,7 @@ describe('held faults', () => {
 
   it('events() iterates faults in order', async () => {
     using u = Userfaultfd.open();
-    using m = anon(3 * PAGE);
+    using m = Mapping.anonymous(3 * PAGE);
     u.register(m, 'missing');
     const reader = threadRead(m);
     const seen: bigint[] = [];
@@ -198,12 +198,13 @@ describe('held faults', () => {
 describe('WP', () => {
   it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('a write to a write-protected page is a WP fault, resolved by clearing protection', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP', 'THREAD_ID'] });
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     m.view.fill(0x11); // populate before registering
     const reg = u.register(m, ['missing', 'wp']);
     expect(reg.ioctls).toContain('WRITEPROTECT');
     u.writeProtect(m, true);
-    const w = threadWrite({ address: m.address + BigInt(PAGE), length: PAGE }, { fill: 0x77 });
+    expect(pageState(m).count(pageState(m).uffdWp)).toBe(2);
+    const w = threadWrite(m.range(PAGE, PAGE), { fill: 0x77 });
     const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
     expect(f.flags).toEqual({ write: true, wp: true, minor: false });
     expect(f.page).toBe(m.address + BigInt(PAGE));
@@ -212,13 +213,15 @@ describe('WP', () => {
     f.unprotect();
     const r = await w;
     expect(r.tid).toBe(f.tid);
+    expect(pageState(m).page(0).uffdWp).toBe(true);
+    expect(pageState(m).page(1).uffdWp).toBe(false);
     expect(m.view.subarray(PAGE).every((b) => b === 0x77)).toBe(true);
     expect(m.view.subarray(0, PAGE).every((b) => b === 0x11)).toBe(true);
   });
 
   it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('COPY with MODE_WP maps the page write-protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, ['missing', 'wp']);
     u.copy(m, pattern(PAGE, 4), { wp: true });
     const w = threadWrite(m, { fill: 1, width: 1 });
@@ -254,8 +257,8 @@ describe('MINOR', () => {
 describe('MOVE', () => {
   it.skipIf(lacks('MOVE'))('moves a page: the destination has its bytes, the source is empty', async () => {
     using u = Userfaultfd.open({ features: ['MOVE'] });
-    using src = anon(PAGE);
-    using dst = anon(PAGE);
+    using src = Mapping.anonymous(PAGE);
+    using dst = Mapping.anonymous(PAGE);
     const data = pattern(PAGE, 33);
     src.view.set(data);
     u.register(dst, 'missing');
@@ -276,7 +279,7 @@ describe('MOVE', () => {
 describe('POISON', () => {
   it.skipIf(lacks('POISON'))('an access to a poisoned page raises SIGBUS in the accessing thread', async () => {
     using u = Userfaultfd.open({ features: ['POISON'] });
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     u.register(m, 'missing');
     u.copy({ address: m.address, length: PAGE }, pattern(PAGE, 8));
     expect(u.poison({ address: m.address + BigInt(PAGE), length: PAGE })).toBe(PAGE);
@@ -291,7 +294,7 @@ describe('POISON', () => {
 describe('SIGBUS feature', () => {
   it.skipIf(lacks('SIGBUS'))('a MISSING fault raises SIGBUS instead of an event', async () => {
     using u = Userfaultfd.open({ features: ['SIGBUS'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     u.listen();
     const r = await threadRead(m);
@@ -303,7 +306,7 @@ describe('SIGBUS feature', () => {
 describe('non-cooperative events', () => {
   it.skipIf(lacks('EVENT_FORK'))('FORK: the child gets its own uffd, and its faults arrive there', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_FORK', 'THREAD_ID'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     u.listen();
     const child = forkAccess(m);
@@ -324,11 +327,11 @@ describe('non-cooperative events', () => {
 
   it.skipIf(lacks('EVENT_REMOVE'))('REMOVE: MADV_DONTNEED reports the range', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_REMOVE'] });
-    using m = anon(8 * PAGE);
+    using m = Mapping.anonymous(8 * PAGE);
     u.register(m, 'missing');
     u.listen();
     const start = m.address + BigInt(2 * PAGE);
-    native.madvise(start, 3 * PAGE, M.MADV_DONTNEED);
+    m.advise('DONTNEED', 2 * PAGE, 3 * PAGE);
     const ev = await u.nextEvent('remove', { timeoutMs: 5000 });
     expect(ev.start).toBe(start);
     expect(ev.end).toBe(start + BigInt(3 * PAGE));
@@ -336,46 +339,44 @@ describe('non-cooperative events', () => {
 
   it.skipIf(lacks('EVENT_UNMAP'))('UNMAP: munmap reports the range', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_UNMAP'] });
-    using m = anon(8 * PAGE);
+    using m = Mapping.anonymous(8 * PAGE);
     u.register(m, 'missing');
     u.listen();
-    const start = m.address + BigInt(4 * PAGE);
-    native.munmap(start, 4 * PAGE);
+    const { address, end } = m;
+    m.unmap();
     const ev = await u.nextEvent('unmap', { timeoutMs: 5000 });
-    expect(ev.start).toBe(start);
-    expect(ev.end).toBe(start + BigInt(4 * PAGE));
-    m.forget();
-    native.munmap(m.address, 4 * PAGE);
+    expect(ev.start).toBe(address);
+    expect(ev.end).toBe(end);
   });
 
   it.skipIf(lacks('EVENT_REMAP'))('REMAP: mremap reports from, to and length, and faults follow the new address', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_REMAP', 'THREAD_ID'] });
-    using m = anon(4 * PAGE);
-    using target = anon(4 * PAGE);
+    using m = Mapping.anonymous(4 * PAGE);
+    const hole = Mapping.anonymous(4 * PAGE);
+    const to = hole.address;
+    hole.unmap();
     u.register(m, 'missing');
     u.listen();
-    const to: bigint = native.mremap(m.address, 4 * PAGE, 4 * PAGE, M.MREMAP_MAYMOVE | M.MREMAP_FIXED, target.address);
-    m.forget();
-    target.forget();
-    expect(to).toBe(target.address);
+    const from = m.address;
+    m.remap(4 * PAGE, { mayMove: true, fixed: to });
+    expect(m.address).toBe(to);
     const ev = await u.nextEvent('remap', { timeoutMs: 5000 });
-    expect(ev.from).toBe(m.address);
-    expect(ev.to).toBe(target.address);
+    expect(ev.from).toBe(from);
+    expect(ev.to).toBe(to);
     expect(ev.length).toBe(4 * PAGE);
     // The registration moved with the pages.
-    const r = threadRead({ address: to, length: PAGE });
+    const r = threadRead(m.range(PAGE, PAGE));
     const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
-    expect(f.page).toBe(to);
+    expect(f.page).toBe(to + BigInt(PAGE));
     f.zeropage();
     await r;
-    native.munmap(to, 4 * PAGE);
   });
 });
 
 describe('errors', () => {
   it('bad arguments are refused before any system call', () => {
     using u = Userfaultfd.open();
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     expect(errorOf(() => u.register({ address: m.address + 1n, length: PAGE }, 'missing')).code).toBe('ERR_INVALID_ARG_VALUE');
     expect(errorOf(() => u.register({ address: m.address, length: 100 }, 'missing')).code).toBe('ERR_INVALID_ARG_VALUE');
     expect(errorOf(() => u.register({ address: m.address, length: 0 }, 'missing')).code).toBe('ERR_INVALID_ARG_VALUE');
@@ -392,7 +393,7 @@ describe('errors', () => {
 
   it('the kernel refuses what the checks let through, with its errno', () => {
     using u = Userfaultfd.open();
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     // Straight to the ioctl: an unaligned range is EINVAL from the kernel.
     const e = errorOf(() => native.uffdRegister(u.fd, m.address + 1n, PAGE, 1));
     expect(e).toMatchObject({ code: 'EINVAL', errno: -22, syscall: 'ioctl(UFFDIO_REGISTER)' });
@@ -403,7 +404,7 @@ describe('errors', () => {
 
   it('an ioctl on a range that is not registered fails with the errno the kernel returns', () => {
     using u = Userfaultfd.open();
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     const copy = errorOf(() => u.copy({ address: m.address, length: PAGE }, pattern(PAGE, 0)));
     expect(copy).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'ioctl(UFFDIO_COPY)' });
     expect(copy.args.copy).toBe(-2);
