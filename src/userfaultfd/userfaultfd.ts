@@ -139,7 +139,8 @@ export interface FaultServerPolicy {
   missing?: 'copy' | 'zeropage';
   /** Bytes copied into each faulting page, repeated to fill it (default zeros). */
   pattern?: Uint8Array;
-  /** Page size of the registered ranges (default the base page size; 2 MiB for hugetlb). */
+  /** Page size of the faulting ranges (default: the page size of the registrations when
+   * they all have the same, like 2 MiB for hugetlb Mappings; else the base page size). */
   pageSize?: number;
   /** Copy with UFFDIO_COPY_MODE_WP. */
   wp?: boolean;
@@ -758,7 +759,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (this.server) throw invalidState('A fault server is already running');
     const missing = policy.missing ?? 'copy';
     if (missing !== 'copy' && missing !== 'zeropage') throw invalidArg('policy.missing', missing, "must be 'copy' or 'zeropage'");
-    const pageSize = policy.pageSize ?? PAGE_SIZE;
+    const sizes = new Set(this.registrations.map((r) => r.pageSize));
+    const pageSize = policy.pageSize ?? (sizes.size === 1 ? [...sizes][0] : PAGE_SIZE);
     if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
       throw invalidArg('policy.pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
     const delayUs = policy.delayUs ?? 0;

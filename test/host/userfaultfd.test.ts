@@ -103,6 +103,21 @@ describe('MISSING', () => {
     expect(m.view[0]).toBe(0x42);
   });
 
+  it('the fault address is the page unless EXACT_ADDRESS is enabled', async () => {
+    for (const exact of [false, true]) {
+      if (exact && lacks('EXACT_ADDRESS')) continue;
+      using u = Userfaultfd.open({ features: exact ? ['EXACT_ADDRESS'] : [] });
+      using m = Mapping.anonymous(PAGE);
+      u.register(m, 'missing');
+      const r = threadRead({ address: m.address + 123n, length: 1 });
+      const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
+      expect(f.address).toBe(exact ? m.address + 123n : m.address);
+      expect(f.page).toBe(m.address);
+      f.copy(pattern(PAGE, 2));
+      expect((await r).bytes![0]).toBe(pattern(PAGE, 2)[123]);
+    }
+  });
+
   it('COPY with DONTWAKE maps the page but leaves the thread asleep until WAKE', async () => {
     using u = Userfaultfd.open();
     using m = Mapping.anonymous(PAGE);
