@@ -2,15 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { Mapping, hugePool, reserveHugePages, type HugeReservation } from '../../src/memory/index.js';
 import { Userfaultfd, threadRead } from '../../src/userfaultfd/index.js';
-import { pattern } from './userfaultfd-memory.js';
+import { lacks, pattern } from './userfaultfd-memory.js';
 
 const M2 = 2 * 1024 * 1024;
 
 function reserve(n: number, ctx: { skip: () => void }): HugeReservation {
-  if (!Userfaultfd.probe().offered.includes('MISSING_HUGETLBFS')) {
-    console.warn('skipped: this kernel does not offer UFFD_FEATURE_MISSING_HUGETLBFS');
-    ctx.skip();
-  }
+  if (lacks('MISSING_HUGETLBFS')) ctx.skip();
   if (!hugePool('2M')) {
     console.warn('skipped: no 2M hugetlb pool on this kernel');
     ctx.skip();

@@ -2,6 +2,7 @@
 import { native } from '../../src/addon.js';
 import { Mapping, PAGE_SIZE } from '../../src/memory/index.js';
 import { pageState } from '../../src/pagestate/index.js';
+import { Userfaultfd, type UffdApiInfo, type UffdFeature } from '../../src/userfaultfd/index.js';
 
 export const PAGE: number = PAGE_SIZE;
 export { Mapping };
@@ -31,4 +32,23 @@ export function pattern(length: number, seed: number): Uint8Array {
   const p = new Uint8Array(length);
   for (let i = 0; i < length; i++) p[i] = (i * 31 + seed) & 0xff;
   return p;
+}
+
+
+/** What this kernel offers, or null (with the reason printed) when no uffd can be opened. */
+export const uffdProbe: UffdApiInfo | null = (() => {
+  try {
+    return Userfaultfd.probe();
+  } catch (e) {
+    console.warn(`skipped: userfaultfd unavailable here: ${(e as Error).message}`);
+    return null;
+  }
+})();
+
+/** True (and the reason printed) when the kernel lacks a feature. */
+export function lacks(f: UffdFeature): boolean {
+  if (!uffdProbe) return true;
+  const missing = !uffdProbe.offered.includes(f);
+  if (missing) console.warn(`skipped: this kernel does not offer UFFD_FEATURE_${f} (offers ${uffdProbe.offered.join(' ')})`);
+  return missing;
 }

@@ -2,9 +2,9 @@
 // policy, counted and timed, with what the faulting thread reads checked.
 import { describe, expect, it } from 'vitest';
 import { Userfaultfd, forkAccess, threadRead, threadWrite } from '../../src/userfaultfd/index.js';
-import { Mapping, PAGE, memfdTwice, pattern } from './userfaultfd-memory.js';
+import { Mapping, PAGE, lacks, memfdTwice, pattern, uffdProbe } from './userfaultfd-memory.js';
 
-describe('native fault server', () => {
+describe.skipIf(uffdProbe === null)('native fault server', () => {
   it('copy policy: every page reads the pattern; faults counted and timed', async () => {
     using u = Userfaultfd.open();
     using m = Mapping.anonymous(8 * PAGE);
@@ -45,7 +45,7 @@ describe('native fault server', () => {
     for (const ns of r.latencyNs) expect(ns).toBeGreaterThanOrEqual(2e6);
   });
 
-  it('WP faults are resolved by clearing protection; COPY with MODE_WP maps pages protected', async () => {
+  it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('WP faults are resolved by clearing protection; COPY with MODE_WP maps pages protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
     using m = Mapping.anonymous(2 * PAGE);
     u.register(m, ['missing', 'wp']);
@@ -57,7 +57,7 @@ describe('native fault server', () => {
     expect(m.view.every((b) => b === 3)).toBe(true);
   });
 
-  it('MINOR faults on shmem are resolved by CONTINUE', async () => {
+  it.skipIf(lacks('MINOR_SHMEM'))('MINOR faults on shmem are resolved by CONTINUE', async () => {
     using u = Userfaultfd.open({ features: ['MINOR_SHMEM'] });
     using pair = memfdTwice(2 * PAGE);
     pair.b.view.set(pattern(2 * PAGE, 4));
@@ -68,7 +68,7 @@ describe('native fault server', () => {
     expect(server.stop()).toMatchObject({ faults: 2, minor: 2 });
   });
 
-  it('a forked child is not left stuck: its uffd is closed and its fault proceeds unregistered', async () => {
+  it.skipIf(lacks('EVENT_FORK'))('a forked child is not left stuck: its uffd is closed and its fault proceeds unregistered', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_FORK'] });
     using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
