@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -272,11 +273,17 @@ Napi::Value ThreadAccess(const Napi::CallbackInfo &info)
 	InstallBusHandler();
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.threadAccess", 0, 1);
-	std::thread([job, tsfn] {
-		job->a.Run(true);
-		tsfn.BlockingCall(job);
+	try {
+		std::thread([job, tsfn] {
+			job->a.Run(true);
+			tsfn.BlockingCall(job);
+			tsfn.Release();
+		}).detach();
+	} catch (const std::system_error &e) {
 		tsfn.Release();
-	}).detach();
+		delete job;
+		ThrowSyscallError(env, e.code().value(), "pthread_create");
+	}
 	return promise;
 }
 
@@ -371,11 +378,17 @@ Napi::Value ForkAccess(const Napi::CallbackInfo &info)
 	}
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.forkAccess", 0, 1);
-	std::thread([job, tsfn] {
-		ForkAndAccess(job);
-		tsfn.BlockingCall(job);
+	try {
+		std::thread([job, tsfn] {
+			ForkAndAccess(job);
+			tsfn.BlockingCall(job);
+			tsfn.Release();
+		}).detach();
+	} catch (const std::system_error &e) {
 		tsfn.Release();
-	}).detach();
+		delete job;
+		ThrowSyscallError(env, e.code().value(), "pthread_create");
+	}
 	return promise;
 }
 

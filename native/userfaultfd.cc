@@ -20,6 +20,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -355,13 +356,17 @@ struct Reader {
 	virtual ~Reader() = default;
 	virtual void Finish() {}
 
-	void Start(std::function<void()> body)
+	// Returns 0 or the errno of a failed thread creation.
+	int Start(std::function<void()> body)
 	{
-		{
-			std::lock_guard<std::mutex> g(g_readers_lock);
-			g_readers.insert(this);
+		try {
+			thread = std::thread(std::move(body));
+		} catch (const std::system_error &e) {
+			return e.code().value();
 		}
-		thread = std::thread(std::move(body));
+		std::lock_guard<std::mutex> g(g_readers_lock);
+		g_readers.insert(this);
+		return 0;
 	}
 
 	// Main thread only. Idempotent.
@@ -475,7 +480,13 @@ Napi::Value DeliveryStart(const Napi::CallbackInfo &info)
 	d->fd = fd;
 	d->stopfd = stopfd;
 	d->tsfn = DeliveryTsfn::New(env, cb, "mirrorlab.userfaultfd.delivery", 0, 1);
-	d->Start([d] { d->Run(); });
+	if (int err = d->Start([d] { d->Run(); })) {
+		d->tsfn.Release();
+		close(stopfd);
+		d->stopped = true;
+		delete d;
+		ThrowSyscallError(env, err, "pthread_create");
+	}
 	return Napi::External<Reader>::New(env, d, FinalizeReader);
 }
 
@@ -653,7 +664,12 @@ Napi::Value ServerStart(const Napi::CallbackInfo &info)
 		delete s;
 		ThrowSyscallError(env, err, "eventfd");
 	}
-	s->Start([s] { s->Run(); });
+	if (int err = s->Start([s] { s->Run(); })) {
+		close(s->stopfd);
+		s->stopped = true;
+		delete s;
+		ThrowSyscallError(env, err, "pthread_create");
+	}
 	return Napi::External<Reader>::New(env, s, FinalizeReader);
 }
 
