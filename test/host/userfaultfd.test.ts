@@ -188,6 +188,27 @@ describe.skipIf(noUffd)('held faults', () => {
     expect(() => u.copy(m, pattern(PAGE, 1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
   });
 
+  it.skipIf(lacks('PAGEFAULT_FLAG_WP') || lacks('MINOR_SHMEM'))('closing also releases held WP and MINOR faults: the write lands, the page cache is read', async () => {
+    using m = Mapping.anonymous(PAGE);
+    m.view.fill(1);
+    const u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP', 'MINOR_SHMEM'] });
+    u.register(m, 'wp');
+    u.writeProtect(m, true);
+    using pair = memfdTwice(PAGE);
+    pair.b.view.fill(0x33);
+    u.register(pair.a, 'minor');
+    const writer = threadWrite(m, { fill: 2 });
+    const reader = threadRead(pair.a);
+    const held = [await u.nextEvent('pagefault', { timeoutMs: 5000 }), await u.nextEvent('pagefault', { timeoutMs: 5000 })];
+    expect(held.map((f) => (f.flags.wp ? 'wp' : f.flags.minor ? 'minor' : 'missing')).sort()).toEqual(['minor', 'wp']);
+    expect(await stillPending(Promise.race([writer, reader]), 50)).toBe(true);
+    u.close();
+    await writer;
+    expect(m.view.every((b) => b === 2)).toBe(true);
+    expect(pageState(m).page(0).uffdWp).toBe(false);
+    expect((await reader).bytes!.every((b) => b === 0x33)).toBe(true);
+  });
+
   it('events() iterates faults in order', async () => {
     using u = Userfaultfd.open();
     using m = Mapping.anonymous(3 * PAGE);
