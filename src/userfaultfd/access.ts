@@ -46,6 +46,8 @@ export interface AccessResult {
   completed: number;
   /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
   latencyNs: Float64Array;
+  /** Start of each completed access in ns after startNs (to line accesses up with events' readNs). */
+  offsetNs: Float64Array;
   /** Bytes read (reads only): each access's `width` bytes, concatenated. */
   bytes?: Uint8Array;
   /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */

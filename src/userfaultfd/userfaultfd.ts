@@ -170,6 +170,10 @@ export interface FaultServerCounters {
 export interface FaultServerResult extends FaultServerCounters {
   /** Per-fault service time: message read to resolving ioctl returned, in ns. */
   serviceNs: Float64Array;
+  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
+  readAtNs: Float64Array;
+  /** Each fault's address (as a double: exact for user addresses), same order. */
+  address: Float64Array;
   service: Summary;
 }
 

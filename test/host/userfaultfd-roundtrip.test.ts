@@ -17,4 +17,10 @@ it.skipIf(uffdProbe === null)('measures native and JavaScript round trips side b
   expect(r.native.service!.n).toBe(96);
   expect(r.native.service!.median).toBeLessThan(r.native.warm.max);
   expect(r.warmRunRatio.n).toBe(3);
+  // The breakdown lines faults up with accesses: one entry per warm fault.
+  expect(r.breakdown.native.toReader.n).toBe(96);
+  expect(r.breakdown.native.toReader.min).toBeGreaterThan(0);
+  expect(r.breakdown.js.toJs!.n).toBe(96);
+  expect(r.breakdown.js.toReader.min).toBeGreaterThan(0);
+  expect(r.breakdown.js.toJs!.min).toBeGreaterThan(0);
 });
