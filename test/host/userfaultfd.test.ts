@@ -250,6 +250,23 @@ describe('WP', () => {
     expect(m.view.subarray(0, PAGE).every((b) => b === 0x11)).toBe(true);
   });
 
+  it.skipIf(lacks('WP_UNPOPULATED'))('write protection covers unpopulated anonymous pages only with WP_UNPOPULATED', async () => {
+    for (const unpopulated of [false, true]) {
+      using u = Userfaultfd.open({ features: unpopulated ? ['PAGEFAULT_FLAG_WP', 'WP_UNPOPULATED'] : ['PAGEFAULT_FLAG_WP'] });
+      using m = Mapping.anonymous(PAGE);
+      u.register(m, 'wp');
+      u.writeProtect(m, true);
+      const w = threadWrite(m, { fill: 5, width: 1 });
+      if (unpopulated) {
+        const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
+        expect(f.flags).toMatchObject({ write: true, wp: true });
+        f.unprotect();
+      }
+      await w;
+      expect(m.view[0]).toBe(5);
+    }
+  });
+
   it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('COPY with MODE_WP maps the page write-protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
     using m = Mapping.anonymous(PAGE);
@@ -431,6 +448,27 @@ describe.skipIf(noUffd)('errors', () => {
     expect(e.args).toMatchObject({ start: m.address + 1n, len: PAGE, mode: 1n });
     // An unknown mode bit.
     expect(errorOf(() => native.uffdRegister(u.fd, m.address, PAGE, 1 << 5))).toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('the handshake refuses unknown feature bits and a second UFFDIO_API', () => {
+    const fd: number = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
+    try {
+      expect(errorOf(() => native.uffdApi(fd, 1n << 40n))).toMatchObject({ code: 'EINVAL', syscall: 'ioctl(UFFDIO_API)' });
+      // A refused handshake leaves the uffd uninitialized: a good one still works, once.
+      native.uffdApi(fd, 0n);
+      expect(errorOf(() => native.uffdApi(fd, 0n))).toMatchObject({ code: 'EINVAL' });
+    } finally {
+      native.uffdClose(fd);
+    }
+  });
+
+  it('a range registered with one uffd cannot be registered with another (EBUSY)', () => {
+    using u1 = Userfaultfd.open();
+    using u2 = Userfaultfd.open();
+    using m = Mapping.anonymous(2 * PAGE);
+    u1.register(m, 'missing');
+    const e = errorOf(() => u2.register(m, 'missing'));
+    expect(e).toMatchObject({ code: 'EBUSY', errno: -16, syscall: 'ioctl(UFFDIO_REGISTER)' });
   });
 
   it('an ioctl on a range that is not registered fails with the errno the kernel returns', () => {
