@@ -389,7 +389,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   private iterators = new Set<IteratorState>();
   private refed = true;
 
-  /** Events nobody claimed are kept for nextEvent()/events() up to this many (oldest dropped). */
+  /** Events nobody received (no waiter, iterator or listener) are kept for nextEvent()/events(),
+   * up to this many (oldest dropped). */
   backlogLimit = 4096;
 
   private constructor(fd: number, via: 'syscall' | 'device' | 'fork', userModeOnly: boolean, api: UffdApiInfo, regs: Registration[] = []) {
@@ -698,6 +699,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
       it.wake?.();
       claimed = true;
     }
+    if (this.listenerCount(ev.type) > 0 || this.listenerCount('event') > 0) claimed = true;
     if (!claimed) {
       this.backlog.push(ev);
       if (this.backlog.length > this.backlogLimit) this.backlog.shift();
@@ -708,7 +710,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   /**
    * The next event (of `type`, if given), starting delivery if needed. Events
-   * that arrived while nobody waited are returned first, oldest first.
+   * that arrived while nobody waited (and no listener took them) are returned
+   * first, oldest first.
    */
   nextEvent<T extends UffdEventType>(type?: T, opts: { timeoutMs?: number } = {}): Promise<Extract<UffdEvent, { type: T }>> {
     this.listen();
