@@ -482,6 +482,19 @@ describe.skipIf(noUffd)('errors', () => {
     expect(errorOf(() => u.writeProtect(m, true))).toMatchObject({ code: 'ENOENT', syscall: 'ioctl(UFFDIO_WRITEPROTECT)' });
   });
 
+  it('a reader thread that fails reports the error (a uffd polled before UFFDIO_API: POLLERR)', async () => {
+    const fd: number = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
+    let failed!: (e: any) => void;
+    const done = new Promise<any>((r) => (failed = r));
+    const handle = native.uffdDeliveryStart(fd, (err: Error | null) => {
+      if (err) failed(err);
+    });
+    const err = await done;
+    native.uffdReaderStop(handle);
+    native.uffdClose(fd);
+    expect(err).toMatchObject({ code: 'EINVAL', syscall: 'read(userfaultfd)' });
+  });
+
   it('a closed uffd refuses every call', () => {
     const u = Userfaultfd.open();
     u.close();
