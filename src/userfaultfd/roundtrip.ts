@@ -23,7 +23,7 @@ import os from 'node:os';
 import { native } from '../addon.js';
 import { invalidArg } from '../errors.js';
 import { ratio, summarize, type Summary } from '../stats/summary.js';
-import { monotonicNs, threadRead, type AccessResult, type MemoryRange } from './access.js';
+import { monotonicNs, threadRead, type ThreadAccessResult, type MemoryRange } from './access.js';
 import { Userfaultfd, type PageFault } from './userfaultfd.js';
 
 const M = native.mmConstants;
@@ -100,7 +100,7 @@ const newParts = (): Parts => ({ toReader: [], toJs: [], toResume: [], copy: [] 
 type Stamp = [address: number, read: number, start: number, done: number];
 
 /** Line faults up with the accesses that raised them: access k touched page k of `base`. */
-function split(parts: Parts, r: AccessResult, base: bigint, page: number, stamps: Stamp[], withJs: boolean): void {
+function split(parts: Parts, r: ThreadAccessResult, base: bigint, page: number, stamps: Stamp[], withJs: boolean): void {
   const t = Number(r.startNs);
   const b = Number(base);
   for (const [addr, read, start, done] of stamps) {
