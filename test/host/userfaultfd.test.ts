@@ -209,6 +209,27 @@ describe.skipIf(noUffd)('held faults', () => {
     expect((await reader).bytes!.every((b) => b === 0x33)).toBe(true);
   });
 
+  it('read() takes queued messages without a reader thread (non-blocking)', async () => {
+    using u = Userfaultfd.open();
+    using m = Mapping.anonymous(PAGE);
+    u.register(m, 'missing');
+    expect(u.read()).toEqual([]);
+    const r = threadRead(m);
+    let evs = u.read();
+    for (let i = 0; i < 500 && evs.length === 0; i++) {
+      await new Promise((res) => setTimeout(res, 2));
+      evs = u.read();
+    }
+    expect(evs).toHaveLength(1);
+    const f = evs[0] as PageFault;
+    expect(f.type).toBe('pagefault');
+    expect(f.page).toBe(m.address);
+    f.zeropage();
+    await r;
+    u.listen();
+    expect(() => u.read()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  });
+
   it('events() iterates faults in order', async () => {
     using u = Userfaultfd.open();
     using m = Mapping.anonymous(3 * PAGE);
