@@ -288,6 +288,21 @@ describe('WP', () => {
     }
   });
 
+  it.skipIf(lacks('WP_ASYNC'))('WP_ASYNC: writes resolve themselves, and the uffd-wp bit records which pages were written', async () => {
+    using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP', 'WP_ASYNC'] });
+    using m = Mapping.anonymous(4 * PAGE);
+    m.view.fill(1);
+    u.register(m, 'wp');
+    u.writeProtect(m, true);
+    const events: unknown[] = [];
+    u.on('event', (e) => events.push(e));
+    await threadWrite(m.range(PAGE, PAGE), { fill: 2, width: 1 });
+    await threadWrite(m.range(3 * PAGE, PAGE), { fill: 2, width: 1 });
+    const ps = pageState(m);
+    expect([0, 1, 2, 3].map((i) => ps.page(i).uffdWp)).toEqual([true, false, true, false]);
+    expect(events).toEqual([]);
+  });
+
   it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('COPY with MODE_WP maps the page write-protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
     using m = Mapping.anonymous(PAGE);
