@@ -338,6 +338,26 @@ describe('MINOR', () => {
   });
 });
 
+describe('MINOR + WP on shmem', () => {
+  it.skipIf(lacks('MINOR_SHMEM') || lacks('WP_HUGETLBFS_SHMEM'))('CONTINUE with MODE_WP maps the page-cache page write-protected', async () => {
+    using u = Userfaultfd.open({ features: ['MINOR_SHMEM', 'WP_HUGETLBFS_SHMEM', 'PAGEFAULT_FLAG_WP'] });
+    using pair = memfdTwice(PAGE);
+    pair.b.view.fill(0x44);
+    const reg = u.register(pair.a, ['minor', 'wp']);
+    expect(reg.ioctls).toEqual(expect.arrayContaining(['CONTINUE', 'WRITEPROTECT']));
+    const w = threadWrite(pair.a, { fill: 0x55, width: 1 });
+    const minor = await u.nextEvent('pagefault', { timeoutMs: 5000 });
+    expect(minor.flags).toEqual({ write: true, wp: false, minor: true });
+    minor.continue({ wp: true });
+    const wp = await u.nextEvent('pagefault', { timeoutMs: 5000 });
+    expect(wp.flags).toEqual({ write: true, wp: true, minor: false });
+    expect(pair.b.view[0]).toBe(0x44);
+    wp.unprotect();
+    await w;
+    expect(pair.b.view[0]).toBe(0x55);
+  });
+});
+
 describe('MOVE', () => {
   it.skipIf(lacks('MOVE'))('moves a page: the destination has its bytes, the source is empty', async () => {
     using u = Userfaultfd.open({ features: ['MOVE'] });
