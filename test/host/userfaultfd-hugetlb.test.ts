@@ -1,6 +1,7 @@
 // userfaultfd on hugetlb: faults are reported and resolved per huge page.
 import { describe, expect, it } from 'vitest';
 import { Mapping, hugePool, reserveHugePages, type HugeReservation } from '../../src/memory/index.js';
+import { native } from '../../src/addon.js';
 import { Userfaultfd, threadRead } from '../../src/userfaultfd/index.js';
 import { lacks, pattern } from './userfaultfd-memory.js';
 
@@ -43,5 +44,26 @@ describe('hugetlb 2M', () => {
     const r2 = await threadRead(m.range(M2, M2), { stride: 4096, width: 1 });
     expect(r2.bytes!.every((b) => b === 0xab)).toBe(true);
     expect(server.stop()).toMatchObject({ faults: 1, errors: 0 });
+  });
+
+  it('MINOR on a hugetlb memfd: the page cache filled through a second mapping is mapped by one CONTINUE', async (ctx) => {
+    if (lacks('MINOR_HUGETLBFS')) ctx.skip();
+    using _pool = reserve(1, ctx);
+    using a = Mapping.memfd(M2, { hugetlb: '2M' });
+    const M = native.mmConstants;
+    const addr: bigint = native.mmap(0n, M2, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd, 0);
+    using b = Mapping.adopt(addr, M2, { shared: true, pageSize: M2 });
+    const data = pattern(M2, 77);
+    b.view.set(data);
+    using u = Userfaultfd.open({ features: ['MINOR_HUGETLBFS'] });
+    const reg = u.register(a, 'minor');
+    expect(reg.pageSize).toBe(M2);
+    expect(reg.ioctls).toContain('CONTINUE');
+    const r = threadRead({ address: a.address + BigInt(M2 / 2), length: 4096 });
+    const f = await u.nextEvent('pagefault', { timeoutMs: 5000 });
+    expect(f.flags.minor).toBe(true);
+    expect(f.page).toBe(a.address);
+    expect(f.continue()).toBe(M2);
+    expect((await r).bytes).toEqual(data.subarray(M2 / 2, M2 / 2 + 4096));
   });
 });
