@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
+import { backingSpec, runFaults, touchRange, runReference, clockOverhead, PAGE_SIZE } from '../../src/faults/index.js';
+import { reserveHugePages, smapsOf, thpSetting } from '../../src/faults/host.js';
+
+const c = native.mmConstants;
+const REGION = 262144;
+
+describe('native fault loop', () => {
+  it('counts one fault per 4 KiB page of a private anonymous region, one sample per touch', () => {
+    const r = runFaults({ ...backingSpec('4k', REGION), repetitions: 3 });
+    expect(r.touches).toBe(REGION / 4096);
+    expect(r.reps).toHaveLength(3);
+    for (const rep of r.reps) {
+      expect(rep.samples.length).toBe(64);
+      expect(rep.faults).toBe(64);
+      expect(rep.rusage.minflt).toBe(64);
+      expect(rep.rusage.majflt).toBe(0);
+      if (rep.perf) expect(rep.perf).toEqual({ pageFaults: 64, minor: 64, major: 0 });
+      for (const s of rep.samples) expect(s).toBeGreaterThan(0);
+    }
+    if (!r.perf.available) console.warn(`perf counters unavailable, counted with getrusage: ${r.faultSource.why}`);
+    expect(r.faultSource.used).toBe(r.perf.available ? 'perf' : 'getrusage');
+    expect(r.cold.n).toBe(64);
+    expect(r.warm.n).toBe(128);
+    expect(r.warmMedians.n).toBe(2);
+    expect(r.faults).toMatchObject({ min: 64, max: 64 });
+  });
+
+  it('read faults on 4 KiB pages also count one per page', () => {
+    const r = runFaults({ ...backingSpec('4k', REGION), access: 'read', repetitions: 2 });
+    for (const rep of r.reps) expect(rep.faults).toBe(64);
+  });
+
+  it('a 2 MiB THP region touched every 4 KiB takes one fault when PMD-mapped', (ctx) => {
+    const mode = thpSetting('enabled');
+    if (mode === null || mode === 'never') {
+      console.warn(`THP unavailable (transparent_hugepage/enabled = ${mode}): skipping`);
+      ctx.skip();
+    }
+    const spec = backingSpec('thp', 2 << 20);
+    const r = runFaults({ ...spec, stride: 4096, repetitions: 2, keepLast: true });
+    const addr = r.keptAddress!;
+    try {
+      const vma = smapsOf(addr)!;
+      if (vma.AnonHugePages !== 2048) {
+        console.warn(`THP not PMD-mapped here (AnonHugePages ${vma.AnonHugePages} kB, defrag ${thpSetting('defrag')}): skipping`);
+        ctx.skip();
+      }
+      expect(r.touches).toBe(512);
+      const last = r.reps[1];
+      expect(last.samples.length).toBe(512);
+      expect(last.faults).toBe(1);
+    } finally {
+      native.munmap(addr, 2 << 20);
+    }
+  });
+
+  it('touchRange times an existing range and counts its faults', () => {
+    const len = REGION;
+    const addr: bigint = native.mmap(0n, len, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+    try {
+      native.madvise(addr, len, c.MADV_NOHUGEPAGE);
+      const first = touchRange(addr, len);
+      expect(first.reps[0].samples.length).toBe(64);
+      expect(first.reps[0].faults).toBe(64);
+      const again = touchRange(addr, len);
+      expect(again.reps[0].faults).toBe(0);
+    } finally {
+      native.munmap(addr, len);
+    }
+  });
+
+  it('MADV_POPULATE_WRITE: one sample per region, faults counted by getrusage', () => {
+    const r = runFaults({ ...backingSpec('4k', REGION), method: 'populate-write', repetitions: 2 });
+    expect(r.touches).toBe(1);
+    expect(r.faultSource.used).toBe('getrusage');
+    for (const rep of r.reps) expect(rep.faults).toBe(64);
+  });
+
+  it('hugetlb 2 MiB: one fault per huge page', (ctx) => {
+    const pool = reserveHugePages(2048, 2);
+    if ('reason' in pool) {
+      console.warn(`hugetlb 2 MiB pool unavailable: ${pool.reason}`);
+      return ctx.skip();
+    }
+    try {
+      const r = runFaults({ ...backingSpec('hugetlb-2M', 4 << 20), stride: 4096, repetitions: 2 });
+      for (const rep of r.reps) {
+        expect(rep.samples.length).toBe(1024);
+        expect(rep.faults).toBe(2);
+      }
+    } finally {
+      pool.restore();
+    }
+  });
+
+  it('the C reference runs the same spec and reports the same fault counts', async () => {
+    const spec = { ...backingSpec('4k', REGION), repetitions: 2 };
+    const ref = await runReference(spec);
+    const ml = runFaults(spec);
+    expect(ref.touches).toBe(64);
+    expect(ref.reps.map((r) => r.faults)).toEqual(ml.reps.map((r) => r.faults));
+    expect(ref.reps[0].samples.length).toBe(64);
+    expect(ref.faultSource.used).toBe(ml.faultSource.used);
+  });
+
+  it('refuses bad arguments before any system call', () => {
+    expect(() => runFaults({ length: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => runFaults({ length: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => runFaults({ length: PAGE_SIZE, access: 'exec' as any })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => runFaults({ length: PAGE_SIZE, align: 3 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => runFaults({ length: PAGE_SIZE, bogus: 1 } as any)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => runFaults({ ...backingSpec('hugetlb-2M', 4096) })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => touchRange(4096 as any, 4096)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  it('a failing mmap raises a system error with the arguments', () => {
+    let err: any;
+    try {
+      runFaults({ length: PAGE_SIZE, flags: c.MAP_PRIVATE }); // no fd, not anonymous
+    } catch (e) {
+      err = e;
+    }
+    expect(err.code).toBe('EBADF');
+    expect(err.syscall).toBe('mmap');
+    expect(err.args.length).toBe(PAGE_SIZE);
+  });
+
+  it('clock overhead is measured, not assumed', () => {
+    const s = clockOverhead(1000);
+    expect(s.n).toBe(1000);
+    expect(s.min).toBeGreaterThanOrEqual(0);
+  });
+});
