@@ -95,8 +95,15 @@ export class NativeLibrary {
     };
   }
 
-  /** Call `func` once: call('sysconf', 'i64', ['i32'], [30]). */
+  /** Call `func` once: call('sysconf', 'i64', ['i32'], [30]). A 'string' return is null for NULL. */
   call<T = unknown>(func: string, ret: CType, params: CType[] = [], args: unknown[] = []): T {
+    if (ret === 'string') {
+      // A C string return may be NULL: fetch the pointer first (null for NULL).
+      const f = ffi();
+      const p = f.load({ ...this.params(func, 'pointer', params, args) } as never) as unknown as import('ffi-rs').JsExternal;
+      if (f.isNullPointer(p)) return null as T;
+      return f.restorePointer({ retType: [f.DataType.String], paramsValue: f.wrapPointer([p]) })[0] as T;
+    }
     return ffi().load(this.params(func, ret, params, args) as never) as T;
   }
 
