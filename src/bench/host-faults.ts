@@ -3,14 +3,15 @@
 // page, MADV_POPULATE_WRITE per region, and mirrorlab's loop against the plain
 // C reference loop. Skips say why.
 import { native } from '../addon.js';
-import { backingSpec, backingPageSize, clockOverhead, runFaults, type Access, type Backing, type FaultRunResult, type FaultSource } from '../faults/index.js';
-import { reserveHugePages, smapsOf, thpSetting } from '../faults/host.js';
+import { backingSpec, backingPageSize, clockOverhead, runFaults, type Access, type FaultBacking, type FaultRunResult, type FaultSource } from '../faults/index.js';
+import { reserveHugePages, thpSettings, type HugeReservation } from '../memory/index.js';
+import { smapsFor } from '../pagestate/index.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { compareWithReference, type ReferenceComparison } from './reference.js';
 
 export interface HostFaultCase {
   name: string;
-  backing: Backing;
+  backing: FaultBacking;
   access: Access;
   method: 'touch' | 'populate-write';
   length: number;
@@ -57,7 +58,7 @@ export interface HostFaultOptions {
   progress?: (name: string) => void;
 }
 
-function toCase(name: string, backing: Backing, r: FaultRunResult, expectedFaults: number, extra: Partial<HostFaultCase> = {}): HostFaultCase {
+function toCase(name: string, backing: FaultBacking, r: FaultRunResult, expectedFaults: number, extra: Partial<HostFaultCase> = {}): HostFaultCase {
   return {
     name,
     backing,
@@ -82,7 +83,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   const reps = opts.repetitions ?? (quick ? 3 : 8);
   const rounds = opts.rounds ?? (quick ? 2 : 6);
   const progress = opts.progress ?? (() => {});
-  const sizes: Record<Backing, number> = {
+  const sizes: Record<FaultBacking, number> = {
     '4k': quick ? 1 << 20 : 16 << 20,
     thp: quick ? 8 << 20 : 64 << 20,
     'hugetlb-2M': quick ? 8 << 20 : 32 << 20,
@@ -100,15 +101,19 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   };
   const check = (name: string, ok: boolean, detail: string) => report.checks.push({ name, ok, detail });
 
-  const backings: Backing[] = ['4k'];
-  const thp = thpSetting('enabled');
+  const backings: FaultBacking[] = ['4k'];
+  const thp = thpSettings().enabled ?? null;
   if (thp === null || thp === 'never') report.skipped.push({ name: 'THP', reason: `transparent_hugepage/enabled is ${thp ?? 'missing'}` });
   else backings.push('thp');
 
   const hugePages = sizes['hugetlb-2M'] / (2 << 20);
-  const pool = reserveHugePages(2048, hugePages);
-  if ('reason' in pool) report.skipped.push({ name: 'hugetlb 2M', reason: pool.reason });
-  else backings.push('hugetlb-2M');
+  let pool: HugeReservation | null = null;
+  try {
+    pool = reserveHugePages('2M', hugePages);
+    backings.push('hugetlb-2M');
+  } catch (e) {
+    report.skipped.push({ name: 'hugetlb 2M', reason: `cannot reserve ${hugePages} pages: ${(e as Error).message}` });
+  }
 
   try {
     for (const b of backings) {
@@ -121,10 +126,10 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
       const w = runFaults({ ...spec, keepLast: b === 'thp' });
       let extra: Partial<HostFaultCase> = {};
       if (b === 'thp' && w.keptAddress !== null) {
-        const kb = Number(smapsOf(w.keptAddress)?.AnonHugePages ?? 0);
+        const kb = smapsFor({ address: w.keptAddress, length }).reduce((a, v) => a + (v.kB.AnonHugePages ?? 0), 0);
         native.munmap(w.keptAddress, length);
         extra = { anonHugePagesKb: kb };
-        check('THP write faults were PMD-mapped', kb === length / 1024, `AnonHugePages ${kb} kB of ${length / 1024} kB (defrag ${thpSetting('defrag')})`);
+        check('THP write faults were PMD-mapped', kb === length / 1024, `AnonHugePages ${kb} kB of ${length / 1024} kB (defrag ${thpSettings().defrag})`);
       }
       const expected = length / page;
       report.cases.push(toCase(`${label} write`, b, w, expected, extra));
@@ -152,7 +157,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
       check(`${label} write: C reference counts the same faults`, cmp.faultsAgree, cmp.rounds.map((r) => `${r.faultsMirrorlab.join(',')} / ${r.faultsReference.join(',')}`).join('; '));
     }
   } finally {
-    if (!('reason' in pool)) pool.restore();
+    pool?.release();
   }
   return report;
 }

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../addon.js';
 import { invalidState } from '../errors.js';
-import { shapeResult, PAGE_SIZE, type FaultRunOptions, type FaultRunResult, type PerfStatus } from './timing.js';
+import { PAGE_SIZE } from '../memory/index.js';
+import { shapeResult, type FaultRunOptions, type FaultRunResult, type PerfStatus } from './timing.js';
 
 const execFileP = promisify(execFile);
 

@@ -5,11 +5,12 @@
 import { native } from '../addon.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/index.js';
+import { PAGE_SIZE } from '../memory/index.js';
 
 export type Access = 'read' | 'write';
 
 /** Backings with a preset mapping spec (see backingSpec). */
-export type Backing = '4k' | 'thp' | 'hugetlb-2M' | 'hugetlb-1G' | 'shared';
+export type FaultBacking = '4k' | 'thp' | 'hugetlb-2M' | 'hugetlb-1G' | 'shared';
 
 /** How a fresh region is created natively before each repetition. */
 export interface MappingSpec {
@@ -94,12 +95,11 @@ export interface FaultRunResult {
 }
 
 const c = native.mmConstants as Record<string, number>;
-export const PAGE_SIZE: number = c.PAGE_SIZE;
 const HUGE_2M = 2 << 20;
 const HUGE_1G = 1 << 30;
 
 /** The mapping spec for a named backing. */
-export function backingSpec(backing: Backing, length: number): Required<MappingSpec> {
+export function backingSpec(backing: FaultBacking, length: number): Required<MappingSpec> {
   const anon = c.MAP_PRIVATE | c.MAP_ANONYMOUS;
   const rw = c.PROT_READ | c.PROT_WRITE;
   switch (backing) {
@@ -119,7 +119,7 @@ export function backingSpec(backing: Backing, length: number): Required<MappingS
 }
 
 /** The page size a backing maps with (the stride that makes every touch a fault). */
-export function backingPageSize(backing: Backing): number {
+export function backingPageSize(backing: FaultBacking): number {
   return backing === 'thp' || backing === 'hugetlb-2M' ? HUGE_2M : backing === 'hugetlb-1G' ? HUGE_1G : PAGE_SIZE;
 }
 
@@ -169,17 +169,37 @@ export function runFaults(opts: FaultRunOptions): FaultRunResult {
   return shapeResult(raw, { access, method, length, stride });
 }
 
-/** One timed pass over an existing range (already mapped by the caller). */
-export function touchRange(address: bigint, length: number, opts: { stride?: number; access?: Access; perf?: boolean } = {}): FaultRunResult {
+/** One timed pass over an existing range mapped by the caller: a Mapping (or
+ * any { address, length }), or an address and a length. */
+export function touchRange(range: { address: bigint; length: number }, opts?: TouchOptions): FaultRunResult;
+export function touchRange(address: bigint, length: number, opts?: TouchOptions): FaultRunResult;
+export function touchRange(a: bigint | { address: bigint; length: number }, b?: number | TouchOptions, c?: TouchOptions): FaultRunResult {
+  let address: unknown, length: unknown, opts: TouchOptions;
+  if (typeof a === 'object' && a !== null) {
+    address = a.address;
+    length = a.length;
+    opts = (b as TouchOptions | undefined) ?? {};
+  } else {
+    address = a;
+    length = b;
+    opts = c ?? {};
+  }
   if (typeof address !== 'bigint') throw invalidType('address', address, 'of type bigint');
   if (address % BigInt(PAGE_SIZE)) throw invalidArg('address', address, 'must be page aligned');
   checkInt('length', length, 1);
-  if (address + BigInt(length) > 2n ** 64n) throw outOfRange('length', length, 'such that address + length does not overflow');
+  const len = length as number;
+  if (address + BigInt(len) > 2n ** 64n) throw outOfRange('length', len, 'such that address + length does not overflow');
   const stride = opts.stride === undefined ? PAGE_SIZE : checkInt('options.stride', opts.stride, 1);
   const access = opts.access ?? 'write';
   if (access !== 'read' && access !== 'write') throw invalidArg('options.access', access, "must be 'read' or 'write'");
-  const raw = native.faultTouch(address, length, stride, access === 'write', opts.perf ?? true);
-  return shapeResult(raw, { access, method: 'touch', length, stride });
+  const raw = native.faultTouch(address, len, stride, access === 'write', opts.perf ?? true);
+  return shapeResult(raw, { access, method: 'touch', length: len, stride });
+}
+
+export interface TouchOptions {
+  stride?: number;
+  access?: Access;
+  perf?: boolean;
 }
 
 export function faultSourceFor(perf: PerfStatus, method: 'touch' | 'populate-write'): FaultSource {
