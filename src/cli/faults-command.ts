@@ -61,12 +61,13 @@ export function formatHostFaults(r: HostFaultReport): string {
       ns(c.mirrorlab.median),
       ns(c.reference.median),
       c.ratio.toFixed(3),
+      c.roundRatios.median.toFixed(3),
       `${c.roundRatios.min.toFixed(3)}..${c.roundRatios.max.toFixed(3)}`,
       String(c.roundRatios.n),
       c.faultsAgree ? 'yes' : 'NO',
     ]);
-    out.push(table(['case', 'mirrorlab MoM', 'C MoM', 'ratio', 'round ratios', 'rounds', 'same faults'], rr));
-    out.push('(MoM = median of the per-repetition medians; ratio = mirrorlab / C)');
+    out.push(table(['case', 'mirrorlab MoM', 'C MoM', 'MoM ratio', 'round ratio median', 'min..max', 'rounds', 'same faults'], rr));
+    out.push('(MoM = median of all warm repetitions\' medians; ratios are mirrorlab / C; a round ratio compares one mirrorlab run with the C run beside it)');
   }
   for (const s of r.skipped) out.push(`skipped ${s.name}: ${s.reason}`);
   out.push('');
