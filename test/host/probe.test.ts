@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
 import { CONFIG_OPTIONS, probe, formatProbe, configValue, uffdFeatureNames, type ProbeReport } from '../../src/probe/index.js';
 
 const r: ProbeReport = probe();
@@ -103,5 +104,33 @@ describe('probe', () => {
     const text = formatProbe(r);
     for (const label of ['kernel', 'THP', 'hugetlb pools', 'userfaultfd', 'pagemap', 'perf counters', 'kernel modules', 'KVM', 'DRM devices'])
       expect(text).toMatch(new RegExp(`^${label} .*\\n\\s+from \\S`, 'm'));
+  });
+
+  it('DRM_IOCTL_VERSION on a node that is not DRM fails with the real errno', () => {
+    let err: any;
+    try {
+      native.drmVersion('/dev/null');
+    } catch (e) {
+      err = e;
+    }
+    expect(err.code).toBe('ENOTTY');
+    expect(err.syscall).toBe('ioctl(DRM_IOCTL_VERSION)');
+  });
+
+  it('KVM: API version 12 and a VM when /dev/kvm opens', (ctx) => {
+    if (!existsSync('/dev/kvm')) {
+      console.warn('no /dev/kvm: skipping');
+      return ctx.skip();
+    }
+    const k = r.kvm.value;
+    if (k.verdict === 'unusable') {
+      console.warn(`KVM unusable: ${r.kvm.note}`);
+      expect(k.failedAt).toBeTruthy();
+      return;
+    }
+    expect(k.apiVersion).toBe(12);
+    expect(k.vmCreated).toBe(true);
+    expect(k.verdict).toBe('present, unverified');
+    if (!k.guestRan) console.warn(`the real-mode test guest did not finish: ${r.kvm.note}`);
   });
 });
