@@ -8,7 +8,6 @@
 //   clockOverhead(n)          n back-to-back clock_gettime pairs (the floor of
 //                             every sample)
 //   perfProbe()               can this thread open a page-fault counter?
-//   uffdApiProbe()            userfaultfd(2) and /dev/userfaultfd + UFFDIO_API
 //
 // Clock: clock_gettime(CLOCK_MONOTONIC) around each single access; the sample
 // is the difference in ns and includes one clock read (see clockOverhead).
@@ -21,12 +20,10 @@
 #include "syscall_error.h"
 
 #include <linux/perf_event.h>
-#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 #include <cerrno>
@@ -36,9 +33,6 @@
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
 namespace {
@@ -422,61 +416,6 @@ Napi::Value PerfProbe(const Napi::CallbackInfo &info)
 	return PerfStatus(info.Env(), perf, true);
 }
 
-// uffdApiProbe() -> { syscall: {ok, code?}, dev: {ok, code?}, api, features, ioctls }
-// Opens a userfaultfd both ways and does the UFFDIO_API handshake asking for
-// no feature: the kernel answers with every feature it supports.
-Napi::Value UffdApiProbe(const Napi::CallbackInfo &info)
-{
-	Napi::Env env = info.Env();
-	Napi::Object res = Napi::Object::New(env);
-	auto status = [&](int err) {
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("ok", Napi::Boolean::New(env, err == 0));
-		if (err) {
-			Napi::Error e = SyscallError(env, err, "userfaultfd");
-			o.Set("code", e.Value().Get("code"));
-			o.Set("errno", Napi::Number::New(env, -err));
-		}
-		return o;
-	};
-
-	int sfd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	res.Set("syscall", status(sfd < 0 ? errno : 0));
-
-	int dfd = -1;
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	int derr = 0;
-	if (dev < 0) {
-		derr = errno;
-	} else {
-		dfd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		if (dfd < 0)
-			derr = errno;
-		close(dev);
-	}
-	res.Set("dev", status(derr));
-
-	int fd = sfd >= 0 ? sfd : dfd;
-	if (fd >= 0) {
-		struct uffdio_api api;
-		memset(&api, 0, sizeof(api));
-		api.api = UFFD_API;
-		if (ioctl(fd, UFFDIO_API, &api) == 0) {
-			res.Set("api", Napi::Number::New(env, (double)api.api));
-			res.Set("features", Napi::BigInt::New(env, (uint64_t)api.features));
-			res.Set("ioctls", Napi::BigInt::New(env, (uint64_t)api.ioctls));
-		} else {
-			Napi::Error e = SyscallError(env, errno, "ioctl(UFFDIO_API)");
-			res.Set("apiError", e.Value().Get("message"));
-		}
-	}
-	if (sfd >= 0)
-		close(sfd);
-	if (dfd >= 0)
-		close(dfd);
-	return res;
-}
-
 } // namespace
 
 void InitFaultTiming(Napi::Env env, Napi::Object exports)
@@ -485,5 +424,4 @@ void InitFaultTiming(Napi::Env env, Napi::Object exports)
 	exports.Set("faultTouch", Napi::Function::New(env, FaultTouch, "faultTouch"));
 	exports.Set("clockOverhead", Napi::Function::New(env, ClockOverhead, "clockOverhead"));
 	exports.Set("perfProbe", Napi::Function::New(env, PerfProbe, "perfProbe"));
-	exports.Set("uffdApiProbe", Napi::Function::New(env, UffdApiProbe, "uffdApiProbe"));
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { native } from '../addon.js';
 import { findLibrary } from '../ffi/index.js';
+import { Userfaultfd } from '../userfaultfd/index.js';
 
 /** A probed value and how it was found. */
 export interface Found<T> {
@@ -38,14 +39,6 @@ export const CONFIG_OPTIONS: Record<string, string> = {
   KSM: 'MADV_MERGEABLE scenarios',
 };
 
-/** userfaultfd feature bits (include/uapi/linux/userfaultfd.h). */
-export const UFFD_FEATURES: [string, number][] = [
-  ['PAGEFAULT_FLAG_WP', 0], ['EVENT_FORK', 1], ['EVENT_REMAP', 2], ['EVENT_REMOVE', 3],
-  ['MISSING_HUGETLBFS', 4], ['MISSING_SHMEM', 5], ['EVENT_UNMAP', 6], ['SIGBUS', 7],
-  ['THREAD_ID', 8], ['MINOR_HUGETLBFS', 9], ['MINOR_SHMEM', 10], ['EXACT_ADDRESS', 11],
-  ['WP_HUGETLBFS_SHMEM', 12], ['WP_UNPOPULATED', 13], ['POISON', 14], ['WP_ASYNC', 15], ['MOVE', 16],
-];
-
 export interface ProbeReport {
   schema: 'mirrorlab-probe/1';
   kernel: Found<{ release: string; version: string; machine: string }>;
@@ -54,12 +47,15 @@ export interface ProbeReport {
   thp: Found<{ enabled: string | null; defrag: string | null; shmemEnabled: string | null; mthp: { sizeKb: number; enabled: string | null; shmemEnabled: string | null }[] }>;
   hugetlb: Found<{ sizeKb: number; nr: number; free: number; resv: number; surplus: number }[]>;
   userfaultfd: Found<{
-    syscall: { ok: boolean; code?: string };
+    syscall: { ok: boolean; code?: string; userModeOnly?: boolean };
     devUserfaultfd: { ok: boolean; code?: string };
     unprivileged: number | null;
     api: number | null;
+    /** UFFD_FEATURE_* names (without the prefix) the kernel offers. */
     features: string[];
     featureBits: string | null;
+    /** ioctls valid on the uffd itself. */
+    ioctls: string[];
   }>;
   pagemap: Found<{ readable: boolean; pfns: boolean }>;
   kpageflags: Found<{ readable: boolean }>;
@@ -183,30 +179,33 @@ export function probeHugetlb(): ProbeReport['hugetlb'] {
   return { value, source: '/sys/kernel/mm/hugepages/hugepages-*kB/{nr,free,resv,surplus}_hugepages' };
 }
 
-export function uffdFeatureNames(bits: bigint): string[] {
-  return UFFD_FEATURES.filter(([, b]) => bits & (1n << BigInt(b))).map(([n]) => n);
-}
-
 export function probeUserfaultfd(): ProbeReport['userfaultfd'] {
-  const r = native.uffdApiProbe() as {
-    syscall: { ok: boolean; code?: string };
-    dev: { ok: boolean; code?: string };
-    api?: number;
-    features?: bigint;
-    apiError?: string;
+  // The handshake through the userfaultfd module: a throwaway uffd asking
+  // for no feature, to which UFFDIO_API answers with every feature it has.
+  const tryOpen = (via: 'syscall' | 'device') => {
+    try {
+      return { ok: true as const, info: Userfaultfd.probe({ via }) };
+    } catch (e) {
+      return { ok: false as const, code: errCode(e), message: (e as Error).message };
+    }
   };
+  const sys = tryOpen('syscall');
+  const dev = tryOpen('device');
+  const info = sys.ok ? sys.info : dev.ok ? dev.info : null;
   const value = {
-    syscall: r.syscall,
-    devUserfaultfd: r.dev,
+    syscall: sys.ok ? { ok: true, ...(sys.info.userModeOnly ? { userModeOnly: true } : {}) } : { ok: false, code: sys.code },
+    devUserfaultfd: dev.ok ? { ok: true } : { ok: false, code: dev.code },
     unprivileged: readInt('/proc/sys/vm/unprivileged_userfaultfd'),
-    api: r.api ?? null,
-    features: r.features !== undefined ? uffdFeatureNames(r.features) : [],
-    featureBits: r.features !== undefined ? '0x' + r.features.toString(16) : null,
+    api: info?.api ?? null,
+    features: info ? [...info.offered] : [],
+    featureBits: info ? '0x' + info.offeredBits.toString(16) : null,
+    ioctls: info ? [...info.ioctls] : [],
   };
+  const unknown = info && info.unknownFeatureBits ? `feature bits without a name here: 0x${info.unknownFeatureBits.toString(16)}` : undefined;
   return {
     value,
-    source: 'userfaultfd(2), open(/dev/userfaultfd) + ioctl(USERFAULTFD_IOC_NEW), ioctl(UFFDIO_API), /proc/sys/vm/unprivileged_userfaultfd',
-    ...(r.apiError ? { note: r.apiError } : {}),
+    source: 'userfaultfd(2), open(/dev/userfaultfd) + ioctl(USERFAULTFD_IOC_NEW), ioctl(UFFDIO_API) (Userfaultfd.probe), /proc/sys/vm/unprivileged_userfaultfd',
+    ...(unknown ? { note: unknown } : !sys.ok && !dev.ok ? { note: `${sys.message}; ${dev.message}` } : {}),
   };
 }
 
@@ -383,7 +382,7 @@ export function formatProbe(r: ProbeReport): string {
   line('hugetlb pools', r.hugetlb.value.map((h) => `${sizeName(h.sizeKb * 1024)}: nr ${h.nr} free ${h.free} resv ${h.resv} surplus ${h.surplus}`).join('; ') || 'none', r.hugetlb.source);
   const u = r.userfaultfd.value;
   line('userfaultfd', `syscall ${u.syscall.ok ? 'ok' : u.syscall.code}, /dev/userfaultfd ${u.devUserfaultfd.ok ? 'ok' : u.devUserfaultfd.code}, unprivileged_userfaultfd ${u.unprivileged ?? '-'}`, r.userfaultfd.source, r.userfaultfd.note);
-  lines.push(`  UFFDIO_API ${u.api ?? '-'} features ${u.featureBits ?? '-'}: ${u.features.join(' ') || 'none'}`);
+  lines.push(`  UFFDIO_API 0x${u.api?.toString(16) ?? '-'} features ${u.featureBits ?? '-'}: ${u.features.join(' ') || 'none'}`);
   line('pagemap', `${r.pagemap.value.readable ? 'readable' : 'not readable'}, PFNs ${r.pagemap.value.pfns ? 'visible' : 'hidden'}`, r.pagemap.source, r.pagemap.note);
   line('kpageflags', r.kpageflags.value.readable ? 'readable' : 'not readable', r.kpageflags.source, r.kpageflags.note);
   const p = r.perf.value;
