@@ -107,10 +107,13 @@ struct PerfGroup {
 		ioctl(fd[0], PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP);
 	}
 
+	// Written before the counted window opens, so that read() into it
+	// cannot fault (a fault there would reach getrusage but not perf).
+	struct { uint64_t nr; uint64_t v[3]; } buf;
+
 	bool Stop(uint64_t out[3])
 	{
 		ioctl(fd[0], PERF_EVENT_IOC_DISABLE, PERF_IOC_FLAG_GROUP);
-		struct { uint64_t nr; uint64_t v[3]; } buf;
 		if (read(fd[0], &buf, sizeof(buf)) != (ssize_t)sizeof(buf) || buf.nr != 3)
 			return false;
 		for (int i = 0; i < 3; i++)
@@ -148,7 +151,14 @@ int TimedPass(char *p, size_t length, size_t stride, size_t n, bool write, int m
 	struct rusage ru0, ru1;
 	int err = 0;
 
-	r.samples.assign(mode == 1 ? 1 : n, 0.0);	// faults the buffer in now
+	// Fault in everything the counted window writes to before it opens:
+	// the sample buffer, the rusage structs and the perf read buffer (a
+	// deeper stack than ever before in this thread would otherwise fault
+	// inside getrusage or read and add a fault that is not the loop's).
+	r.samples.assign(mode == 1 ? 1 : n, 0.0);
+	memset(&ru0, 0, sizeof(ru0));
+	memset(&ru1, 0, sizeof(ru1));
+	memset(&perf.buf, 0, sizeof(perf.buf));
 	NowNs();
 	getrusage(RUSAGE_THREAD, &ru0);
 	if (perf.IsOpen())

@@ -77,12 +77,20 @@ static int perf_open_group(int excl)
 	return 0;
 }
 
+struct rep_rec {
+	unsigned long addr;
+	uint64_t total;
+	long minflt, majflt;
+	int perf_ok;
+	struct { uint64_t nr, v[3]; } pc;
+};
+
 static void die(const char *what)
 {
 	int err = errno;
 
-	printf("{\"tool\":\"touch_ref\",\"error\":{\"syscall\":\"%s\",\"errno\":%d,\"message\":\"%s\"}}\n",
-	       what, -err, strerror(err));
+	printf("{\"tool\":\"touch_ref\",\"error\":{\"syscall\":\"%s\",\"code\":\"%s\",\"errno\":%d,\"message\":\"%s\"}}\n",
+	       what, strerrorname_np(err) ? strerrorname_np(err) : "E?", -err, strerror(err));
 	exit(1);
 }
 
@@ -105,6 +113,7 @@ int main(int argc, char **argv)
 	int write = 1, populate = 0, want_perf = 1, want_samples = 1, perf_err = 0;
 	int advice[16], nadvice = 0, a;
 	double *samples;
+	struct rep_rec *recs;
 
 	for (a = 1; a < argc; a++) {
 		const char *o = argv[a];
@@ -157,28 +166,24 @@ int main(int argc, char **argv)
 			perf_err = perf_open_group(1) ? perf_err : 0;
 	}
 
-	samples = malloc(n * sizeof(*samples));
-	if (!samples)
-		die("malloc");
-
-	printf("{\"tool\":\"touch_ref\",\"clock\":\"CLOCK_MONOTONIC\",\"length\":%zu,\"stride\":%zu,"
-	       "\"write\":%s,\"populate\":%s,\"touches\":%zu,",
-	       length, stride, write ? "true" : "false", populate ? "true" : "false", n);
-	if (!want_perf)
-		printf("\"perf\":{\"available\":false,\"code\":\"disabled\"},");
-	else if (perf_fd[0] >= 0)
-		printf("\"perf\":{\"available\":true,\"excludeKernel\":%s},", perf_excl ? "true" : "false");
-	else
-		printf("\"perf\":{\"available\":false,\"errno\":%d,\"message\":\"%s\"},",
-		       -perf_err, strerror(perf_err));
-	printf("\"reps\":[");
+	/* Everything is measured first and printed at the end, so that a
+	 * failure prints one error object and nothing else. */
+	samples = calloc(n * reps, sizeof(*samples));
+	recs = calloc(reps, sizeof(*recs));
+	if (!samples || !recs)
+		die("calloc");
+	/* Fault the sample buffer in now (calloc may hand out untouched
+	 * zero pages), so the timed loop takes no fault but the measured ones. */
+	for (i = 0; i < n * reps * sizeof(*samples); i += 4096)
+		((volatile char *)samples)[i] = 0;
 
 	for (rep = 0; rep < reps; rep++) {
+		struct rep_rec *rr = &recs[rep];
+		double *s = samples + rep * n;
 		struct rusage ru0, ru1;
-		struct { uint64_t nr, v[3]; } pc = { 0, { 0, 0, 0 } };
 		uint64_t start, end;
 		char *p;
-		int k, perf_ok = 0;
+		int k;
 
 		if (align && !(flags & MAP_HUGETLB)) {
 			char *raw = mmap(NULL, length + align, prot, flags, -1, 0);
@@ -201,7 +206,10 @@ int main(int argc, char **argv)
 			if (madvise(p, length, advice[k]))
 				die("madvise");
 
-		memset(samples, 0, n * sizeof(*samples));
+		/* Touch what the counted window writes to (see fault_timing.cc). */
+		memset(&ru0, 0, sizeof(ru0));
+		memset(&ru1, 0, sizeof(ru1));
+		memset(rr, 0, sizeof(*rr));
 		now_ns();
 		getrusage(RUSAGE_THREAD, &ru0);
 		if (perf_fd[0] >= 0) {
@@ -214,48 +222,69 @@ int main(int argc, char **argv)
 
 			if (madvise(p, length, MADV_POPULATE_WRITE))
 				die("madvise");
-			samples[0] = (double)(now_ns() - t0);
+			s[0] = (double)(now_ns() - t0);
 		} else if (write) {
 			for (i = 0; i < n; i++) {
 				uint64_t t0 = now_ns();
 
 				*(volatile char *)(p + i * stride) = 1;
-				samples[i] = (double)(now_ns() - t0);
+				s[i] = (double)(now_ns() - t0);
 			}
 		} else {
 			for (i = 0; i < n; i++) {
 				uint64_t t0 = now_ns();
 
 				(void)*(volatile char *)(p + i * stride);
-				samples[i] = (double)(now_ns() - t0);
+				s[i] = (double)(now_ns() - t0);
 			}
 		}
 		end = now_ns();
 		if (perf_fd[0] >= 0) {
 			ioctl(perf_fd[0], PERF_EVENT_IOC_DISABLE, PERF_IOC_FLAG_GROUP);
-			perf_ok = read(perf_fd[0], &pc, sizeof(pc)) == (ssize_t)sizeof(pc) && pc.nr == 3;
+			rr->perf_ok = read(perf_fd[0], &rr->pc, sizeof(rr->pc)) == (ssize_t)sizeof(rr->pc) &&
+				      rr->pc.nr == 3;
 		}
 		getrusage(RUSAGE_THREAD, &ru1);
 		munmap(p, length);
+		rr->addr = (unsigned long)p;
+		rr->total = end - start;
+		rr->minflt = ru1.ru_minflt - ru0.ru_minflt;
+		rr->majflt = ru1.ru_majflt - ru0.ru_majflt;
+	}
+
+	printf("{\"tool\":\"touch_ref\",\"clock\":\"CLOCK_MONOTONIC\",\"length\":%zu,\"stride\":%zu,"
+	       "\"write\":%s,\"populate\":%s,\"touches\":%zu,",
+	       length, stride, write ? "true" : "false", populate ? "true" : "false", n);
+	if (!want_perf)
+		printf("\"perf\":{\"available\":false,\"code\":\"disabled\"},");
+	else if (perf_fd[0] >= 0)
+		printf("\"perf\":{\"available\":true,\"excludeKernel\":%s},", perf_excl ? "true" : "false");
+	else
+		printf("\"perf\":{\"available\":false,\"code\":\"%s\",\"errno\":%d,\"message\":\"%s\"},",
+		       strerrorname_np(perf_err) ? strerrorname_np(perf_err) : "E?", -perf_err,
+		       strerror(perf_err));
+	printf("\"reps\":[");
+	for (rep = 0; rep < reps; rep++) {
+		struct rep_rec *rr = &recs[rep];
 
 		printf("%s{\"address\":\"0x%lx\",\"totalNs\":%llu,\"rusage\":{\"minflt\":%ld,\"majflt\":%ld},",
-		       rep ? "," : "", (unsigned long)p, (unsigned long long)(end - start),
-		       ru1.ru_minflt - ru0.ru_minflt, ru1.ru_majflt - ru0.ru_majflt);
-		if (perf_ok)
+		       rep ? "," : "", rr->addr, (unsigned long long)rr->total, rr->minflt, rr->majflt);
+		if (rr->perf_ok)
 			printf("\"perf\":{\"pageFaults\":%llu,\"minor\":%llu,\"major\":%llu}",
-			       (unsigned long long)pc.v[0], (unsigned long long)pc.v[1],
-			       (unsigned long long)pc.v[2]);
+			       (unsigned long long)rr->pc.v[0], (unsigned long long)rr->pc.v[1],
+			       (unsigned long long)rr->pc.v[2]);
 		else
 			printf("\"perf\":null");
 		if (want_samples) {
 			printf(",\"samples\":[");
 			for (i = 0; i < n; i++)
-				printf("%s%.0f", i ? "," : "", samples[i]);
+				printf("%s%.0f", i ? "," : "", samples[rep * n + i]);
 			printf("]");
 		}
 		printf("}");
 	}
 	printf("]}\n");
+	free(recs);
 	free(samples);
 	return 0;
 }

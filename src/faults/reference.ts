@@ -29,7 +29,7 @@ export function referenceArgs(opts: FaultRunOptions): string[] {
 
 interface RefJson {
   tool: 'touch_ref';
-  error?: { syscall: string; errno: number; message: string };
+  error?: { syscall: string; code: string; errno: number; message: string };
   clock: 'CLOCK_MONOTONIC';
   touches: number;
   perf: PerfStatus;
@@ -40,7 +40,8 @@ interface RefJson {
 export function parseReference(stdout: string, opts: FaultRunOptions): FaultRunResult {
   const j = JSON.parse(stdout) as RefJson;
   if (j.error) {
-    const e = new Error(`touch_ref: ${j.error.syscall}: ${j.error.message}`) as Error & { syscall: string; errno: number };
+    const e = new Error(`${j.error.code}: ${j.error.message}, ${j.error.syscall} (touch_ref ${referenceArgs(opts).join(' ')})`) as Error & { code: string; syscall: string; errno: number };
+    e.code = j.error.code;
     e.syscall = j.error.syscall;
     e.errno = j.error.errno;
     throw e;

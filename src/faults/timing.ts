@@ -213,6 +213,8 @@ export function faultSourceFor(perf: PerfStatus, method: 'touch' | 'populate-wri
       used: 'perf',
       why: `perf_event_open software counters (page-faults, minor, major${perf.excludeKernel ? ', exclude_kernel' : ''}) enabled around the loop only; getrusage(RUSAGE_THREAD) is reported beside them`,
     };
+  if (perf.code === 'disabled')
+    return { used: 'getrusage', why: 'perf counters not requested (perf: false); getrusage(RUSAGE_THREAD) deltas around the loop' };
   return {
     used: 'getrusage',
     why: `perf_event_open refused (${perf.code}${perf.message ? `: ${perf.message}` : ''}); getrusage(RUSAGE_THREAD) deltas around the loop`,

@@ -125,6 +125,34 @@ describe('native fault loop', () => {
     expect(ref.faultSource.used).toBe(ml.faultSource.used);
   });
 
+  it('large regions: the sample buffers add no fault to the counts (both loops)', async () => {
+    const spec = { ...backingSpec('4k', 16 << 20), repetitions: 2 };
+    const ml = runFaults(spec);
+    const ref = await runReference(spec);
+    for (const r of [ml, ref]) {
+      expect(r.touches).toBe(4096);
+      expect(r.reps.map((x) => x.faults)).toEqual([4096, 4096]);
+      expect(r.reps.map((x) => x.rusage.minflt)).toEqual([4096, 4096]);
+    }
+  });
+
+  it('without perf counters, faults are counted by getrusage, in both loops', async () => {
+    const spec = { ...backingSpec('4k', REGION), repetitions: 2, perf: false };
+    const ml = runFaults(spec);
+    const ref = await runReference(spec);
+    for (const r of [ml, ref]) {
+      expect(r.perf).toMatchObject({ available: false, code: 'disabled' });
+      expect(r.faultSource.used).toBe('getrusage');
+      expect(r.faultSource.why).toMatch(/not requested/);
+      expect(r.reps.map((x) => x.faults)).toEqual([64, 64]);
+      expect(r.reps[0].perf).toBeNull();
+    }
+  });
+
+  it('a failing mmap in the C reference comes back as an error with its errno', async () => {
+    await expect(runReference({ length: PAGE_SIZE, flags: c.MAP_PRIVATE, repetitions: 1 })).rejects.toMatchObject({ code: 'EBADF', syscall: 'mmap', errno: -9 });
+  });
+
   it('refuses bad arguments before any system call', () => {
     expect(() => runFaults({ length: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => runFaults({ length: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
