@@ -176,6 +176,7 @@ int main(int argc, char **argv)
 	 * zero pages), so the timed loop takes no fault but the measured ones. */
 	for (i = 0; i < n * reps * sizeof(*samples); i += 4096)
 		((volatile char *)samples)[i] = 0;
+	((volatile char *)samples)[n * reps * sizeof(*samples) - 1] = 0;	/* unaligned end */
 
 	for (rep = 0; rep < reps; rep++) {
 		struct rep_rec *rr = &recs[rep];
