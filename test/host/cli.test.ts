@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { run } from '../../src/cli/commands.js';
 
 // The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
 const root = path.resolve(import.meta.dirname, '../..');
@@ -12,8 +13,21 @@ function cli(args: string[], input?: string) {
 }
 
 describe('mirrorlab CLI', () => {
-  it('probe prints findings with their sources, exit 0', () => {
-    const r = cli(['probe']);
+  async function runCaptured(args: string[]) {
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const status = await run(args);
+      return { status, stdout: out.join('\n') };
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+  }
+
+  it('probe prints findings with their sources, exit 0', async () => {
+    const r = await runCaptured(['probe']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^THP\s+enabled \[\w+\]/m);
     expect(r.stdout).toMatch(/from \/sys\/kernel\/mm\/transparent_hugepage/);
@@ -28,8 +42,8 @@ describe('mirrorlab CLI', () => {
     if (existsSync(f)) expect(j.thp.value.enabled).toBe(/\[(\S+)\]/.exec(readFileSync(f, 'utf8'))![1]);
   });
 
-  it('faults --quick --json measures and checks fault counts, exit 0', () => {
-    const r = cli(['faults', '--quick', '--json', '--rounds', '1', '--repetitions', '2']);
+  it('faults --quick --json measures and checks fault counts, exit 0', async () => {
+    const r = await runCaptured(['faults', '--quick', '--json', '--rounds', '1', '--repetitions', '2']);
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.schema).toBe('mirrorlab-host-faults/1');
@@ -40,18 +54,28 @@ describe('mirrorlab CLI', () => {
     for (const s of j.skipped) console.warn(`faults skipped ${s.name}: ${s.reason}`);
   });
 
-  it('unknown commands and options exit 2 with usage', () => {
+  it('an unknown command exits 2 with usage (process exit status)', () => {
     const a = cli(['frobnicate']);
     expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/^usage: mirrorlab/);
     expect(a.stderr).toMatch(/unknown command: frobnicate/);
-    const b = cli(['probe', '--bogus']);
-    expect(b.status).toBe(2);
-    expect(b.stderr).toMatch(/bogus/);
-    const c = cli(['faults', '--rounds', 'x']);
-    expect(c.status).toBe(2);
-    const h = cli(['help']);
-    expect(h.status).toBe(0);
-    expect(h.stdout).toMatch(/^usage: mirrorlab/);
+  });
+
+  it('bad options exit 2, help exits 0 (run() returns the exit status main passes to process.exit)', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await run(['probe', '--bogus'])).toBe(2);
+      expect(err.mock.calls.flat().join('\n')).toMatch(/bogus/);
+      expect(await run(['faults', '--rounds', 'x'])).toBe(2);
+      expect(await run(['faults', '--repetitions', '1'])).toBe(2);
+      expect(await run([])).toBe(2);
+      expect(await run(['help'])).toBe(0);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/^usage: mirrorlab/);
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
   });
 
   it('repl: the library is loaded as `ml`', () => {
