@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
 import { findLibrary, libc, NativeLibrary } from '../../src/ffi/index.js';
 
 describe('ffi: ad-hoc calls into libraries found at run time', () => {
@@ -47,6 +49,31 @@ describe('ffi: ad-hoc calls into libraries found at run time', () => {
         console.warn(`lib${name} absent: ${r.reason}`);
         expect(r.reason.length).toBeGreaterThan(0);
       }
+    }
+  });
+
+  it('libdrm, when present: drmAvailable() agrees with /dev/dri/card0', (ctx) => {
+    const r = findLibrary('drm');
+    if (!r.found) {
+      console.warn(`libdrm absent: ${r.reason}`);
+      return ctx.skip();
+    }
+    try {
+      // drmAvailable() opens /dev/dri/card0 and asks DRM_IOCTL_VERSION: 1 when a DRM driver answers.
+      const card0 = existsSync('/dev/dri/card0');
+      const v = r.library.call<number>('drmAvailable', 'i32');
+      let ours = false;
+      if (card0) {
+        try {
+          native.drmVersion('/dev/dri/card0');
+          ours = true;
+        } catch {
+          /* not a DRM node that answers */
+        }
+      }
+      expect(v).toBe(ours ? 1 : 0);
+    } finally {
+      r.library.close();
     }
   });
 
