@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cerrno>
+#include <string>
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -66,7 +67,7 @@ Napi::Value Mmap(const Napi::CallbackInfo &info)
 		ThrowSyscallError(info.Env(), errno, "mmap",
 				  {{"addr", addr, true}, {"length", length},
 				   {"prot", (uint64_t)prot, true}, {"flags", (uint64_t)flags, true},
-				   {"fd", (uint64_t)(int64_t)fd}, {"offset", (uint64_t)offset}});
+				   SignedArg("fd", fd), SignedArg("offset", offset)});
 	return Napi::BigInt::New(info.Env(), (uint64_t)p);
 }
 
