@@ -334,7 +334,7 @@ Napi::Value FaultRun(const Napi::CallbackInfo &info)
 		if (p == MAP_FAILED)
 			ThrowSyscallError(env, err, "mmap",
 					  {{"length", length}, {"prot", (uint64_t)prot, true},
-					   {"flags", (uint64_t)flags, true}, {"fd", (uint64_t)(int64_t)fd},
+					   {"flags", (uint64_t)flags, true}, {"fd", (uint64_t)(int64_t)fd, false, true},
 					   {"align", align}});
 		for (int adv : advice) {
 			if (madvise(p, length, adv)) {

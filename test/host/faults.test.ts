@@ -174,6 +174,7 @@ describe('native fault loop', () => {
     expect(err.code).toBe('EBADF');
     expect(err.syscall).toBe('mmap');
     expect(err.args.length).toBe(PAGE_SIZE);
+    expect(err.args.fd).toBe(-1);
   });
 
   it('clock overhead is measured, not assumed', () => {
