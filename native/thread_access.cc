@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -92,6 +93,7 @@ struct Access {
 	size_t completed = 0;
 	std::vector<uint8_t> bytes;	// read results, concatenated
 	std::vector<double> latencyNs;
+	std::vector<double> offsetNs;	// start of each access, from startNs
 	int signo = 0, sigcode = 0;
 	uint64_t sigaddr = 0;
 
@@ -111,6 +113,7 @@ struct Access {
 	void Prepare()
 	{
 		latencyNs.assign(Count(), 0);
+		offsetNs.assign(Count(), 0);
 		if (!write)
 			bytes.assign(TotalBytes(), 0);
 	}
@@ -135,6 +138,7 @@ struct Access {
 			}
 			uint64_t t1 = NowNs();
 			latencyNs[k] = (double)(t1 - t0);
+			offsetNs[k] = (double)(t0 - startNs);
 			off += w;
 		}
 		cursor = n;
@@ -190,6 +194,10 @@ Napi::Object ResultObject(Napi::Env env, Job *job)
 	if (a.completed)
 		memcpy(lat.Data(), a.latencyNs.data(), a.completed * sizeof(double));
 	r.Set("latencyNs", lat);
+	Napi::Float64Array offs = Napi::Float64Array::New(env, a.completed);
+	if (a.completed)
+		memcpy(offs.Data(), a.offsetNs.data(), a.completed * sizeof(double));
+	r.Set("offsetNs", offs);
 	if (!a.write) {
 		Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, a.bytes.data(), a.bytes.size());
 		r.Set("bytes", Napi::Uint8Array::New(env, a.bytes.size(), b.ArrayBuffer(), b.ByteOffset()));
@@ -272,11 +280,17 @@ Napi::Value ThreadAccess(const Napi::CallbackInfo &info)
 	InstallBusHandler();
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.threadAccess", 0, 1);
-	std::thread([job, tsfn] {
-		job->a.Run(true);
-		tsfn.BlockingCall(job);
+	try {
+		std::thread([job, tsfn] {
+			job->a.Run(true);
+			tsfn.BlockingCall(job);
+			tsfn.Release();
+		}).detach();
+	} catch (const std::system_error &e) {
 		tsfn.Release();
-	}).detach();
+		delete job;
+		ThrowSyscallError(env, e.code().value(), "pthread_create");
+	}
 	return promise;
 }
 
@@ -336,6 +350,7 @@ void ForkAndAccess(Job *job)
 		uint64_t hdr[3] = {a.startNs, a.endNs, a.completed};
 		bool ok = WriteAll(pfd[1], hdr, sizeof(hdr)) &&
 			  WriteAll(pfd[1], a.latencyNs.data(), a.latencyNs.size() * sizeof(double)) &&
+			  WriteAll(pfd[1], a.offsetNs.data(), a.offsetNs.size() * sizeof(double)) &&
 			  WriteAll(pfd[1], a.bytes.data(), a.bytes.size());
 		_exit(ok ? 0 : 1);
 	}
@@ -344,6 +359,7 @@ void ForkAndAccess(Job *job)
 	uint64_t hdr[3] = {0, 0, 0};
 	if (ReadAll(pfd[0], hdr, sizeof(hdr)) &&
 	    ReadAll(pfd[0], a.latencyNs.data(), a.latencyNs.size() * sizeof(double)) &&
+	    ReadAll(pfd[0], a.offsetNs.data(), a.offsetNs.size() * sizeof(double)) &&
 	    ReadAll(pfd[0], a.bytes.data(), a.bytes.size())) {
 		a.startNs = hdr[0];
 		a.endNs = hdr[1];
@@ -371,11 +387,17 @@ Napi::Value ForkAccess(const Napi::CallbackInfo &info)
 	}
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.forkAccess", 0, 1);
-	std::thread([job, tsfn] {
-		ForkAndAccess(job);
-		tsfn.BlockingCall(job);
+	try {
+		std::thread([job, tsfn] {
+			ForkAndAccess(job);
+			tsfn.BlockingCall(job);
+			tsfn.Release();
+		}).detach();
+	} catch (const std::system_error &e) {
 		tsfn.Release();
-	}).detach();
+		delete job;
+		ThrowSyscallError(env, e.code().value(), "pthread_create");
+	}
 	return promise;
 }
 

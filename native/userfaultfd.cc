@@ -20,6 +20,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -355,13 +356,17 @@ struct Reader {
 	virtual ~Reader() = default;
 	virtual void Finish() {}
 
-	void Start(std::function<void()> body)
+	// Returns 0 or the errno of a failed thread creation.
+	int Start(std::function<void()> body)
 	{
-		{
-			std::lock_guard<std::mutex> g(g_readers_lock);
-			g_readers.insert(this);
+		try {
+			thread = std::thread(std::move(body));
+		} catch (const std::system_error &e) {
+			return e.code().value();
 		}
-		thread = std::thread(std::move(body));
+		std::lock_guard<std::mutex> g(g_readers_lock);
+		g_readers.insert(this);
+		return 0;
 	}
 
 	// Main thread only. Idempotent.
@@ -475,7 +480,13 @@ Napi::Value DeliveryStart(const Napi::CallbackInfo &info)
 	d->fd = fd;
 	d->stopfd = stopfd;
 	d->tsfn = DeliveryTsfn::New(env, cb, "mirrorlab.userfaultfd.delivery", 0, 1);
-	d->Start([d] { d->Run(); });
+	if (int err = d->Start([d] { d->Run(); })) {
+		d->tsfn.Release();
+		close(stopfd);
+		d->stopped = true;
+		delete d;
+		ThrowSyscallError(env, err, "pthread_create");
+	}
 	return Napi::External<Reader>::New(env, d, FinalizeReader);
 }
 
@@ -517,6 +528,8 @@ struct Server : Reader {
 	std::atomic<uint64_t> forks{0}, remaps{0}, removes{0}, unmaps{0};
 	std::atomic<int> lastErrno{0};
 	std::vector<double> serviceNs;	// written by the server thread only; read after Stop()
+	std::vector<double> readAtNs;	// CLOCK_MONOTONIC when each fault's message was taken up
+	std::vector<double> faultAddr;	// each fault's address (exact in a double below 2^53)
 
 	void Sleep()
 	{
@@ -594,8 +607,11 @@ struct Server : Reader {
 						lastErrno = err;
 						errors++;
 					}
-					if (serviceNs.size() < maxSamples)
+					if (serviceNs.size() < maxSamples) {
 						serviceNs.push_back((double)(t1 - t0));
+						readAtNs.push_back((double)t0);
+						faultAddr.push_back((double)m.arg.pagefault.address);
+					}
 					break;
 				}
 				case UFFD_EVENT_FORK:
@@ -647,13 +663,20 @@ Napi::Value ServerStart(const Napi::CallbackInfo &info)
 			s->pattern[i] = src[i % n];
 	}
 	s->serviceNs.reserve(std::min<size_t>(s->maxSamples, 1 << 16));
+	s->readAtNs.reserve(std::min<size_t>(s->maxSamples, 1 << 16));
+	s->faultAddr.reserve(std::min<size_t>(s->maxSamples, 1 << 16));
 	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->stopfd < 0) {
 		int err = errno;
 		delete s;
 		ThrowSyscallError(env, err, "eventfd");
 	}
-	s->Start([s] { s->Run(); });
+	if (int err = s->Start([s] { s->Run(); })) {
+		close(s->stopfd);
+		s->stopped = true;
+		delete s;
+		ThrowSyscallError(env, err, "pthread_create");
+	}
 	return Napi::External<Reader>::New(env, s, FinalizeReader);
 }
 
@@ -685,6 +708,14 @@ Napi::Value ServerStop(const Napi::CallbackInfo &info)
 	if (!s->serviceNs.empty())
 		memcpy(a.Data(), s->serviceNs.data(), s->serviceNs.size() * sizeof(double));
 	r.Set("serviceNs", a);
+	Napi::Float64Array at = Napi::Float64Array::New(env, s->readAtNs.size());
+	if (!s->readAtNs.empty())
+		memcpy(at.Data(), s->readAtNs.data(), s->readAtNs.size() * sizeof(double));
+	r.Set("readAtNs", at);
+	Napi::Float64Array fa = Napi::Float64Array::New(env, s->faultAddr.size());
+	if (!s->faultAddr.empty())
+		memcpy(fa.Data(), s->faultAddr.data(), s->faultAddr.size() * sizeof(double));
+	r.Set("address", fa);
 	return r;
 }
 

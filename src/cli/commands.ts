@@ -11,6 +11,8 @@ commands:
   faults [--json] [--quick] [--rounds N] [--repetitions N]
                             host page-fault cost: 4 KiB, THP, hugetlb 2M (cold and warm),
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
+  uffd-roundtrip [--pages N] [--runs N] [--json]
+                            userfaultfd fault round trip: native fault server vs JavaScript
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text`;
 
@@ -24,6 +26,10 @@ export async function run(argv: string[]): Promise<number> {
         return await faultsCommand(args);
       case 'repl':
         return await replCommand(args);
+      case 'uffd-roundtrip': {
+        const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
+        return await uffdRoundTripCommand(args);
+      }
       case 'help':
       case '--help':
       case '-h':

@@ -15,14 +15,14 @@ export interface MemoryRange {
   length: number;
 }
 
-export interface AccessOptions {
+export interface ThreadAccessOptions {
   /** Bytes from one access to the next (default 4096: one access per page). */
   stride?: number;
   /** Bytes each access touches (default: stride, so the whole range is accessed). */
   width?: number;
 }
 
-export interface WriteOptions extends AccessOptions {
+export interface ThreadWriteOptions extends ThreadAccessOptions {
   /** Bytes to write: exactly the bytes the accesses write, in order. */
   data?: Uint8Array;
   /** Byte to write when no data is given (default 0). */
@@ -36,7 +36,7 @@ export interface AccessSignal {
   address: bigint;
 }
 
-export interface AccessResult {
+export interface ThreadAccessResult {
   /** Kernel thread id of the accessing thread (matches a fault's tid with THREAD_ID). */
   tid: number;
   /** CLOCK_MONOTONIC at the start and end of the loop. */
@@ -46,13 +46,15 @@ export interface AccessResult {
   completed: number;
   /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
   latencyNs: Float64Array;
+  /** Start of each completed access in ns after startNs (to line accesses up with events' readNs). */
+  offsetNs: Float64Array;
   /** Bytes read (reads only): each access's `width` bytes, concatenated. */
   bytes?: Uint8Array;
   /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */
   signal: AccessSignal | null;
 }
 
-export interface ForkAccessResult extends AccessResult {
+export interface ForkAccessResult extends ThreadAccessResult {
   pid: number;
   exitCode: number | null;
   termSignal: string | null;
@@ -65,7 +67,7 @@ interface Spec {
   width: number;
 }
 
-function spec(range: MemoryRange, opts: AccessOptions): Spec {
+function spec(range: MemoryRange, opts: ThreadAccessOptions): Spec {
   if (range === null || typeof range !== 'object') throw invalidType('range', range, 'an object with address and length');
   const { address, length } = range;
   if (typeof address !== 'bigint') throw invalidType('range.address', address, 'of type bigint');
@@ -79,7 +81,7 @@ function spec(range: MemoryRange, opts: AccessOptions): Spec {
 }
 
 /** Bytes an access pattern touches in total (the size of `bytes`, or of `data` for a write). */
-export function accessBytes(length: number, opts: AccessOptions = {}): number {
+export function accessBytes(length: number, opts: ThreadAccessOptions = {}): number {
   const stride = opts.stride ?? 4096;
   const width = opts.width ?? stride;
   let total = 0;
@@ -88,13 +90,13 @@ export function accessBytes(length: number, opts: AccessOptions = {}): number {
 }
 
 /** Read `range` from a new thread: `width` bytes every `stride` bytes. */
-export function threadRead(range: MemoryRange, opts: AccessOptions = {}): Promise<AccessResult> {
+export function threadRead(range: MemoryRange, opts: ThreadAccessOptions = {}): Promise<ThreadAccessResult> {
   const s = spec(range, opts);
   return native.threadAccess(s.address, s.length, s.stride, s.width, false);
 }
 
 /** Write `range` from a new thread: `width` bytes every `stride` bytes, from `data` or `fill`. */
-export function threadWrite(range: MemoryRange, opts: WriteOptions = {}): Promise<AccessResult> {
+export function threadWrite(range: MemoryRange, opts: ThreadWriteOptions = {}): Promise<ThreadAccessResult> {
   const s = spec(range, opts);
   const fill = checkWrite(s, opts);
   return native.threadAccess(s.address, s.length, s.stride, s.width, true, opts.data, fill);
@@ -103,7 +105,7 @@ export function threadWrite(range: MemoryRange, opts: WriteOptions = {}): Promis
 /** The same accesses made by a forked child (native code only after fork; it exits with _exit). */
 export function forkAccess(
   range: MemoryRange,
-  opts: WriteOptions & { write?: boolean } = {},
+  opts: ThreadWriteOptions & { write?: boolean } = {},
 ): Promise<ForkAccessResult> {
   const s = spec(range, opts);
   const write = opts.write ?? false;
@@ -111,7 +113,7 @@ export function forkAccess(
   return native.forkAccess(s.address, s.length, s.stride, s.width, write, write ? opts.data : undefined, fill);
 }
 
-function checkWrite(s: Spec, opts: WriteOptions): number {
+function checkWrite(s: Spec, opts: ThreadWriteOptions): number {
   const fill = opts.fill ?? 0;
   if (!Number.isInteger(fill) || fill < 0 || fill > 255) throw outOfRange('fill', fill, 'an integer from 0 to 255');
   if (opts.data !== undefined) {

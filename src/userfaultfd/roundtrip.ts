@@ -11,11 +11,19 @@
 // caches) is reported apart from the warm repetitions, which reuse the
 // mapping after MADV_DONTNEED. Native and JavaScript runs alternate so drift
 // on a shared host hits both alike.
+//
+// The breakdown splits each warm round trip at the moments both sides can
+// stamp with the same clock: the access starts (accessor thread), the reader
+// thread has the message (fault server or delivery thread), JavaScript runs
+// the handler, the COPY returns, the access returns. The native breakdown
+// comes from the measured runs themselves (the server stamps cost nothing
+// visible); the JavaScript one from extra runs whose handler reads the clock
+// twice, kept out of the figures above.
 import os from 'node:os';
 import { native } from '../addon.js';
 import { invalidArg } from '../errors.js';
 import { ratio, summarize, type Summary } from '../stats/summary.js';
-import { threadRead, type MemoryRange } from './access.js';
+import { monotonicNs, threadRead, type ThreadAccessResult, type MemoryRange } from './access.js';
 import { Userfaultfd, type PageFault } from './userfaultfd.js';
 
 const M = native.mmConstants;
@@ -42,6 +50,23 @@ export interface RoundTripSide {
   warmSamples: Float64Array;
 }
 
+/**
+ * Where a round trip's time goes, per fault, in ns (each a Summary over warm
+ * faults). toReader + toJs + toResume is the round trip. The COPY ioctl wakes
+ * the faulting thread before it returns, so `copy` overlaps `toResume`: the
+ * thread often finishes its access before the resolver sees COPY return.
+ */
+export interface RoundTripBreakdown {
+  /** Access start -> the reader thread has the message (fault entry, reader wakeup, read()). */
+  toReader: Summary;
+  /** JavaScript only: reader has it -> the handler runs (thread-safe function, event loop, event object). */
+  toJs?: Summary;
+  /** Resolver starts (server: right after the read; JS: handler entry) -> the access returns. */
+  toResume: Summary;
+  /** Duration of the resolving call as its caller sees it (UFFDIO_COPY; from JS: the copy() call). */
+  copy: Summary;
+}
+
 export interface RoundTripResult {
   kernel: string;
   pageSize: number;
@@ -53,12 +78,47 @@ export interface RoundTripResult {
   warmRatio: { median: number; lo: number; hi: number };
   /** js / native on the per-run medians: median of per-run ratios, with min and max. */
   warmRunRatio: Summary;
+  breakdown: { native: RoundTripBreakdown; js: RoundTripBreakdown };
 }
 
 interface Side {
   m: MemoryRange;
   runs: Float64Array[];
   service: Float64Array[];
+}
+
+interface Parts {
+  toReader: number[];
+  toJs: number[];
+  toResume: number[];
+  copy: number[];
+}
+
+const newParts = (): Parts => ({ toReader: [], toJs: [], toResume: [], copy: [] });
+
+/** A fault's stamps in CLOCK_MONOTONIC ns: its address, message read, resolver start, resolving call returned. */
+type Stamp = [address: number, read: number, start: number, done: number];
+
+/** Line faults up with the accesses that raised them: access k touched page k of `base`. */
+function split(parts: Parts, r: ThreadAccessResult, base: bigint, page: number, stamps: Stamp[], withJs: boolean): void {
+  const t = Number(r.startNs);
+  const b = Number(base);
+  for (const [addr, read, start, done] of stamps) {
+    const k = Math.floor((addr - b) / page);
+    if (k < 0 || k >= r.completed) continue;
+    const a0 = t + r.offsetNs[k];
+    const a1 = a0 + r.latencyNs[k];
+    parts.toReader.push(read - a0);
+    if (withJs) parts.toJs.push(start - read);
+    parts.toResume.push(a1 - start);
+    parts.copy.push(done - start);
+  }
+}
+
+function breakdown(p: Parts, withJs: boolean): RoundTripBreakdown {
+  const b: RoundTripBreakdown = { toReader: summarize(p.toReader), toResume: summarize(p.toResume), copy: summarize(p.copy) };
+  if (withJs) b.toJs = summarize(p.toJs);
+  return b;
 }
 
 function concat(parts: Float64Array[]): Float64Array {
@@ -103,14 +163,24 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
   };
 
   const nat: Side = { m: mapAnon(), runs: [], service: [] };
+  const natParts = newParts();
+  const jsParts = newParts();
   const js: Side = { m: mapAnon(), runs: [], service: [] };
   const un = Userfaultfd.open();
   const uj = Userfaultfd.open();
   try {
     un.register(nat.m, 'missing');
     uj.register(js.m, 'missing');
+    let stamps: Stamp[] | null = null;
     const onFault = (f: PageFault) => {
-      f.copy(pattern);
+      if (stamps) {
+        const js = monotonicNs();
+        f.copy(pattern);
+        const done = monotonicNs();
+        stamps.push([Number(f.address), Number(f.readNs), Number(js), Number(done)]);
+      } else {
+        f.copy(pattern);
+      }
     };
     uj.on('pagefault', onFault);
 
@@ -134,6 +204,11 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
           } finally {
             const s = server.stop();
             nat.service.push(s.serviceNs);
+            if (run > 0 && r) {
+              const st: Stamp[] = [];
+              for (let i = 0; i < s.serviceNs.length; i++) st.push([s.address[i], s.readAtNs[i], s.readAtNs[i], s.readAtNs[i] + s.serviceNs[i]]);
+              split(natParts, r, nat.m.address, page, st, false);
+            }
           }
           check(r.bytes, 'native');
           nat.runs.push(r.latencyNs);
@@ -143,6 +218,15 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
           js.runs.push(r.latencyNs);
         }
       }
+    }
+    // Extra JavaScript runs with the handler stamping, for the breakdown only.
+    for (let run = 0; run < Math.min(warmRuns, 5); run++) {
+      native.madvise(js.m.address, length, M.MADV_DONTNEED);
+      stamps = [];
+      const r = await threadRead(js.m, { stride: page, width: 1 });
+      check(r.bytes, 'js');
+      split(jsParts, r, js.m.address, page, stamps, true);
+      stamps = null;
     }
   } finally {
     un.close();
@@ -164,6 +248,7 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
     js: j,
     warmRatio: ratio(j.warm, n.warm),
     warmRunRatio: summarize(perRun),
+    breakdown: { native: breakdown(natParts, false), js: breakdown(jsParts, true) },
   };
 }
 
@@ -187,6 +272,14 @@ export function formatUffdRoundTrip(r: RoundTripResult): string {
     line('js cold', r.js.cold),
     line('js warm', r.js.warm),
     line('  warm run medians', r.js.warmRunMedians),
+    'breakdown of warm round trips (us; parts add up to the round trip, the COPY call overlaps the resume):',
+    line('native to server', r.breakdown.native.toReader),
+    line('  server to resume', r.breakdown.native.toResume),
+    line('  (UFFDIO_COPY call)', r.breakdown.native.copy),
+    line('js to reader thread', r.breakdown.js.toReader),
+    line('  reader to handler', r.breakdown.js.toJs!),
+    line('  handler to resume', r.breakdown.js.toResume),
+    line('  (copy() call)', r.breakdown.js.copy),
     `js/native warm median ratio ${r.warmRatio.median.toFixed(2)} (per-run ratios: min ${r.warmRunRatio.min.toFixed(2)}, median ${r.warmRunRatio.median.toFixed(2)}, max ${r.warmRunRatio.max.toFixed(2)})`,
   ];
   return out.join('\n');

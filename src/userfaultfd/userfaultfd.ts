@@ -49,9 +49,11 @@ export interface UffdOpenOptions {
   /** 'syscall' (userfaultfd(2), the default) or 'device' (/dev/userfaultfd + USERFAULTFD_IOC_NEW). */
   via?: 'syscall' | 'device';
   /**
-   * UFFD_USER_MODE_ONLY: true, false, or 'auto' (default): without it, and
-   * again with it if the kernel refuses with EPERM (vm.unprivileged_userfaultfd=0
-   * and no CAP_SYS_PTRACE). Only the syscall path takes this flag into account.
+   * UFFD_USER_MODE_ONLY (faults raised by the kernel itself, e.g. in
+   * copy_to_user, are not delivered): true, false, or 'auto' (default): through
+   * the syscall, without it, and again with it if the kernel refuses with EPERM
+   * (vm.unprivileged_userfaultfd=0 and no CAP_SYS_PTRACE); through the device,
+   * without it (access to /dev/userfaultfd is the permission there).
    */
   userModeOnly?: boolean | 'auto';
   /** Features to enable at UFFDIO_API (UFFD_FEATURE_* without the prefix). */
@@ -137,7 +139,8 @@ export interface FaultServerPolicy {
   missing?: 'copy' | 'zeropage';
   /** Bytes copied into each faulting page, repeated to fill it (default zeros). */
   pattern?: Uint8Array;
-  /** Page size of the registered ranges (default the base page size; 2 MiB for hugetlb). */
+  /** Page size of the faulting ranges (default: the page size of the registrations when
+   * they all have the same, like 2 MiB for hugetlb Mappings; else the base page size). */
   pageSize?: number;
   /** Copy with UFFDIO_COPY_MODE_WP. */
   wp?: boolean;
@@ -167,6 +170,10 @@ export interface FaultServerCounters {
 export interface FaultServerResult extends FaultServerCounters {
   /** Per-fault service time: message read to resolving ioctl returned, in ns. */
   serviceNs: Float64Array;
+  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
+  readAtNs: Float64Array;
+  /** Each fault's address (as a double: exact for user addresses), same order. */
+  address: Float64Array;
   service: Summary;
 }
 
@@ -382,7 +389,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   private iterators = new Set<IteratorState>();
   private refed = true;
 
-  /** Events nobody claimed are kept for nextEvent()/events() up to this many (oldest dropped). */
+  /** Events nobody received (no waiter, iterator or listener) are kept for nextEvent()/events(),
+   * up to this many (oldest dropped). */
   backlogLimit = 4096;
 
   private constructor(fd: number, via: 'syscall' | 'device' | 'fork', userModeOnly: boolean, api: UffdApiInfo, regs: Registration[] = []) {
@@ -691,6 +699,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
       it.wake?.();
       claimed = true;
     }
+    if (this.listenerCount(ev.type) > 0 || this.listenerCount('event') > 0) claimed = true;
     if (!claimed) {
       this.backlog.push(ev);
       if (this.backlog.length > this.backlogLimit) this.backlog.shift();
@@ -701,7 +710,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   /**
    * The next event (of `type`, if given), starting delivery if needed. Events
-   * that arrived while nobody waited are returned first, oldest first.
+   * that arrived while nobody waited (and no listener took them) are returned
+   * first, oldest first.
    */
   nextEvent<T extends UffdEventType>(type?: T, opts: { timeoutMs?: number } = {}): Promise<Extract<UffdEvent, { type: T }>> {
     this.listen();
@@ -756,7 +766,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (this.server) throw invalidState('A fault server is already running');
     const missing = policy.missing ?? 'copy';
     if (missing !== 'copy' && missing !== 'zeropage') throw invalidArg('policy.missing', missing, "must be 'copy' or 'zeropage'");
-    const pageSize = policy.pageSize ?? PAGE_SIZE;
+    const sizes = new Set(this.registrations.map((r) => r.pageSize));
+    const pageSize = policy.pageSize ?? (sizes.size === 1 ? [...sizes][0] : PAGE_SIZE);
     if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
       throw invalidArg('policy.pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
     const delayUs = policy.delayUs ?? 0;

@@ -1,82 +1,54 @@
-// Small mappings for the userfaultfd tests, straight from the addon's mmap
-// family, shaped like a Mapping ({ address, length, view }).
-import fs from 'node:fs';
+// Memory for the userfaultfd tests: Mappings, plus a memfd mapped twice.
 import { native } from '../../src/addon.js';
+import { Mapping, PAGE_SIZE } from '../../src/memory/index.js';
+import { pageState } from '../../src/pagestate/index.js';
+import { Userfaultfd, type UffdApiInfo, type UffdFeature } from '../../src/userfaultfd/index.js';
 
-const M = native.mmConstants;
-export const PAGE: number = M.PAGE_SIZE;
-
-export interface TestMapping {
-  address: bigint;
-  length: number;
-  view: Uint8Array;
-  /** Forget the range without unmapping it (it was unmapped or moved by the test). */
-  forget(): void;
-  [Symbol.dispose](): void;
-}
-
-function wrap(address: bigint, length: number, after?: () => void): TestMapping {
-  const { buffer, record } = native.newView(address, length, false);
-  let mapped = true;
-  const release = () => {
-    if (!mapped) return;
-    mapped = false;
-    native.releaseView(buffer, record);
-  };
-  return {
-    address,
-    length,
-    view: new Uint8Array(buffer),
-    forget: release,
-    [Symbol.dispose]() {
-      if (mapped) {
-        release();
-        native.munmap(address, length);
-      }
-      after?.();
-    },
-  };
-}
-
-/** Private anonymous memory, 4 KiB pages only (MADV_NOHUGEPAGE). */
-export function anon(length: number): TestMapping {
-  const a: bigint = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_PRIVATE | M.MAP_ANONYMOUS, -1, 0);
-  native.madvise(a, length, M.MADV_NOHUGEPAGE);
-  return wrap(a, length);
-}
+export const PAGE: number = PAGE_SIZE;
+export { Mapping };
 
 /** A memfd mapped MAP_SHARED twice: `a` and `b` see the same page cache. */
-export function memfdTwice(length: number): { a: TestMapping; b: TestMapping; [Symbol.dispose](): void } {
-  const fd: number = native.memfdCreate('mirrorlab-uffd-test', M.MFD_CLOEXEC);
-  fs.ftruncateSync(fd, length);
-  const prot = M.PROT_READ | M.PROT_WRITE;
-  const a = wrap(native.mmap(0n, length, prot, M.MAP_SHARED, fd, 0), length);
-  const b = wrap(native.mmap(0n, length, prot, M.MAP_SHARED, fd, 0), length);
+export function memfdTwice(length: number): { a: Mapping; b: Mapping; [Symbol.dispose](): void } {
+  const a = Mapping.memfd(length);
+  const M = native.mmConstants;
+  const addr: bigint = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd, 0);
+  const b = Mapping.adopt(addr, length, { shared: true });
   return {
     a,
     b,
     [Symbol.dispose]() {
-      a[Symbol.dispose]();
-      b[Symbol.dispose]();
-      fs.closeSync(fd);
+      b.unmap();
+      a.unmap();
     },
   };
 }
 
-/** /proc/self/pagemap bit 63: is the page at `address` present? */
+/** /proc/self/pagemap: is the page at `address` present? */
 export function pagePresent(address: bigint): boolean {
-  const fd = fs.openSync('/proc/self/pagemap', 'r');
-  try {
-    const b = Buffer.alloc(8);
-    fs.readSync(fd, b, 0, 8, Number((address / BigInt(PAGE)) * 8n));
-    return (b.readBigUInt64LE(0) >> 63n) === 1n;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return pageState({ address, length: PAGE }).page(0).present;
 }
 
 export function pattern(length: number, seed: number): Uint8Array {
   const p = new Uint8Array(length);
   for (let i = 0; i < length; i++) p[i] = (i * 31 + seed) & 0xff;
   return p;
+}
+
+
+/** What this kernel offers, or null (with the reason printed) when no uffd can be opened. */
+export const uffdProbe: UffdApiInfo | null = (() => {
+  try {
+    return Userfaultfd.probe();
+  } catch (e) {
+    console.warn(`skipped: userfaultfd unavailable here: ${(e as Error).message}`);
+    return null;
+  }
+})();
+
+/** True (and the reason printed) when the kernel lacks a feature. */
+export function lacks(f: UffdFeature): boolean {
+  if (!uffdProbe) return true;
+  const missing = !uffdProbe.offered.includes(f);
+  if (missing) console.warn(`skipped: this kernel does not offer UFFD_FEATURE_${f} (offers ${uffdProbe.offered.join(' ')})`);
+  return missing;
 }

@@ -2,12 +2,12 @@
 // policy, counted and timed, with what the faulting thread reads checked.
 import { describe, expect, it } from 'vitest';
 import { Userfaultfd, forkAccess, threadRead, threadWrite } from '../../src/userfaultfd/index.js';
-import { PAGE, anon, memfdTwice, pattern } from './userfaultfd-memory.js';
+import { Mapping, PAGE, lacks, memfdTwice, pattern, uffdProbe } from './userfaultfd-memory.js';
 
-describe('native fault server', () => {
+describe.skipIf(uffdProbe === null)('native fault server', () => {
   it('copy policy: every page reads the pattern; faults counted and timed', async () => {
     using u = Userfaultfd.open();
-    using m = anon(8 * PAGE);
+    using m = Mapping.anonymous(8 * PAGE);
     u.register(m, 'missing');
     const pat = pattern(64, 9); // repeated to fill each page
     using server = u.serve({ pattern: pat });
@@ -26,7 +26,7 @@ describe('native fault server', () => {
 
   it('zeropage policy: every page reads zeros', async () => {
     using u = Userfaultfd.open();
-    using m = anon(4 * PAGE);
+    using m = Mapping.anonymous(4 * PAGE);
     u.register(m, 'missing');
     using server = u.serve({ missing: 'zeropage' });
     const r = await threadRead(m);
@@ -36,7 +36,7 @@ describe('native fault server', () => {
 
   it('a delay before resolving shows in the faulting thread and in the service time', async () => {
     using u = Userfaultfd.open();
-    using m = anon(3 * PAGE);
+    using m = Mapping.anonymous(3 * PAGE);
     u.register(m, 'missing');
     using server = u.serve({ delayUs: 2000 });
     const r = await threadRead(m, { width: 1 });
@@ -45,9 +45,9 @@ describe('native fault server', () => {
     for (const ns of r.latencyNs) expect(ns).toBeGreaterThanOrEqual(2e6);
   });
 
-  it('WP faults are resolved by clearing protection; COPY with MODE_WP maps pages protected', async () => {
+  it.skipIf(lacks('PAGEFAULT_FLAG_WP'))('WP faults are resolved by clearing protection; COPY with MODE_WP maps pages protected', async () => {
     using u = Userfaultfd.open({ features: ['PAGEFAULT_FLAG_WP'] });
-    using m = anon(2 * PAGE);
+    using m = Mapping.anonymous(2 * PAGE);
     u.register(m, ['missing', 'wp']);
     using server = u.serve({ pattern: new Uint8Array([7]), wp: true });
     await threadWrite(m, { fill: 3 });
@@ -57,7 +57,7 @@ describe('native fault server', () => {
     expect(m.view.every((b) => b === 3)).toBe(true);
   });
 
-  it('MINOR faults on shmem are resolved by CONTINUE', async () => {
+  it.skipIf(lacks('MINOR_SHMEM'))('MINOR faults on shmem are resolved by CONTINUE', async () => {
     using u = Userfaultfd.open({ features: ['MINOR_SHMEM'] });
     using pair = memfdTwice(2 * PAGE);
     pair.b.view.set(pattern(2 * PAGE, 4));
@@ -68,9 +68,9 @@ describe('native fault server', () => {
     expect(server.stop()).toMatchObject({ faults: 2, minor: 2 });
   });
 
-  it('a forked child is not left stuck: its uffd is closed and its fault proceeds unregistered', async () => {
+  it.skipIf(lacks('EVENT_FORK'))('a forked child is not left stuck: its uffd is closed and its fault proceeds unregistered', async () => {
     using u = Userfaultfd.open({ features: ['EVENT_FORK'] });
-    using m = anon(PAGE);
+    using m = Mapping.anonymous(PAGE);
     u.register(m, 'missing');
     using server = u.serve({ pattern: new Uint8Array([1]) });
     const r = await forkAccess(m);
