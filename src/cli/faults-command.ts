@@ -68,6 +68,10 @@ export function formatHostFaults(r: HostFaultReport): string {
     ]);
     out.push(table(['case', 'mirrorlab MoM', 'C MoM', 'MoM ratio', 'round ratio median', 'min..max', 'rounds', 'same faults'], rr));
     out.push('(MoM = median of all warm repetitions\' medians; ratios are mirrorlab / C; a round ratio compares one mirrorlab run with the C run beside it)');
+    out.push('');
+    out.push('Cold repetitions (rep 0 of each round; for the C loop the first touch of a fresh process): the median per touch of each round, spread over rounds:');
+    const cr = r.reference.map(({ name, comparison: c }) => [name, ...spreadCells(c.mirrorlabCold), ...spreadCells(c.referenceCold).slice(1)]);
+    out.push(table(['case', 'rounds', 'mirrorlab min', 'median', 'p90', 'p99', 'max', 'C min', 'median', 'p90', 'p99', 'max'], cr));
   }
   for (const s of r.skipped) out.push(`skipped ${s.name}: ${s.reason}`);
   out.push('');
