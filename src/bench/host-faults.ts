@@ -31,6 +31,8 @@ export interface HostFaultCase {
   expectedFaults: number;
   /** THP only: the last repetition's AnonHugePages (kB) from /proc/self/smaps. */
   anonHugePagesKb?: number;
+  /** With keepSamples: every repetition's raw samples (ns). */
+  samples?: number[][];
 }
 
 export interface HostFaultSkip {
@@ -56,10 +58,13 @@ export interface HostFaultOptions {
   repetitions?: number;
   /** Called before each case with its name. */
   progress?: (name: string) => void;
+  /** Keep the raw per-repetition samples in each case. */
+  keepSamples?: boolean;
 }
 
-function toCase(name: string, backing: FaultBacking, r: FaultRunResult, expectedFaults: number, extra: Partial<HostFaultCase> = {}): HostFaultCase {
+function toCase(name: string, backing: FaultBacking, r: FaultRunResult, expectedFaults: number, keepSamples: boolean, extra: Partial<HostFaultCase> = {}): HostFaultCase {
   return {
+    ...(keepSamples ? { samples: r.reps.map((x) => Array.from(x.samples)) } : {}),
     name,
     backing,
     access: r.access,
@@ -83,6 +88,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   const reps = opts.repetitions ?? (quick ? 3 : 8);
   const rounds = opts.rounds ?? (quick ? 2 : 6);
   const progress = opts.progress ?? (() => {});
+  const keep = !!opts.keepSamples;
   const sizes: Record<FaultBacking, number> = {
     '4k': quick ? 1 << 20 : 16 << 20,
     thp: quick ? 8 << 20 : 64 << 20,
@@ -132,20 +138,20 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
         check('THP write faults were PMD-mapped', kb === length / 1024, `AnonHugePages ${kb} kB of ${length / 1024} kB (defrag ${thpSettings().defrag})`);
       }
       const expected = length / page;
-      report.cases.push(toCase(`${label} write`, b, w, expected, extra));
+      report.cases.push(toCase(`${label} write`, b, w, expected, keep, extra));
       check(`${label} write: one fault per page`, w.faults.min === expected && w.faults.max === expected, `faults per repetition ${w.faults.min}..${w.faults.max}, expected ${expected} (${w.faultSource.used})`);
 
       if (b !== 'hugetlb-2M') {
         progress(`${label} read`);
         const r = runFaults({ ...spec, access: 'read' });
-        report.cases.push(toCase(`${label} read (zero page)`, b, r, expected));
+        report.cases.push(toCase(`${label} read (zero page)`, b, r, expected, keep));
       }
 
       progress(`${label} MADV_POPULATE_WRITE`);
       const p = runFaults({ ...spec, method: 'populate-write' });
       const pages = length / page;
       report.cases.push(
-        toCase(`${label} MADV_POPULATE_WRITE`, b, p, expected, {
+        toCase(`${label} MADV_POPULATE_WRITE`, b, p, expected, keep, {
           perRegion: summarize(p.reps.map((x) => x.samples[0])),
           perPage: summarize(p.reps.map((x) => x.samples[0] / pages)),
         }),

@@ -8,7 +8,7 @@ export const usage = `usage: mirrorlab <command> [options]
 commands:
   probe [--json]            what this kernel offers (config, THP, hugetlb, userfaultfd,
                             pagemap, perf, modules, KVM, DRM), each with its source
-  faults [--json] [--quick] [--rounds N] [--repetitions N]
+  faults [--json [--samples]] [--quick] [--rounds N] [--repetitions N]
                             host page-fault cost: 4 KiB, THP, hugetlb 2M (cold and warm),
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
   uffd-roundtrip [--pages N] [--runs N] [--json]

@@ -1,4 +1,4 @@
-// mirrorlab faults [--json] [--quick] [--rounds N] [--repetitions N]
+// mirrorlab faults [--json] [--samples] [--quick] [--rounds N] [--repetitions N]
 import { parseArgs } from 'node:util';
 import { hostFaults, type HostFaultReport } from '../bench/index.js';
 import { ns, spreadCells, table } from './format.js';
@@ -8,6 +8,7 @@ export async function faultsCommand(args: string[]): Promise<number> {
     args,
     options: {
       json: { type: 'boolean' },
+      samples: { type: 'boolean' },
       quick: { type: 'boolean' },
       rounds: { type: 'string' },
       repetitions: { type: 'string' },
@@ -27,6 +28,7 @@ export async function faultsCommand(args: string[]): Promise<number> {
     quick: values.quick,
     rounds,
     repetitions,
+    keepSamples: values.samples,
     progress: values.json ? undefined : (name) => process.stderr.write(tty ? `\r\x1b[K  measuring ${name}...` : `  measuring ${name}\n`),
   });
   if (tty && !values.json) process.stderr.write('\r\x1b[K');

@@ -43,13 +43,14 @@ describe('mirrorlab CLI', () => {
   });
 
   it('faults --quick --json measures and checks fault counts, exit 0', async () => {
-    const r = await runCaptured(['faults', '--quick', '--json', '--rounds', '1', '--repetitions', '2']);
+    const r = await runCaptured(['faults', '--quick', '--json', '--samples', '--rounds', '1', '--repetitions', '2']);
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.schema).toBe('mirrorlab-host-faults/1');
     const w4k = j.cases.find((c: any) => c.name === '4K write');
     expect(w4k.faults.min).toBe(w4k.expectedFaults);
     expect(w4k.cold.n).toBe(w4k.length / 4096);
+    expect(w4k.samples.map((x: number[]) => x.length)).toEqual([w4k.length / 4096, w4k.length / 4096]);
     expect(j.reference[0].comparison.faultsAgree).toBe(true);
     for (const s of j.skipped) console.warn(`faults skipped ${s.name}: ${s.reason}`);
   });
