@@ -2,6 +2,7 @@
 // (cold first repetition and warm repetitions apart), read faults on the zero
 // page, MADV_POPULATE_WRITE per region, and mirrorlab's loop against the plain
 // C reference loop. Skips say why.
+import { readFileSync } from 'node:fs';
 import { native } from '../addon.js';
 import { backingSpec, backingPageSize, clockOverhead, runFaults, type Access, type FaultBacking, type FaultRunResult, type FaultSource } from '../faults/index.js';
 import { reserveHugePages, thpSettings, type HugeReservation } from '../memory/index.js';
@@ -43,6 +44,8 @@ export interface HostFaultSkip {
 export interface HostFaultReport {
   schema: 'mirrorlab-host-faults/1';
   clock: 'CLOCK_MONOTONIC';
+  /** The kernel clocksource behind it (/sys/devices/system/clocksource/clocksource0/current_clocksource). */
+  clocksource: string | null;
   clockOverhead: Summary;
   cases: HostFaultCase[];
   reference: { name: string; comparison: ReferenceComparison }[];
@@ -83,6 +86,14 @@ function toCase(name: string, backing: FaultBacking, r: FaultRunResult, expected
   };
 }
 
+function currentClocksource(): string | null {
+  try {
+    return readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
 export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFaultReport> {
   const quick = !!opts.quick;
   const reps = opts.repetitions ?? (quick ? 3 : 8);
@@ -99,6 +110,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   const report: HostFaultReport = {
     schema: 'mirrorlab-host-faults/1',
     clock: 'CLOCK_MONOTONIC',
+    clocksource: currentClocksource(),
     clockOverhead: clockOverhead(quick ? 1000 : 10000),
     cases: [],
     reference: [],

@@ -39,7 +39,7 @@ export async function faultsCommand(args: string[]): Promise<number> {
 
 export function formatHostFaults(r: HostFaultReport): string {
   const out: string[] = [];
-  out.push(`Host page-fault cost per touch (${r.clock}; every sample includes one clock read: ${ns(r.clockOverhead.median)} median, ${ns(r.clockOverhead.min)}..${ns(r.clockOverhead.max)})`);
+  out.push(`Host page-fault cost per touch (${r.clock}, clocksource ${r.clocksource ?? 'unknown'}; every sample includes one clock read: ${ns(r.clockOverhead.median)} median, ${ns(r.clockOverhead.min)}..${ns(r.clockOverhead.max)})`);
   out.push('');
   const rows: string[][] = [];
   for (const c of r.cases) {
