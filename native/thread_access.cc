@@ -6,7 +6,9 @@
 // would block) and settle a Promise through a thread-safe function when done.
 //
 // Access i touches `width` bytes at addr + i * stride (the last one clipped to
-// the range) and is timed with CLOCK_MONOTONIC, fault included.
+// the range) and is timed with CLOCK_MONOTONIC, fault included. With a start
+// time, the thread sleeps until then (TIMER_ABSTIME) before the first access,
+// so several accessors can be lined up to start together.
 //
 // SIGBUS (a poisoned page, UFFD_FEATURE_SIGBUS, a truncated file) raised on
 // an accessor thread ends its loop and is reported in the result; on any
@@ -86,6 +88,7 @@ struct Access {
 	bool write;
 	std::vector<uint8_t> data;	// write source, total bytes (or empty: fill)
 	uint8_t fill;
+	uint64_t startAtNs = 0;		// CLOCK_MONOTONIC deadline to wait for before the first access
 
 	// results
 	int tid = 0;
@@ -150,6 +153,11 @@ struct Access {
 		sigjmp_buf jb;
 
 		tid = (int)syscall(SYS_gettid);
+		if (startAtNs) {
+			struct timespec ts = {(time_t)(startAtNs / 1000000000ull), (long)(startAtNs % 1000000000ull)};
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR)
+				;
+		}
 		startNs = NowNs();
 		if (catchBus) {
 			if (sigsetjmp(jb, 1)) {
@@ -248,6 +256,8 @@ void ReadSpec(const Napi::CallbackInfo &info, Access &a)
 	a.width = ArgU64(info, 3, "width");
 	a.write = info[4].ToBoolean();
 	a.fill = (uint8_t)(info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0);
+	if (info.Length() > 7 && !info[7].IsUndefined())
+		a.startAtNs = ArgU64(info, 7, "startAtNs");
 	if (a.length == 0 || a.stride == 0 || a.width == 0 || a.addr + a.length < a.addr) {
 		Napi::RangeError e = Napi::RangeError::New(env, "length, stride and width must be non-zero and addr + length must not overflow");
 		e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
@@ -266,7 +276,7 @@ void ReadSpec(const Napi::CallbackInfo &info, Access &a)
 	a.Prepare();
 }
 
-// threadAccess(addr, length, stride, width, write, data?, fill?) -> Promise<result>
+// threadAccess(addr, length, stride, width, write, data?, fill?, startAtNs?) -> Promise<result>
 Napi::Value ThreadAccess(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -373,7 +383,7 @@ void ForkAndAccess(Job *job)
 	a.tid = pid;
 }
 
-// forkAccess(addr, length, stride, width, write, data?, fill?) -> Promise<result & {pid, exitCode, termSignal}>
+// forkAccess(addr, length, stride, width, write, data?, fill?, startAtNs?) -> Promise<result & {pid, exitCode, termSignal}>
 Napi::Value ForkAccess(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();

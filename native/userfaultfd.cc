@@ -316,16 +316,20 @@ Napi::Value UffdRead(const Napi::CallbackInfo &info)
 // ---------------------------------------------------------------- reader threads
 
 // Common part of the two readers: poll(uffd, stop eventfd), read a batch.
-// Returns the number of messages, 0 when asked to stop, -errno on failure.
-ssize_t ReadBatch(int fd, int stopfd, struct uffd_msg *msgs, size_t max)
+// Returns the number of messages, 0 when asked to stop, -ETIMEDOUT when
+// timeoutMs (>= 0) passed with nothing to read, -errno on failure.
+ssize_t ReadBatch(int fd, int stopfd, struct uffd_msg *msgs, size_t max, int timeoutMs = -1)
 {
 	for (;;) {
 		struct pollfd p[2] = {{fd, POLLIN, 0}, {stopfd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
+		int r = poll(p, 2, timeoutMs);
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		if (r == 0)
+			return -ETIMEDOUT;
 		if (p[1].revents)
 			return 0;
 		if (p[0].revents & POLLNVAL)
@@ -335,8 +339,11 @@ ssize_t ReadBatch(int fd, int stopfd, struct uffd_msg *msgs, size_t max)
 			return -EINVAL;
 		ssize_t n = read(fd, msgs, max * sizeof(*msgs));
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (errno == EAGAIN || errno == EINTR) {
+				if (timeoutMs >= 0)
+					return -ETIMEDOUT;
 				continue;	// another reader took it, or a wakeup with nothing queued
+			}
 			return -errno;
 		}
 		return n / (ssize_t)sizeof(*msgs);
@@ -538,50 +545,81 @@ struct Server : Reader {
 			;
 	}
 
-	// Returns 0 or an errno. EEXIST (the page is already there, e.g. a second
-	// thread faulted on it) is resolved by waking the waiters.
+	// One attempt. Returns 0 (resolved), EAGAIN (the mm is changing: a
+	// FORK/REMAP/REMOVE/UNMAP event is in flight, and it completes only once
+	// this thread reads it, so retry after reading), or another errno.
+	// EEXIST (the page is already there, e.g. a second thread faulted on it)
+	// counts as resolved once the waiters are woken. On any other error the
+	// waiters are woken too, so the faulting thread retries the access and
+	// meets whatever the kernel now decides (SIGSEGV if the range is gone)
+	// instead of waiting forever.
 	int Resolve(const struct uffd_msg &m)
 	{
 		uint64_t page = m.arg.pagefault.address & ~(pageSize - 1);
 		uint64_t flags = m.arg.pagefault.flags;
-		for (;;) {
-			int rc;
-			if (flags & UFFD_PAGEFAULT_FLAG_WP) {
-				struct uffdio_writeprotect w = {{page, pageSize}, 0};
-				rc = ioctl(fd, UFFDIO_WRITEPROTECT, &w);
-			} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
-				struct uffdio_continue c = {{page, pageSize}, 0, 0};
-				rc = ioctl(fd, UFFDIO_CONTINUE, &c);
-			} else if (policy == POLICY_ZEROPAGE) {
-				struct uffdio_zeropage z = {{page, pageSize}, 0, 0};
-				rc = ioctl(fd, UFFDIO_ZEROPAGE, &z);
-			} else {
-				struct uffdio_copy c = {page, (uint64_t)pattern.data(), pageSize, copyMode, 0};
-				rc = ioctl(fd, UFFDIO_COPY, &c);
-			}
-			if (rc == 0)
-				return 0;
-			if (errno == EAGAIN) {
-				eagain++;
-				continue;
-			}
-			if (errno == EEXIST) {
-				eexist++;
-				struct uffdio_range r = {page, pageSize};
-				ioctl(fd, UFFDIO_WAKE, &r);
-				return 0;
-			}
-			return errno;
+		struct uffdio_range r = {page, pageSize};
+		int rc;
+
+		if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+			struct uffdio_writeprotect w = {{page, pageSize}, 0};
+			rc = ioctl(fd, UFFDIO_WRITEPROTECT, &w);
+		} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
+			struct uffdio_continue c = {{page, pageSize}, 0, 0};
+			rc = ioctl(fd, UFFDIO_CONTINUE, &c);
+		} else if (policy == POLICY_ZEROPAGE) {
+			struct uffdio_zeropage z = {{page, pageSize}, 0, 0};
+			rc = ioctl(fd, UFFDIO_ZEROPAGE, &z);
+		} else {
+			struct uffdio_copy c = {page, (uint64_t)pattern.data(), pageSize, copyMode, 0};
+			rc = ioctl(fd, UFFDIO_COPY, &c);
+		}
+		if (rc == 0)
+			return 0;
+		int err = errno;
+		if (err == EAGAIN) {
+			eagain++;
+			return EAGAIN;
+		}
+		ioctl(fd, UFFDIO_WAKE, &r);
+		if (err == EEXIST) {
+			eexist++;
+			return 0;
+		}
+		return err;
+	}
+
+	struct Pending {
+		struct uffd_msg msg;
+		uint64_t t0;
+	};
+
+	void Finish(const Pending &p, int err)
+	{
+		uint64_t t1 = NowNs();
+		if (err) {
+			lastErrno = err;
+			errors++;
+		}
+		if (serviceNs.size() < maxSamples) {
+			serviceNs.push_back((double)(t1 - p.t0));
+			readAtNs.push_back((double)p.t0);
+			faultAddr.push_back((double)p.msg.arg.pagefault.address);
 		}
 	}
 
 	void Run()
 	{
 		struct uffd_msg msgs[16];
+		std::vector<Pending> retry;	// faults that met EAGAIN, oldest first
+
 		for (;;) {
-			ssize_t n = ReadBatch(fd, stopfd, msgs, 16);
+			// With faults waiting for a retry, do not sleep long: the event
+			// that made the mm change may already have been read.
+			ssize_t n = ReadBatch(fd, stopfd, msgs, 16, retry.empty() ? -1 : 1);
 			if (n == 0)
 				break;
+			if (n == -ETIMEDOUT)
+				n = 0;
 			if (n < 0) {
 				lastErrno = (int)-n;
 				errors++;
@@ -591,7 +629,7 @@ struct Server : Reader {
 				const struct uffd_msg &m = msgs[i];
 				switch (m.event) {
 				case UFFD_EVENT_PAGEFAULT: {
-					uint64_t t0 = NowNs();
+					Pending p = {m, NowNs()};
 					faults++;
 					if (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 						wp++;
@@ -602,16 +640,10 @@ struct Server : Reader {
 					if (delayNs)
 						Sleep();
 					int err = Resolve(m);
-					uint64_t t1 = NowNs();
-					if (err) {
-						lastErrno = err;
-						errors++;
-					}
-					if (serviceNs.size() < maxSamples) {
-						serviceNs.push_back((double)(t1 - t0));
-						readAtNs.push_back((double)t0);
-						faultAddr.push_back((double)m.arg.pagefault.address);
-					}
+					if (err == EAGAIN)
+						retry.push_back(p);
+					else
+						Finish(p, err);
 					break;
 				}
 				case UFFD_EVENT_FORK:
@@ -631,6 +663,16 @@ struct Server : Reader {
 					break;
 				}
 			}
+			// Reading the batch completed any event in flight: retry.
+			std::vector<Pending> again;
+			for (const Pending &p : retry) {
+				int err = Resolve(p.msg);
+				if (err == EAGAIN)
+					again.push_back(p);
+				else
+					Finish(p, err);
+			}
+			retry.swap(again);
 		}
 	}
 

@@ -20,6 +20,9 @@ export interface ThreadAccessOptions {
   stride?: number;
   /** Bytes each access touches (default: stride, so the whole range is accessed). */
   width?: number;
+  /** Sleep until this CLOCK_MONOTONIC time (see monotonicNs()) before the first access:
+   * several accessors given the same time start together (races). */
+  startAtNs?: bigint;
 }
 
 export interface ThreadWriteOptions extends ThreadAccessOptions {
@@ -65,6 +68,7 @@ interface Spec {
   length: number;
   stride: number;
   width: number;
+  startAtNs: bigint | undefined;
 }
 
 function spec(range: MemoryRange, opts: ThreadAccessOptions): Spec {
@@ -77,7 +81,10 @@ function spec(range: MemoryRange, opts: ThreadAccessOptions): Spec {
   const width = opts.width ?? stride;
   if (!Number.isSafeInteger(stride) || stride <= 0) throw invalidArg('stride', stride, 'must be a positive integer');
   if (!Number.isSafeInteger(width) || width <= 0) throw invalidArg('width', width, 'must be a positive integer');
-  return { address, length, stride, width };
+  const startAtNs = opts.startAtNs;
+  if (startAtNs !== undefined && (typeof startAtNs !== 'bigint' || startAtNs < 0n))
+    throw invalidType('startAtNs', startAtNs, 'a non-negative bigint (CLOCK_MONOTONIC ns)');
+  return { address, length, stride, width, startAtNs };
 }
 
 /** Bytes an access pattern touches in total (the size of `bytes`, or of `data` for a write). */
@@ -92,14 +99,14 @@ export function accessBytes(length: number, opts: ThreadAccessOptions = {}): num
 /** Read `range` from a new thread: `width` bytes every `stride` bytes. */
 export function threadRead(range: MemoryRange, opts: ThreadAccessOptions = {}): Promise<ThreadAccessResult> {
   const s = spec(range, opts);
-  return native.threadAccess(s.address, s.length, s.stride, s.width, false);
+  return native.threadAccess(s.address, s.length, s.stride, s.width, false, undefined, 0, s.startAtNs);
 }
 
 /** Write `range` from a new thread: `width` bytes every `stride` bytes, from `data` or `fill`. */
 export function threadWrite(range: MemoryRange, opts: ThreadWriteOptions = {}): Promise<ThreadAccessResult> {
   const s = spec(range, opts);
   const fill = checkWrite(s, opts);
-  return native.threadAccess(s.address, s.length, s.stride, s.width, true, opts.data, fill);
+  return native.threadAccess(s.address, s.length, s.stride, s.width, true, opts.data, fill, s.startAtNs);
 }
 
 /** The same accesses made by a forked child (native code only after fork; it exits with _exit). */
@@ -110,7 +117,7 @@ export function forkAccess(
   const s = spec(range, opts);
   const write = opts.write ?? false;
   const fill = write ? checkWrite(s, opts) : 0;
-  return native.forkAccess(s.address, s.length, s.stride, s.width, write, write ? opts.data : undefined, fill);
+  return native.forkAccess(s.address, s.length, s.stride, s.width, write, write ? opts.data : undefined, fill, s.startAtNs);
 }
 
 function checkWrite(s: Spec, opts: ThreadWriteOptions): number {

@@ -246,6 +246,7 @@ export class PageFault implements BaseEvent {
   readonly uffd: Userfaultfd;
   private _resolvedBy: string | null = null;
 
+  /** @internal built by the uffd from a message */
   constructor(uffd: Userfaultfd, m: RawMessage) {
     this.uffd = uffd;
     this.address = m.address!;
@@ -271,7 +272,13 @@ export class PageFault implements BaseEvent {
     return this._resolvedBy;
   }
 
-  /** Resolve a MISSING fault with UFFDIO_COPY of `data` (one page; shorter data is repeated). */
+  /**
+   * Resolve a MISSING fault with UFFDIO_COPY of `data` (one page; shorter data
+   * is repeated). EAGAIN means the mm is changing under a non-cooperative
+   * event (fork, mremap, madvise, munmap): the delivery thread reads that
+   * event on its own, so calling again later succeeds. EEXIST: the page is
+   * already there (wake() the thread).
+   */
   copy(data: Uint8Array, opts?: CopyOptions): number {
     let src = data;
     if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');

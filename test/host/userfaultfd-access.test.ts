@@ -46,6 +46,20 @@ describe('accessor threads', () => {
     expect(r.bytes!.every((b) => b === 1)).toBe(true);
   });
 
+  it('accessors given one start time begin together, not before it', async () => {
+    using m = Mapping.anonymous(2 * PAGE);
+    const at = monotonicNs() + 20_000_000n;
+    const [a, b] = await Promise.all([
+      threadRead(m.range(0, PAGE), { startAtNs: at }),
+      threadWrite(m.range(PAGE, PAGE), { startAtNs: at, fill: 1 }),
+    ]);
+    expect(a.startNs).toBeGreaterThanOrEqual(at);
+    expect(b.startNs).toBeGreaterThanOrEqual(at);
+    const f = await forkAccess(m, { startAtNs: monotonicNs() + 5_000_000n });
+    expect(f.exitCode).toBe(0);
+    expect(f.bytes![PAGE]).toBe(1);
+  });
+
   it('stillPending tells a pending promise from a settled one', async () => {
     expect(await stillPending(new Promise(() => {}), 10)).toBe(true);
     expect(await stillPending(Promise.resolve(1), 10)).toBe(false);
@@ -67,5 +81,6 @@ describe('accessor threads', () => {
     expect(code(() => threadRead({ address: 0xffff_ffff_ffff_f000n, length: 8192 }))).toBe('ERR_OUT_OF_RANGE');
     expect(code(() => threadWrite({ address: 4096n, length: 4096 }, { fill: 256 }))).toBe('ERR_OUT_OF_RANGE');
     expect(code(() => threadWrite({ address: 4096n, length: 4096 }, { data: new Uint8Array(3) }))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(code(() => threadRead({ address: 4096n, length: 4096 }, { startAtNs: 5 as never }))).toBe('ERR_INVALID_ARG_TYPE');
   });
 });

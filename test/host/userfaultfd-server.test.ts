@@ -79,6 +79,28 @@ describe.skipIf(uffdProbe === null)('native fault server', () => {
     expect(server.stop()).toMatchObject({ forks: 1, faults: 0 });
   });
 
+  it.skipIf(lacks('EVENT_REMOVE'))('keeps serving while MADV_DONTNEED events interleave with faults (EAGAIN retried after the event is read)', async () => {
+    using u = Userfaultfd.open({ features: ['EVENT_REMOVE'] });
+    using m = Mapping.anonymous(256 * PAGE);
+    u.register(m, 'missing');
+    using server = u.serve({ pattern: new Uint8Array([9]) });
+    let settled = false;
+    const reader = threadRead(m, { width: 1 }).finally(() => (settled = true));
+    let removes = 0;
+    while (!settled) {
+      m.advise('DONTNEED'); // blocks until the server thread reads the REMOVE event
+      removes++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const r = await reader;
+    expect(r.completed).toBe(256);
+    expect(r.bytes!.every((b) => b === 9)).toBe(true);
+    const s = server.stop();
+    expect(s.removes).toBe(removes);
+    expect(s.errors).toBe(0);
+    console.log(`interleaved: ${s.faults} faults, ${s.removes} REMOVE events, ${s.eagain} EAGAIN retries`);
+  });
+
   it('one reader at a time: the server and delivery to JavaScript exclude each other', () => {
     using u = Userfaultfd.open();
     const s = u.serve();
