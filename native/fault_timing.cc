@@ -90,13 +90,21 @@ struct PerfGroup {
 	// exclude_kernel (page faults are user-mode events, so counts match).
 	bool OpenAny()
 	{
-		if (Open(false))
-			return true;
-		int first = err;
-		if ((first == EACCES || first == EPERM) && Open(true))
-			return true;
-		err = first;
-		return false;
+		bool ok = Open(false);
+		if (!ok) {
+			int first = err;
+			ok = (first == EACCES || first == EPERM) && Open(true);
+			if (!ok)
+				err = first;
+		}
+		if (ok) {
+			// One empty cycle: first calls fault in their code and
+			// data outside any counted window.
+			uint64_t unused[3];
+			Start();
+			Stop(unused);
+		}
+		return ok;
 	}
 
 	bool IsOpen() const { return fd[0] >= 0; }
