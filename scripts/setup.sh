@@ -59,6 +59,8 @@ if [ -x scripts/kernels.sh ]; then
 fi
 
 if [ "$run_main" = 1 ]; then
-	step "main job"
+	step "main job: what this kernel offers"
 	node dist/cli/main.js probe
+	step "main job: host page-fault cost (4 KiB, THP, hugetlb 2M, against the C reference loop)"
+	node dist/cli/main.js faults
 fi
