@@ -2,6 +2,10 @@
 export async function run(argv: string[]): Promise<number> {
   const [cmd] = argv;
   switch (cmd) {
+    case 'vm': {
+      const { vmCommand } = await import('../vm/cli.js');
+      return vmCommand(argv.slice(1));
+    }
     default:
       console.error(`usage: mirrorlab <command> [options]\nunknown command: ${cmd ?? '(none)'}`);
       return 2;
