@@ -70,15 +70,21 @@ async function call(modulePath: string, exportName: string, args: unknown[]): Pr
   return await (fn as (...a: unknown[]) => unknown)(...args);
 }
 
-async function loadModule(name: string): Promise<unknown> {
+async function loadModule(name: string, params: Record<string, unknown> = {}): Promise<unknown> {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad module name ${name}`);
   const order = `/lib/mirrorlab/modules/${name}.order`;
   if (!fs.existsSync(order)) throw new Error(`module ${name} is not in this initramfs`);
+  const args: string[] = [];
+  for (const [k, v] of Object.entries(params)) {
+    if (!/^[A-Za-z0-9_]+$/.test(k) || /\s/.test(String(v))) throw new Error(`bad module parameter ${k}=${String(v)}`);
+    args.push(`${k}=${String(v)}`);
+  }
   const loaded: string[] = [];
-  for (const ko of fs.readFileSync(order, 'utf8').split('\n').filter(Boolean)) {
+  const kos = fs.readFileSync(order, 'utf8').split('\n').filter(Boolean);
+  for (const ko of kos) {
     const mod = path.basename(ko).replace(/\.ko$/, '').replace(/-/g, '_');
     if (fs.existsSync(`/sys/module/${mod}/initstate`)) continue;
-    const r = (await exec('insmod', [ko])) as { status: number; stderr: string };
+    const r = (await exec('insmod', ko === kos[kos.length - 1] ? [ko, ...args] : [ko])) as { status: number; stderr: string };
     if (r.status !== 0) throw new Error(`insmod ${ko} failed (${r.status}): ${r.stderr.trim()}`);
     loaded.push(mod);
   }
@@ -128,7 +134,7 @@ function main(): void {
       case 'call':
         return call(p[0] as string, p[1] as string, (p[2] as unknown[]) ?? []);
       case 'loadModule':
-        return loadModule(p[0] as string);
+        return loadModule(p[0] as string, (p[1] as Record<string, unknown>) ?? {});
       case 'kmsg':
         fs.writeFileSync('/dev/kmsg', String(p[0]));
         return null;

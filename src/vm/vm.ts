@@ -454,9 +454,19 @@ export class Vm {
     return (await this.request('call', [modulePath, exportName, args], opts)) as T;
   }
 
-  /** Loads a module in the initramfs (ours or in-tree) with its dependencies. */
-  async loadModule(name: string): Promise<{ loaded: string[] }> {
-    return (await this.request('loadModule', [name])) as { loaded: string[] };
+  /**
+   * Loads a module in the initramfs (ours or in-tree) after its dependencies;
+   * params go to the named module's insmod (name=value, BigInt as decimal).
+   * A module already loaded is left as it is.
+   */
+  async loadModule(name: string, params: Record<string, string | number | bigint | boolean> = {}): Promise<{ loaded: string[] }> {
+    return (await this.request('loadModule', [name, params])) as { loaded: string[] };
+  }
+
+  /** Unloads a module (rmmod). */
+  async unloadModule(name: string): Promise<void> {
+    const r = await this.exec('rmmod', [name]);
+    if (r.status !== 0) throw new Error(`rmmod ${name} failed (${r.status}): ${r.stderr.trim()}`);
   }
 
   /**
