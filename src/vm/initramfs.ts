@@ -12,7 +12,7 @@ import path from 'node:path';
 import { kernelInfo, repoRoot, type KernelInfo } from './kernels.js';
 
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
-const FORMAT = 3;
+const FORMAT = 4;
 const GUEST_ROOT = '/mirrorlab';
 /** Loaded by /init before the agent, where the kernel builds them as modules (6.1). */
 const BOOT_MODULES = ['virtio_pci', 'virtio_console'];

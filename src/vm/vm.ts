@@ -168,14 +168,27 @@ function installExitHooks(): void {
   }
 }
 
-/** Memory layout of the pc machine: low RAM up to 3 GiB, the rest above 4 GiB. */
+/**
+ * Guest RAM layout of the pc machine: with 3.5 GiB or more, RAM is [0, 3 GiB)
+ * plus [4 GiB, ...), split in two equal NUMA nodes. The reserved
+ * device-memory range sits at the top of RAM, 1 GiB aligned. The 1 GiB
+ * hugetlb page is allocated at boot (later no free aligned GiB is left) from
+ * [1 GiB, 2 GiB): nokaslr keeps the kernel below it, and SeaBIOS loads the
+ * initrd just under 3 GiB (qboot puts it under 2 GiB, which is why qboot,
+ * although faster, is not the default).
+ */
+export const LOW_RAM_MIB = 3072;
 export function guestLayout(memoryMiB: number, iomemMiB: number): { totalMiB: number; iomemBase: bigint; iomemSize: bigint } {
   const totalMiB = memoryMiB + iomemMiB;
   const MiB = 1n << 20n;
-  const lowMiB = totalMiB >= 3584 ? 3072 : totalMiB;
-  const highMiB = totalMiB - lowMiB;
+  if (memoryMiB < 2048) throw new RangeError(`memoryMiB ${memoryMiB}: at least 2048`);
   if (iomemMiB === 0) return { totalMiB, iomemBase: 0n, iomemSize: 0n };
-  if (highMiB < iomemMiB) throw new RangeError(`iomemMiB ${iomemMiB} does not fit above 4 GiB; use memoryMiB >= 3072`);
+  if (totalMiB < LOW_RAM_MIB + 512) {
+    throw new RangeError(`memoryMiB ${memoryMiB} + iomemMiB ${iomemMiB}: the iomem range needs a total of at least ${LOW_RAM_MIB + 512} MiB`);
+  }
+  const lowMiB = LOW_RAM_MIB;
+  const highMiB = totalMiB - lowMiB;
+  if (highMiB - iomemMiB < 256) throw new RangeError(`iomemMiB ${iomemMiB}: node 1 needs RAM of its own above 4 GiB`);
   const top = 4096n * MiB + BigInt(highMiB) * MiB;
   const size = BigInt(iomemMiB) * MiB;
   const align = size >= 1024n * MiB ? 1024n * MiB : size; // 1 GiB aligned where 1 GiB entries may be used
@@ -233,13 +246,14 @@ export class Vm {
       'loglevel=5', // KERN_WARNING and worse reach the console (WARN, lockdep, hung task, ...)
       'panic=-1', // a panic reboots at once, and -no-reboot turns that into QEMU's exit
       'panic_on_warn=0', // WARNs are reported and fail the run, but the guest lives to print them
-      'nokaslr', // fixed kernel placement keeps the 1 GiB hugetlb page allocatable
+      'nokaslr', // a fixed kernel placement: reproducible addresses in reports
       'rcupdate.rcu_cpu_stall_timeout=60', // the host is shared: starved vCPUs are not stalls
       'watchdog_thresh=30',
       'i8042.noaux=1',
       'i8042.nokbd=1',
+      // 1 GiB pages only at boot (later, no free aligned GiB is left); /init sets the 2 MiB pool.
       `hugepagesz=1G hugepages=${opts.hugepages1G ?? 1}`,
-      `hugepagesz=2M hugepages=${opts.hugepages2M ?? 64}`,
+      `mirrorlab.hugepages2m=${opts.hugepages2M ?? 64}`,
       `mirrorlab.thp=${opts.thp ?? 'madvise'}`,
     ];
     if (layout.iomemSize > 0n) words.push(`memmap=${opts.iomemMiB ?? 1024}M$0x${layout.iomemBase.toString(16)}`);
@@ -270,6 +284,7 @@ export class Vm {
     const n0 = Math.max(1, Math.floor(cpus / 2));
     const cpuRange = (a: number, b: number): string => (a === b ? `${a}` : `${a}-${b}`);
     return [
+      ...biosArgs(),
       '-machine', 'pc',
       '-accel', this.accel === 'kvm' ? 'kvm' : 'tcg',
       '-cpu', this.accel === 'kvm' ? 'host' : 'max',
@@ -542,6 +557,16 @@ export class Vm {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * $MIRRORLAB_QEMU_BIOS: another firmware file, e.g. /usr/share/qemu/qboot.rom,
+ * which reaches the kernel about two seconds sooner under TCG than SeaBIOS
+ * but places the initrd where the boot-time 1 GiB hugetlb page would go.
+ */
+function biosArgs(): string[] {
+  const env = process.env.MIRRORLAB_QEMU_BIOS;
+  return env && env !== 'seabios' ? ['-bios', env] : [];
 }
 
 async function resolveAccel(opts: VmOptions): Promise<Accel> {

@@ -54,10 +54,12 @@ describe('vm crash patterns', () => {
 
 describe('guest memory layout', () => {
   it('puts the reserved iomem range at the top of RAM above 4 GiB, 1 GiB aligned', () => {
+    // pc machine: RAM [0, 3 GiB) and [4 GiB, 4 GiB + total - 3 GiB)
     expect(guestLayout(4096, 1024)).toEqual({ totalMiB: 5120, iomemBase: 0x140000000n, iomemSize: 1n << 30n });
     expect(guestLayout(4096, 2048)).toEqual({ totalMiB: 6144, iomemBase: 0x140000000n, iomemSize: 2n << 30n });
-    // Below 3.5 GiB all RAM sits under 4 GiB, where the top holds ACPI tables: refused.
-    expect(() => guestLayout(2048, 256)).toThrow(RangeError);
-    expect(guestLayout(2048, 0)).toEqual({ totalMiB: 2048, iomemBase: 0n, iomemSize: 0n });
+    expect(guestLayout(4096, 256)).toEqual({ totalMiB: 4352, iomemBase: 0x140000000n, iomemSize: 256n << 20n });
+    expect(() => guestLayout(2048, 256)).toThrow(RangeError); // all RAM below 4 GiB
+    expect(() => guestLayout(3072, 512)).toThrow(RangeError); // nothing left for node 1 above 4 GiB
+    expect(guestLayout(3072, 0)).toEqual({ totalMiB: 3072, iomemBase: 0n, iomemSize: 0n });
   });
 });
