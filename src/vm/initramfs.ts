@@ -291,7 +291,7 @@ export function ensureInitramfs(series: string, log: (msg: string) => void = () 
         if (e.mode) fs.chmodSync(dest, e.mode);
       }
     }
-    const tmp = `${out}.tmp`;
+    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`; // concurrent builders never share a file
     execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
     fs.renameSync(tmp, out);
     fs.writeFileSync(stamp, fp);

@@ -24,3 +24,9 @@ export async function hang(): Promise<never> {
 export async function fail(message: string): Promise<never> {
   throw Object.assign(new Error(message), { code: 'EINVAL', errno: -22, syscall: 'selftest' });
 }
+
+/** Loads the native addon inside the guest and lists what it exports. */
+export async function addonExports(): Promise<string[]> {
+  const { native } = await import('../addon.js');
+  return Object.keys(native as object).sort();
+}

@@ -65,7 +65,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       await expect(g.vm.call('vm/selftest.js', 'noSuchExport')).rejects.toThrow(/no exported function/);
     });
 
-    it('streams the kernel log to the host', async () => {
+    it('streams the kernel log to the host (events, waitFor and async iteration)', async () => {
       const token = `mirrorlab-kmsg-test-${Date.now()}`;
       const seen: string[] = [];
       const onLine = (l: { text: string }): void => {
@@ -73,12 +73,23 @@ describe.each(matrix)('kernel %s', (kernel) => {
       };
       g.vm.log.on('line', onLine);
       const waiting = g.vm.log.waitFor(new RegExp(token), 30_000);
-      const r = await g.vm.exec('sh', ['-c', `echo "<4>${token}" > /dev/kmsg`]);
+      const iterated = (async () => {
+        for await (const l of g.vm.log) if (l.text.includes(`${token} second`)) return l.text;
+        return null;
+      })();
+      const r = await g.vm.exec('sh', ['-c', `echo "<4>${token}" > /dev/kmsg; echo "<4>${token} second" > /dev/kmsg`]);
       expect(r.status).toBe(0);
       const line = await waiting;
-      g.vm.log.off('line', onLine);
       expect(line.text).toMatch(new RegExp(`^\\[\\s*\\d+\\.\\d+\\] ${token}$`));
-      expect(seen).toHaveLength(1);
+      expect(await iterated).toMatch(new RegExp(`\\] ${token} second$`));
+      g.vm.log.off('line', onLine);
+      expect(seen).toHaveLength(2);
+    });
+
+    it('loads the native addon inside the guest', async () => {
+      const keys = await g.vm.call<string[]>('vm/selftest.js', 'addonExports');
+      expect(Array.isArray(keys)).toBe(true);
+      expect(keys.length).toBeGreaterThan(0);
     });
   });
 
