@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cerrno>
+#include <string>
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -29,6 +30,9 @@
 #endif
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
 #endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -63,7 +67,7 @@ Napi::Value Mmap(const Napi::CallbackInfo &info)
 		ThrowSyscallError(info.Env(), errno, "mmap",
 				  {{"addr", addr, true}, {"length", length},
 				   {"prot", (uint64_t)prot, true}, {"flags", (uint64_t)flags, true},
-				   {"fd", (uint64_t)(int64_t)fd}, {"offset", (uint64_t)offset}});
+				   SignedArg("fd", fd), SignedArg("offset", offset)});
 	return Napi::BigInt::New(info.Env(), (uint64_t)p);
 }
 
@@ -178,7 +182,7 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	C(MADV_COLD); C(MADV_PAGEOUT); C(MADV_POPULATE_READ); C(MADV_POPULATE_WRITE);
 	C(MADV_COLLAPSE);
 	C(MREMAP_MAYMOVE); C(MREMAP_FIXED); C(MREMAP_DONTUNMAP);
-	C(MFD_CLOEXEC); C(MFD_HUGETLB);
+	C(MFD_CLOEXEC); C(MFD_ALLOW_SEALING); C(MFD_HUGETLB); C(MFD_HUGE_SHIFT);
 #undef C
 	c.Set("PAGE_SIZE", Napi::Number::New(env, (double)sysconf(_SC_PAGESIZE)));
 	exports.Set("mmConstants", c);

@@ -25,6 +25,8 @@ Napi::Error SyscallError(Napi::Env env, int err, const char *syscall,
 		char buf[64];
 		if (a.hex)
 			snprintf(buf, sizeof(buf), "0x%" PRIx64, a.value);
+		else if (a.is_signed)
+			snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)a.value);
 		else
 			snprintf(buf, sizeof(buf), "%" PRIu64, a.value);
 		msg += (first ? "" : ", ");
@@ -32,7 +34,9 @@ Napi::Error SyscallError(Napi::Env env, int err, const char *syscall,
 		msg += "=";
 		msg += buf;
 		first = false;
-		if (a.hex || a.value > (1ULL << 53))
+		if (a.is_signed)
+			argObj.Set(a.name, Napi::Number::New(env, (double)(int64_t)a.value));
+		else if (a.hex || a.value > (1ULL << 53))
 			argObj.Set(a.name, Napi::BigInt::New(env, a.value));
 		else
 			argObj.Set(a.name, Napi::Number::New(env, (double)a.value));

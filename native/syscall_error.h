@@ -12,7 +12,14 @@ struct SyscallArg {
 	const char *name;
 	uint64_t value;
 	bool hex = false;   // addresses and flags: hex in the message, BigInt in err.args
+	bool is_signed = false;  // value holds an int64 (fd = -1, offsets)
 };
+
+// A signed argument, e.g. {"fd", -1}: SignedArg("fd", fd).
+inline SyscallArg SignedArg(const char *name, int64_t value)
+{
+	return SyscallArg{name, (uint64_t)value, false, true};
+}
 
 // Build the error for `err` (a positive errno value) without throwing it.
 Napi::Error SyscallError(Napi::Env env, int err, const char *syscall,

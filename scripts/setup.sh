@@ -42,8 +42,11 @@ fi
 export npm_config_nodedir="$nodedir"
 
 step "npm packages"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: this npm leaves other platforms'
+# optional packages out of the lock file, which `npm ci` then refuses.
+if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] ||
+	[ package-lock.json -nt node_modules/.package-lock.json ]; then
+	npm install --no-audit --no-fund
 fi
 
 step "build: addon and TypeScript"

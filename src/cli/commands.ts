@@ -6,6 +6,10 @@ export async function run(argv: string[]): Promise<number> {
       const { vmCommand } = await import('../vm/cli.js');
       return vmCommand(argv.slice(1));
     }
+    case 'uffd-roundtrip': {
+      const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
+      return uffdRoundTripCommand(argv.slice(1));
+    }
     default:
       console.error(`usage: mirrorlab <command> [options]\nunknown command: ${cmd ?? '(none)'}`);
       return 2;
