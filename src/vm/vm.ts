@@ -249,6 +249,11 @@ export class Vm {
       'nokaslr', // a fixed kernel placement: reproducible addresses in reports
       'rcupdate.rcu_cpu_stall_timeout=60', // the host is shared: starved vCPUs are not stalls
       'watchdog_thresh=30',
+      // TCG's TSCs look unsynchronized to the kernel, which then falls back to
+      // HPET: every clock read becomes an emulated MMIO access and the vDSO
+      // stops helping. Fault-timing code in the guest needs the TSC.
+      'tsc=reliable',
+      'cryptomgr.notests', // crypto self-tests cost boot time and test nothing of ours
       'i8042.noaux=1',
       'i8042.nokbd=1',
       // 1 GiB pages only at boot (later, no free aligned GiB is left); /init sets the 2 MiB pool.

@@ -20,7 +20,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
         '-c',
         'uname -r; ls -d /sys/devices/system/node/node* | wc -l; cat /sys/devices/system/node/node0/cpulist /sys/devices/system/node/node1/cpulist; ' +
           'cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages; ' +
-          'cat /sys/kernel/mm/transparent_hugepage/enabled; nproc; grep -i reserved /proc/iomem; mount',
+          'cat /sys/kernel/mm/transparent_hugepage/enabled; nproc; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; ' +
+          'grep -i reserved /proc/iomem; mount',
       ]);
       expect(r.status).toBe(0);
       const lines = r.stdout.split('\n');
@@ -32,6 +33,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(lines[5]).toBe('1'); // the 1 GiB page was reserved at boot
       expect(lines[6]).toContain('[madvise]');
       expect(lines[7]).toBe('2');
+      expect(lines[8]).toBe('tsc'); // not HPET: clock reads stay cheap in the guest
       const base = vm.iomem.base.toString(16);
       const end = (vm.iomem.base + vm.iomem.size - 1n).toString(16);
       expect(r.stdout).toMatch(new RegExp(`^\\s*${base}-${end} : Reserved$`, 'm'));
