@@ -3,6 +3,7 @@
 //   mirrorlab vm [--kernel 6.1|6.12] [--module NAME]... [--memory MiB] [--accel tcg|kvm|auto]
 //                [--console] [--timeout SECONDS] -- <command> [args...]
 //   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N boots, with spread
+import os from 'node:os';
 import { summarize } from '../stats/summary.js';
 import { VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { KERNEL_SERIES } from './kernels.js';
@@ -94,10 +95,12 @@ export async function vmCommand(argv: string[]): Promise<number> {
 async function benchBoot(base: VmOptions, n: number): Promise<number> {
   for (const kernel of base.kernel.split(',')) {
     const samples: number[] = [];
+    const phases: Record<'firmwareMs' | 'kernelMs' | 'agentMs', number[]> = { firmwareMs: [], kernelMs: [], agentMs: [] };
     let accel = '';
     for (let k = 0; k < n; k++) {
       const vm = await Vm.boot({ ...base, kernel });
       samples.push(vm.bootMs);
+      for (const key of Object.keys(phases) as (keyof typeof phases)[]) phases[key].push(vm.bootPhases[key]);
       accel = vm.accel;
       await vm.close();
     }
@@ -107,6 +110,14 @@ async function benchBoot(base: VmOptions, n: number): Promise<number> {
       `boot-to-agent ${kernel} (${accel}, n=${s.n}): min ${f(s.min)} s  median ${f(s.median)} s  mean ${f(s.mean)} s  ` +
         `stddev ${f(s.stddev)} s  max ${f(s.max)} s  [${samples.map(f).join(' ')}]`,
     );
+    const ph = (name: string, xs: number[]): string => {
+      const q = summarize(xs);
+      return `${name} median ${f(q.median)} s (min ${f(q.min)}, max ${f(q.max)})`;
+    };
+    console.log(
+      `  ${ph('firmware+load', phases.firmwareMs)}; ${ph('kernel to /init', phases.kernelMs)}; ${ph('node agent', phases.agentMs)}`,
+    );
+    console.log(`  host load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
   }
   return 0;
 }
