@@ -6,7 +6,9 @@
 #   scripts/kernels.sh [series...]     default: 6.1 6.12
 #
 # Layout, per series, under ${MIRRORLAB_CACHE:-/var/cache/mirrorlab}/kernels/<series>/:
-#   vmlinuz        the kernel image
+#   vmlinuz        the kernel image (bzImage)
+#   vmlinux        the same kernel uncompressed (ELF with a PVH entry): QEMU boots it
+#                  without decompressing under emulation (6.1's xz payload costs seconds)
 #   modules/       dpkg -x of linux-image-<release>-unsigned (lib/modules/<release>/..., depmod run)
 #   headers/       dpkg -x of linux-headers-<release>, its -common and linux-kbuild-<x>
 #   kdir           absolute Kbuild directory: make -C "$(cat kdir)" M=<dir> modules
@@ -45,6 +47,29 @@ dep_of() { # pkg regex
 	apt-cache depends "$1" 2>/dev/null | awk -v re="$2" '$1 == "Depends:" && $2 ~ re { print $2; exit }'
 }
 
+# The uncompressed ELF inside a bzImage (xz, zstd or gzip payload), as the
+# kernel's scripts/extract-vmlinux finds it.
+extract_vmlinux() { # dir
+	local img=$1/vmlinuz out=$1/vmlinux.tmp pos magic dec
+	[ -s "$1/vmlinux" ] && return 0
+	for magic in xz zstd gzip; do
+		case $magic in
+		xz) pat=$(printf '\3757zXZ'); dec='xz -dc' ;;
+		zstd) pat=$(printf '\050\265\057\375'); dec='zstd -dc' ;;
+		gzip) pat=$(printf '\037\213\010'); dec='gzip -dc' ;;
+		esac
+		for pos in $(LC_ALL=C grep -abo "$pat" "$img" 2>/dev/null | cut -d: -f1); do
+			tail -c+$((pos + 1)) "$img" | $dec >"$out" 2>/dev/null || true
+			if [ "$(head -c4 "$out" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+				mv "$out" "$1/vmlinux"
+				return 0
+			fi
+		done
+	done
+	rm -f "$out"
+	log "$(basename "$1"): no ELF payload found in vmlinuz; guests will boot the bzImage"
+}
+
 updated=0
 apt_update() {
 	[ "$updated" = 1 ] && return 0
@@ -77,6 +102,7 @@ provision() {
 
 	# Nothing apt knows can have changed since this series was completed.
 	if [ -f "$dir/.complete" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -type f -newer "$dir/.complete" -print -quit 2>/dev/null)" ]; then
+		extract_vmlinux "$dir"
 		log "$series: $(cat "$dir/release") up to date"
 		return 0
 	fi
@@ -114,6 +140,7 @@ provision() {
 	for i in "${!pkgs[@]}"; do want+="${pkgs[$i]}=${vers[$i]} "; done
 
 	if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$want" ]; then
+		extract_vmlinux "$dir"
 		log "$series: $release up to date"
 		touch "$dir/.complete"
 		return 0
@@ -133,6 +160,7 @@ provision() {
 		dpkg -x "${files[$i]}" "$tmp/headers"
 	done
 	cp "$tmp/modules/boot/vmlinuz-$release" "$tmp/vmlinuz"
+	extract_vmlinux "$tmp"
 	echo "$release" >"$tmp/release"
 
 	# The image package leaves modules.dep to its postinst; generate it here.

@@ -17,6 +17,11 @@ export interface KernelInfo {
   series: string;
   dir: string;
   vmlinuz: string;
+  /**
+   * The uncompressed ELF kernel (extracted by kernels.sh), booted through its
+   * PVH entry: no decompression under emulation (6.1's xz costs seconds).
+   */
+  vmlinux: string | null;
   release: string;
   /** Root of the extracted image package: modulesRoot/lib/modules/<release>/... */
   modulesRoot: string;
@@ -35,6 +40,7 @@ export function kernelInfo(series: string): KernelInfo {
     series,
     dir,
     vmlinuz: path.join(dir, 'vmlinuz'),
+    vmlinux: fs.existsSync(path.join(dir, 'vmlinux')) ? path.join(dir, 'vmlinux') : null,
     release: read('release'),
     modulesRoot: path.join(dir, 'modules'),
     kdir: read('kdir'),

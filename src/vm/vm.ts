@@ -209,9 +209,9 @@ export class Vm {
   /** Milliseconds from QEMU start to the agent's ready message. */
   bootMs = NaN;
   /**
-   * Where bootMs went: firmware and image loading (QEMU start to the kernel's
-   * first console line), kernel (to /init starting the agent), agent (node
-   * start to ready).
+   * Where bootMs went: firmware and image loading (QEMU start to kernel
+   * entry), kernel (entry to /init starting the agent, by the guest's clock),
+   * agent (node start to ready).
    */
   bootPhases = { firmwareMs: NaN, kernelMs: NaN, agentMs: NaN };
   private spawnAt = 0;
@@ -306,7 +306,7 @@ export class Vm {
       '-object', `memory-backend-ram,id=mem1,size=${totalMiB - half}M`,
       '-numa', `node,nodeid=0,cpus=${cpuRange(0, n0 - 1)},memdev=mem0`,
       '-numa', `node,nodeid=1,cpus=${cpuRange(n0, cpus - 1)},memdev=mem1`,
-      '-kernel', kernelInfo(this.kernel).vmlinuz,
+      '-kernel', kernelImage(this.kernel),
       '-initrd', initrd,
       '-append', this.cmdline,
       '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
@@ -385,11 +385,12 @@ export class Vm {
     const l: LogLine = { t: Date.now() - this.t0, text };
     this.log.push(l);
     this.opts.onConsole?.(text);
-    if (Number.isNaN(this.bootPhases.firmwareMs) && !text.startsWith('[qemu]')) {
-      this.bootPhases.firmwareMs = Date.now() - this.spawnAt;
-    }
-    if (Number.isNaN(this.bootPhases.kernelMs) && text.startsWith('mirrorlab-init: agent starting')) {
-      this.bootPhases.kernelMs = Date.now() - this.spawnAt - this.bootPhases.firmwareMs;
+    // /init prints the guest's uptime (kernel clock, which starts at kernel
+    // entry and runs at host speed under TCG) as it starts the agent.
+    const up = /^mirrorlab-init: agent starting at ([\d.]+)s/.exec(text);
+    if (up && Number.isNaN(this.bootPhases.kernelMs)) {
+      this.bootPhases.kernelMs = Math.round(Number(up[1]) * 1000);
+      this.bootPhases.firmwareMs = Date.now() - this.spawnAt - this.bootPhases.kernelMs;
     }
     const m = /^mirrorlab-exit: (\d+)/.exec(text);
     if (m) this.exitStatus = Number(m[1]);
@@ -589,6 +590,12 @@ export class Vm {
 function biosArgs(): string[] {
   const env = process.env.MIRRORLAB_QEMU_BIOS;
   return env && env !== 'seabios' ? ['-bios', env] : [];
+}
+
+/** vmlinux (PVH entry) unless $MIRRORLAB_BZIMAGE=1 or the cache has none. */
+function kernelImage(series: string): string {
+  const k = kernelInfo(series);
+  return k.vmlinux && process.env.MIRRORLAB_BZIMAGE !== '1' ? k.vmlinux : k.vmlinuz;
 }
 
 async function resolveAccel(opts: VmOptions): Promise<Accel> {

@@ -26,7 +26,9 @@ describe('scripts/kernels.sh', () => {
         execFileSync(path.join(repo, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       run();
       const dir = path.join(root, 'kernels', series);
-      for (const f of ['vmlinuz', 'release', 'kdir', 'manifest.json', '.complete']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+      for (const f of ['vmlinuz', 'vmlinux', 'release', 'kdir', 'manifest.json', '.complete']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+      // The uncompressed kernel is an ELF executable (booted through its PVH entry).
+      expect(fs.readFileSync(path.join(dir, 'vmlinux')).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
       const release = fs.readFileSync(path.join(dir, 'release'), 'utf8').trim();
       const kdir = fs.readFileSync(path.join(dir, 'kdir'), 'utf8').trim();
       expect(kdir).toBe(path.join(dir, 'headers/usr/src', `linux-headers-${release}`));
