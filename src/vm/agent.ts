@@ -8,6 +8,7 @@
 // Events:    { "event": "ready", ... } once the agent listens.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Buffer } from 'node:buffer';
@@ -52,7 +53,8 @@ function exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise
     );
     child.on('close', (status, signal) =>
       resolve({
-        status: status ?? 128,
+        // Killed by a signal: 128 + its number, as a shell reports it.
+        status: status ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0),
         signal,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),

@@ -43,6 +43,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
     it("returns a guest command's exit status, stdout and stderr", async () => {
       const r = await g.vm.exec('sh', ['-c', 'echo out; echo err >&2; exit 42']);
       expect(r).toEqual({ status: 42, signal: null, stdout: 'out\n', stderr: 'err\n' });
+      const killed = await g.vm.exec('sh', ['-c', 'kill -KILL $$']);
+      expect(killed).toMatchObject({ status: 137, signal: 'SIGKILL' });
       const missing = await g.vm.exec('/no/such/program');
       expect(missing.status).toBe(127);
       const input = await g.vm.exec('wc', ['-c'], { input: 'x'.repeat(1000) });
