@@ -13,6 +13,9 @@ commands:
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
   uffd-roundtrip [--pages N] [--runs N] [--json]
                             userfaultfd fault round trip: native fault server vs JavaScript
+  vm [--kernel 6.1|6.12] [--module NAME]... -- <command> [args...]
+                            boot a Debian guest kernel in QEMU, load our modules, run a
+                            command and return its exit status (--bench-boot N: boot time)
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text`;
 
@@ -26,6 +29,10 @@ export async function run(argv: string[]): Promise<number> {
         return await faultsCommand(args);
       case 'repl':
         return await replCommand(args);
+      case 'vm': {
+        const { vmCommand } = await import('../vm/cli.js');
+        return await vmCommand(args);
+      }
       case 'uffd-roundtrip': {
         const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
         return await uffdRoundTripCommand(args);

@@ -1,0 +1,24 @@
+// mirrorlab vm --kernel X -- <command>: the command's output and exit status (first kernel of the matrix).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { beforeAll, expect, it } from 'vitest';
+import { ensureGuestBuild, kernels, ourQemuPids, repo, skipReason } from './helpers.js';
+
+const kernel = kernels()[0];
+const reason = skipReason(kernel);
+beforeAll(() => {
+  if (!reason) ensureGuestBuild([kernel]);
+}, 600_000);
+
+it.skipIf(reason !== null)(`mirrorlab vm --kernel ${kernel} -- <command> returns the command's exit status`, { timeout: 180_000 }, () => {
+  const r = spawnSync(
+    process.execPath,
+    [path.join(repo, 'dist/cli/main.js'), 'vm', '--kernel', kernel, '--', 'sh', '-c', 'uname -r; echo to-stderr >&2; exit 3'],
+    { encoding: 'utf8', timeout: 170_000 },
+  );
+  expect(r.status).toBe(3);
+  expect(r.stdout.trim()).toMatch(kernel === '6.1' ? /^6\.1\.\d+-\d+-amd64$/ : /^6\.12\.\d+\+deb12-amd64$/);
+  expect(r.stderr).toContain('to-stderr');
+  expect(r.stderr).toMatch(/ready in \d+ ms/);
+  expect(ourQemuPids()).toEqual([]);
+});
