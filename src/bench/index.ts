@@ -1,2 +1,4 @@
-// Filled in by the work on this area.
-export {};
+export * from './suite.js';
+export * from './runner.js';
+export * from './suites.js';
+export { benchCommand, compareCommand } from './cli.js';
