@@ -18,8 +18,9 @@ done
 step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: the toolchain for the addon and the modules, and QEMU with
-# busybox and cpio for the guests.
-apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves)
+# busybox and cpio for the guests, pahole (dwarves) for module BTF on 6.12,
+# Chromium to check the HTML report renders.
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves chromium)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -11,3 +11,5 @@ export * from './vm/index.js';
 export * from './mirror/index.js';
 export * from './devmem/index.js';
 export * from './bench/index.js';
+export * from './measure/index.js';
+export * from './report/index.js';

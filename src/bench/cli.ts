@@ -1,0 +1,100 @@
+// Command-line front ends of `mirrorlab bench` and `mirrorlab compare`.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { compareResults, formatCompare } from '../report/compare.js';
+import type { Results } from '../report/results.js';
+import { validateResults } from '../report/validate.js';
+import { runBench } from './runner.js';
+import type { Suite } from './suite.js';
+
+const list = (v: string | string[] | undefined): string[] =>
+  (Array.isArray(v) ? v : v ? [v] : []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+
+export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel 6.1|6.12] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+  Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.
+  Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>).
+  Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written).`;
+
+export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      suite: { type: 'string', multiple: true },
+      kernel: { type: 'string', multiple: true },
+      size: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  if (values.list) {
+    for (const s of suites) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
+    return 0;
+  }
+  const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\ninterrupted: finishing the current step, writing partial results (Ctrl-C again to quit now)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const run = await runBench({
+      suites,
+      suiteFilter: list(values.suite),
+      kernels: list(values.kernel),
+      sizes: list(values.size),
+      quick: values.quick,
+      outDir,
+      argv: ['bench', ...argv],
+      signal: controller.signal,
+    });
+    if (controller.signal.aborted) return 130;
+    return run.failed ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export const COMPARE_USAGE = `usage: mirrorlab compare A.json B.json [--threshold 0.05]
+  Lists what got faster or slower from A to B beyond the noise of both runs.
+  Exit status: 0 nothing slower, 1 something slower, 2 bad input.`;
+
+export function compareCommand(argv: string[]): number {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { threshold: { type: 'string' } } });
+  if (positionals.length !== 2) {
+    console.error(COMPARE_USAGE);
+    return 2;
+  }
+  const runs: Results[] = [];
+  for (const file of positionals) {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      console.error(`${file}: ${(e as Error).message}`);
+      return 2;
+    }
+    const problems = validateResults(data);
+    if (problems.length) {
+      console.error(`${file}: not a mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
+      return 2;
+    }
+    runs.push(data as Results);
+  }
+  const threshold = values.threshold === undefined ? 0.05 : Number(values.threshold);
+  if (!(threshold >= 0)) {
+    console.error(`--threshold must be a non-negative number, got ${values.threshold}`);
+    return 2;
+  }
+  const report = compareResults(runs[0], runs[1], threshold);
+  console.log(formatCompare(report));
+  return report.regressions > 0 ? 1 : 0;
+}

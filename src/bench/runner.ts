@@ -1,0 +1,144 @@
+// `mirrorlab bench`: runs every suite this machine supports (host suites
+// natively, guest suites on each kernel), shows progress, and writes
+// results.json, results.ktap and report.html. Ctrl-C stops cleanly: the
+// running suite is aborted (its guests are closed by the suite's own
+// disposal), and what was measured so far is written, marked incomplete.
+import path from 'node:path';
+import { QUICK, type RepeatOptions } from '../measure/repeat.js';
+import { machineInfo } from '../report/machine.js';
+import { createProgress } from '../report/progress.js';
+import type { Results, SuiteResult } from '../report/results.js';
+import { summaryTable } from '../report/summary-table.js';
+import { writeRun, type WrittenRun } from '../report/write.js';
+import type { Suite } from './suite.js';
+
+export const GUEST_KERNELS = ['6.1', '6.12'];
+
+export interface BenchOptions {
+  suites: Suite[];
+  suiteFilter?: string[];
+  kernels?: string[];
+  sizes?: string[];
+  quick?: boolean;
+  outDir: string;
+  argv?: string[];
+  /** Aborts the run (the CLI wires SIGINT to it). */
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface BenchRun {
+  results: Results;
+  written: WrittenRun;
+  failed: boolean;
+}
+
+interface Planned {
+  suite: Suite;
+  kernel: string | null;
+}
+
+export function plan(opts: Pick<BenchOptions, 'suites' | 'suiteFilter' | 'kernels'>): Planned[] {
+  const kernels = opts.kernels?.length ? opts.kernels : GUEST_KERNELS;
+  const out: Planned[] = [];
+  for (const suite of opts.suites) {
+    if (opts.suiteFilter?.length && !opts.suiteFilter.some((f) => suite.id === f || suite.id.startsWith(`${f}/`))) continue;
+    if (suite.environment === 'host') out.push({ suite, kernel: null });
+    else for (const kernel of kernels) out.push({ suite, kernel });
+  }
+  return out;
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchRun> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const quick = opts.quick ?? false;
+  const sizes = opts.sizes ?? [];
+  const repeat: RepeatOptions = quick ? QUICK : {};
+  const planned = plan(opts);
+  const results: Results = {
+    schema: 'mirrorlab/results',
+    version: 1,
+    run: {
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      complete: false,
+      argv: opts.argv ?? [],
+      quick,
+      filters: { ...(opts.suiteFilter?.length ? { suite: opts.suiteFilter } : {}), ...(opts.kernels?.length ? { kernel: opts.kernels } : {}), ...(sizes.length ? { size: sizes } : {}) },
+    },
+    machine: machineInfo(),
+    suites: [],
+  };
+  const progress = createProgress(planned.length);
+  const outer = opts.signal ?? new AbortController().signal;
+  try {
+    for (const { suite, kernel } of planned) {
+      const result: SuiteResult = {
+        id: suite.id,
+        title: suite.title,
+        environment: suite.environment,
+        kernel,
+        status: 'complete',
+        durationMs: 0,
+        measurements: [],
+        comparisons: [],
+        checks: [],
+        plots: [],
+      };
+      results.suites.push(result);
+      if (outer.aborted) {
+        result.status = 'incomplete';
+        result.reason = 'interrupted before it started';
+        continue;
+      }
+      const why = await suite.unsupported(kernel);
+      const label = kernel ? `${suite.id}@${kernel}` : suite.id;
+      if (why) {
+        result.status = 'skipped';
+        result.reason = why;
+        progress.suiteStart(label, 0);
+        progress.suiteEnd(`skipped: ${why}`);
+        continue;
+      }
+      progress.suiteStart(label, suite.steps({ quick, sizes }));
+      const started = performance.now();
+      try {
+        await suite.run({
+          kernel,
+          quick,
+          sizes,
+          repeat,
+          signal: outer,
+          step: (d) => progress.step(d),
+          measurement: (m) => result.measurements.push(m),
+          comparison: (c) => result.comparisons.push(c),
+          check: (c) => result.checks.push(c),
+          plot: (p) => result.plots.push(p),
+          guest: (g) => (result.guest = g),
+        });
+        if (outer.aborted) {
+          result.status = 'incomplete';
+          result.reason = 'interrupted';
+        }
+      } catch (e) {
+        result.status = outer.aborted ? 'incomplete' : 'failed';
+        result.reason = outer.aborted ? 'interrupted' : e instanceof Error ? e.message : String(e);
+      }
+      result.durationMs = performance.now() - started;
+      progress.suiteEnd(result.status === 'complete' ? 'done' : `${result.status}${result.reason ? `: ${result.reason}` : ''}`);
+    }
+  } finally {
+    progress.stop();
+  }
+  results.run.finishedAt = new Date().toISOString();
+  results.run.complete = !outer.aborted && results.suites.every((s) => s.status === 'complete' || s.status === 'skipped');
+  const written = writeRun(results, opts.outDir);
+  log('');
+  log(summaryTable(results));
+  log('');
+  log(`results: ${written.json}`);
+  log(`KTAP:    ${written.ktap}`);
+  log(`report:  ${path.resolve(written.html)}`);
+  const failed = results.suites.some((s) => s.status === 'failed' || s.checks.some((c) => c.status === 'fail'));
+  return { results, written, failed };
+}

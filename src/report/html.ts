@@ -1,0 +1,235 @@
+// report.html: one self-contained file (Chart.js inlined, no network) with
+// the plots a kernel developer looks for: fault-latency histograms on log
+// scales with p50/p99 marked, throughput-versus-size curves per mirror mode,
+// bars for pte/pmd/pud and for kernel-versus-kernel, and every statistic in
+// tables.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fmt } from './compare.js';
+import type { Measurement, Plot, Results, SuiteResult } from './results.js';
+
+const require = createRequire(import.meta.url);
+
+interface ChartSpec {
+  title: string;
+  type: 'bar' | 'line';
+  labels: (string | number)[];
+  datasets: { label: string; data: (number | null)[] }[];
+  logX?: boolean;
+  logY?: boolean;
+  xTitle: string;
+  yTitle: string;
+  /** Vertical markers on a category axis: index of the bin holding the value. */
+  markers?: { label: string; index: number }[];
+}
+
+function histogram(m: Measurement, title: string): ChartSpec | null {
+  const s = m.samples.filter((v) => v > 0 && Number.isFinite(v));
+  if (s.length < 2) return null;
+  const lo = Math.log10(Math.min(...s));
+  const hi = Math.log10(Math.max(...s));
+  const bins = 30;
+  const width = (hi - lo) / bins || 1;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of s) counts[Math.min(bins - 1, Math.floor((Math.log10(v) - lo) / width))]++;
+  const edge = (i: number) => 10 ** (lo + i * width);
+  const labels = counts.map((_, i) => `${fmt(edge(i))}`);
+  const binOf = (v: number) => Math.max(0, Math.min(bins - 1, Math.floor((Math.log10(v) - lo) / width)));
+  return {
+    title,
+    type: 'bar',
+    labels,
+    datasets: [{ label: `samples (${m.unit}), n=${m.samplesTotal}${m.samplesTotal > s.length ? `, ${s.length} kept` : ''}`, data: counts }],
+    logY: true,
+    xTitle: `${m.unit} (log bins, lower edge)`,
+    yTitle: 'count',
+    markers: [
+      { label: `p50 ${fmt(m.warm.median)}`, index: binOf(m.warm.median) },
+      { label: `p99 ${fmt(m.warm.p99)}`, index: binOf(m.warm.p99) },
+    ],
+  };
+}
+
+function byId(suite: SuiteResult): Map<string, Measurement> {
+  return new Map(suite.measurements.map((m) => [m.id, m]));
+}
+
+function chartFor(plot: Plot, suite: SuiteResult): ChartSpec | null {
+  const ms = byId(suite);
+  const pick = (ids: string[]) => ids.map((id) => ms.get(id)).filter((m): m is Measurement => !!m);
+  switch (plot.kind) {
+    case 'histogram': {
+      const m = ms.get(plot.measurement);
+      return m ? histogram(m, plot.title) : null;
+    }
+    case 'curve': {
+      const list = pick(plot.measurements);
+      if (!list.length) return null;
+      const xs = [...new Set(list.map((m) => Number(m.params[plot.x])))].sort((a, b) => a - b);
+      const series = [...new Set(list.map((m) => String(m.params[plot.series])))];
+      return {
+        title: plot.title,
+        type: 'line',
+        labels: xs,
+        datasets: series.map((name) => ({
+          label: name,
+          data: xs.map((x) => list.find((m) => String(m.params[plot.series]) === name && Number(m.params[plot.x]) === x)?.warm.median ?? null),
+        })),
+        logX: plot.logX ?? true,
+        xTitle: plot.x,
+        yTitle: `median (${list[0].unit})`,
+      };
+    }
+    case 'bars': {
+      const list = pick(plot.measurements);
+      if (!list.length) return null;
+      const datasets: ChartSpec['datasets'] = [{ label: `warm median (${list[0].unit})`, data: list.map((m) => m.warm.median) }];
+      if (list.some((m) => m.cold)) datasets.push({ label: `cold (${list[0].unit})`, data: list.map((m) => m.cold?.median ?? null) });
+      return {
+        title: plot.title,
+        type: 'bar',
+        labels: list.map((m) => String(m.params[plot.label] ?? m.id)),
+        datasets,
+        logY: true,
+        xTitle: plot.label,
+        yTitle: list[0].unit,
+      };
+    }
+  }
+}
+
+/** Bars of every measurement that ran on more than one guest kernel. */
+function kernelCharts(results: Results): ChartSpec[] {
+  const groups = new Map<string, SuiteResult[]>();
+  for (const s of results.suites) if (s.kernel) groups.set(s.id, [...(groups.get(s.id) ?? []), s]);
+  const charts: ChartSpec[] = [];
+  for (const [id, suites] of groups) {
+    if (suites.length < 2) continue;
+    const ids = [...new Set(suites.flatMap((s) => s.measurements.map((m) => m.id)))];
+    charts.push({
+      title: `${id}: kernel versus kernel (warm medians)`,
+      type: 'bar',
+      labels: ids,
+      datasets: suites.map((s) => ({ label: s.kernel!, data: ids.map((mid) => s.measurements.find((m) => m.id === mid)?.warm.median ?? null) })),
+      logY: true,
+      xTitle: 'measurement',
+      yTitle: 'median (unit per measurement, see tables)',
+    });
+  }
+  return charts;
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+function table(suite: SuiteResult): string {
+  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'mean', 'stddev', 'p90', 'p99', 'max', 'n', 'stable'];
+  const rows = suite.measurements.map((m) => {
+    const w = m.warm;
+    const cells = [m.title, m.unit, m.cold ? fmt(m.cold.median) : '-', fmt(w.min), fmt(w.median), fmt(w.mean), fmt(w.stddev), fmt(w.p90), fmt(w.p99), fmt(w.max), String(w.n), m.stable ? 'yes' : 'no'];
+    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  });
+  const cmp = suite.comparisons.map((c) => {
+    const t = c.target ? ` target ${c.target.op} ${c.target.value}: ${c.target.met ? 'met' : 'NOT met'}` : '';
+    return `<li>${esc(c.title)}: ${fmt(c.ratio.median)} (range ${fmt(c.ratio.lo)} to ${fmt(c.ratio.hi)})${esc(t)}</li>`;
+  });
+  const checks = suite.checks.map((c) => `<li class="${c.status}">${c.status}: ${esc(c.name)}${c.reason ? ` (${esc(c.reason)})` : ''}</li>`);
+  return [
+    `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
+    cmp.length ? `<h3>Ratios</h3><ul>${cmp.join('')}</ul>` : '',
+    checks.length ? `<h3>Checks</h3><ul>${checks.join('')}</ul>` : '',
+  ].join('\n');
+}
+
+const PAGE_SCRIPT = `
+const specs = JSON.parse(document.getElementById('chart-data').textContent);
+const markers = {
+  id: 'markers',
+  afterDatasetsDraw(chart, args, opts) {
+    const list = chart.config.options.plugins.markers.list || [];
+    const { ctx, chartArea, scales } = chart;
+    ctx.save();
+    list.forEach((m, i) => {
+      const x = scales.x.getPixelForValue(m.index);
+      ctx.strokeStyle = i ? '#c0392b' : '#2c3e50';
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(x, chartArea.top); ctx.lineTo(x, chartArea.bottom); ctx.stroke();
+      ctx.fillStyle = ctx.strokeStyle;
+      const right = x > chartArea.right - 80;
+      ctx.textAlign = right ? 'right' : 'left';
+      ctx.fillText(m.label, right ? x - 3 : x + 3, chartArea.top + 10 + 12 * i);
+    });
+    ctx.restore();
+  },
+};
+let rendered = 0;
+for (const spec of specs) {
+  const box = document.getElementById(spec.target);
+  const canvas = document.createElement('canvas');
+  box.appendChild(canvas);
+  new Chart(canvas, {
+    type: spec.type,
+    data: { labels: spec.labels, datasets: spec.datasets.map((d) => ({ ...d, spanGaps: true })) },
+    options: {
+      animation: false,
+      responsive: true,
+      plugins: { title: { display: true, text: spec.title }, markers: { list: spec.markers || [] } },
+      scales: {
+        x: { type: spec.logX ? 'logarithmic' : 'category', title: { display: true, text: spec.xTitle } },
+        y: { type: spec.logY ? 'logarithmic' : 'linear', title: { display: true, text: spec.yTitle } },
+      },
+    },
+    plugins: [markers],
+  });
+  rendered++;
+}
+document.body.dataset.chartsRendered = String(rendered);
+`;
+
+export function renderHtml(results: Results): string {
+  const chartJs = readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.js'), 'utf8');
+  const specs: (ChartSpec & { target: string })[] = [];
+  const sections: string[] = [];
+  results.suites.forEach((suite, si) => {
+    const name = suite.kernel ? `${suite.title} (guest ${suite.kernel})` : `${suite.title} (host)`;
+    const boxes: string[] = [];
+    suite.plots.forEach((plot, pi) => {
+      const spec = chartFor(plot, suite);
+      if (!spec) return;
+      const target = `c-${si}-${pi}`;
+      specs.push({ ...spec, target });
+      boxes.push(`<div class="chart" id="${target}"></div>`);
+    });
+    const status = suite.status === 'complete' ? '' : ` <span class="status">${suite.status}${suite.reason ? `: ${esc(suite.reason)}` : ''}</span>`;
+    sections.push(`<section><h2>${esc(name)}${status}</h2><div class="charts">${boxes.join('')}</div>${table(suite)}</section>`);
+  });
+  const kc = kernelCharts(results).map((spec, i) => ({ ...spec, target: `k-${i}` }));
+  specs.push(...kc);
+  const m = results.machine;
+  const info = [
+    `${esc(m.cpuModel)}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
+    `kernel ${esc(m.kernelRelease)}${m.virtualization.hypervisor ? `, virtual machine (${esc(m.virtualization.vendor ?? 'unknown')})` : ''}`,
+    `THP ${m.thp.enabled}/${m.thp.defrag}, node ${m.nodeVersion}, mirrorlab ${m.mirrorlabVersion}${m.gitCommit ? ` (${m.gitCommit.slice(0, 12)})` : ''}`,
+    `run ${results.run.startedAt}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
+  ];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mirrorlab report</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:12px}
+.chart{width:560px}.status{color:#c0392b;font-size:70%}.fail{color:#c0392b}.skip{color:#888}
+</style>
+<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
+</head><body>
+<h1>mirrorlab report</h1>
+<p>${info.join('<br>')}</p>
+${kc.length ? `<section><h2>Kernel versus kernel</h2><div class="charts">${kc.map((s) => `<div class="chart" id="${s.target}"></div>`).join('')}</div></section>` : ''}
+${sections.join('\n')}
+<script type="application/json" id="chart-data">${JSON.stringify(specs).replace(/</g, '\\u003c')}</script>
+<script>${PAGE_SCRIPT}</script>
+</body></html>
+`;
+}

@@ -1,0 +1,101 @@
+// The results file written by `mirrorlab bench`: one JSON document per run,
+// versioned, described by results.schema.json beside this file.
+import type { Summary } from '../stats/summary.js';
+import type { MachineInfo } from './machine.js';
+
+export const RESULTS_SCHEMA_ID = 'mirrorlab/results';
+export const RESULTS_VERSION = 1;
+
+export type Better = 'lower' | 'higher';
+export type ParamValue = string | number | boolean;
+
+export interface Measurement {
+  /** Unique within its suite, e.g. 'write-fault/anon-4k'. */
+  id: string;
+  title: string;
+  /** Unit of every sample and statistic: 'ns', 'us', 'ms', 'GiB/s', 'count', ... */
+  unit: string;
+  /** Whether smaller numbers are better (latency) or larger (throughput). */
+  better: Better;
+  /** What the measurement varied, e.g. { backing: 'thp', size: 2097152, mode: 'gup' }. */
+  params: Record<string, ParamValue>;
+  /** First-touch (cold) samples, reported apart from warm ones; absent when not meaningful. */
+  cold?: Summary;
+  warm: Summary;
+  /** Median of each round of the warm repetitions: the run-to-run noise. */
+  roundMedians: number[];
+  /** Whether the median settled within `tolerance` before the budget ran out. */
+  stable: boolean;
+  tolerance: number;
+  /** Raw warm samples, evenly thinned to at most `samplesKept`; `samplesTotal` counts all. */
+  samples: number[];
+  samplesTotal: number;
+}
+
+export interface Comparison {
+  id: string;
+  title: string;
+  /** Measurement ids in the same suite: ratio = a / b (medians). */
+  a: string;
+  b: string;
+  ratio: { median: number; lo: number; hi: number };
+  /** An optional target, e.g. { op: '<=', value: 1.05 }, and whether this run met it. */
+  target?: { op: '<=' | '>='; value: number; met: boolean };
+}
+
+export interface Check {
+  name: string;
+  status: 'pass' | 'fail' | 'skip';
+  reason?: string;
+}
+
+export type Plot =
+  | { kind: 'histogram'; title: string; measurement: string }
+  | { kind: 'curve'; title: string; x: string; series: string; measurements: string[]; logX?: boolean }
+  | { kind: 'bars'; title: string; label: string; measurements: string[] };
+
+export interface SuiteResult {
+  id: string;
+  title: string;
+  environment: 'host' | 'guest';
+  /** Guest kernel series ('6.1', '6.12') or null on the host. */
+  kernel: string | null;
+  /** For guest suites: the exact kernel release and how QEMU ran it. */
+  guest?: { release: string; accel: 'tcg' | 'kvm' };
+  status: 'complete' | 'incomplete' | 'skipped' | 'failed';
+  reason?: string;
+  durationMs: number;
+  measurements: Measurement[];
+  comparisons: Comparison[];
+  checks: Check[];
+  plots: Plot[];
+}
+
+export interface RunInfo {
+  startedAt: string;
+  finishedAt: string | null;
+  /** False when the run was interrupted (Ctrl-C) or a suite failed to finish. */
+  complete: boolean;
+  argv: string[];
+  quick: boolean;
+  filters: { suite?: string[]; kernel?: string[]; size?: string[] };
+}
+
+export interface Results {
+  schema: typeof RESULTS_SCHEMA_ID;
+  version: typeof RESULTS_VERSION;
+  run: RunInfo;
+  machine: MachineInfo;
+  suites: SuiteResult[];
+}
+
+export const SAMPLES_KEPT = 4096;
+
+/** Evenly thin samples to at most `max`, keeping order (and so the cold/warm sequence). */
+export function thin(samples: ArrayLike<number>, max = SAMPLES_KEPT): number[] {
+  const n = samples.length;
+  if (n <= max) return Array.from(samples);
+  const out = new Array<number>(max);
+  for (let i = 0; i < max; i++) out[i] = samples[Math.floor((i * n) / max)];
+  return out;
+}

@@ -1,0 +1,98 @@
+// The bench runner with a real host suite (MADV_POPULATE_WRITE timing):
+// results, skips with reasons, and a clean stop on abort with partial results.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
+import { runBench } from '../../src/bench/runner.js';
+import type { Suite } from '../../src/bench/suite.js';
+import { repeatUntilStable, toMeasurement } from '../../src/measure/repeat.js';
+import { validateResults } from '../../src/report/validate.js';
+
+const C = native.mmConstants;
+
+function populateNs(length: number): number {
+  const addr: bigint = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+  try {
+    const t0 = process.hrtime.bigint();
+    native.madvise(addr, length, C.MADV_POPULATE_WRITE);
+    return Number(process.hrtime.bigint() - t0);
+  } finally {
+    native.munmap(addr, length);
+  }
+}
+
+function populateSuite(sizes: number[], onStep?: (i: number) => void): Suite {
+  return {
+    id: 'populate',
+    title: 'MADV_POPULATE_WRITE cost',
+    environment: 'host',
+    unsupported: async () => null,
+    steps: () => sizes.length,
+    async run(ctx) {
+      for (const [i, size] of sizes.entries()) {
+        if (ctx.signal.aborted) return;
+        const r = await repeatUntilStable(() => [populateNs(size), populateNs(size)], ctx.repeat);
+        ctx.measurement(toMeasurement({ id: `populate/${size}`, title: `populate ${size}`, unit: 'ns', params: { size } }, r));
+        ctx.check({ name: `populate ${size} measured`, status: r.warm.every((v) => v > 0) ? 'pass' : 'fail' });
+        ctx.step(`${size} bytes`);
+        onStep?.(i);
+      }
+    },
+  };
+}
+
+const skipped: Suite = {
+  id: 'needs-gpu',
+  title: 'needs a GPU',
+  environment: 'guest',
+  unsupported: async (kernel) => `no GPU in the ${kernel} guest`,
+  steps: () => 1,
+  run: async () => {
+    throw new Error('must not run');
+  },
+};
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-bench-'));
+
+describe('bench runner', () => {
+  it('runs host suites once and guest suites per kernel, skipping with the reason', async () => {
+    const run = await runBench({ suites: [populateSuite([4096, 65536]), skipped], quick: true, outDir: tmp(), log: () => {} });
+    expect(run.results.suites.map((s) => [s.id, s.kernel, s.status])).toEqual([
+      ['populate', null, 'complete'],
+      ['needs-gpu', '6.1', 'skipped'],
+      ['needs-gpu', '6.12', 'skipped'],
+    ]);
+    expect(run.results.suites[1].reason).toBe('no GPU in the 6.1 guest');
+    expect(run.results.run.complete).toBe(true);
+    expect(run.results.run.quick).toBe(true);
+    const json = JSON.parse(readFileSync(run.written.json, 'utf8'));
+    expect(validateResults(json)).toEqual([]);
+    expect(json.suites[0].measurements.map((m: { id: string }) => m.id)).toEqual(['populate/4096', 'populate/65536']);
+    expect(readFileSync(run.written.ktap, 'utf8')).toContain('ok 2 needs-gpu@6.1 # SKIP no GPU in the 6.1 guest');
+  });
+
+  it('filters by suite and kernel', async () => {
+    const run = await runBench({ suites: [populateSuite([4096]), skipped], suiteFilter: ['needs-gpu'], kernels: ['6.12'], quick: true, outDir: tmp(), log: () => {} });
+    expect(run.results.suites.map((s) => `${s.id}@${s.kernel}`)).toEqual(['needs-gpu@6.12']);
+    expect(run.results.run.filters).toEqual({ suite: ['needs-gpu'], kernel: ['6.12'] });
+  });
+
+  it('on abort keeps what was measured, marks the run incomplete and still writes valid files', async () => {
+    const controller = new AbortController();
+    const run = await runBench({
+      suites: [populateSuite([4096, 8192, 16384], (i) => i === 0 && controller.abort()), populateSuite([4096])],
+      quick: true,
+      outDir: tmp(),
+      signal: controller.signal,
+      log: () => {},
+    });
+    expect(run.results.run.complete).toBe(false);
+    expect(run.results.suites[0]).toMatchObject({ status: 'incomplete', reason: 'interrupted' });
+    expect(run.results.suites[0].measurements).toHaveLength(1);
+    expect(run.results.suites[1]).toMatchObject({ status: 'incomplete', reason: 'interrupted before it started' });
+    expect(validateResults(JSON.parse(readFileSync(run.written.json, 'utf8')))).toEqual([]);
+    expect(readFileSync(run.written.html, 'utf8')).toContain('INCOMPLETE');
+  });
+});

@@ -1,0 +1,145 @@
+// The report pipeline end to end on a real measurement: time MADV_POPULATE_WRITE
+// on fresh mappings, write results.json / KTAP / report.html, validate against
+// the schema, and render the page in headless Chromium.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
+import { repeatUntilStable, roundRatio, toMeasurement } from '../../src/measure/repeat.js';
+import { machineInfo } from '../../src/report/machine.js';
+import type { Results } from '../../src/report/results.js';
+import { validateResults } from '../../src/report/validate.js';
+import { writeRun, type WrittenRun } from '../../src/report/write.js';
+
+const C = native.mmConstants;
+
+function populateOnce(length: number): number {
+  const addr: bigint = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+  try {
+    const t0 = process.hrtime.bigint();
+    native.madvise(addr, length, C.MADV_POPULATE_WRITE);
+    return Number(process.hrtime.bigint() - t0);
+  } finally {
+    native.munmap(addr, length);
+  }
+}
+
+async function realResults(): Promise<Results> {
+  const sizes = [64 << 10, 256 << 10, 1 << 20];
+  const measurements = [];
+  for (const size of sizes) {
+    const r = await repeatUntilStable(() => Array.from({ length: 8 }, () => populateOnce(size)), { minRounds: 3, maxRounds: 5, budgetMs: 2000 });
+    measurements.push(toMeasurement({ id: `populate/${size}`, title: `MADV_POPULATE_WRITE ${size >> 10} KiB`, unit: 'ns', params: { size, mode: 'populate' } }, r));
+  }
+  const [small, , big] = measurements;
+  return {
+    schema: 'mirrorlab/results',
+    version: 1,
+    run: { startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), complete: true, argv: [], quick: true, filters: {} },
+    machine: machineInfo(),
+    suites: [
+      {
+        id: 'report-selftest',
+        title: 'populate cost',
+        environment: 'host',
+        kernel: null,
+        status: 'complete',
+        durationMs: 1,
+        measurements,
+        comparisons: [{ id: 'big/small', title: '1 MiB over 64 KiB', a: big.id, b: small.id, ratio: roundRatio(big, small) }],
+        checks: [
+          { name: 'populate returned', status: 'pass' },
+          { name: 'hugetlb pool', status: 'skip', reason: 'not needed' },
+        ],
+        plots: [
+          { kind: 'histogram', title: 'populate 64 KiB', measurement: small.id },
+          { kind: 'curve', title: 'populate cost versus size', x: 'size', series: 'mode', measurements: measurements.map((m) => m.id) },
+          { kind: 'bars', title: 'populate cost by size', label: 'size', measurements: measurements.map((m) => m.id) },
+        ],
+      },
+    ],
+  };
+}
+
+/** Decode an 8-bit RGB(A) PNG enough to count how many distinct colours it shows. */
+function distinctColours(png: Buffer): number {
+  let pos = 8;
+  let width = 0;
+  let channels = 4;
+  const idat: Buffer[] = [];
+  while (pos < png.length) {
+    const len = png.readUInt32BE(pos);
+    const type = png.toString('ascii', pos + 4, pos + 8);
+    const data = png.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      channels = data[9] === 6 ? 4 : 3;
+    } else if (type === 'IDAT') idat.push(data);
+    pos += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels + 1;
+  const colours = new Set<number>();
+  // Filtered scanlines: colour counting on filter-0 rows is exact; other
+  // filters still change with content, which is all this check needs.
+  for (let off = 0; off + stride <= raw.length; off += stride)
+    for (let x = 1; x < stride; x += channels) colours.add((raw[off + x] << 16) | (raw[off + x + 1] << 8) | raw[off + x + 2]);
+  return colours.size;
+}
+
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--hide-scrollbars'];
+
+describe('report pipeline on a real measurement', () => {
+  let results: Results;
+  let written: WrittenRun;
+  beforeAll(async () => {
+    results = await realResults();
+    written = writeRun(results, mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-')));
+  });
+
+  it('writes a results.json that the schema accepts, with the statistics users expect', () => {
+    const json = JSON.parse(readFileSync(written.json, 'utf8'));
+    expect(validateResults(json)).toEqual([]);
+    const m = json.suites[0].measurements[0];
+    expect(Object.keys(m.warm).sort()).toEqual(['max', 'mean', 'median', 'min', 'n', 'p90', 'p99', 'stddev']);
+    expect(m.warm.min).toBeGreaterThan(0);
+    expect(m.warm.min).toBeLessThanOrEqual(m.warm.median);
+    expect(m.warm.median).toBeLessThanOrEqual(m.warm.max);
+    expect(m.cold.n).toBe(8);
+    expect(json.machine.kernelRelease).toBe(os.release());
+  });
+
+  it('the schema rejects a results file with a missing or wrong field', () => {
+    const bad = JSON.parse(readFileSync(written.json, 'utf8'));
+    delete bad.suites[0].measurements[0].warm;
+    bad.suites[0].status = 'done';
+    const problems = validateResults(bad);
+    expect(problems.some((p) => p.includes("must have required property 'warm'"))).toBe(true);
+    expect(problems.some((p) => p.startsWith('/suites/0/status'))).toBe(true);
+  });
+
+  it('writes KTAP with a subtest per suite and a SKIP directive', () => {
+    const ktap = readFileSync(written.ktap, 'utf8').split('\n');
+    expect(ktap[0]).toBe('KTAP version 1');
+    expect(ktap).toContain('    ok 2 hugetlb pool # SKIP not needed');
+    expect(ktap).toContain('ok 1 report-selftest');
+  });
+
+  it.skipIf(!chromium)('renders every plot of report.html in headless Chromium, offline', () => {
+    const html = readFileSync(written.html, 'utf8');
+    expect(html).not.toMatch(/<script[^>]+src=/); // self-contained: no external scripts
+    const dom = execFileSync(chromium!, [...chromiumFlags, '--virtual-time-budget=5000', '--dump-dom', `file://${written.html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(dom).toMatch(/data-charts-rendered="3"/);
+    const shot = path.join(written.dir, 'report.png');
+    const r = spawnSync(chromium!, [...chromiumFlags, '--virtual-time-budget=5000', '--window-size=1280,1400', `--screenshot=${shot}`, `file://${written.html}`], { stdio: 'ignore' });
+    expect(r.status).toBe(0);
+    // A page with three drawn charts has many colours; a blank or error page has a handful.
+    expect(distinctColours(readFileSync(shot))).toBeGreaterThan(50);
+    console.log(`report screenshot: ${shot}`);
+  });
+  if (!chromium) console.warn('skip: Chromium not installed (scripts/setup.sh installs Debian chromium)');
+});
