@@ -614,9 +614,15 @@ static int mdrm_access_chunk(struct mdrm_obj *obj, u64 offset, size_t len,
 {
 	unsigned long first = offset >> PAGE_SHIFT;
 	unsigned long n = ((offset + len - 1) >> PAGE_SHIFT) - first + 1;
+	unsigned long timeout = jiffies + 10 * HZ;
 	int ret;
 
 	for (;;) {
+		/* an invalidation storm may win every time: bound the wait */
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
 		mutex_lock(&obj->lock);
 		if (mdrm_copy_chunk(obj, offset, len, buf, write)) {
 			mutex_unlock(&obj->lock);
@@ -1175,6 +1181,10 @@ static const struct file_operations mdrm_fops = {
 	.read = drm_read,
 	.llseek = noop_llseek,
 	.mmap = drm_gem_mmap,
+#ifdef FOP_UNSIGNED_OFFSET
+	/* 6.12's drm_open_helper() refuses (with a WARN) fops without it */
+	.fop_flags = FOP_UNSIGNED_OFFSET,
+#endif
 };
 
 static const struct drm_driver mdrm_driver = {

@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mirrordrm_test: a standalone KTAP test of the mirrordrm driver, for a
+ * kernel developer who wants the driver's behaviour without Node.js.
+ *
+ *   gcc -static -O2 -I../../include -o mirrordrm_test mirrordrm_test.c
+ *   ./mirrordrm_test [/dev/dri/renderD128]
+ *
+ * Each case runs in every userptr mode and prints what the device saw.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "uapi/mirrordrm.h"
+
+#define PAGE 4096ul
+
+static int test_no, failures;
+static int fd;
+static unsigned char scratch[16 * PAGE];
+
+static const char *mode_name(unsigned int mode)
+{
+	switch (mode) {
+	case MIRRORDRM_USERPTR_MODE_GUP: return "gup";
+	case MIRRORDRM_USERPTR_MODE_GUP_LONGTERM: return "gup-longterm";
+	case MIRRORDRM_USERPTR_MODE_GUP_GET: return "gup-get";
+	case MIRRORDRM_USERPTR_MODE_HMM: return "hmm";
+	}
+	return "?";
+}
+
+static const char *event_name(unsigned int ev)
+{
+	static const char *const names[] = {
+		"UNMAP", "CLEAR", "PROTECTION_VMA", "PROTECTION_PAGE",
+		"SOFT_DIRTY", "RELEASE", "MIGRATE", "EXCLUSIVE",
+	};
+	return ev < 8 ? names[ev] : "UNKNOWN";
+}
+
+static void result(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - ", ok ? "ok" : "not ok", ++test_no);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		failures++;
+}
+
+static int open_render(const char *path)
+{
+	char buf[300];
+	DIR *d;
+	struct dirent *e;
+
+	if (path)
+		return open(path, O_RDWR | O_CLOEXEC);
+	d = opendir("/dev/dri");
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char name[64] = "";
+		struct {
+			int maj, min, patch;
+			size_t name_len; char *name;
+			size_t date_len; char *date;
+			size_t desc_len; char *desc;
+		} v = { .name_len = sizeof(name) - 1, .name = name };
+		int f;
+
+		if (strncmp(e->d_name, "renderD", 7))
+			continue;
+		snprintf(buf, sizeof(buf), "/dev/dri/%s", e->d_name);
+		f = open(buf, O_RDWR | O_CLOEXEC);
+		if (f < 0)
+			continue;
+		if (!ioctl(f, _IOWR('d', 0x00, v), &v) && !strcmp(name, "mirrordrm")) {
+			closedir(d);
+			return f;
+		}
+		close(f);
+	}
+	closedir(d);
+	return -1;
+}
+
+static int userptr(void *addr, size_t size, unsigned int flags, unsigned int *handle)
+{
+	struct drm_mirrordrm_userptr a = {
+		.address = (uintptr_t)addr, .size = size, .flags = flags,
+	};
+
+	if (ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &a))
+		return -errno;
+	*handle = a.handle;
+	return 0;
+}
+
+static int dev_access(unsigned int handle, uint64_t off, void *buf, size_t len,
+		      unsigned int flags)
+{
+	struct drm_mirrordrm_access a = {
+		.handle = handle, .flags = flags, .offset = off, .length = len,
+		.data = (uintptr_t)buf,
+	};
+
+	return ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) ? -errno : 0;
+}
+
+static void gem_close(unsigned int handle)
+{
+	struct { uint32_t handle, pad; } c = { handle, 0 };
+
+	ioctl(fd, _IOW('d', 0x09, c), &c);
+}
+
+static int drain(struct drm_mirrordrm_inval_record *recs, unsigned int max, uint64_t *lost)
+{
+	struct drm_mirrordrm_inval_read r = {
+		.records = (uintptr_t)recs, .count = max,
+	};
+
+	if (ioctl(fd, DRM_IOCTL_MIRRORDRM_INVAL_READ, &r))
+		return -errno;
+	if (lost)
+		*lost = r.lost;
+	return r.count;
+}
+
+static void show(const struct drm_mirrordrm_inval_record *r, uintptr_t base)
+{
+	printf("#   seq %llu %s [%+lld, %+lld) handle %u blockable %d dropped %llu downgraded %llu flags 0x%x %llu ns\n",
+	       (unsigned long long)r->seq, event_name(r->event),
+	       (long long)(r->start - base), (long long)(r->end - base), r->handle,
+	       !!(r->flags & MIRRORDRM_RECORD_BLOCKABLE),
+	       (unsigned long long)r->pages_dropped,
+	       (unsigned long long)r->pages_downgraded, r->flags,
+	       (unsigned long long)r->duration_ns);
+}
+
+static void *map_pages(size_t n, unsigned char fill)
+{
+	void *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, fill, n * PAGE);
+	return p;
+}
+
+static const unsigned int modes[] = {
+	MIRRORDRM_USERPTR_MODE_GUP, MIRRORDRM_USERPTR_MODE_GUP_LONGTERM,
+	MIRRORDRM_USERPTR_MODE_GUP_GET, MIRRORDRM_USERPTR_MODE_HMM,
+};
+
+static void test_read_write(unsigned int mode)
+{
+	unsigned char *p = map_pages(8, 0), buf[3 * PAGE];
+	unsigned int h = 0;
+	size_t i;
+	int ret, ok;
+
+	for (i = 0; i < 8 * PAGE; i++)
+		p[i] = (unsigned char)(i * 7 + 3);
+	ret = userptr(p, 8 * PAGE, mode, &h);
+	if (ret) {
+		result(0, "%s: create: %s", mode_name(mode), strerror(-ret));
+		return;
+	}
+	ret = dev_access(h, PAGE + 100, buf, sizeof(buf), MIRRORDRM_ACCESS_READ);
+	ok = !ret && !memcmp(buf, p + PAGE + 100, sizeof(buf));
+	result(ok, "%s: device read across pages returns the buffer's bytes", mode_name(mode));
+	memset(buf, 0xa5, sizeof(buf));
+	ret = dev_access(h, 5 * PAGE - 1, buf, 2, MIRRORDRM_ACCESS_WRITE);
+	ok = !ret && p[5 * PAGE - 1] == 0xa5 && p[5 * PAGE] == 0xa5 &&
+	     p[5 * PAGE + 1] == (unsigned char)((5 * PAGE + 1) * 7 + 3);
+	result(ok, "%s: device write lands in the CPU mapping", mode_name(mode));
+	gem_close(h);
+	munmap(p, 8 * PAGE);
+	drain((void *)buf, sizeof(buf) / sizeof(struct drm_mirrordrm_inval_record), NULL);
+}
+
+static void test_munmap(unsigned int mode)
+{
+	struct drm_mirrordrm_inval_record recs[16];
+	unsigned char *p = map_pages(4, 1), b;
+	unsigned int h = 0;
+	int n, ret;
+
+	drain(recs, 16, NULL);
+	if (userptr(p, 4 * PAGE, mode, &h)) {
+		result(0, "%s: create", mode_name(mode));
+		return;
+	}
+	munmap(p + PAGE, PAGE);
+	n = drain(recs, 16, NULL);
+	result(n == 1 && recs[0].event == MIRRORDRM_EVENT_UNMAP &&
+	       recs[0].start == (uintptr_t)p + PAGE && recs[0].end == (uintptr_t)p + 2 * PAGE &&
+	       (recs[0].flags & MIRRORDRM_RECORD_BLOCKABLE) && recs[0].handle == h,
+	       "%s: munmap of one page gives one blockable UNMAP record of exactly that page",
+	       mode_name(mode));
+	if (n > 0)
+		show(&recs[0], (uintptr_t)p);
+	ret = dev_access(h, PAGE, &b, 1, MIRRORDRM_ACCESS_READ);
+	printf("#   %s: device read of the unmapped page: %s (byte %u)\n",
+	       mode_name(mode), ret ? strerror(-ret) : "ok", ret ? 0 : b);
+	result(mode == MIRRORDRM_USERPTR_MODE_HMM ? ret == -EFAULT : (!ret && b == 1),
+	       "%s: after munmap the device %s", mode_name(mode),
+	       mode == MIRRORDRM_USERPTR_MODE_HMM ? "faults (EFAULT)" :
+	       "still reads the pinned page");
+	gem_close(h);
+	munmap(p, 4 * PAGE);
+}
+
+static void test_mprotect(unsigned int mode, int downgrade)
+{
+	struct drm_mirrordrm_inval_record recs[16];
+	struct drm_mirrordrm_behaviour beh = {
+		.flags = downgrade ? MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE : 0,
+	};
+	unsigned char *p = map_pages(4, 2), b = 0;
+	unsigned int h = 0;
+	int n, ret;
+
+	drain(recs, 16, NULL);
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &beh);
+	if (userptr(p, 4 * PAGE, mode, &h)) {
+		result(0, "%s: create", mode_name(mode));
+		return;
+	}
+	dev_access(h, 0, scratch, 4 * PAGE, MIRRORDRM_ACCESS_READ);	/* populate */
+	mprotect(p, 4 * PAGE, PROT_READ);
+	n = drain(recs, 16, NULL);
+	result(n >= 1 && recs[0].event == MIRRORDRM_EVENT_PROTECTION_VMA &&
+	       recs[0].start == (uintptr_t)p && recs[0].end == (uintptr_t)p + 4 * PAGE,
+	       "%s%s: mprotect(PROT_READ) gives PROTECTION_VMA over the range",
+	       mode_name(mode), downgrade ? " ro-downgrade" : "");
+	if (n > 0)
+		show(&recs[0], (uintptr_t)p);
+	ret = dev_access(h, 0, &b, 1, MIRRORDRM_ACCESS_READ);
+	printf("#   %s%s: device read after mprotect(PROT_READ): %s, update known read-only: %d, downgraded %llu\n",
+	       mode_name(mode), downgrade ? " ro-downgrade" : "",
+	       ret ? strerror(-ret) : "ok", n > 0 && (recs[0].flags & MIRRORDRM_RECORD_READ_ONLY),
+	       n > 0 ? (unsigned long long)recs[0].pages_downgraded : 0ull);
+	if (mode != MIRRORDRM_USERPTR_MODE_HMM)
+		result(!ret && b == 2, "%s: device read after mprotect(PROT_READ) uses the kept pages",
+		       mode_name(mode));
+	else if (downgrade && n > 0 && (recs[0].flags & MIRRORDRM_RECORD_READ_ONLY))
+		result(!ret && b == 2 && recs[0].pages_downgraded == 4 && recs[0].pages_dropped == 0,
+		       "hmm ro-downgrade: the kernel says read-only: 4 pages downgraded, device still reads");
+	else
+		result(ret == -EPERM && n > 0 && recs[0].pages_dropped == 4,
+		       "hmm%s: %s: 4 pages dropped, the writable object's refault gets EPERM",
+		       downgrade ? " ro-downgrade" : "",
+		       downgrade ? "the kernel does not say the update is read-only" : "protection change");
+	beh.flags = 0;
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &beh);
+	gem_close(h);
+	munmap(p, 4 * PAGE);
+}
+
+/* The misleading pin: MADV_DONTNEED, then the CPU writes new bytes. */
+static void test_misleading_pin(unsigned int mode, unsigned int extra)
+{
+	struct drm_mirrordrm_inval_record recs[16];
+	unsigned char *p = map_pages(2, 0x11), b = 0;
+	struct drm_mirrordrm_page pg[2];
+	struct drm_mirrordrm_snapshot s = { .count = 2, .pages = (uintptr_t)pg };
+	unsigned int h = 0;
+	int n, ret, expect_old;
+
+	drain(recs, 16, NULL);
+	if (userptr(p, 2 * PAGE, mode | extra, &h)) {
+		result(0, "%s: create", mode_name(mode));
+		return;
+	}
+	madvise(p, 2 * PAGE, MADV_DONTNEED);
+	p[0] = 0x22;
+	n = drain(recs, 16, NULL);
+	if (n > 0)
+		show(&recs[0], (uintptr_t)p);
+	ret = dev_access(h, 0, &b, 1, MIRRORDRM_ACCESS_READ);
+	s.handle = h;
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s);
+	expect_old = mode != MIRRORDRM_USERPTR_MODE_HMM && !(extra & MIRRORDRM_USERPTR_GUP_REPIN);
+	printf("#   %s%s: device reads 0x%02x (cpu 0x22), page0 dev flags 0x%x cpu flags 0x%x\n",
+	       mode_name(mode), extra ? " repin" : "", b, pg[0].dev_flags, pg[0].cpu_flags);
+	result(!ret && b == (expect_old ? 0x11 : 0x22) && n >= 1 &&
+	       recs[0].event == MIRRORDRM_EVENT_CLEAR,
+	       "%s%s: after MADV_DONTNEED and a CPU write the device reads the %s bytes",
+	       mode_name(mode), extra ? " repin" : "", expect_old ? "old (pinned)" : "new");
+	gem_close(h);
+	munmap(p, 2 * PAGE);
+}
+
+static void test_fork_cow(unsigned int mode)
+{
+	struct drm_mirrordrm_inval_record recs[16];
+	unsigned char *p = map_pages(1, 0x31), b = 0;
+	unsigned int h = 0;
+	pid_t pid;
+	int n, i, ret, st;
+
+	drain(recs, 16, NULL);
+	if (userptr(p, PAGE, mode, &h)) {
+		result(0, "%s: create", mode_name(mode));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		p[0] = 0x33;	/* child writes its copy */
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	p[0] = 0x32;		/* parent writes after fork */
+	n = drain(recs, 16, NULL);
+	for (i = 0; i < n; i++)
+		show(&recs[i], (uintptr_t)p);
+	ret = dev_access(h, 0, &b, 1, MIRRORDRM_ACCESS_READ);
+	printf("#   %s: after fork, child wrote 0x33, parent 0x32: device reads 0x%02x (%d records)\n",
+	       mode_name(mode), b, n);
+	result(!ret && (b == 0x32 || b == 0x31),
+	       "%s: fork + COW: device reads %s", mode_name(mode),
+	       b == 0x32 ? "the parent's new bytes" : "a stale page");
+	gem_close(h);
+	munmap(p, PAGE);
+}
+
+static void test_exit_release(void)
+{
+	struct drm_mirrordrm_inval_record recs[64];
+	int n, i, st, rel = 0, unmaps = 0;
+	pid_t pid;
+
+	drain(recs, 64, NULL);
+	pid = fork();
+	if (pid == 0) {
+		unsigned char *p = map_pages(4, 5);
+		unsigned int h1 = 0, h2 = 0;
+
+		userptr(p, 4 * PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE, &h1);
+		userptr(p, 4 * PAGE, MIRRORDRM_USERPTR_MODE_GUP, &h2);
+		_exit(0);	/* objects stay alive: the parent's fd holds them */
+	}
+	waitpid(pid, &st, 0);
+	n = drain(recs, 64, NULL);
+	for (i = 0; i < n; i++) {
+		if (recs[i].event == MIRRORDRM_EVENT_RELEASE)
+			rel++;
+		if (recs[i].event == MIRRORDRM_EVENT_UNMAP)
+			unmaps++;
+	}
+	printf("#   child exit: %d records, %d RELEASE, %d UNMAP\n", n, rel, unmaps);
+	for (i = 0; i < n && i < 4; i++)
+		show(&recs[i], 0);
+	result(rel == 2, "exit of a process with live objects gives one RELEASE per object");
+}
+
+static void test_bad_args(void)
+{
+	unsigned char *p = map_pages(4, 0);
+	unsigned int h = 0;
+	struct drm_mirrordrm_access a = { 0 };
+	struct drm_mirrordrm_snapshot s = { 0 };
+	struct drm_mirrordrm_stats st = { 0 };
+	struct drm_mirrordrm_behaviour b = { 0 };
+	int ok;
+
+	result(userptr(p, 0, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EINVAL, "size 0: EINVAL");
+	result(userptr(p + 1, PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EINVAL, "unaligned address: EINVAL");
+	result(userptr(p, PAGE + 1, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EINVAL, "unaligned size: EINVAL");
+	result(userptr(p, PAGE, 0, &h) == -EINVAL, "no mode: EINVAL");
+	result(userptr(p, PAGE, 5, &h) == -EINVAL, "mode 5: EINVAL");
+	result(userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM | (1u << 31), &h) == -EINVAL, "unknown flag: EINVAL");
+	result(userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_GUP_REPIN, &h) == -EINVAL,
+	       "HMM with GUP_REPIN: EINVAL");
+	result(userptr((void *)(uintptr_t)-PAGE, 2 * PAGE, MIRRORDRM_USERPTR_MODE_GUP, &h) == -EFAULT,
+	       "address + size wraps: EFAULT");
+	result(userptr((void *)(1ul << 47), PAGE, MIRRORDRM_USERPTR_MODE_GUP, &h) == -EFAULT,
+	       "kernel half: EFAULT");
+	result(userptr(p, 1ull << 33, MIRRORDRM_USERPTR_MODE_GUP, &h) == -E2BIG, "8 GiB: E2BIG");
+	munmap(p + PAGE, PAGE);
+	result(userptr(p, 4 * PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EFAULT, "hole in range, hmm: EFAULT");
+	result(userptr(p, 4 * PAGE, MIRRORDRM_USERPTR_MODE_GUP, &h) == -EFAULT, "hole in range, gup: EFAULT");
+
+	a.handle = 12345;
+	a.flags = MIRRORDRM_ACCESS_READ;
+	a.length = 1;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) && errno == ENOENT, "access to a bad handle: ENOENT");
+	ok = !userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h);
+	a.handle = h;
+	a.data = (uintptr_t)p + 2 * PAGE;
+	a.offset = PAGE - 1;
+	a.length = 2;
+	result(ok && ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) && errno == EINVAL, "access past the end: EINVAL");
+	a.offset = 0;
+	a.length = 1;
+	a.flags = 3;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) && errno == EINVAL, "access READ|WRITE: EINVAL");
+	a.flags = MIRRORDRM_ACCESS_READ;
+	a.offset = ~0ull;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) && errno == EINVAL, "access offset wraps: EINVAL");
+	a.offset = 0;
+	a.data = 8;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a) && errno == EFAULT, "access to a bad user pointer: EFAULT");
+	s.handle = h;
+	s.count = 2;
+	s.pages = (uintptr_t)p + 2 * PAGE;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s) && errno == EINVAL, "snapshot past the end: EINVAL");
+	s.count = 1;
+	s.pages = 16;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s) && errno == EFAULT, "snapshot to a bad pointer: EFAULT");
+	st.flags = 1;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_STATS, &st) && errno == EINVAL, "stats with flags: EINVAL");
+	b.fence_wait_ns = MIRRORDRM_FENCE_WAIT_MAX_NS + 1;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &b) && errno == EINVAL, "fence wait over 1 s: EINVAL");
+	b.fence_wait_ns = 0;
+	b.flags = 2;
+	result(ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &b) && errno == EINVAL, "unknown behaviour flag: EINVAL");
+	gem_close(h);
+	munmap(p, 4 * PAGE);
+}
+
+static void test_stats_snapshot(void)
+{
+	struct drm_mirrordrm_counters c = { 0 };
+	struct drm_mirrordrm_stats st = { .counters = (uintptr_t)&c, .size = sizeof(c) };
+	struct drm_mirrordrm_page pg[4];
+	struct drm_mirrordrm_snapshot s = { .count = 4, .pages = (uintptr_t)pg };
+	unsigned char *p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char b[4 * PAGE];
+	unsigned int h = 0;
+	volatile unsigned char x;
+
+	x = p[0];	/* read fault: the zero page */
+	(void)x;
+	p[PAGE] = 1;	/* write fault: a real page */
+	if (userptr(p, 4 * PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_READ_ONLY, &h)) {
+		result(0, "hmm read-only create");
+		return;
+	}
+	s.handle = h;
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s);
+	printf("#   before access: cpu flags %x %x %x %x, dev flags %x %x %x %x\n",
+	       pg[0].cpu_flags, pg[1].cpu_flags, pg[2].cpu_flags, pg[3].cpu_flags,
+	       pg[0].dev_flags, pg[1].dev_flags, pg[2].dev_flags, pg[3].dev_flags);
+	result((pg[0].cpu_flags & MIRRORDRM_PAGE_ZERO) && (pg[1].cpu_flags & MIRRORDRM_PAGE_WRITE) &&
+	       !(pg[2].cpu_flags & MIRRORDRM_PAGE_VALID) && !pg[0].dev_flags,
+	       "snapshot without faulting: zero page, writable page, not present; device view empty");
+	dev_access(h, 0, b, sizeof(b), MIRRORDRM_ACCESS_READ);
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s);
+	printf("#   after access: dev flags %x %x %x %x, cpu %x %x %x %x\n",
+	       pg[0].dev_flags, pg[1].dev_flags, pg[2].dev_flags, pg[3].dev_flags,
+	       pg[0].cpu_flags, pg[1].cpu_flags, pg[2].cpu_flags, pg[3].cpu_flags);
+	result((pg[0].dev_flags & MIRRORDRM_PAGE_ZERO) && (pg[3].dev_flags & MIRRORDRM_PAGE_ZERO) &&
+	       (pg[1].dev_flags & MIRRORDRM_PAGE_SAME) && !(pg[1].dev_flags & MIRRORDRM_PAGE_ZERO) &&
+	       b[PAGE] == 1 && b[0] == 0,
+	       "lazy read-only HMM populate maps the zero page and the same pfns as the CPU");
+	st.handle = h;
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_STATS, &st);
+	printf("#   stats: objects %llu pages %llu valid %llu hmm calls %llu ebusy %llu populates %llu accesses %llu\n",
+	       (unsigned long long)c.objects, (unsigned long long)c.pages,
+	       (unsigned long long)c.pages_valid, (unsigned long long)c.hmm_range_fault_calls,
+	       (unsigned long long)c.hmm_range_fault_ebusy, (unsigned long long)c.populates,
+	       (unsigned long long)c.device_accesses);
+	result(c.objects == 1 && c.pages == 4 && c.pages_valid == 4 && c.hmm_range_fault_calls >= 1 &&
+	       c.device_accesses == 1 && c.pages_pinned == 0,
+	       "object stats count one access, one valid page, no pins");
+	gem_close(h);
+	munmap(p, 4 * PAGE);
+}
+
+static void test_poll(void)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	struct drm_mirrordrm_inval_record recs[8];
+	unsigned char *p = map_pages(1, 0);
+	unsigned int h = 0;
+	int r1, r2;
+
+	drain(recs, 8, NULL);
+	userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h);
+	r1 = poll(&pf, 1, 0);
+	munmap(p, PAGE);
+	r2 = poll(&pf, 1, 0);
+	result(r1 == 0 && r2 == 1 && (pf.revents & POLLIN), "poll: POLLIN once a record waits");
+	drain(recs, 8, NULL);
+	gem_close(h);
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	fd = open_render(argc > 1 ? argv[1] : NULL);
+	printf("KTAP version 1\n");
+	{
+		char rel[128] = "?";
+		FILE *f = fopen("/proc/sys/kernel/osrelease", "r");
+
+		if (f) {
+			if (!fgets(rel, sizeof(rel), f))
+				strcpy(rel, "?\n");
+			fclose(f);
+		}
+		printf("# kernel %s", rel);
+	}
+	if (fd < 0) {
+		printf("1..0 # SKIP no mirrordrm render node\n");
+		return 4;
+	}
+	for (i = 0; i < 4; i++)
+		test_read_write(modes[i]);
+	for (i = 0; i < 4; i++)
+		test_munmap(modes[i]);
+	for (i = 0; i < 4; i++)
+		test_mprotect(modes[i], 0);
+	test_mprotect(MIRRORDRM_USERPTR_MODE_HMM, 1);
+	for (i = 0; i < 4; i++)
+		test_misleading_pin(modes[i], 0);
+	test_misleading_pin(MIRRORDRM_USERPTR_MODE_GUP, MIRRORDRM_USERPTR_GUP_REPIN);
+	for (i = 0; i < 4; i++)
+		test_fork_cow(modes[i]);
+	test_exit_release();
+	test_bad_args();
+	test_stats_snapshot();
+	test_poll();
+	printf("1..%d\n", test_no);
+	printf("# totals: pass:%d fail:%d\n", test_no - failures, failures);
+	return failures ? 1 : 0;
+}
