@@ -19,7 +19,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: the toolchain for the addon and the modules, and QEMU with
 # busybox and cpio for the guests.
-apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates)
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -51,8 +51,13 @@ npm run --silent build:native >/tmp/mirrorlab-node-gyp.log 2>&1 || { cat /tmp/mi
 npm run --silent build:ts
 
 if [ -x scripts/kernels.sh ]; then
+	# Debian's 6.1 and 6.12 kernels and headers into /var/cache/mirrorlab
+	# (pahole from dwarves is needed for module BTF on 6.12), then our
+	# out-of-tree modules against both.
 	step "guest kernels"
 	scripts/kernels.sh
+	step "kernel modules"
+	scripts/build-modules.sh
 fi
 
 if [ "$run_main" = 1 ]; then

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mltrigger: a test-only module whose only purpose is to prove that the
+ * mirrorlab guest runner notices kernel warnings on the console.
+ *
+ * Writing "warn" to /dev/mltrigger or to /sys/kernel/debug/mltrigger/trigger
+ * executes a WARN() with a recognisable message. Nothing else is touched: the
+ * warning is reported and the kernel carries on (the guests boot with
+ * panic_on_warn=0). Reading either file returns the number of warnings
+ * triggered so far.
+ *
+ * Never load this module outside that test.
+ */
+#include <linux/atomic.h>
+#include <linux/bug.h>
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/kernel.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+static atomic_t mltrigger_count = ATOMIC_INIT(0);
+static struct dentry *mltrigger_dir;
+
+static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
+			       size_t len, loff_t *ppos)
+{
+	char buf[16];
+	size_t n = min(len, sizeof(buf) - 1);
+
+	if (copy_from_user(buf, ubuf, n))
+		return -EFAULT;
+	buf[n] = '\0';
+	if (!sysfs_streq(buf, "warn"))
+		return -EINVAL;
+
+	atomic_inc(&mltrigger_count);
+	WARN(1, "mltrigger: warning requested by user space (count %d)\n",
+	     atomic_read(&mltrigger_count));
+	return len;
+}
+
+static ssize_t mltrigger_read(struct file *file, char __user *ubuf,
+			      size_t len, loff_t *ppos)
+{
+	char buf[16];
+	int n = scnprintf(buf, sizeof(buf), "%d\n",
+			  atomic_read(&mltrigger_count));
+
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations mltrigger_fops = {
+	.owner = THIS_MODULE,
+	.read = mltrigger_read,
+	.write = mltrigger_write,
+	.llseek = default_llseek,
+};
+
+static struct miscdevice mltrigger_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "mltrigger",
+	.fops = &mltrigger_fops,
+	.mode = 0600,
+};
+
+static int __init mltrigger_init(void)
+{
+	int ret = misc_register(&mltrigger_misc);
+
+	if (ret)
+		return ret;
+	/* debugfs is optional: a failure here only loses the second knob. */
+	mltrigger_dir = debugfs_create_dir("mltrigger", NULL);
+	debugfs_create_file("trigger", 0600, mltrigger_dir, NULL,
+			    &mltrigger_fops);
+	return 0;
+}
+
+static void __exit mltrigger_exit(void)
+{
+	debugfs_remove_recursive(mltrigger_dir);
+	misc_deregister(&mltrigger_misc);
+}
+
+module_init(mltrigger_init);
+module_exit(mltrigger_exit);
+MODULE_DESCRIPTION("mirrorlab test-only WARN trigger for the crash detector");
+MODULE_LICENSE("GPL");
