@@ -1,0 +1,218 @@
+// Guest-side scenario steps for the mirrordrm suite, called from the host with
+// vm.call('mirror/guest-scenarios.js', name, ...args). JavaScript runs about
+// 300x slower in the TCG guest, so each function does a whole scenario in a
+// few calls and returns plain data (bytes, records, stats) for the host to
+// assert on.
+import fs from 'node:fs';
+import { native } from '../addon.js';
+import { MockDrm } from './mockdrm.js';
+import type { InvalidationRecord, MirrorMode, PageState } from './types.js';
+
+const PAGE = 4096;
+
+interface Region {
+  addr: bigint;
+  length: number;
+  bytes: Uint8Array;
+  view: { buffer: ArrayBuffer; record: unknown };
+}
+
+function mapAnon(length: number, extraFlags = 0): Region {
+  const c = native.mmConstants;
+  const addr: bigint = native.mmap(0n, length, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | extraFlags, -1, 0);
+  const view = native.newView(addr, length, false);
+  return { addr, length, bytes: new Uint8Array(view.buffer), view };
+}
+
+function unmapAll(r: Region): void {
+  native.releaseView(r.view.buffer, r.view.record);
+  native.munmap(r.addr, r.length);
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; errno: number };
+
+async function attempt<T>(fn: () => Promise<T> | T): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    const err = e as { code?: string; errno?: number };
+    return { ok: false, code: String(err.code), errno: Number(err.errno) };
+  }
+}
+
+/** Records with addresses relative to the region, for readable assertions. */
+function rel(records: InvalidationRecord[], base: bigint) {
+  return records.map((r) => ({ ...r, relStart: Number(r.start - base), relEnd: r.end === 0xffff_ffff_ffff_ffffn ? -1 : Number(r.end - base) }));
+}
+
+function pattern(i: number): number {
+  return (i * 7 + 3) & 0xff;
+}
+
+export async function kernelRelease(): Promise<string> {
+  return fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+}
+
+/** Registers 8 pages, reads them through the device, writes 2 bytes across a page boundary. */
+export async function readWrite(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const r = mapAnon(8 * PAGE);
+  try {
+    for (let i = 0; i < r.length; i++) r.bytes[i] = pattern(i);
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode });
+    const got = await buf.read(PAGE + 100, 3 * PAGE);
+    let mismatches = 0;
+    for (let i = 0; i < got.length; i++) if (got[i] !== pattern(PAGE + 100 + i)) mismatches++;
+    await buf.write(5 * PAGE - 1, new Uint8Array([0xa5, 0xa5]));
+    const cpu = [r.bytes[5 * PAGE - 1], r.bytes[5 * PAGE], r.bytes[5 * PAGE + 1]];
+    return { mismatches, length: got.length, cpu, expectNext: pattern(5 * PAGE + 1), stats: buf.stats() };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/** munmap of page 1 of 4: the records, then what the device reads there. */
+export async function munmapPartial(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(1);
+  const buf = await dev.userptr({ address: r.addr, length: r.length }, { mode });
+  dev.drainInvalidations();
+  native.munmap(r.addr + BigInt(PAGE), PAGE);
+  const records = rel(dev.drainInvalidations().records, r.addr);
+  const after = await attempt(async () => Array.from(await buf.read(PAGE, 1)));
+  const snap = buf.snapshot(0, 4).map(brief);
+  const stats = buf.stats();
+  buf.close();
+  native.releaseView(r.view.buffer, r.view.record);
+  native.munmap(r.addr, r.length);
+  return { handle: buf.handle, records, after, snap, stats };
+}
+
+/** mprotect(PROT_READ) after the device populated; with or without read-only downgrade. */
+export async function mprotectReadOnly(mode: MirrorMode, downgrade: boolean) {
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(2);
+  try {
+    dev.setBehaviour({ readOnlyDowngrade: downgrade });
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode });
+    await buf.read(0, 4 * PAGE);
+    dev.drainInvalidations();
+    native.mprotect(r.addr, r.length, native.mmConstants.PROT_READ);
+    const records = rel(dev.drainInvalidations().records, r.addr);
+    const after = await attempt(async () => Array.from(await buf.read(0, 1)));
+    return { handle: buf.handle, records, after, snap: buf.snapshot().map(brief) };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/** "The pin from GUP is misleading": MADV_DONTNEED, then the CPU writes new bytes. */
+export async function misleadingPin(mode: MirrorMode, repin = false) {
+  using dev = MockDrm.open();
+  const r = mapAnon(2 * PAGE);
+  r.bytes.fill(0x11);
+  try {
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, repin });
+    dev.drainInvalidations();
+    native.madvise(r.addr, r.length, native.mmConstants.MADV_DONTNEED);
+    r.bytes[0] = 0x22;
+    const records = rel(dev.drainInvalidations().records, r.addr);
+    const device = (await buf.read(0, 1))[0];
+    return { handle: buf.handle, records, device, cpu: r.bytes[0], snap: buf.snapshot(0, 1).map(brief), stats: buf.stats() };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/** THP: a 2 MiB-aligned MADV_HUGEPAGE region, then a partial mprotect splits the PMD. */
+export async function thpOrder(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const HUGE = 2 * 1024 * 1024;
+  const big = mapAnon(2 * HUGE);
+  const c = native.mmConstants;
+  // aligned 2 MiB window inside the mapping
+  const start = (big.addr + BigInt(HUGE - 1)) & ~BigInt(HUGE - 1);
+  const off = Number(start - big.addr);
+  try {
+    native.madvise(start, HUGE, c.MADV_HUGEPAGE);
+    big.bytes.fill(7, off, off + HUGE);
+    using buf = await dev.userptr({ address: start, length: HUGE }, { mode, populate: true });
+    const before = buf.snapshot(0, 512);
+    dev.drainInvalidations();
+    native.mprotect(start + BigInt(PAGE), PAGE, c.PROT_READ);
+    const records = rel(dev.drainInvalidations().records, start);
+    const after = buf.snapshot(0, 512);
+    const orders = (s: PageState[]) => Array.from(new Set(s.map((p) => p.cpu.order)));
+    const device = await attempt(async () => (await buf.read(HUGE - 1, 1))[0]);
+    return { handle: buf.handle, ordersBefore: orders(before), ordersAfter: orders(after), records, device, validBefore: before.filter((p) => p.device.valid).length };
+  } finally {
+    unmapAll(big);
+  }
+}
+
+/** Argument errors: each case's errno name, from the kernel (raw flags) or the TS facade. */
+export async function badArguments() {
+  using dev = MockDrm.open();
+  const md = native.mirrordrm;
+  const r = mapAnon(4 * PAGE);
+  const fd = dev.fd;
+  const out: Record<string, string> = {};
+  const kernel = async (name: string, fn: () => unknown) => {
+    const o = await attempt(fn);
+    out[name] = o.ok ? 'ok' : o.code;
+  };
+  try {
+    const HMM = 4;
+    await kernel('size 0', () => md.userptr(fd, r.addr, 0, HMM));
+    await kernel('unaligned address', () => md.userptr(fd, r.addr + 1n, PAGE, HMM));
+    await kernel('unaligned size', () => md.userptr(fd, r.addr, PAGE + 1, HMM));
+    await kernel('mode 0', () => md.userptr(fd, r.addr, PAGE, 0));
+    await kernel('mode 5', () => md.userptr(fd, r.addr, PAGE, 5));
+    await kernel('unknown flag', () => md.userptr(fd, r.addr, PAGE, HMM + 0x8000_0000));
+    await kernel('hmm + repin', () => md.userptr(fd, r.addr, PAGE, HMM | 0x40));
+    await kernel('wraps', () => md.userptr(fd, 0xffff_ffff_ffff_f000n, 2 * PAGE, 1));
+    await kernel('kernel half', () => md.userptr(fd, 1n << 47n, PAGE, 1));
+    await kernel('8 GiB', () => md.userptr(fd, r.addr, 2 ** 33, 1));
+    native.munmap(r.addr + BigInt(PAGE), PAGE);
+    await kernel('hole, hmm', () => md.userptr(fd, r.addr, 4 * PAGE, HMM));
+    await kernel('hole, gup', () => md.userptr(fd, r.addr, 4 * PAGE, 1));
+    await kernel('bad handle', () => md.access(fd, 9999, 0, 1, new Uint8Array(1)));
+    const h = md.userptr(fd, r.addr, PAGE, HMM);
+    await kernel('past the end', () => md.access(fd, h, PAGE - 1, 1, new Uint8Array(2)));
+    await kernel('read|write', () => md.access(fd, h, 0, 3, new Uint8Array(1)));
+    await kernel('bad user pointer', () => md.accessAddr(fd, h, 0, 1, 8n, 1));
+    await kernel('snapshot past end', () => md.snapshot(fd, h, 0, 2));
+    await kernel('fence wait > 1 s', () => md.setBehaviour(fd, 0, 0, 1_000_000_001));
+    await kernel('unknown behaviour', () => md.setBehaviour(fd, 0, 2, 0));
+    md.gemClose(fd, h);
+    await kernel('closed handle', () => md.access(fd, h, 0, 1, new Uint8Array(1)));
+    // the facade refuses before any ioctl
+    const facade = async (name: string, fn: () => unknown) => {
+      const o = await attempt(fn);
+      out['ts: ' + name] = o.ok ? 'ok' : o.code;
+    };
+    await facade('unaligned', () => dev.userptrSync({ address: r.addr + 8n, length: PAGE }, { mode: 'hmm' }));
+    await facade('bad mode', () => dev.userptrSync({ address: r.addr, length: PAGE }, { mode: 'pin' as MirrorMode }));
+    await facade('too long', () => dev.userptrSync({ address: r.addr, length: 2 ** 33 }, { mode: 'gup' }));
+    return out;
+  } finally {
+    native.releaseView(r.view.buffer, r.view.record);
+    native.munmap(r.addr, r.length);
+  }
+}
+
+/** Writes a file in the guest (used to install the C selftest binary). */
+export async function installFile(path: string, bytes: Uint8Array, mode = 0o755): Promise<number> {
+  fs.writeFileSync(path, bytes, { mode });
+  return bytes.byteLength;
+}
+
+function brief(p: PageState) {
+  return {
+    i: p.index,
+    dev: (p.device.valid ? 'V' : '-') + (p.device.write ? 'W' : '-') + (p.device.stale ? 'S' : '-') + (p.device.zero ? 'Z' : '-') + (p.device.sameAsCpu ? '=' : ''),
+    cpu: p.cpu.error ? 'E' : (p.cpu.valid ? 'V' : '-') + (p.cpu.write ? 'W' : '-') + (p.cpu.zero ? 'Z' : '-') + (p.cpu.order ? `o${p.cpu.order}` : ''),
+  };
+}
