@@ -22,6 +22,9 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "uapi/mirrordrm.h"
 
@@ -508,6 +511,298 @@ static void test_poll(void)
 	gem_close(h);
 }
 
+
+static struct drm_mirrordrm_counters stats_of(int f, unsigned int handle)
+{
+	struct drm_mirrordrm_counters c = { 0 };
+	struct drm_mirrordrm_stats st = {
+		.handle = handle, .counters = (uintptr_t)&c, .size = sizeof(c),
+	};
+
+	ioctl(f, DRM_IOCTL_MIRRORDRM_STATS, &st);
+	return c;
+}
+
+/* Emulated fence wait: a blockable callback sleeps, holding the driver lock. */
+static void test_fence_wait(void)
+{
+	struct drm_mirrordrm_inval_record recs[8];
+	unsigned char *p = map_pages(2, 0);
+	struct drm_mirrordrm_behaviour b = { .fence_wait_ns = 2000000 };
+	unsigned int h = 0;
+	int n;
+
+	drain(recs, 8, NULL);
+	if (userptr(p, 2 * PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE, &h)) {
+		result(0, "fence wait: create");
+		return;
+	}
+	b.handle = h;
+	ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &b);
+	munmap(p, PAGE);
+	n = drain(recs, 8, NULL);
+	if (n > 0)
+		show(&recs[0], (uintptr_t)p);
+	result(n == 1 && (recs[0].flags & MIRRORDRM_RECORD_FENCE_WAIT) &&
+	       recs[0].duration_ns >= 2000000 && recs[0].pages_dropped == 1,
+	       "fence wait of 2 ms: the blockable UNMAP callback took >= 2 ms and dropped 1 page");
+	gem_close(h);
+	munmap(p + PAGE, PAGE);
+}
+
+/* Two files mirror the same buffer: each gets its own record. */
+static void test_two_devices(void)
+{
+	struct drm_mirrordrm_inval_record r1[8], r2[8];
+	struct drm_mirrordrm_inval_read rd = { .records = (uintptr_t)r2, .count = 8 };
+	unsigned char *p = map_pages(2, 9), b1 = 0, b2 = 0;
+	int fd2 = open_render(NULL), fd1 = fd, n1;
+	unsigned int h1 = 0, h2 = 0;
+	int ok;
+
+	if (fd2 < 0) {
+		result(0, "two devices: second open");
+		return;
+	}
+	drain(r1, 8, NULL);
+	ok = !userptr(p, 2 * PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h1);
+	fd = fd2;
+	ok = ok && !userptr(p, 2 * PAGE, MIRRORDRM_USERPTR_MODE_GUP, &h2);
+	fd = fd1;
+	madvise(p, PAGE, MADV_DONTNEED);
+	p[0] = 10;
+	n1 = drain(r1, 8, NULL);
+	ioctl(fd2, DRM_IOCTL_MIRRORDRM_INVAL_READ, &rd);
+	dev_access(h1, 0, &b1, 1, MIRRORDRM_ACCESS_READ);
+	fd = fd2;
+	dev_access(h2, 0, &b2, 1, MIRRORDRM_ACCESS_READ);
+	fd = fd1;
+	printf("#   two files: hmm reads %u, gup reads %u (cpu 10); records %d and %u\n", b1, b2, n1, rd.count);
+	result(ok && n1 == 1 && rd.count == 1 && r1[0].handle == h1 && r2[0].handle == h2 &&
+	       r1[0].start == r2[0].start && r1[0].end == r2[0].end && b1 == 10 && b2 == 9,
+	       "two files mirroring one buffer: one record each, hmm sees the new page, gup the old");
+	close(fd2);
+	gem_close(h1);
+	munmap(p, 2 * PAGE);
+}
+
+/* Races: a thread invalidates in a loop while the device reads. */
+static atomic_int race_stop;
+static atomic_int race_gen;
+
+struct race_arg {
+	unsigned char *p;
+	size_t len;
+	int unmap;
+};
+
+static void *race_invalidator(void *arg)
+{
+	struct race_arg *a = arg;
+	int i = 0;
+
+	while (!atomic_load(&race_stop)) {
+		if (a->unmap) {
+			/* replace the pages under the device: new bytes each time */
+			int g = atomic_fetch_add(&race_gen, 1) + 1;
+
+			madvise(a->p, a->len, MADV_DONTNEED);
+			memset(a->p, g & 0x7f, a->len);
+		} else {
+			mprotect(a->p, a->len, (i++ & 1) ? PROT_READ | PROT_WRITE : PROT_READ);
+		}
+	}
+	return NULL;
+}
+
+static void test_race(unsigned int mode, int unmap)
+{
+	static unsigned char buf[16 * PAGE];
+	struct race_arg a = { .len = 16 * PAGE, .unmap = unmap };
+	struct drm_mirrordrm_counters c;
+	unsigned int h = 0, flags = mode;
+	int i, bad = 0, errors = 0, reads = 0, first_err = 0;
+	pthread_t t;
+	size_t j;
+
+	a.p = map_pages(16, 0);
+	atomic_store(&race_gen, 0);
+	atomic_store(&race_stop, 0);
+	if (mode == MIRRORDRM_USERPTR_MODE_HMM && !unmap)
+		flags |= MIRRORDRM_USERPTR_READ_ONLY;	/* refault must work under PROT_READ */
+	if (userptr(a.p, a.len, flags, &h)) {
+		result(0, "race: create");
+		return;
+	}
+	pthread_create(&t, NULL, race_invalidator, &a);
+	for (i = 0; i < 300; i++) {
+		int ret = dev_access(h, 0, buf, sizeof(buf), MIRRORDRM_ACCESS_READ);
+		int g = atomic_load(&race_gen);
+
+		if (ret) {
+			errors++;
+			first_err = first_err ? first_err : ret;
+			continue;
+		}
+		reads++;
+		/* every byte must be one the buffer held at some point */
+		for (j = 0; j < sizeof(buf); j++)
+			if (buf[j] > (unsigned char)((g + 1) & 0x7f) && g < 0x7f)
+				bad++;
+	}
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	c = stats_of(fd, h);
+	printf("#   %s race (%s): %d reads, %d errors (%s), gens %d, invalidations %llu, populates %llu, ebusy %llu, read_retry %llu\n",
+	       mode_name(mode), unmap ? "DONTNEED+rewrite" : "mprotect RO/RW", reads, errors,
+	       first_err ? strerror(-first_err) : "-", atomic_load(&race_gen),
+	       (unsigned long long)c.invalidations, (unsigned long long)c.populates,
+	       (unsigned long long)c.hmm_range_fault_ebusy, (unsigned long long)c.read_retry);
+	if (mode == MIRRORDRM_USERPTR_MODE_HMM)
+		result(bad == 0 && errors == 0 && reads > 0 && c.invalidations > 0 &&
+		       c.populates > 1,
+		       "hmm race with %s: no foreign bytes, no errors, the device revalidated",
+		       unmap ? "DONTNEED+rewrite" : "mprotect");
+	else
+		result(bad == 0 && errors == 0 && reads > 0 && c.invalidations > 0,
+		       "%s race with %s: no foreign bytes, no errors", mode_name(mode),
+		       unmap ? "DONTNEED+rewrite" : "mprotect");
+	gem_close(h);
+	munmap(a.p, a.len);
+}
+
+/* Several threads using one file at once. */
+static atomic_int conc_errors;
+
+static void *conc_worker(void *arg)
+{
+	unsigned int mode = modes[(uintptr_t)arg % 4];
+	unsigned char b[64];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		unsigned char *p = map_pages(4, (unsigned char)i);
+		unsigned int h = 0;
+		struct drm_mirrordrm_page pg[4];
+		struct drm_mirrordrm_snapshot s = { .count = 4, .pages = (uintptr_t)pg };
+
+		if (userptr(p, 4 * PAGE, mode, &h) ||
+		    dev_access(h, PAGE, b, sizeof(b), MIRRORDRM_ACCESS_READ) ||
+		    b[0] != (unsigned char)i)
+			atomic_fetch_add(&conc_errors, 1);
+		s.handle = h;
+		if (ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s))
+			atomic_fetch_add(&conc_errors, 1);
+		if (i & 1)
+			munmap(p, 4 * PAGE);	/* invalidate with the object alive */
+		gem_close(h);
+		if (!(i & 1))
+			munmap(p, 4 * PAGE);
+	}
+	return NULL;
+}
+
+static void *conc_drainer(void *arg)
+{
+	struct drm_mirrordrm_inval_record recs[64];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 200; i++) {
+		drain(recs, 64, NULL);
+		stats_of(fd, 0);
+	}
+	return NULL;
+}
+
+static void test_concurrent_ioctls(void)
+{
+	pthread_t t[5];
+	uintptr_t i;
+	struct drm_mirrordrm_counters c, c0 = stats_of(fd, 0);
+
+	atomic_store(&conc_errors, 0);
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, conc_worker, (void *)i);
+	pthread_create(&t[4], NULL, conc_drainer, NULL);
+	for (i = 0; i < 5; i++)
+		pthread_join(t[i], NULL);
+	c = stats_of(fd, 0);
+	printf("#   concurrent: errors %d, objects left %llu, pinned %llu, valid %llu, invalidations %llu, lost %llu\n",
+	       atomic_load(&conc_errors), (unsigned long long)c.objects,
+	       (unsigned long long)c.pages_pinned, (unsigned long long)c.pages_valid,
+	       (unsigned long long)c.invalidations, (unsigned long long)c.log_lost);
+	/* objects of the exited child (test_exit_release) are still on this file */
+	result(atomic_load(&conc_errors) == 0 && c.objects == c0.objects &&
+	       c.pages_pinned == c0.pages_pinned && c.pages_valid == c0.pages_valid,
+	       "4 threads creating, reading, snapshotting and closing on one file, 1 draining: no errors, nothing leaked");
+}
+
+static unsigned int fuzz_seed = 12345;
+
+static unsigned int RND(void)
+{
+	fuzz_seed = fuzz_seed * 1103515245u + 12345u;
+	return fuzz_seed >> 8;
+}
+
+/* Random arguments: any errno is fine, a WARN or Oops is not (the runner checks dmesg). */
+static void test_fuzz(void)
+{
+	unsigned char *p = map_pages(16, 1);
+	unsigned int handles[16] = { 0 };
+	int i, created = 0;
+
+	for (i = 0; i < 4000; i++) {
+		unsigned int op = RND() % 5;
+		uint64_t addrs[] = { (uintptr_t)p, (uintptr_t)p + PAGE * (RND() % 16),
+				     0, (uint64_t)-PAGE, 1ull << 47, (uintptr_t)p + 1,
+				     (uintptr_t)&i };
+		uint64_t sizes[] = { PAGE, PAGE * (RND() % 20), 0, (uint64_t)-PAGE,
+				     1ull << 32, 3 };
+		unsigned int h = handles[RND() % 16];
+
+		if (op == 0) {
+			struct drm_mirrordrm_userptr a = {
+				.address = addrs[RND() % 7], .size = sizes[RND() % 6],
+				.flags = RND() & 0x7f,
+			};
+
+			if (!ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &a)) {
+				handles[RND() % 16] = a.handle;
+				created++;
+			}
+		} else if (op == 1) {
+			struct drm_mirrordrm_access a = {
+				.handle = h, .flags = RND() % 4, .offset = RND() % (20 * PAGE),
+				.length = RND() % (4 * PAGE), .data = addrs[RND() % 7],
+			};
+
+			ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
+		} else if (op == 2) {
+			static struct drm_mirrordrm_page pg[32];
+			struct drm_mirrordrm_snapshot s = {
+				.handle = h, .flags = RND() % 8 == 0, .first_page = RND() % 20,
+				.count = RND() % 32, .pages = RND() % 4 ? (uintptr_t)pg : 64,
+			};
+
+			ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s);
+		} else if (op == 3) {
+			if (RND() % 4 == 0)
+				mprotect(p + PAGE * (RND() % 16), PAGE, RND() % 2 ? PROT_READ : PROT_READ | PROT_WRITE);
+			else
+				madvise(p + PAGE * (RND() % 16), PAGE, MADV_DONTNEED);
+		} else {
+			gem_close(h);
+		}
+	}
+	mprotect(p, 16 * PAGE, PROT_READ | PROT_WRITE);
+	for (i = 0; i < 16; i++)
+		gem_close(handles[i]);
+	munmap(p, 16 * PAGE);
+	result(created > 0, "4000 random ioctls (%d objects created) returned errors, not crashes", created);
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -545,6 +840,13 @@ int main(int argc, char **argv)
 	test_bad_args();
 	test_stats_snapshot();
 	test_poll();
+	test_fence_wait();
+	test_two_devices();
+	test_race(MIRRORDRM_USERPTR_MODE_HMM, 0);
+	test_race(MIRRORDRM_USERPTR_MODE_HMM, 1);
+	test_race(MIRRORDRM_USERPTR_MODE_GUP, 1);
+	test_concurrent_ioctls();
+	test_fuzz();
 	printf("1..%d\n", test_no);
 	printf("# totals: pass:%d fail:%d\n", test_no - failures, failures);
 	return failures ? 1 : 0;
