@@ -30,6 +30,9 @@
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
 #endif
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
+#endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -178,7 +181,7 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	C(MADV_COLD); C(MADV_PAGEOUT); C(MADV_POPULATE_READ); C(MADV_POPULATE_WRITE);
 	C(MADV_COLLAPSE);
 	C(MREMAP_MAYMOVE); C(MREMAP_FIXED); C(MREMAP_DONTUNMAP);
-	C(MFD_CLOEXEC); C(MFD_HUGETLB);
+	C(MFD_CLOEXEC); C(MFD_ALLOW_SEALING); C(MFD_HUGETLB); C(MFD_HUGE_SHIFT);
 #undef C
 	c.Set("PAGE_SIZE", Napi::Number::New(env, (double)sysconf(_SC_PAGESIZE)));
 	exports.Set("mmConstants", c);
