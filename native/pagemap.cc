@@ -202,9 +202,12 @@ bool ScanCategories(Napi::Env env, uint64_t addr, uint64_t npages, uint8_t *cat)
 
 uint64_t PagesArg(const Napi::CallbackInfo &info, uint64_t addr, uint64_t length)
 {
-	if (addr % kPageSize || length % kPageSize || length == 0 || addr + length < addr)
-		ThrowSyscallError(info.Env(), EINVAL, "pagemap",
-				  {{"addr", addr, true}, {"length", length}});
+	if (addr % kPageSize || length % kPageSize || length == 0 || addr + length < addr) {
+		Napi::RangeError e = Napi::RangeError::New(info.Env(),
+			"addr and length must be page aligned, length non-zero, addr + length without overflow");
+		e.Set("code", Napi::String::New(info.Env(), "ERR_INVALID_ARG_VALUE"));
+		throw e;
+	}
 	return length / kPageSize;
 }
 

@@ -2,13 +2,14 @@
 // /proc/kpageflags (native/pagemap.cc) and /proc/self/smaps.
 //
 // What each source can tell:
-//   pagemap       per PTE: present, swapped, soft-dirty, exclusively mapped
+//   pagemap       per PTE: present, swapped, soft-dirty (needs CONFIG_MEM_SOFT_DIRTY), exclusively mapped
 //                 (bit 56), uffd-wp (bit 57), file-or-shared-anon (bit 61),
 //                 PFN (root only)
 //   PAGEMAP_SCAN  (6.7+) per page, at the level the page table maps it:
 //                 PAGE_IS_HUGE is set for a PMD (or PUD) mapped THP or a
 //                 hugetlb page, so it is the per-page answer to "is this
-//                 PMD-mapped right now"
+//                 PMD-mapped right now". PAGE_IS_WRITTEN is set on every page
+//                 that is not uffd-wp protected (async WP), present or not.
 //   kpageflags    per PFN (root only): the folio: THP, compound head/tail,
 //                 hugetlb (HUGE), zero page, KSM, anon, LRU, ... A THP whose
 //                 PMD was split still reports THP here until the folio itself

@@ -140,7 +140,8 @@ describe('hugetlb 1 GiB', () => {
     expect(e).toMatchObject({ code: 'ENOMEM', errno: -12, syscall: 'mmap' });
     expect(e.args.length).toBe(G1);
     expect(e.args.flags & (0x40000n | (30n << 26n))).toBe(0x40000n | (30n << 26n)); // MAP_HUGETLB | MAP_HUGE_1GB
-    expect(e.message).toMatch(/^ENOMEM: Cannot allocate memory, mmap\(addr=0x0, length=1073741824, prot=0x3, flags=0x/);
+    expect(e.args.fd).toBe(-1);
+    expect(e.message).toMatch(/^ENOMEM: Cannot allocate memory, mmap\(addr=0x0, length=1073741824, prot=0x3, flags=0x78040022, fd=-1, offset=0\)$/);
   });
 
   it('a 1 GiB page written at both ends and read back; page state huge', (ctx) => {

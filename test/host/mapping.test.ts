@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mapping, PAGE_SIZE, HPAGE_PMD_SIZE } from '../../src/memory/index.js';
 import { isMapped, pageSummary, smapsFor } from '../../src/pagestate/index.js';
+import { native } from '../../src/addon.js';
 
 const MiB = 1024 * 1024;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-mapping-'));
@@ -219,12 +220,32 @@ describe('remap', () => {
   });
 });
 
-describe('finalizer', () => {
+describe('remap of shared memory', () => {
+  it('DONTUNMAP of a shared memfd mapping: the old range is empty but refaults the same file pages', () => {
+    using m = Mapping.memfd(4 * PAGE_SIZE);
+    m.view.fill(0x3c);
+    const r = m.remap(4 * PAGE_SIZE, { mayMove: true, dontUnmap: true });
+    using old = r.old!;
+    expect(pageSummary(old).present).toBe(0);
+    expect(old.view[2 * PAGE_SIZE]).toBe(0x3c); // a fault on the old range finds the shmem page
+    m.view[0] = 1;
+    expect(old.view[0]).toBe(1);
+  });
+});
+
+describe('finalizer', async () => {
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const collect = async (until: () => boolean) => {
+    for (let i = 0; i < 20 && !until(); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
   it('a forgotten Mapping is unmapped when its view is collected', async () => {
-    const v8 = await import('node:v8');
-    const vm = await import('node:vm');
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as () => void;
     const make = () => {
       const m = Mapping.anonymous(16 * PAGE_SIZE);
       m.view.fill(1);
@@ -232,10 +253,63 @@ describe('finalizer', () => {
     };
     const range = make();
     expect(isMapped(range)).toBe(true);
-    for (let i = 0; i < 20 && isMapped(range); i++) {
+    await collect(() => !isMapped(range));
+    expect(isMapped(range)).toBe(false);
+  });
+
+  it('a view that outlives its Mapping object keeps the memory mapped', async () => {
+    const make = () => {
+      const m = Mapping.anonymous(4 * PAGE_SIZE);
+      m.view.fill(3);
+      return { view: m.view, range: m.range() };
+    };
+    const { view, range } = make();
+    for (let i = 0; i < 5; i++) {
       gc();
       await new Promise((r) => setTimeout(r, 10));
     }
+    expect(isMapped(range)).toBe(true);
+    expect(view[4 * PAGE_SIZE - 1]).toBe(3);
+  });
+
+  it('an explicitly unmapped Mapping, once collected, does not unmap whatever was mapped there next', async () => {
+    const make = () => {
+      const m = Mapping.anonymous(4 * PAGE_SIZE);
+      const range = m.range();
+      m.unmap();
+      return range;
+    };
+    const range = make();
+    // map something else at exactly the same place
+    const addr = native.mmap(range.address, range.length, 3, 0x22 | 0x100000, -1, 0) as bigint;
+    expect(addr).toBe(range.address);
+    try {
+      for (let i = 0; i < 5; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(isMapped(range)).toBe(true);
+    } finally {
+      native.munmap(addr, range.length);
+    }
+  });
+
+  it('a forgotten memfd Mapping closes its descriptor', async () => {
+    const make = () => {
+      const m = Mapping.memfd(PAGE_SIZE);
+      return { fd: m.fd!, range: m.range() };
+    };
+    const { fd, range } = make();
+    const open = () => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:');
+      } catch {
+        return false;
+      }
+    };
+    expect(open()).toBe(true);
+    await collect(() => !open() && !isMapped(range));
     expect(isMapped(range)).toBe(false);
+    expect(open()).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 // THP as the page state sources see it: PAGEMAP_SCAN (PMD-mapped or not),
 // kpageflags (large folio or not), smaps (AnonHugePages / ShmemPmdMapped).
 import { describe, expect, it } from 'vitest';
-import { HPAGE_PMD_SIZE, Mapping, PAGE_SIZE, setShmemThp, thpSettings } from '../../src/memory/index.js';
+import { HPAGE_PMD_SIZE, Mapping, PAGE_SIZE, forkChild, setShmemThp, thpSettings } from '../../src/memory/index.js';
 import { pageState, pageSummary } from '../../src/pagestate/index.js';
 
 const PMD_PAGES = HPAGE_PMD_SIZE / PAGE_SIZE;
@@ -95,6 +95,59 @@ describe.skipIf(noThp)('anonymous THP page state', () => {
     expect(pageSummary(m).smaps.anonHugePagesKb * 1024).toBe(2 * HPAGE_PMD_SIZE);
     expect(m.view[0]).toBe(1);
     expect(m.view[HPAGE_PMD_SIZE + 3 * PAGE_SIZE]).toBe(1);
+  });
+
+  it('fork: a THP shared with the child stays PMD-mapped until the parent writes; that write splits the PMD and copies 4 KiB', async (ctx) => {
+    const two = faultedThp(ctx);
+    two.unmap();
+    using m = Mapping.anonymous(HPAGE_PMD_SIZE, { thp: true });
+    m.touch();
+    expect(pageSummary(m).pmdMapped).toBe(PMD_PAGES);
+    const h = forkChild([{ op: 'wait' }, { op: 'write', mapping: m, offset: 2 * PAGE_SIZE, length: 1, value: 2 }, { op: 'wait' }]);
+    try {
+      await h.waiting();
+      let s = pageSummary(m);
+      expect(s.pmdMapped).toBe(PMD_PAGES); // the parent's PMD is write-protected, still huge
+      expect(s.exclusive).toBe(0);
+      h.resume();
+      await h.waiting(); // the child has written page 2 (its own copy)
+      s = pageSummary(m);
+      expect(s.pmdMapped).toBe(PMD_PAGES);
+      const before = pageState(m);
+      m.view[PAGE_SIZE] = 3; // parent write: CoW fault on the shared PMD
+      s = pageSummary(m);
+      const after = pageState(m);
+      expect(s.pmdMapped).toBe(0);
+      expect(s.smaps.anonHugePagesKb).toBe(0);
+      expect(s.present).toBe(PMD_PAGES);
+      // exclusive now: the new copy of page 1, and page 2, which the child no longer maps
+      expect([...after.exclusive.subarray(0, 4)]).toEqual([0, 1, 1, 0]);
+      expect(s.exclusive).toBe(2);
+      if (root && s.kpageflags) {
+        expect(after.pfn(0)).toBe(before.pfn(0));
+        expect(after.pfn(1)).not.toBe(before.pfn(1));
+        expect(after.flags(1)).not.toContain('THP');
+        expect(s.thp).toBe(PMD_PAGES - 1);
+      }
+    } finally {
+      h.resume();
+      await h.done;
+    }
+    const s = pageSummary(m);
+    expect(s.exclusive).toBe(PMD_PAGES); // the child is gone
+    expect(s.pmdMapped).toBe(0); // the split stays until khugepaged or MADV_COLLAPSE
+  });
+
+  it('populate: true applies MADV_HUGEPAGE first, so MADV_POPULATE_WRITE faults in THPs', () => {
+    using m = Mapping.anonymous(HPAGE_PMD_SIZE, { thp: true, populate: true });
+    const s = pageSummary(m);
+    expect(s.present).toBe(PMD_PAGES);
+    if (s.pmdMapped === 0) {
+      console.warn('populate gave no THP (fragmented memory?); not asserting the PMD mapping');
+      return;
+    }
+    expect(s.pmdMapped).toBe(PMD_PAGES);
+    expect(s.smaps.anonHugePagesKb * 1024).toBe(HPAGE_PMD_SIZE);
   });
 
   it('a read fault maps the huge zero page: PMD-mapped, PFN-zero, not counted by AnonHugePages', () => {

@@ -109,6 +109,43 @@ describe('page state of 4 KiB anonymous memory', () => {
   });
 });
 
+describe('page state of file pages', () => {
+  it('MADV_PAGEOUT drops clean file pages from the page table; MADV_DONTNEED zaps the PTEs, the data stays in the file', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-ps-'));
+    try {
+      const file = path.join(dir, 'f.bin');
+      fs.writeFileSync(file, Buffer.alloc(16 * PAGE_SIZE, 7));
+      const fd = fs.openSync(file, 'r');
+      fs.fsyncSync(fd); // clean page cache: reclaim can drop it without writeback
+      fs.closeSync(fd);
+      using ro = Mapping.file(file, 16 * PAGE_SIZE, { prot: 'r', create: false });
+      let sum = 0;
+      for (let i = 0; i < ro.length; i += PAGE_SIZE) sum += ro.view[i];
+      expect(sum).toBe(16 * 7);
+      let s = pageSummary(ro);
+      expect(s.present).toBe(16);
+      expect(s.fileOrSharedAnon).toBe(16);
+      expect(s.exclusive).toBe(16); // bit 56: mapped by this one process only
+      ro.advise('PAGEOUT');
+      s = pageSummary(ro);
+      expect(s.present).toBe(0);
+      expect(ro.view[5 * PAGE_SIZE]).toBe(7);
+
+      using rw = Mapping.file(file, 4 * PAGE_SIZE, { create: false });
+      rw.view.fill(9);
+      expect(pageSummary(rw).present).toBe(4);
+      rw.advise('DONTNEED');
+      expect(pageSummary(rw).present).toBe(0);
+      expect(rw.view[0]).toBe(9);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('page state arguments', () => {
   it('are checked before any read of pagemap', () => {
     using m = Mapping.anonymous(4 * PAGE_SIZE);
