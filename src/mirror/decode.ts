@@ -1,6 +1,6 @@
 // Decoding of the mirrordrm uapi structures (kernel-patches/include/uapi/mirrordrm.h)
 // from the raw bytes the native layer returns. Pure functions: unit-tested on the host.
-import type { InvalidationEvent, InvalidationRecord, MirrorCounters, MirrorMode, PageState } from './types.js';
+import type { InvalidationEvent, InvalidationRecord, MirrorCounters, MirrorMode, MirrorPageState } from './types.js';
 
 export const MIRRORDRM = {
   MODE_GUP: 0x1,
@@ -91,9 +91,9 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
   return out;
 }
 
-export function decodePages(bytes: Uint8Array, firstPage: number): PageState[] {
+export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageState[] {
   const dv = view(bytes);
-  const out: PageState[] = [];
+  const out: MirrorPageState[] = [];
   for (let i = 0, o = 0; o + MIRRORDRM.SIZEOF_PAGE <= bytes.byteLength; i++, o += MIRRORDRM.SIZEOF_PAGE) {
     const df = dv.getUint32(o + 16, true);
     const cf = dv.getUint32(o + 20, true);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { native } from '../addon.js';
 import { MockDrm } from './mockdrm.js';
-import type { InvalidationRecord, MirrorMode, PageState } from './types.js';
+import type { InvalidationRecord, MirrorMode, MirrorPageState } from './types.js';
 
 const PAGE = 4096;
 
@@ -144,7 +144,7 @@ export async function thpOrder(mode: MirrorMode) {
     native.mprotect(start + BigInt(PAGE), PAGE, c.PROT_READ);
     const records = rel(dev.drainInvalidations().records, start);
     const after = buf.snapshot(0, 512);
-    const orders = (s: PageState[]) => Array.from(new Set(s.map((p) => p.cpu.order)));
+    const orders = (s: MirrorPageState[]) => Array.from(new Set(s.map((p) => p.cpu.order)));
     const device = await attempt(async () => (await buf.read(HUGE - 1, 1))[0]);
     return { handle: buf.handle, ordersBefore: orders(before), ordersAfter: orders(after), records, device, validBefore: before.filter((p) => p.device.valid).length };
   } finally {
@@ -209,7 +209,7 @@ export async function installFile(path: string, bytes: Uint8Array, mode = 0o755)
   return bytes.byteLength;
 }
 
-function brief(p: PageState) {
+function brief(p: MirrorPageState) {
   return {
     i: p.index,
     dev: (p.device.valid ? 'V' : '-') + (p.device.write ? 'W' : '-') + (p.device.stale ? 'S' : '-') + (p.device.zero ? 'Z' : '-') + (p.device.sameAsCpu ? '=' : ''),

@@ -8,7 +8,7 @@ import { invalidArg, invalidState, invalidType, outOfRange } from '../errors.js'
 import { MIRRORDRM, decodeCounters, decodePages, decodeRecords, modeFlags } from './decode.js';
 import {
   MIRROR_MODES,
-  type AccessResult,
+  type DeviceAccessResult,
   type CallbackBehaviour,
   type DrainResult,
   type InvalidationRecord,
@@ -18,7 +18,7 @@ import {
   type MirrorMode,
   type MirrorOptions,
   type MirrorRange,
-  type PageState,
+  type MirrorPageState,
 } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -150,7 +150,7 @@ export class MockDrmBuffer implements MirroredBuffer {
     return out;
   }
 
-  async write(offset: number, data: Uint8Array): Promise<AccessResult> {
+  async write(offset: number, data: Uint8Array): Promise<DeviceAccessResult> {
     if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
     this.#check(offset, data.byteLength);
     if (this.options.readOnly) throw invalidState(`mirrordrm buffer ${this.handle} is read-only`);
@@ -164,14 +164,14 @@ export class MockDrmBuffer implements MirroredBuffer {
     return out;
   }
 
-  writeSync(offset: number, data: Uint8Array): AccessResult {
+  writeSync(offset: number, data: Uint8Array): DeviceAccessResult {
     if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
     this.#check(offset, data.byteLength);
     if (this.options.readOnly) throw invalidState(`mirrordrm buffer ${this.handle} is read-only`);
     return md().access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
   }
 
-  snapshot(firstPage = 0, count?: number): PageState[] {
+  snapshot(firstPage = 0, count?: number): MirrorPageState[] {
     const pages = this.size / PAGE;
     const n = count ?? pages - firstPage;
     if (this.closed) throw invalidState(`mirrordrm buffer ${this.handle} is closed`);

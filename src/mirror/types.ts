@@ -78,7 +78,7 @@ export interface PageView {
   pfn: bigint;
 }
 
-export interface PageState {
+export interface MirrorPageState {
   index: number;
   /** What the device would use now. */
   device: PageView & { stale: boolean; sameAsCpu: boolean };
@@ -108,7 +108,7 @@ export interface MirrorCounters {
   byEvent: Record<InvalidationEvent, number>;
 }
 
-export interface AccessResult {
+export interface DeviceAccessResult {
   /** Times the device view had to be (re)built for this access. */
   populates: number;
   /** hmm_range_fault -EBUSY and read_retry collisions. */
@@ -133,10 +133,10 @@ export interface MirroredBuffer extends Disposable {
   /** Device read of [offset, offset + length), off the JavaScript thread. */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Device write, off the JavaScript thread. */
-  write(offset: number, data: Uint8Array): Promise<AccessResult>;
+  write(offset: number, data: Uint8Array): Promise<DeviceAccessResult>;
   readSync(offset: number, length: number): Uint8Array;
-  writeSync(offset: number, data: Uint8Array): AccessResult;
-  snapshot(firstPage?: number, count?: number): PageState[];
+  writeSync(offset: number, data: Uint8Array): DeviceAccessResult;
+  snapshot(firstPage?: number, count?: number): MirrorPageState[];
   stats(): MirrorCounters;
   setBehaviour(b: CallbackBehaviour): void;
   close(): void;
