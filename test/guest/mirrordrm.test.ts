@@ -120,6 +120,34 @@ for (const series of ['6.1', '6.12']) {
       console.log(`[${release}] hmm ro-downgrade after mprotect: ${JSON.stringify(r.after)} record ${JSON.stringify({ ro: rec.readOnlyUpdate, down: rec.pagesDowngraded, drop: rec.pagesDropped })}`);
     });
 
+    for (const mode of ['gup', 'gup-longterm', 'hmm'] as MirrorMode[]) {
+      // 6.1 pins FOLL_LONGTERM without a 'locked' argument (no FAULT_FLAG_ALLOW_RETRY),
+      // so a userfault cannot be waited on there; 6.12 waits as for plain FOLL_PIN
+      const longterm61 = mode === 'gup-longterm' && series === '6.1';
+      const what = mode === 'hmm' ? 'device access gets EFAULT, no fault is delivered'
+        : longterm61 ? 'on 6.1 FOLL_LONGTERM registration fails with EFAULT, no fault is delivered'
+        : 'registration blocks until JavaScript resolves each held fault';
+      it(`${mode}: userfaultfd MISSING range: ${what}`, async () => {
+        const r = await call('userfaultfdMissing', mode);
+        if (longterm61) {
+          expect(r.faults).toEqual([]);
+          expect(r.registration).toMatchObject({ ok: false, code: 'EFAULT' });
+        } else if (isGup(mode)) {
+          expect(r.faults).toEqual([
+            { offset: 0, write: true, heldWhileWaiting: true },
+            { offset: PAGE, write: true, heldWhileWaiting: true },
+          ]);
+          expect(r.device).toEqual([0x5a, 0x5b]);
+          expect(r.stats.pagesPinned).toBe(2);
+        } else {
+          expect(r.access).toMatchObject({ ok: false, code: 'EFAULT' });
+          expect(r.fault).toMatchObject({ ok: false });
+          expect(r.stats.hmmRangeFaultCalls).toBe(1);
+        }
+        console.log(`[${release}] ${mode} userfaultfd: ${JSON.stringify(isGup(mode) ? { faults: r.faults, registration: r.registration } : r.access)}`);
+      });
+    }
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
