@@ -148,6 +148,23 @@ for (const series of ['6.1', '6.12']) {
       });
     }
 
+    for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+      it(`${mode}: THP: snapshot shows a PMD mapping (order 9); a partial mprotect splits it and the device still reads`, async () => {
+        const r = await call('thpOrder', mode);
+        console.log(`[${release}] ${mode} THP: orders before ${JSON.stringify(r.ordersBefore)} after ${JSON.stringify(r.ordersAfter)}, records ${JSON.stringify(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]))}`);
+        expect(r.ordersBefore).toEqual([9]);
+        expect(r.validBefore).toBe(512);
+        expect(r.ordersAfter).toEqual([0]);
+        // the split is a CLEAR of the whole PMD (an HMM device loses all 512 pages),
+        // then the protection change covers the one page
+        expect(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number; handle: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.handle])).toEqual([
+          ['CLEAR', 0, 512 * PAGE, mode === 'hmm' ? 512 : 0, r.handle],
+          ['PROTECTION_VMA', PAGE, 2 * PAGE, 0, r.handle],
+        ]);
+        expect(r.device).toEqual({ ok: true, value: 7 });
+      });
+    }
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
