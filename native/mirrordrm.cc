@@ -13,6 +13,8 @@
 #include <uapi/mirrordrm.h>
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <poll.h>
 #include <unistd.h>
 #include <cerrno>
@@ -362,6 +364,75 @@ Napi::Value RawIoctl(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), 0);
 }
 
+// --- measurement loops (hot loops stay in C++) -------------------------------
+
+uint64_t NowNs()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// timeUserptr(fd, address, size, flags, reps) -> BigUint64Array: ns of each
+// USERPTR ioctl; each object is closed (untimed) before the next.
+Napi::Value TimeUserptr(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_userptr a{};
+	a.address = ArgU64(info, 1, "address");
+	a.size = ArgU64(info, 2, "size");
+	a.flags = (__u32)ArgU64(info, 3, "flags");
+	uint64_t reps = ArgU64(info, 4, "reps");
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(info.Env(), reps);
+	for (uint64_t i = 0; i < reps; i++) {
+		drm_mirrordrm_userptr c = a;
+		uint64_t t0 = NowNs();
+		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &c);
+		uint64_t t1 = NowNs();
+		if (err)
+			throw UserptrError(info.Env(), err, fd, a);
+		drm_gem_close_abi g{c.handle, 0};
+		Ioctl(fd, MDRM_DRM_IOCTL_GEM_CLOSE, &g);
+		out[i] = t1 - t0;
+	}
+	return out;
+}
+
+// timeAccess(fd, handle, offset, length, flags, reps, advice, adviseAddr, adviseLen)
+// -> BigUint64Array: ns of each ACCESS ioctl into a scratch buffer. With
+// advice >= 0, madvise(adviseAddr, adviseLen, advice) runs (untimed) before
+// each access, so every access first revalidates the device view.
+Napi::Value TimeAccess(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	AccessCall c{};
+	c.fd = fd;
+	c.a.handle = (__u32)ArgU64(info, 1, "handle");
+	c.a.offset = ArgU64(info, 2, "offset");
+	c.a.length = ArgU64(info, 3, "length");
+	c.a.flags = (__u32)ArgU64(info, 4, "flags");
+	uint64_t reps = ArgU64(info, 5, "reps");
+	int advice = (int)ArgI64(info, 6, "advice");
+	uint64_t aaddr = ArgU64(info, 7, "adviseAddr");
+	uint64_t alen = ArgU64(info, 8, "adviseLen");
+	std::vector<uint8_t> scratch(c.a.length);
+	c.a.data = (uint64_t)(uintptr_t)scratch.data();
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(info.Env(), reps);
+	for (uint64_t i = 0; i < reps; i++) {
+		if (advice >= 0 && madvise((void *)aaddr, alen, advice))
+			ThrowSyscallError(info.Env(), errno, "madvise",
+					  {{"addr", aaddr, true}, {"length", alen}, {"advice", (uint64_t)advice}});
+		drm_mirrordrm_access a = c.a;
+		uint64_t t0 = NowNs();
+		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
+		uint64_t t1 = NowNs();
+		if (err)
+			throw AccessError(info.Env(), err, c);
+		out[i] = t1 - t0;
+	}
+	return out;
+}
+
 // --- poll: wait for invalidation records off the JS thread ------------------
 
 class PollWorker : public Napi::AsyncWorker {
@@ -427,6 +498,8 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	m.Set("setBehaviour", Napi::Function::New(env, SetBehaviour, "setBehaviour"));
 	m.Set("ioctl", Napi::Function::New(env, RawIoctl, "ioctl"));
 	m.Set("pollAsync", Napi::Function::New(env, PollAsync, "pollAsync"));
+	m.Set("timeUserptr", Napi::Function::New(env, TimeUserptr, "timeUserptr"));
+	m.Set("timeAccess", Napi::Function::New(env, TimeAccess, "timeAccess"));
 
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))

@@ -264,3 +264,92 @@ function brief(p: MirrorPageState) {
     cpu: p.cpu.error ? 'E' : (p.cpu.valid ? 'V' : '-') + (p.cpu.write ? 'W' : '-') + (p.cpu.zero ? 'Z' : '-') + (p.cpu.order ? `o${p.cpu.order}` : ''),
   };
 }
+
+// ---------------------------------------------------------------- benchmarks
+// Absolute numbers under TCG emulation mean little; ratios taken in one run do.
+
+/** Registration cost per page: GUP vs GUP-longterm vs HMM (populated), modes interleaved. */
+export async function benchRegistration(sizes: number[], reps: number) {
+  const { summarize, ratio } = await import('../stats/summary.js');
+  using dev = MockDrm.open();
+  const md = native.mirrordrm;
+  const modes: [string, number][] = [
+    ['gup', 0x1],
+    ['gup-longterm', 0x2],
+    ['gup-get', 0x3],
+    ['hmm-populate', 0x4 | 0x20],
+    ['hmm-lazy', 0x4],
+  ];
+  const out = [];
+  for (const size of sizes) {
+    const r = mapAnon(size);
+    try {
+      r.bytes.fill(1); // resident 4 KiB pages: measure registration, not first touch
+      const samples: Record<string, number[]> = {};
+      for (const [m] of modes) samples[m] = [];
+      for (let i = 0; i < reps; i++)
+        for (const [m, flags] of modes) samples[m].push(Number(md.timeUserptr(dev.fd, r.addr, size, flags, 1)[0]) / (size / PAGE));
+      const s = Object.fromEntries(Object.entries(samples).map(([m, v]) => [m, summarize(v)]));
+      out.push({ size, pages: size / PAGE, nsPerPage: s, gupOverHmm: ratio(s['gup'], s['hmm-populate']), longtermOverGup: ratio(s['gup-longterm'], s['gup']) });
+    } finally {
+      unmapAll(r);
+    }
+  }
+  return out;
+}
+
+/** Device read of 1 MiB, warm versus right after MADV_DONTNEED (the device revalidates first). */
+export async function benchRevalidation(reps: number) {
+  const { summarize, ratio } = await import('../stats/summary.js');
+  using dev = MockDrm.open();
+  const md = native.mirrordrm;
+  const size = 1 << 20;
+  const out: Record<string, unknown> = {};
+  for (const [name, opts] of [
+    ['hmm', { mode: 'hmm' as MirrorMode, populate: true }],
+    ['gup-repin', { mode: 'gup' as MirrorMode, repin: true }],
+  ] as const) {
+    const r = mapAnon(size);
+    try {
+      r.bytes.fill(3);
+      using buf = dev.userptrSync({ address: r.addr, length: size }, opts);
+      const warm = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, 1, reps, -1, 0n, 0) as BigUint64Array, Number);
+      const after = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, 1, reps, native.mmConstants.MADV_DONTNEED, r.addr, size) as BigUint64Array, Number);
+      const w = summarize(warm);
+      const a = summarize(after);
+      out[name] = { warmNs: w, afterInvalidationNs: a, slowdown: ratio(a, w), stats: buf.stats() };
+    } finally {
+      unmapAll(r);
+    }
+  }
+  return out;
+}
+
+/** Time spent in the invalidation callback, by event and mode, from the log's own timings. */
+export async function benchCallbacks(reps: number) {
+  const { summarize } = await import('../stats/summary.js');
+  using dev = MockDrm.open();
+  const c = native.mmConstants;
+  const samples: Record<string, number[]> = {};
+  const add = (mode: string, recs: InvalidationRecord[]) => {
+    for (const x of recs) (samples[`${mode} ${x.event}`] ??= []).push(x.durationNs);
+  };
+  for (let i = 0; i < reps; i++) {
+    for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+      const r = mapAnon(16 * PAGE);
+      r.bytes.fill(4);
+      const buf = dev.userptrSync({ address: r.addr, length: r.length }, { mode, populate: mode === 'hmm' });
+      dev.drainInvalidations();
+      native.mprotect(r.addr, r.length, c.PROT_READ);
+      native.mprotect(r.addr, r.length, c.PROT_READ | c.PROT_WRITE);
+      buf.readSync(0, r.length);
+      native.madvise(r.addr, r.length, c.MADV_DONTNEED);
+      buf.readSync(0, r.length);
+      native.releaseView(r.view.buffer, r.view.record);
+      native.munmap(r.addr, r.length);
+      add(mode, dev.drainInvalidations().records);
+      buf.close();
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+}
