@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { native } from '../addon.js';
 import { MockDrm } from './mockdrm.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
+import { Mapping } from '../memory/index.js';
 import type { InvalidationRecord, MirrorMode, MirrorPageState } from './types.js';
 
 const PAGE = 4096;
@@ -248,6 +249,45 @@ export async function userfaultfdMissing(mode: MirrorMode) {
   } finally {
     uffd.close();
     unmapAll(r);
+  }
+}
+
+export type Backing = 'anon' | 'thp' | 'shmem' | 'hugetlb-2M';
+
+function mapBacking(b: Backing, length: number): Mapping {
+  switch (b) {
+    case 'anon':
+      return Mapping.anonymous(length);
+    case 'thp':
+      return Mapping.anonymous(length, { thp: true });
+    case 'shmem':
+      return Mapping.memfd(length, { shared: true });
+    case 'hugetlb-2M':
+      return Mapping.hugetlb(length, '2M');
+  }
+}
+
+/**
+ * The misleading pin per backing: MADV_DONTNEED over the whole buffer, then
+ * the CPU writes. Private memory gets a new page (a pin keeps the old one);
+ * a shared mapping faults the same page-cache page back in.
+ */
+export async function misleadingPinBacking(backing: Backing, mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const len = backing === 'anon' || backing === 'shmem' ? 4 * PAGE : 2 * 1024 * 1024;
+  const m = mapBacking(backing, len);
+  try {
+    m.view.fill(0x11);
+    using buf = await dev.userptr({ address: m.address, length: m.length }, { mode, populate: true });
+    const before = buf.snapshot(0, 1)[0];
+    dev.drainInvalidations();
+    native.madvise(m.address, m.length, native.mmConstants.MADV_DONTNEED);
+    m.view[0] = 0x22;
+    const records = rel(dev.drainInvalidations().records, m.address);
+    const device = (await buf.read(0, 1))[0];
+    return { handle: buf.handle, orderBefore: before.cpu.order, devBefore: brief(before), records, device, cpu: m.view[0], after: brief(buf.snapshot(0, 1)[0]), stats: buf.stats() };
+  } finally {
+    m.unmap();
   }
 }
 

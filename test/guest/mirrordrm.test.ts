@@ -165,6 +165,30 @@ for (const series of ['6.1', '6.12']) {
       });
     }
 
+    for (const backing of ['thp', 'shmem', 'hugetlb-2M'] as const) {
+      for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+        const shared = backing === 'shmem';
+        const stale = isGup(mode) && !shared;
+        // 6.1 zaps a private hugetlb range with a CLEAR and then an UNMAP of the same 2 MiB; 6.12 with one CLEAR
+        const events = backing === 'hugetlb-2M' && series === '6.1' ? ['CLEAR', 'UNMAP'] : ['CLEAR'];
+        it(`${mode} on ${backing}: MADV_DONTNEED + CPU write: the device reads ${stale ? 'the OLD page (private memory: new page, the pin keeps the old)' : 'the new bytes'}; records ${events.join(' + ')}`, async () => {
+          const r = await call('misleadingPinBacking', backing, mode);
+          console.log(`[${release}] ${mode} ${backing}: order ${r.orderBefore}, device 0x${r.device.toString(16)}, records ${JSON.stringify(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]))}, page 0 after ${JSON.stringify(r.after)}`);
+          expect(r.cpu).toBe(0x22);
+          expect(r.device).toBe(stale ? 0x11 : 0x22);
+          expect(r.orderBefore).toBe(backing === 'shmem' ? 0 : 9);
+          const len = backing === 'shmem' ? 4 * PAGE : 512 * PAGE;
+          expect(r.records.map((x: { event: string; relStart: number; relEnd: number; blockable: boolean; handle: number }) => [x.event, x.relStart, x.relEnd, x.blockable, x.handle])).toEqual(
+            events.map((e) => [e, 0, len, true, r.handle]),
+          );
+          // the device's first drop happens on the CLEAR: all pages for HMM, none for kept pins
+          expect(r.records[0].pagesDropped).toBe(mode === 'hmm' ? len / PAGE : 0);
+          // a shared mapping's kept pin is marked stale, yet it is still the page the CPU maps
+          if (shared && isGup(mode)) expect(r.after.dev).toBe('VWS-=');
+        });
+      }
+    }
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
