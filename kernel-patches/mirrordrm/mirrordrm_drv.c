@@ -200,7 +200,8 @@ static u32 mdrm_event(enum mmu_notifier_event ev)
 /*
  * Is this invalidation known to leave the range readable?
  * PROTECTION_PAGE is only used to write-protect (fork's COW setup, page
- * cleaning for writeback).  PROTECTION_VMA comes from mprotect(), NUMA
+ * cleaning for writeback), SOFT_DIRTY only to write-protect for soft-dirty
+ * tracking (clear_refs).  PROTECTION_VMA comes from mprotect(), NUMA
  * hinting and userfaultfd write-protect; only before 6.5 does the kernel
  * tell whether read access remains (mmu_notifier_range_update_to_read_only(),
  * removed with the vma field of struct mmu_notifier_range).  Later kernels
@@ -208,7 +209,8 @@ static u32 mdrm_event(enum mmu_notifier_event ev)
  */
 static bool mdrm_update_to_read_only(const struct mmu_notifier_range *range)
 {
-	if (range->event == MMU_NOTIFY_PROTECTION_PAGE)
+	if (range->event == MMU_NOTIFY_PROTECTION_PAGE ||
+	    range->event == MMU_NOTIFY_SOFT_DIRTY)
 		return true;
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
 	if (range->event == MMU_NOTIFY_PROTECTION_VMA)

@@ -291,6 +291,78 @@ export async function misleadingPinBacking(backing: Backing, mode: MirrorMode) {
   }
 }
 
+/** mprotect(PROT_NONE) with read-only downgrade on: the downgrade must not keep read access. */
+export async function mprotectNone(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(6);
+  try {
+    dev.setBehaviour({ readOnlyDowngrade: true });
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    dev.drainInvalidations();
+    native.mprotect(r.addr, r.length, native.mmConstants.PROT_NONE);
+    const records = rel(dev.drainInvalidations().records, r.addr);
+    const after = await attempt(async () => Array.from(await buf.read(0, 1)));
+    native.mprotect(r.addr, r.length, native.mmConstants.PROT_READ | native.mmConstants.PROT_WRITE);
+    return { handle: buf.handle, records, after };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/** clear_refs 4 (soft-dirty reset) write-protects every PTE of the process: SOFT_DIRTY over [0, ULONG_MAX). */
+export async function softDirty(mode: MirrorMode, downgrade: boolean) {
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(8);
+  try {
+    dev.setBehaviour({ readOnlyDowngrade: downgrade });
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    dev.drainInvalidations();
+    fs.writeFileSync('/proc/self/clear_refs', '4');
+    const records = rel(dev.drainInvalidations().records, r.addr).filter((x) => x.handle === buf.handle);
+    const snap = buf.snapshot(0, 1).map(brief);
+    r.bytes[0] = 9; // the CPU write faults (soft-dirty), invalidating again
+    const more = rel(dev.drainInvalidations().records, r.addr).filter((x) => x.handle === buf.handle);
+    const device = (await buf.read(0, 1))[0];
+    return { handle: buf.handle, records, snap, more, device };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/** mremap: move, shrink, and move with MREMAP_DONTUNMAP. */
+export async function mremapCases(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const c = native.mmConstants;
+  const out: Record<string, unknown> = {};
+  for (const kind of ['move', 'shrink', 'dontunmap'] as const) {
+    const r = mapAnon(4 * PAGE);
+    r.bytes.fill(0x40);
+    const buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    dev.drainInvalidations();
+    native.releaseView(r.view.buffer, r.view.record);
+    let moved = 0n;
+    let movedLen = 0;
+    if (kind === 'shrink') {
+      native.mremap(r.addr, r.length, 2 * PAGE, 0, 0n);
+    } else {
+      moved = native.mremap(r.addr, r.length, r.length, c.MREMAP_MAYMOVE | c.MREMAP_FIXED | (kind === 'dontunmap' ? c.MREMAP_DONTUNMAP : 0),
+        // a fixed destination far enough away: reserve it first
+        (() => { const d: bigint = native.mmap(0n, r.length, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0); return d; })());
+      movedLen = r.length;
+    }
+    const records = rel(dev.drainInvalidations().records, r.addr).filter((x) => x.handle === buf.handle);
+    const after = await attempt(async () => Array.from(await buf.read(0, 1)));
+    const tail = await attempt(async () => Array.from(await buf.read(3 * PAGE, 1)));
+    out[kind] = { records, after, tail };
+    buf.close();
+    native.munmap(r.addr, r.length);
+    if (movedLen) native.munmap(moved, movedLen);
+  }
+  return out;
+}
+
 /** Writes a file in the guest (used to install the C selftest binary). */
 export async function installFile(path: string, bytes: Uint8Array, mode = 0o755): Promise<number> {
   fs.writeFileSync(path, bytes, { mode });

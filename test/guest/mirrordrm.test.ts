@@ -189,6 +189,50 @@ for (const series of ['6.1', '6.12']) {
       }
     }
 
+    it('hmm read-only downgrade on mprotect(PROT_NONE): not a read-only update, the device loses read access (EFAULT)', async () => {
+      const r = await call('mprotectNone', 'hmm');
+      expect(r.records).toHaveLength(1);
+      expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', relStart: 0, relEnd: 4 * PAGE, readOnlyUpdate: false, downgraded: false, pagesDropped: 4 });
+      expect(r.after).toMatchObject({ ok: false, code: 'EFAULT' });
+    });
+
+    for (const [mode, downgrade] of [['gup', false], ['hmm', false], ['hmm', true]] as [MirrorMode, boolean][]) {
+      it(`${mode}${downgrade ? ' ro-downgrade' : ''}: soft-dirty reset (clear_refs 4) gives SOFT_DIRTY over [0, ULONG_MAX); the CPU's next write needs no invalidation`, async () => {
+        const r = await call('softDirty', mode, downgrade);
+        console.log(`[${release}] ${mode}${downgrade ? ' ro-downgrade' : ''} soft-dirty: ${JSON.stringify(r.records.map((x: { event: string; pagesDropped: number; pagesDowngraded: number }) => [x.event, x.pagesDropped, x.pagesDowngraded]))} then ${JSON.stringify(r.more.map((x: { event: string; relStart: number; relEnd: number }) => [x.event, x.relStart, x.relEnd]))}, page 0 ${JSON.stringify(r.snap[0])}, device 0x${r.device.toString(16)}`);
+        expect(r.records).toHaveLength(1);
+        expect(r.records[0]).toMatchObject({ event: 'SOFT_DIRTY', start: 0n, end: 0xffff_ffff_ffff_ffffn, blockable: true, readOnlyUpdate: true });
+        if (mode === 'hmm' && downgrade) expect(r.records[0]).toMatchObject({ pagesDowngraded: 4, pagesDropped: 0 });
+        if (mode === 'hmm' && !downgrade) expect(r.records[0].pagesDropped).toBe(4);
+        expect(r.more).toEqual([]);
+        expect(r.device).toBe(9);
+      });
+    }
+
+    for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+      it(`${mode}: mremap move, shrink and DONTUNMAP: the events each gives the device, and what it reads after`, async () => {
+        const r = await call('mremapCases', mode);
+        const show = (k: string) => JSON.stringify({ rec: r[k].records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]), after: r[k].after, tail: r[k].tail });
+        console.log(`[${release}] ${mode} mremap move ${show('move')}\n  shrink ${show('shrink')}\n  dontunmap ${show('dontunmap')}`);
+        const n = mode === 'hmm' ? 4 : 0;
+        const ev = (k: string) => r[k].records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]);
+        // move: the page-table move and then the unmap of the old VMA, both UNMAP of the old range
+        expect(ev('move')).toEqual([['UNMAP', 0, 4 * PAGE, n], ['UNMAP', 0, 4 * PAGE, 0]]);
+        expect(ev('shrink')).toEqual([['UNMAP', 2 * PAGE, 4 * PAGE, n / 2]]);
+        expect(ev('dontunmap')).toEqual([['UNMAP', 0, 4 * PAGE, n]]);
+        expect(r.shrink.after).toEqual({ ok: true, value: [0x40] });
+        if (isGup(mode)) {
+          // the kept pins still hold the old pages
+          for (const k of ['move', 'shrink', 'dontunmap']) expect([r[k].after, r[k].tail]).toEqual([{ ok: true, value: [0x40] }, { ok: true, value: [0x40] }]);
+        } else {
+          expect(r.move.after).toMatchObject({ ok: false, code: 'EFAULT' });
+          expect(r.shrink.tail).toMatchObject({ ok: false, code: 'EFAULT' });
+          // DONTUNMAP leaves the old range mapped and empty: the device faults in zero pages
+          expect([r.dontunmap.after, r.dontunmap.tail]).toEqual([{ ok: true, value: [0] }, { ok: true, value: [0] }]);
+        }
+      });
+    }
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
