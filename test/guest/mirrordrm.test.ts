@@ -262,6 +262,17 @@ for (const series of ['6.1', '6.12']) {
       });
     });
 
+    it('module unload is refused while a file is open, works once it is closed, and the module loads again', async () => {
+      const script = 'n=$(ls /dev/dri | grep renderD | head -1); exec 3</dev/dri/$n; rmmod mirrordrm 2>&1; echo "open:$?"; exec 3<&-; rmmod mirrordrm 2>&1; echo "closed:$?"';
+      const r = await vm.exec('/bin/sh', ['-c', script]);
+      console.log(`[${release}] rmmod: ${JSON.stringify(r.stdout.trim())}`);
+      expect(r.stdout).toMatch(/open:[1-9]/);
+      expect(r.stdout).toMatch(/closed:0/);
+      await vm.loadModule('mirrordrm');
+      const again = await call('readWrite', 'hmm');
+      expect(again.mismatches).toBe(0);
+    });
+
     it('the C selftest (fork + COW, exit RELEASE, poll, stats) passes in the guest', async () => {
       const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
       execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
