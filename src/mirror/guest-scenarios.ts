@@ -363,6 +363,71 @@ export async function mremapCases(mode: MirrorMode) {
   return out;
 }
 
+/** madvise FREE, COLD and PAGEOUT on populated anonymous memory: events, then what the device reads. */
+export async function madviseCases(mode: MirrorMode) {
+  using dev = MockDrm.open();
+  const c = native.mmConstants;
+  const swap = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length - 1;
+  const out: Record<string, unknown> = { swapDevices: swap };
+  for (const [name, advice] of [['FREE', c.MADV_FREE], ['COLD', c.MADV_COLD], ['PAGEOUT', c.MADV_PAGEOUT]] as [string, number][]) {
+    const r = mapAnon(4 * PAGE);
+    r.bytes.fill(0x50);
+    try {
+      using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+      dev.drainInvalidations();
+      native.madvise(r.addr, r.length, advice);
+      const records = rel(dev.drainInvalidations().records, r.addr);
+      const device = await attempt(async () => Array.from(await buf.read(0, 1)));
+      out[name] = { records, device, cpu: r.bytes[0], snap: buf.snapshot(0, 1).map(brief)[0] };
+    } finally {
+      unmapAll(r);
+    }
+  }
+  return out;
+}
+
+/** Sets kernel.numa_balancing (returns the previous value, or null where the kernel has none). */
+export async function setNumaBalancing(value: number): Promise<number | null> {
+  const f = '/proc/sys/kernel/numa_balancing';
+  if (!fs.existsSync(f)) return null;
+  const prev = Number(fs.readFileSync(f, 'utf8').trim());
+  fs.writeFileSync(f, String(value));
+  return prev;
+}
+
+/**
+ * Automatic NUMA balancing makes the task's own PTEs PROT_NONE (NUMA hinting
+ * faults) in the background: a device mirror sees PROTECTION_VMA events no
+ * syscall of the program asked for. Waits for the first one on the buffer.
+ */
+export async function numaHinting(mode: MirrorMode, timeoutMs: number) {
+  using dev = MockDrm.open();
+  const len = 256 * PAGE;
+  const r = mapAnon(len);
+  r.bytes.fill(0x61);
+  const prev = await setNumaBalancing(1);
+  try {
+    using buf = await dev.userptr({ address: r.addr, length: len }, { mode, populate: true });
+    dev.drainInvalidations();
+    const t0 = Date.now();
+    let records: ReturnType<typeof rel> = [];
+    let sum = 0;
+    while (Date.now() - t0 < timeoutMs) {
+      // stay on the CPU: task_numa_work scans by the task's runtime
+      const spin = Date.now();
+      while (Date.now() - spin < 200) for (let i = 0; i < len; i += PAGE) sum += r.bytes[i];
+      await new Promise((res) => setImmediate(res));
+      records = rel(dev.drainInvalidations().records, r.addr);
+      if (records.length) break;
+    }
+    const device = await attempt(async () => Array.from(await buf.read(0, 1)));
+    return { pid: process.pid, waitedMs: Date.now() - t0, records, device, sum };
+  } finally {
+    await setNumaBalancing(prev ?? 0);
+    unmapAll(r);
+  }
+}
+
 /** Writes a file in the guest (used to install the C selftest binary). */
 export async function installFile(path: string, bytes: Uint8Array, mode = 0o755): Promise<number> {
   fs.writeFileSync(path, bytes, { mode });
