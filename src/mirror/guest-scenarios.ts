@@ -8,6 +8,7 @@ import { native } from '../addon.js';
 import { MockDrm } from './mockdrm.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
 import { Mapping } from '../memory/index.js';
+import { InvalidationTracker } from './tracker.js';
 import type { InvalidationRecord, MirrorMode, MirrorPageState } from './types.js';
 
 const PAGE = 4096;
@@ -426,6 +427,41 @@ export async function numaHinting(mode: MirrorMode, timeoutMs: number) {
     await setNumaBalancing(prev ?? 0);
     unmapAll(r);
   }
+}
+
+/**
+ * The async iterator waits in poll() off the JavaScript thread while a timer
+ * on that thread unmaps a page; then the tracker asserts on a second unmap.
+ */
+export async function iterateAndTrack() {
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(1);
+  using buf = dev.userptrSync({ address: r.addr, length: r.length }, { mode: 'hmm', populate: true });
+  dev.drainInvalidations();
+  const ac = new AbortController();
+  const it = dev.invalidations({ signal: ac.signal });
+  setTimeout(() => native.munmap(r.addr + BigInt(PAGE), PAGE), 200);
+  const t0 = Date.now();
+  const first = await it.next();
+  const waitedMs = Date.now() - t0;
+  ac.abort();
+  await it.return?.(undefined);
+  const tracker = new InvalidationTracker(dev, r.addr);
+  native.munmap(r.addr + BigInt(3 * PAGE), PAGE);
+  const rec = tracker.expectOne({ event: 'UNMAP', start: r.addr + BigInt(3 * PAGE), end: r.addr + BigInt(4 * PAGE), blockable: true, handle: buf.handle });
+  tracker.expectNothingElse(buf.handle, [{ event: 'UNMAP' }]);
+  let failure = '';
+  try {
+    tracker.expectNone(buf.handle);
+  } catch (e) {
+    failure = (e as Error).message;
+  }
+  buf.close();
+  native.releaseView(r.view.buffer, r.view.record);
+  native.munmap(r.addr, r.length);
+  const f = first.value as InvalidationRecord;
+  return { waitedMs, first: { event: f.event, relStart: Number(f.start - r.addr), relEnd: Number(f.end - r.addr) }, trackedSeq: rec.seq, failure };
 }
 
 /** Writes a file in the guest (used to install the C selftest binary). */

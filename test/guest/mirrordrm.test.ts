@@ -263,6 +263,14 @@ for (const series of ['6.1', '6.12']) {
       expect(r.device).toEqual({ ok: true, value: [0x61] });
     }, 60_000);
 
+    it('invalidations() yields a record while JavaScript keeps running; the tracker finds exact records and explains failures', async () => {
+      const r = await call('iterateAndTrack');
+      expect(r.first).toEqual({ event: 'UNMAP', relStart: PAGE, relEnd: 2 * PAGE });
+      expect(r.waitedMs).toBeGreaterThanOrEqual(150);
+      expect(r.trackedSeq).toBe(2n);
+      expect(r.failure).toMatch(/expected no records for handle \d+, found 1\nrecords seen \(lost 0\):\n  #2 UNMAP \[\+0x3000, \+0x4000\)/);
+    });
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
