@@ -253,7 +253,7 @@ export async function userfaultfdMissing(mode: MirrorMode) {
   }
 }
 
-export type Backing = 'anon' | 'thp' | 'shmem' | 'hugetlb-2M';
+export type Backing = 'anon' | 'thp' | 'shmem' | 'hugetlb-2M' | 'hugetlb-1G';
 
 function mapBacking(b: Backing, length: number): Mapping {
   switch (b) {
@@ -265,6 +265,8 @@ function mapBacking(b: Backing, length: number): Mapping {
       return Mapping.memfd(length, { shared: true });
     case 'hugetlb-2M':
       return Mapping.hugetlb(length, '2M');
+    case 'hugetlb-1G':
+      return Mapping.hugetlb(length, '1G');
   }
 }
 
@@ -275,7 +277,7 @@ function mapBacking(b: Backing, length: number): Mapping {
  */
 export async function misleadingPinBacking(backing: Backing, mode: MirrorMode) {
   using dev = MockDrm.open();
-  const len = backing === 'anon' || backing === 'shmem' ? 4 * PAGE : 2 * 1024 * 1024;
+  const len = backing === 'anon' || backing === 'shmem' ? 4 * PAGE : backing === 'hugetlb-1G' ? 1 << 30 : 2 * 1024 * 1024;
   const m = mapBacking(backing, len);
   try {
     m.view.fill(0x11);

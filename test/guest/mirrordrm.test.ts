@@ -168,19 +168,23 @@ for (const series of ['6.1', '6.12']) {
       });
     }
 
-    for (const backing of ['thp', 'shmem', 'hugetlb-2M'] as const) {
-      for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+    for (const backing of ['thp', 'shmem', 'hugetlb-2M', 'hugetlb-1G'] as const) {
+      // GUP on the 1 GiB page ends the guest (QEMU exits while the agent runs the
+      // case, on both kernels). Likely cause, not yet verified: one 1 GiB page is
+      // reserved, the pin keeps it, and the CPU's refault after MADV_DONTNEED gets
+      // SIGBUS from the empty pool, killing the agent. So 1 GiB runs HMM only.
+      for (const mode of (backing === 'hugetlb-1G' ? ['hmm'] : ['gup', 'hmm']) as MirrorMode[]) {
         const shared = backing === 'shmem';
         const stale = isGup(mode) && !shared;
         // 6.1 zaps a private hugetlb range with a CLEAR and then an UNMAP of the same 2 MiB; 6.12 with one CLEAR
-        const events = backing === 'hugetlb-2M' && series === '6.1' ? ['CLEAR', 'UNMAP'] : ['CLEAR'];
+        const events = backing.startsWith('hugetlb') && series === '6.1' ? ['CLEAR', 'UNMAP'] : ['CLEAR'];
         it(`${mode} on ${backing}: MADV_DONTNEED + CPU write: the device reads ${stale ? 'the OLD page (private memory: new page, the pin keeps the old)' : 'the new bytes'}; records ${events.join(' + ')}`, async () => {
           const r = await call('misleadingPinBacking', backing, mode);
           console.log(`[${release}] ${mode} ${backing}: order ${r.orderBefore}, device 0x${r.device.toString(16)}, records ${JSON.stringify(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]))}, page 0 after ${JSON.stringify(r.after)}`);
           expect(r.cpu).toBe(0x22);
           expect(r.device).toBe(stale ? 0x11 : 0x22);
-          expect(r.orderBefore).toBe(backing === 'shmem' ? 0 : 9);
-          const len = backing === 'shmem' ? 4 * PAGE : 512 * PAGE;
+          expect(r.orderBefore).toBe(backing === 'shmem' ? 0 : backing === 'hugetlb-1G' ? 18 : 9);
+          const len = backing === 'shmem' ? 4 * PAGE : backing === 'hugetlb-1G' ? 1 << 30 : 512 * PAGE;
           expect(r.records.map((x: { event: string; relStart: number; relEnd: number; blockable: boolean; handle: number }) => [x.event, x.relStart, x.relEnd, x.blockable, x.handle])).toEqual(
             events.map((e) => [e, 0, len, true, r.handle]),
           );
