@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -738,6 +740,61 @@ static void test_concurrent_ioctls(void)
 	       "4 threads creating, reading, snapshotting and closing on one file, 1 draining: no errors, nothing leaked");
 }
 
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jmp, 1);
+}
+
+/*
+ * A pinned 1 GiB hugetlb page: after MADV_DONTNEED the CPU's refault needs a
+ * new huge page; with the pool's only page pinned, it gets SIGBUS.
+ */
+static void test_hugetlb_1g_pin(unsigned int mode)
+{
+	size_t len = 1ul << 30;
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile int bus = 0;
+	unsigned char b = 0;
+	unsigned int h = 0;
+	int ret;
+
+	if (p == MAP_FAILED) {
+		printf("ok %d - %s 1 GiB hugetlb # SKIP no 1 GiB page (%s)\n", ++test_no,
+		       mode_name(mode), strerror(errno));
+		return;
+	}
+	p[0] = 0x11;
+	ret = userptr(p, len, mode | (mode == MIRRORDRM_USERPTR_MODE_HMM ? MIRRORDRM_USERPTR_POPULATE : 0), &h);
+	if (ret) {
+		result(0, "%s 1 GiB hugetlb: create: %s", mode_name(mode), strerror(-ret));
+		munmap(p, len);
+		return;
+	}
+	madvise(p, len, MADV_DONTNEED);
+	sigaction(SIGBUS, &sa, &old);
+	if (!sigsetjmp(bus_jmp, 1))
+		p[0] = 0x22;
+	else
+		bus = 1;
+	sigaction(SIGBUS, &old, NULL);
+	ret = dev_access(h, 0, &b, 1, MIRRORDRM_ACCESS_READ);
+	printf("#   %s 1 GiB hugetlb: CPU write after DONTNEED: %s; device reads %s 0x%02x\n",
+	       mode_name(mode), bus ? "SIGBUS" : "ok", ret ? strerror(-ret) : "ok", b);
+	if (mode == MIRRORDRM_USERPTR_MODE_HMM)
+		result(!bus && !ret && b == 0x22, "hmm 1 GiB hugetlb: the page is freed, the CPU refaults a new one, the device reads it");
+	else
+		result(bus && !ret && b == 0x11,
+		       "%s 1 GiB hugetlb: the pin keeps the pool's only page: the CPU refault gets SIGBUS, the device reads the old page",
+		       mode_name(mode));
+	gem_close(h);
+	munmap(p, len);
+}
+
 static unsigned int fuzz_seed = 12345;
 
 static unsigned int RND(void)
@@ -847,6 +904,8 @@ int main(int argc, char **argv)
 	test_race(MIRRORDRM_USERPTR_MODE_GUP, 1);
 	test_concurrent_ioctls();
 	test_fuzz();
+	test_hugetlb_1g_pin(MIRRORDRM_USERPTR_MODE_HMM);
+	test_hugetlb_1g_pin(MIRRORDRM_USERPTR_MODE_GUP);
 	printf("1..%d\n", test_no);
 	printf("# totals: pass:%d fail:%d\n", test_no - failures, failures);
 	return failures ? 1 : 0;

@@ -31,5 +31,5 @@ poweroff -f
 EOI
 chmod +x $W/root/init
 (cd $W/root && find . | cpio -o -H newc 2>/dev/null | gzip -1 > $W/initrd.gz)
-timeout 300 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
-  -kernel $C/vmlinuz -initrd $W/initrd.gz -append "console=ttyS0 quiet panic=-1 loglevel=4" 2>&1 | tr -d '\r' | grep -v "^\[" 
+timeout 300 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 -nographic -no-reboot \
+  -kernel $C/vmlinuz -initrd $W/initrd.gz -append "console=ttyS0 quiet panic=-1 loglevel=4 hugepagesz=1G hugepages=1" 2>&1 | tr -d '\r' | grep -v "^\[" 
