@@ -484,7 +484,7 @@ function brief(p: MirrorPageState) {
 // Absolute numbers under TCG emulation mean little; ratios taken in one run do.
 
 /** Registration cost per page: GUP vs GUP-longterm vs HMM (populated), modes interleaved. */
-export async function benchRegistration(sizes: number[], reps: number) {
+export async function benchRegistration(sizes: number[], reps: number, backing: Backing = 'anon') {
   const { summarize, ratio } = await import('../stats/summary.js');
   using dev = MockDrm.open();
   const md = native.mirrordrm;
@@ -497,17 +497,20 @@ export async function benchRegistration(sizes: number[], reps: number) {
   ];
   const out = [];
   for (const size of sizes) {
-    const r = mapAnon(size);
+    const m = mapBacking(backing, size);
     try {
-      r.bytes.fill(1); // resident 4 KiB pages: measure registration, not first touch
+      m.view.fill(1); // resident pages: measure registration, not first touch
+      const order = dev.userptrSync({ address: m.address, length: size }, { mode: 'hmm', populate: true });
+      const mapOrder = order.snapshot(0, 1)[0].cpu.order;
+      order.close();
       const samples: Record<string, number[]> = {};
-      for (const [m] of modes) samples[m] = [];
+      for (const [name] of modes) samples[name] = [];
       for (let i = 0; i < reps; i++)
-        for (const [m, flags] of modes) samples[m].push(Number(md.timeUserptr(dev.fd, r.addr, size, flags, 1)[0]) / (size / PAGE));
-      const s = Object.fromEntries(Object.entries(samples).map(([m, v]) => [m, summarize(v)]));
-      out.push({ size, pages: size / PAGE, nsPerPage: s, gupOverHmm: ratio(s['gup'], s['hmm-populate']), longtermOverGup: ratio(s['gup-longterm'], s['gup']) });
+        for (const [name, flags] of modes) samples[name].push(Number(md.timeUserptr(dev.fd, m.address, size, flags, 1)[0]) / (size / PAGE));
+      const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+      out.push({ backing, mapOrder, size, pages: size / PAGE, nsPerPage: s, gupOverHmm: ratio(s['gup'], s['hmm-populate']), longtermOverGup: ratio(s['gup-longterm'], s['gup']) });
     } finally {
-      unmapAll(r);
+      m.unmap();
     }
   }
   return out;
