@@ -466,6 +466,58 @@ export async function iterateAndTrack() {
   return { waitedMs, first: { event: f.event, relStart: Number(f.start - r.addr), relEnd: Number(f.end - r.addr) }, trackedSeq: rec.seq, failure };
 }
 
+/**
+ * KSM: 8 identical pages marked MADV_MERGEABLE, ksmd run until it merges (or
+ * the time runs out). Pinned pages are not merged (their refcount does not
+ * match their mapcount); HMM objects see the merge as invalidations.
+ */
+export async function ksmMerge(mode: MirrorMode, readOnly: boolean, timeoutMs: number) {
+  const ksm = '/sys/kernel/mm/ksm';
+  if (!fs.existsSync(`${ksm}/run`)) return { available: false };
+  using dev = MockDrm.open();
+  const n = 8;
+  const r = mapAnon(n * PAGE);
+  r.bytes.fill(0x77);
+  const set = (k: string, v: string) => fs.writeFileSync(`${ksm}/${k}`, v);
+  const get = (k: string) => Number(fs.readFileSync(`${ksm}/${k}`, 'utf8').trim());
+  try {
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, readOnly, populate: true });
+    dev.drainInvalidations();
+    const sharingBefore = get('pages_sharing');
+    native.madvise(r.addr, r.length, native.mmConstants.MADV_MERGEABLE);
+    set('sleep_millisecs', '10');
+    set('pages_to_scan', '1000');
+    set('run', '1');
+    const t0 = Date.now();
+    const fullScans0 = get('full_scans');
+    // two full scans: the first finds candidates, the second merges
+    while (Date.now() - t0 < timeoutMs && get('full_scans') < fullScans0 + 3) await new Promise((res) => setTimeout(res, 100));
+    set('run', '0');
+    const records = rel(dev.drainInvalidations().records, r.addr);
+    const snap = buf.snapshot();
+    const cpuPfns = new Set(snap.map((p) => p.cpu.pfn.toString(16)));
+    const device = await attempt(async () => Array.from(await buf.read(0, 1)));
+    const after = buf.snapshot();
+    return {
+      available: true,
+      waitedMs: Date.now() - t0,
+      sharingDelta: get('pages_sharing') - sharingBefore,
+      distinctCpuPfns: cpuPfns.size,
+      distinctCpuPfnsAfterAccess: new Set(after.map((p) => p.cpu.pfn.toString(16))).size,
+      events: records.map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped]),
+      device,
+    };
+  } finally {
+    try {
+      set('run', '2'); // unmerge everything
+      set('run', '0');
+    } catch {
+      /* ksm busy */
+    }
+    unmapAll(r);
+  }
+}
+
 /** Writes a file in the guest (used to install the C selftest binary). */
 export async function installFile(path: string, bytes: Uint8Array, mode = 0o755): Promise<number> {
   fs.writeFileSync(path, bytes, { mode });
