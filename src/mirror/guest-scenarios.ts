@@ -191,6 +191,13 @@ export async function badArguments() {
     await kernel('unknown behaviour', () => md.setBehaviour(fd, 0, 2, 0));
     md.gemClose(fd, h);
     await kernel('closed handle', () => md.access(fd, h, 0, 1, new Uint8Array(1)));
+    // [vvar] is mapped VM_IO | VM_PFNMAP on x86: refused in every mode
+    const vvar = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.endsWith('[vvar]'));
+    if (vvar) {
+      const start = BigInt('0x' + vvar.split('-')[0]);
+      for (const [name, mode] of [['gup', 1], ['gup-longterm', 2], ['gup-get', 3], ['hmm', 4 | 0x20], ['hmm lazy', 4]] as [string, number][])
+        await kernel(`vvar (VM_IO|VM_PFNMAP), ${name}`, () => md.userptr(fd, start, PAGE, mode | 0x10));
+    }
     // the facade refuses before any ioctl
     const facade = async (name: string, fn: () => unknown) => {
       const o = await attempt(fn);
