@@ -9,6 +9,7 @@
  * Each case runs in every userptr mode and prints what the device saw.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -795,6 +797,92 @@ static void test_hugetlb_1g_pin(unsigned int mode)
 	munmap(p, len);
 }
 
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_process_mrelease
+#define __NR_process_mrelease 448
+#endif
+
+/*
+ * Non-blockable invalidations: process_mrelease() reaps a killed process's
+ * memory the way the OOM reaper does, with non-blockable ranges. An object
+ * with an emulated fence (a busy device) answers false, as trylock-based
+ * drivers do; the reaper then skips that VMA and exit_mmap() finishes later.
+ */
+static void test_nonblockable(int busy)
+{
+	struct drm_mirrordrm_inval_record recs[64];
+	int pipefd[2], n, i, st, nonblock = 0, wouldblock = 0, ret, pidfd;
+	pid_t pid;
+	char c;
+
+	cpu_set_t one, all;
+
+	while (drain(recs, 64, NULL) > 0)
+		;
+	if (pipe(pipefd))
+		return;
+	/* parent and child on one CPU: the killed child cannot exit before the reap */
+	sched_getaffinity(0, sizeof(all), &all);
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	pid = fork();
+	if (pid == 0) {
+		unsigned char *p = map_pages(16, 3);
+		unsigned int h = 0;
+		struct drm_mirrordrm_behaviour b = { .fence_wait_ns = busy ? 1000000 : 0 };
+
+		userptr(p, 16 * PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE, &h);
+		b.handle = h;
+		ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &b);
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (read(pipefd[0], &c, 1) != 1)
+		c = 0;
+	pidfd = syscall(__NR_pidfd_open, pid, 0);
+	/* SCHED_FIFO: the woken child does not preempt us before the reap */
+	{
+		struct sched_param fifo = { .sched_priority = 1 }, normal = { 0 };
+
+		sched_setscheduler(0, SCHED_FIFO, &fifo);
+		kill(pid, SIGKILL);
+		ret = pidfd >= 0 ? syscall(__NR_process_mrelease, pidfd, 0) : -1;
+		sched_setscheduler(0, SCHED_OTHER, &normal);
+	}
+	int err = ret ? errno : 0;
+
+	printf("#   %s object: process_mrelease: %s\n", busy ? "busy" : "idle", err ? strerror(err) : "ok");
+	waitpid(pid, &st, 0);
+	sched_setaffinity(0, sizeof(all), &all);
+	n = drain(recs, 64, NULL);
+	for (i = 0; i < n; i++) {
+		if (!(recs[i].flags & MIRRORDRM_RECORD_BLOCKABLE))
+			nonblock++;
+		if (recs[i].flags & MIRRORDRM_RECORD_WOULD_BLOCK)
+			wouldblock++;
+		if (i < 6)
+			show(&recs[i], 0);
+	}
+	printf("#   %d records, %d non-blockable, %d answered false\n", n, nonblock, wouldblock);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (err == ENOSYS || err == ESRCH || err == EINVAL)
+		printf("ok %d - non-blockable callbacks # SKIP process_mrelease: %s\n", ++test_no, strerror(err));
+	else if (busy)
+		result(err == EAGAIN && nonblock > 0 && wouldblock == nonblock,
+		       "process_mrelease reaps with non-blockable ranges; the busy object answers false, the reap fails with EAGAIN");
+	else
+		result(!err && nonblock > 0 && wouldblock == 0 && recs[0].pages_dropped == 16,
+		       "process_mrelease reaps with a non-blockable range; the idle object drops its 16 pages");
+}
+
 static unsigned int fuzz_seed = 12345;
 
 static unsigned int RND(void)
@@ -904,6 +992,8 @@ int main(int argc, char **argv)
 	test_race(MIRRORDRM_USERPTR_MODE_GUP, 1);
 	test_concurrent_ioctls();
 	test_fuzz();
+	test_nonblockable(1);
+	test_nonblockable(0);
 	test_hugetlb_1g_pin(MIRRORDRM_USERPTR_MODE_HMM);
 	test_hugetlb_1g_pin(MIRRORDRM_USERPTR_MODE_GUP);
 	printf("1..%d\n", test_no);
