@@ -525,6 +525,35 @@ export async function ksmMerge(mode: MirrorMode, readOnly: boolean, timeoutMs: n
   }
 }
 
+/** Two open files (two "devices") mirror one buffer, one by GUP and one by HMM. */
+export async function twoDevices() {
+  using a = MockDrm.open();
+  using b = MockDrm.open();
+  const r = mapAnon(2 * PAGE);
+  r.bytes.fill(9);
+  try {
+    using ga = await a.userptr({ address: r.addr, length: r.length }, { mode: 'gup' });
+    using hb = await b.userptr({ address: r.addr, length: r.length }, { mode: 'hmm', populate: true });
+    a.drainInvalidations();
+    b.drainInvalidations();
+    native.madvise(r.addr, PAGE, native.mmConstants.MADV_DONTNEED);
+    r.bytes[0] = 10;
+    const ra = rel(a.drainInvalidations().records, r.addr);
+    const rb = rel(b.drainInvalidations().records, r.addr);
+    return {
+      handles: [ga.handle, hb.handle],
+      recordsA: ra.map((x) => [x.event, x.relStart, x.relEnd, x.handle, x.keptStale, x.pagesDropped]),
+      recordsB: rb.map((x) => [x.event, x.relStart, x.relEnd, x.handle, x.keptStale, x.pagesDropped]),
+      readA: (await ga.read(0, 1))[0],
+      readB: (await hb.read(0, 1))[0],
+      statsA: a.stats().objects,
+      statsB: b.stats().objects,
+    };
+  } finally {
+    unmapAll(r);
+  }
+}
+
 /** Writes a file in the guest (used to install the C selftest binary). */
 export async function installFile(path: string, bytes: Uint8Array, mode = 0o755): Promise<number> {
   fs.writeFileSync(path, bytes, { mode });

@@ -302,6 +302,15 @@ for (const series of ['6.1', '6.12']) {
       }, 120_000);
     }
 
+    it('two files mirror one buffer (GUP and HMM): each log gets its own CLEAR; GUP reads the old page, HMM the new', async () => {
+      const r = await call('twoDevices');
+      const [ha, hb] = r.handles;
+      expect(r.recordsA).toEqual([['CLEAR', 0, PAGE, ha, true, 0]]);
+      expect(r.recordsB).toEqual([['CLEAR', 0, PAGE, hb, false, 1]]);
+      expect([r.readA, r.readB]).toEqual([9, 10]);
+      expect([r.statsA, r.statsB]).toEqual([1, 1]);
+    });
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
