@@ -1,6 +1,530 @@
+// mirrordrm ioctls (kernel-patches/include/uapi/mirrordrm.h), thin wrappers.
+//
+// Structures go in as numbers and come back as raw bytes (snapshots, log
+// records, counters): the TypeScript layer decodes them with the layout of
+// the uapi header.  Calls that can block in the kernel (userptr creation,
+// which pins pages and can wait on a userfault; device access, which faults
+// pages in) also exist as *Async variants that run on the libuv thread pool
+// and return a Promise, so the JavaScript thread stays free to resolve a
+// userfault the kernel is waiting on.
 #include "addon.h"
 #include "syscall_error.h"
 
+#include <uapi/mirrordrm.h>
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <poll.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// DRM core ioctls used here, from <drm/drm.h> (not installed on every host).
+struct drm_version_abi {
+	int version_major;
+	int version_minor;
+	int version_patchlevel;
+	size_t name_len;
+	char *name;
+	size_t date_len;
+	char *date;
+	size_t desc_len;
+	char *desc;
+};
+struct drm_gem_close_abi {
+	__u32 handle;
+	__u32 pad;
+};
+#define MDRM_DRM_IOCTL_VERSION _IOWR('d', 0x00, struct drm_version_abi)
+#define MDRM_DRM_IOCTL_GEM_CLOSE _IOW('d', 0x09, struct drm_gem_close_abi)
+
+int Ioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+	do {
+		r = ioctl(fd, req, arg);
+	} while (r < 0 && (errno == EINTR || errno == EAGAIN));
+	return r < 0 ? errno : 0;
+}
+
+Napi::Value Version(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	drm_version_abi v{};
+	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_VERSION, &v))
+		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_VERSION)", {{"fd", (uint64_t)fd}});
+	std::string name(v.name_len, '\0'), date(v.date_len, '\0'), desc(v.desc_len, '\0');
+	v.name = name.data();
+	v.date = date.data();
+	v.desc = desc.data();
+	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_VERSION, &v))
+		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_VERSION)", {{"fd", (uint64_t)fd}});
+	Napi::Object r = Napi::Object::New(env);
+	r.Set("name", name.substr(0, v.name_len));
+	r.Set("date", date.substr(0, v.date_len));
+	r.Set("desc", desc.substr(0, v.desc_len));
+	r.Set("major", v.version_major);
+	r.Set("minor", v.version_minor);
+	r.Set("patchlevel", v.version_patchlevel);
+	return r;
+}
+
+Napi::Value GemClose(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_gem_close_abi a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_GEM_CLOSE, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_GEM_CLOSE)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle}});
+	return info.Env().Undefined();
+}
+
+// --- USERPTR ---------------------------------------------------------------
+
+drm_mirrordrm_userptr UserptrArgs(const Napi::CallbackInfo &info, int *fd)
+{
+	*fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_userptr a{};
+	a.address = ArgU64(info, 1, "address");
+	a.size = ArgU64(info, 2, "size");
+	a.flags = (__u32)ArgU64(info, 3, "flags");
+	return a;
+}
+
+Napi::Error UserptrError(Napi::Env env, int err, int fd, const drm_mirrordrm_userptr &a)
+{
+	return SyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_USERPTR)",
+			    {{"fd", (uint64_t)fd}, {"address", a.address, true},
+			     {"size", a.size}, {"flags", a.flags, true}});
+}
+
+Napi::Value Userptr(const Napi::CallbackInfo &info)
+{
+	int fd;
+	drm_mirrordrm_userptr a = UserptrArgs(info, &fd);
+	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &a))
+		throw UserptrError(info.Env(), err, fd, a);
+	return Napi::Number::New(info.Env(), a.handle);
+}
+
+class UserptrWorker : public Napi::AsyncWorker {
+public:
+	UserptrWorker(Napi::Env env, int fd, drm_mirrordrm_userptr a)
+		: Napi::AsyncWorker(env, "mirrordrmUserptr"), fd_(fd), a_(a),
+		  deferred_(Napi::Promise::Deferred::New(env)) {}
+	Napi::Promise Promise() { return deferred_.Promise(); }
+	void Execute() override { err_ = Ioctl(fd_, DRM_IOCTL_MIRRORDRM_USERPTR, &a_); }
+	void OnOK() override
+	{
+		if (err_)
+			deferred_.Reject(UserptrError(Env(), err_, fd_, a_).Value());
+		else
+			deferred_.Resolve(Napi::Number::New(Env(), a_.handle));
+	}
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	int fd_;
+	drm_mirrordrm_userptr a_;
+	int err_ = 0;
+	Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value UserptrAsync(const Napi::CallbackInfo &info)
+{
+	int fd;
+	drm_mirrordrm_userptr a = UserptrArgs(info, &fd);
+	auto *w = new UserptrWorker(info.Env(), fd, a);
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
+// --- ACCESS ----------------------------------------------------------------
+// access(fd, handle, offset, flags, data: Uint8Array) -> { populates, retries }
+// accessAddr(fd, handle, offset, length, address, flags): data at a raw address
+
+struct AccessCall {
+	int fd;
+	drm_mirrordrm_access a;
+};
+
+AccessCall AccessArgsBuffer(const Napi::CallbackInfo &info)
+{
+	AccessCall c{};
+	c.fd = ArgFd(info, 0, "fd");
+	c.a.handle = (__u32)ArgU64(info, 1, "handle");
+	c.a.offset = ArgU64(info, 2, "offset");
+	c.a.flags = (__u32)ArgU64(info, 3, "flags");
+	if (!info[4].IsTypedArray() ||
+	    info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+		Napi::TypeError e = Napi::TypeError::New(info.Env(),
+			"The \"data\" argument must be an instance of Uint8Array");
+		e.Set("code", Napi::String::New(info.Env(), "ERR_INVALID_ARG_TYPE"));
+		throw e;
+	}
+	Napi::Uint8Array data = info[4].As<Napi::Uint8Array>();
+	c.a.data = (uint64_t)(uintptr_t)data.Data();
+	c.a.length = data.ByteLength();
+	return c;
+}
+
+AccessCall AccessArgsAddr(const Napi::CallbackInfo &info)
+{
+	AccessCall c{};
+	c.fd = ArgFd(info, 0, "fd");
+	c.a.handle = (__u32)ArgU64(info, 1, "handle");
+	c.a.offset = ArgU64(info, 2, "offset");
+	c.a.length = ArgU64(info, 3, "length");
+	c.a.data = ArgU64(info, 4, "address");
+	c.a.flags = (__u32)ArgU64(info, 5, "flags");
+	return c;
+}
+
+Napi::Error AccessError(Napi::Env env, int err, const AccessCall &c)
+{
+	return SyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_ACCESS)",
+			    {{"fd", (uint64_t)c.fd}, {"handle", c.a.handle},
+			     {"offset", c.a.offset}, {"length", c.a.length},
+			     {"data", c.a.data, true}, {"flags", c.a.flags, true}});
+}
+
+Napi::Object AccessResult(Napi::Env env, const AccessCall &c)
+{
+	Napi::Object r = Napi::Object::New(env);
+	r.Set("populates", c.a.populates);
+	r.Set("retries", c.a.retries);
+	return r;
+}
+
+Napi::Value AccessSync(const Napi::CallbackInfo &info, AccessCall c)
+{
+	if (int err = Ioctl(c.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c.a))
+		throw AccessError(info.Env(), err, c);
+	return AccessResult(info.Env(), c);
+}
+
+Napi::Value Access(const Napi::CallbackInfo &info)
+{
+	return AccessSync(info, AccessArgsBuffer(info));
+}
+
+Napi::Value AccessAddr(const Napi::CallbackInfo &info)
+{
+	return AccessSync(info, AccessArgsAddr(info));
+}
+
+class AccessWorker : public Napi::AsyncWorker {
+public:
+	AccessWorker(Napi::Env env, AccessCall c, Napi::Value keep)
+		: Napi::AsyncWorker(env, "mirrordrmAccess"), c_(c),
+		  deferred_(Napi::Promise::Deferred::New(env))
+	{
+		// keeps the data buffer alive (and in place) while the kernel uses it
+		if (keep.IsObject())
+			keep_ = Napi::Persistent(keep.As<Napi::Object>());
+	}
+	Napi::Promise Promise() { return deferred_.Promise(); }
+	void Execute() override { err_ = Ioctl(c_.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c_.a); }
+	void OnOK() override
+	{
+		if (err_)
+			deferred_.Reject(AccessError(Env(), err_, c_).Value());
+		else
+			deferred_.Resolve(AccessResult(Env(), c_));
+	}
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	AccessCall c_;
+	int err_ = 0;
+	Napi::Promise::Deferred deferred_;
+	Napi::ObjectReference keep_;
+};
+
+Napi::Value AccessAsync(const Napi::CallbackInfo &info)
+{
+	AccessCall c = AccessArgsBuffer(info);
+	auto *w = new AccessWorker(info.Env(), c, info[4]);
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
+Napi::Value AccessAddrAsync(const Napi::CallbackInfo &info)
+{
+	AccessCall c = AccessArgsAddr(info);
+	auto *w = new AccessWorker(info.Env(), c, info.Env().Undefined());
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
+// --- SNAPSHOT, INVAL_READ, STATS, SET_BEHAVIOUR ----------------------------
+
+// snapshot(fd, handle, firstPage, count) -> Buffer of count struct drm_mirrordrm_page
+Napi::Value Snapshot(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_snapshot a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	a.first_page = ArgU64(info, 2, "firstPage");
+	a.count = ArgU64(info, 3, "count");
+	if (a.count > (1ull << 24))
+		ThrowSyscallError(info.Env(), EINVAL, "ioctl(DRM_IOCTL_MIRRORDRM_SNAPSHOT)",
+				  {{"count", a.count}});
+	Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(
+		info.Env(), (size_t)a.count * sizeof(drm_mirrordrm_page));
+	a.pages = (uint64_t)(uintptr_t)out.Data();
+	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_SNAPSHOT)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
+				   {"firstPage", a.first_page}, {"count", a.count}});
+	return out;
+}
+
+// invalRead(fd, max) -> { records: Buffer, count, lost, lostTotal, pending }
+Napi::Value InvalRead(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	uint64_t max = ArgU64(info, 1, "max");
+	if (max > 4096)
+		max = 4096;
+	std::vector<drm_mirrordrm_inval_record> recs(max ? max : 1);
+	drm_mirrordrm_inval_read a{};
+	a.records = (uint64_t)(uintptr_t)recs.data();
+	a.count = (__u32)max;
+	if (info.Length() > 2)
+		a.flags = (__u32)ArgU64(info, 2, "flags");
+	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_INVAL_READ, &a))
+		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_INVAL_READ)",
+				  {{"fd", (uint64_t)fd}, {"count", max}, {"flags", a.flags, true}});
+	Napi::Object r = Napi::Object::New(env);
+	r.Set("records", Napi::Buffer<uint8_t>::Copy(env, (const uint8_t *)recs.data(),
+						     a.count * sizeof(drm_mirrordrm_inval_record)));
+	r.Set("count", a.count);
+	r.Set("lost", Napi::BigInt::New(env, (uint64_t)a.lost));
+	r.Set("lostTotal", Napi::BigInt::New(env, (uint64_t)a.lost_total));
+	r.Set("pending", Napi::Number::New(env, (double)a.pending));
+	return r;
+}
+
+// stats(fd, handle) -> Buffer (the kernel's struct drm_mirrordrm_counters)
+Napi::Value Stats(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_counters c{};
+	drm_mirrordrm_stats a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	a.counters = (uint64_t)(uintptr_t)&c;
+	a.size = sizeof(c);
+	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_STATS, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_STATS)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle}});
+	size_t n = a.size < sizeof(c) ? a.size : sizeof(c);
+	return Napi::Buffer<uint8_t>::Copy(info.Env(), (const uint8_t *)&c, n);
+}
+
+Napi::Value SetBehaviour(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_behaviour a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	a.flags = (__u32)ArgU64(info, 2, "flags");
+	a.fence_wait_ns = ArgU64(info, 3, "fenceWaitNs");
+	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
+				   {"flags", a.flags, true}, {"fenceWaitNs", a.fence_wait_ns}});
+	return info.Env().Undefined();
+}
+
+// ioctl(fd, request, buffer): any request with a caller-built argument, for
+// tests of malformed structures; returns 0 or throws with the errno.
+Napi::Value RawIoctl(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	uint64_t req = ArgU64(info, 1, "request");
+	void *arg = nullptr;
+	if (info[2].IsBuffer())
+		arg = info[2].As<Napi::Buffer<uint8_t>>().Data();
+	else if (!info[2].IsNull() && !info[2].IsUndefined())
+		arg = (void *)(uintptr_t)ArgU64(info, 2, "arg");
+	if (int err = Ioctl(fd, (unsigned long)req, arg))
+		ThrowSyscallError(info.Env(), err, "ioctl",
+				  {{"fd", (uint64_t)fd}, {"request", req, true}});
+	return Napi::Number::New(info.Env(), 0);
+}
+
+// --- measurement loops (hot loops stay in C++) -------------------------------
+
+uint64_t NowNs()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// timeUserptr(fd, address, size, flags, reps) -> BigUint64Array: ns of each
+// USERPTR ioctl; each object is closed (untimed) before the next.
+Napi::Value TimeUserptr(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_userptr a{};
+	a.address = ArgU64(info, 1, "address");
+	a.size = ArgU64(info, 2, "size");
+	a.flags = (__u32)ArgU64(info, 3, "flags");
+	uint64_t reps = ArgU64(info, 4, "reps");
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(info.Env(), reps);
+	for (uint64_t i = 0; i < reps; i++) {
+		drm_mirrordrm_userptr c = a;
+		uint64_t t0 = NowNs();
+		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &c);
+		uint64_t t1 = NowNs();
+		if (err)
+			throw UserptrError(info.Env(), err, fd, a);
+		drm_gem_close_abi g{c.handle, 0};
+		Ioctl(fd, MDRM_DRM_IOCTL_GEM_CLOSE, &g);
+		out[i] = t1 - t0;
+	}
+	return out;
+}
+
+// timeAccess(fd, handle, offset, length, flags, reps, advice, adviseAddr, adviseLen)
+// -> BigUint64Array: ns of each ACCESS ioctl into a scratch buffer. With
+// advice >= 0, madvise(adviseAddr, adviseLen, advice) runs (untimed) before
+// each access, so every access first revalidates the device view.
+Napi::Value TimeAccess(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	AccessCall c{};
+	c.fd = fd;
+	c.a.handle = (__u32)ArgU64(info, 1, "handle");
+	c.a.offset = ArgU64(info, 2, "offset");
+	c.a.length = ArgU64(info, 3, "length");
+	c.a.flags = (__u32)ArgU64(info, 4, "flags");
+	uint64_t reps = ArgU64(info, 5, "reps");
+	int advice = (int)ArgI64(info, 6, "advice");
+	uint64_t aaddr = ArgU64(info, 7, "adviseAddr");
+	uint64_t alen = ArgU64(info, 8, "adviseLen");
+	std::vector<uint8_t> scratch(c.a.length);
+	c.a.data = (uint64_t)(uintptr_t)scratch.data();
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(info.Env(), reps);
+	for (uint64_t i = 0; i < reps; i++) {
+		if (advice >= 0 && madvise((void *)aaddr, alen, advice))
+			ThrowSyscallError(info.Env(), errno, "madvise",
+					  {{"addr", aaddr, true}, {"length", alen}, {"advice", (uint64_t)advice}});
+		drm_mirrordrm_access a = c.a;
+		uint64_t t0 = NowNs();
+		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
+		uint64_t t1 = NowNs();
+		if (err)
+			throw AccessError(info.Env(), err, c);
+		out[i] = t1 - t0;
+	}
+	return out;
+}
+
+// --- poll: wait for invalidation records off the JS thread ------------------
+
+class PollWorker : public Napi::AsyncWorker {
+public:
+	PollWorker(Napi::Env env, int fd, int timeout_ms)
+		: Napi::AsyncWorker(env, "mirrordrmPoll"), fd_(fd), timeout_(timeout_ms),
+		  deferred_(Napi::Promise::Deferred::New(env)) {}
+	Napi::Promise Promise() { return deferred_.Promise(); }
+	void Execute() override
+	{
+		struct pollfd p = {fd_, POLLIN, 0};
+		int r;
+		do {
+			r = poll(&p, 1, timeout_);
+		} while (r < 0 && errno == EINTR);
+		if (r < 0)
+			err_ = errno;
+		else
+			revents_ = p.revents;
+	}
+	void OnOK() override
+	{
+		if (err_)
+			deferred_.Reject(SyscallError(Env(), err_, "poll",
+						      {{"fd", (uint64_t)fd_}}).Value());
+		else
+			deferred_.Resolve(Napi::Number::New(Env(), revents_));
+	}
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	int fd_, timeout_;
+	int err_ = 0, revents_ = 0;
+	Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value PollAsync(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	int timeout = (int)ArgI64(info, 1, "timeoutMs");
+	auto *w = new PollWorker(info.Env(), fd, timeout);
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
+} // namespace
+
 void InitMirrordrm(Napi::Env env, Napi::Object exports)
 {
+	Napi::Object m = Napi::Object::New(env);
+	m.Set("version", Napi::Function::New(env, Version, "version"));
+	m.Set("gemClose", Napi::Function::New(env, GemClose, "gemClose"));
+	m.Set("userptr", Napi::Function::New(env, Userptr, "userptr"));
+	m.Set("userptrAsync", Napi::Function::New(env, UserptrAsync, "userptrAsync"));
+	m.Set("access", Napi::Function::New(env, Access, "access"));
+	m.Set("accessAsync", Napi::Function::New(env, AccessAsync, "accessAsync"));
+	m.Set("accessAddr", Napi::Function::New(env, AccessAddr, "accessAddr"));
+	m.Set("accessAddrAsync", Napi::Function::New(env, AccessAddrAsync, "accessAddrAsync"));
+	m.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
+	m.Set("invalRead", Napi::Function::New(env, InvalRead, "invalRead"));
+	m.Set("stats", Napi::Function::New(env, Stats, "stats"));
+	m.Set("setBehaviour", Napi::Function::New(env, SetBehaviour, "setBehaviour"));
+	m.Set("ioctl", Napi::Function::New(env, RawIoctl, "ioctl"));
+	m.Set("pollAsync", Napi::Function::New(env, PollAsync, "pollAsync"));
+	m.Set("timeUserptr", Napi::Function::New(env, TimeUserptr, "timeUserptr"));
+	m.Set("timeAccess", Napi::Function::New(env, TimeAccess, "timeAccess"));
+
+	Napi::Object c = Napi::Object::New(env);
+#define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))
+	C(MIRRORDRM_USERPTR_MODE_MASK); C(MIRRORDRM_USERPTR_MODE_GUP);
+	C(MIRRORDRM_USERPTR_MODE_GUP_LONGTERM); C(MIRRORDRM_USERPTR_MODE_GUP_GET);
+	C(MIRRORDRM_USERPTR_MODE_HMM); C(MIRRORDRM_USERPTR_READ_ONLY);
+	C(MIRRORDRM_USERPTR_POPULATE); C(MIRRORDRM_USERPTR_GUP_REPIN);
+	C(MIRRORDRM_USERPTR_FLAGS); C(MIRRORDRM_USERPTR_MAX_SIZE);
+	C(MIRRORDRM_ACCESS_READ); C(MIRRORDRM_ACCESS_WRITE);
+	C(MIRRORDRM_PAGE_VALID); C(MIRRORDRM_PAGE_WRITE); C(MIRRORDRM_PAGE_ZERO);
+	C(MIRRORDRM_PAGE_ERROR); C(MIRRORDRM_PAGE_STALE); C(MIRRORDRM_PAGE_SAME);
+	C(MIRRORDRM_PAGE_ORDER_SHIFT); C(MIRRORDRM_PAGE_ORDER_MASK);
+	C(MIRRORDRM_RECORD_BLOCKABLE); C(MIRRORDRM_RECORD_WOULD_BLOCK);
+	C(MIRRORDRM_RECORD_READ_ONLY); C(MIRRORDRM_RECORD_DOWNGRADED);
+	C(MIRRORDRM_RECORD_KEPT_STALE); C(MIRRORDRM_RECORD_FENCE_WAIT);
+	C(MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE); C(MIRRORDRM_FENCE_WAIT_MAX_NS);
+	C(MIRRORDRM_EVENT_SLOTS);
+	C(DRM_IOCTL_MIRRORDRM_USERPTR); C(DRM_IOCTL_MIRRORDRM_ACCESS);
+	C(DRM_IOCTL_MIRRORDRM_SNAPSHOT); C(DRM_IOCTL_MIRRORDRM_INVAL_READ);
+	C(DRM_IOCTL_MIRRORDRM_STATS); C(DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR);
+	C(POLLIN);
+	c.Set("sizeofPage", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_page)));
+	c.Set("sizeofRecord", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_inval_record)));
+	c.Set("sizeofCounters", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_counters)));
+#undef C
+	m.Set("constants", c);
+	exports.Set("mirrordrm", m);
 }
