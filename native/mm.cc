@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cerrno>
+#include <string>
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -29,6 +30,9 @@
 #endif
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
 #endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -59,11 +63,24 @@ Napi::Value Mmap(const Napi::CallbackInfo &info)
 	int fd = (int)ArgI64(info, 4, "fd");
 	int64_t offset = ArgI64(info, 5, "offset");
 	void *p = mmap((void *)addr, length, prot, flags, fd, offset);
-	if (p == MAP_FAILED)
-		ThrowSyscallError(info.Env(), errno, "mmap",
+	if (p == MAP_FAILED) {
+		Napi::Error e = SyscallError(info.Env(), errno, "mmap",
 				  {{"addr", addr, true}, {"length", length},
 				   {"prot", (uint64_t)prot, true}, {"flags", (uint64_t)flags, true},
 				   {"fd", (uint64_t)(int64_t)fd}, {"offset", (uint64_t)offset}});
+		if (fd < 0) {
+			// SyscallArg is unsigned: show the -1 of an anonymous mapping as -1.
+			Napi::Object args = e.Get("args").As<Napi::Object>();
+			args.Set("fd", Napi::Number::New(info.Env(), fd));
+			std::string msg = e.Message();
+			std::string bad = "fd=" + std::to_string((uint64_t)(int64_t)fd);
+			size_t at = msg.find(bad);
+			if (at != std::string::npos)
+				msg.replace(at, bad.size(), "fd=" + std::to_string(fd));
+			e.Set("message", Napi::String::New(info.Env(), msg));
+		}
+		throw e;
+	}
 	return Napi::BigInt::New(info.Env(), (uint64_t)p);
 }
 
@@ -178,7 +195,7 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	C(MADV_COLD); C(MADV_PAGEOUT); C(MADV_POPULATE_READ); C(MADV_POPULATE_WRITE);
 	C(MADV_COLLAPSE);
 	C(MREMAP_MAYMOVE); C(MREMAP_FIXED); C(MREMAP_DONTUNMAP);
-	C(MFD_CLOEXEC); C(MFD_HUGETLB);
+	C(MFD_CLOEXEC); C(MFD_ALLOW_SEALING); C(MFD_HUGETLB); C(MFD_HUGE_SHIFT);
 #undef C
 	c.Set("PAGE_SIZE", Napi::Number::New(env, (double)sysconf(_SC_PAGESIZE)));
 	exports.Set("mmConstants", c);

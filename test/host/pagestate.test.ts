@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { Mapping, PAGE_SIZE, forkChild } from '../../src/memory/index.js';
+import { PAGE_IS, pageState, pageSummary, pagemapScan, smapsFor } from '../../src/pagestate/index.js';
+
+const root = process.getuid?.() === 0;
+
+describe('page state of 4 KiB anonymous memory', () => {
+  it('untouched pages are absent; written pages are present, exclusive, with a PFN (root)', () => {
+    using m = Mapping.anonymous(8 * PAGE_SIZE);
+    let st = pageState(m);
+    expect(st.pages).toBe(8);
+    expect(st.count(st.present)).toBe(0);
+    m.view[3 * PAGE_SIZE] = 1;
+    m.view[5 * PAGE_SIZE + 17] = 2;
+    st = pageState(m);
+    expect([...st.present]).toEqual([0, 0, 0, 1, 0, 1, 0, 0]);
+    expect([...st.exclusive]).toEqual([0, 0, 0, 1, 0, 1, 0, 0]);
+    expect(st.count(st.fileOrSharedAnon)).toBe(0);
+    const p = st.page(3);
+    expect(p.address).toBe(m.address + BigInt(3 * PAGE_SIZE));
+    expect(p.present).toBe(true);
+    if (root) {
+      expect(p.pfn).toBeGreaterThan(0n);
+      // (not LRU yet: a fresh folio waits in the per-CPU lru_add batch)
+      expect(p.flags).toEqual(expect.arrayContaining(['ANON', 'MMAP', 'UPTODATE']));
+      expect(p.flags).not.toContain('THP');
+    }
+    expect(st.page(0).present).toBe(false);
+    expect(st.page(0).pfn).toBeUndefined();
+    // a subrange
+    const sub = pageState(m, 4 * PAGE_SIZE, 2 * PAGE_SIZE);
+    expect(sub.address).toBe(m.address + BigInt(4 * PAGE_SIZE));
+    expect([...sub.present]).toEqual([0, 1]);
+  });
+
+  it('pages shared with a forked child lose the exclusive bit until the parent writes (copy-on-write)', async () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE);
+    m.view.fill(1);
+    expect(pageSummary(m).exclusive).toBe(4);
+    const h = forkChild([{ op: 'wait' }]);
+    try {
+      await h.waiting();
+      const during = pageState(m);
+      expect(during.count(during.present)).toBe(4);
+      expect(during.count(during.exclusive)).toBe(0);
+      const pfnBefore = during.pfn(1);
+      m.view[PAGE_SIZE] = 2; // CoW fault: the parent gets a new page
+      const after = pageState(m);
+      expect([...after.exclusive]).toEqual([0, 1, 0, 0]);
+      if (root) expect(after.pfn(1)).not.toBe(pfnBefore);
+      if (root) expect(after.pfn(0)).toBe(during.pfn(0));
+    } finally {
+      h.resume();
+      await h.done;
+    }
+  });
+
+  it('shared anonymous pages are file-or-shared-anon and not exclusive', () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE, { shared: true, populate: true });
+    const s = pageSummary(m);
+    expect(s.present).toBe(4);
+    expect(s.fileOrSharedAnon).toBe(4);
+    if (s.kpageflags) expect(s.anon).toBe(0);
+  });
+
+  it('the summary is one native call: counts match the per-page arrays', () => {
+    using m = Mapping.anonymous(256 * PAGE_SIZE);
+    for (let i = 0; i < 256; i += 3) m.view[i * PAGE_SIZE] = 1;
+    const s = pageSummary(m);
+    const st = pageState(m);
+    expect(s.pages).toBe(256);
+    expect(s.present).toBe(st.count(st.present));
+    expect(s.present).toBe(86);
+    expect(s.smaps.exact).toBe(true);
+    expect(s.smaps.rssKb).toBe(86 * 4);
+    if (s.pagemapScan) expect(s.scanPresent).toBe(86);
+  });
+
+  it('smapsFor returns the VMAs of a range with kB fields, THPeligible and VmFlags', () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE, { populate: true });
+    const [v] = smapsFor(m);
+    expect(v.start).toBe(m.address);
+    expect(v.end).toBe(m.end);
+    expect(v.kB.Rss).toBe(16);
+    expect(v.kB.Swap).toBe(0);
+    expect(v.kB.AnonHugePages).toBe(0);
+    expect(v.thpEligible).toBe(0);
+    expect(v.vmFlags).toEqual(expect.arrayContaining(['rd', 'wr', 'nh']));
+  });
+
+  it('PAGEMAP_SCAN raw regions: present pages in runs', (ctx) => {
+    using m = Mapping.anonymous(8 * PAGE_SIZE);
+    m.view[0] = 1;
+    m.view[PAGE_SIZE] = 1;
+    m.view[5 * PAGE_SIZE] = 1;
+    let r;
+    try {
+      r = pagemapScan(m, { categoryMask: PAGE_IS.PAGE_IS_PRESENT, returnMask: PAGE_IS.PAGE_IS_PRESENT });
+    } catch (e) {
+      console.warn(`skipping: PAGEMAP_SCAN refused: ${(e as Error).message}`);
+      ctx.skip();
+      return;
+    }
+    expect(r.regions).toEqual([
+      { start: m.address, end: m.address + BigInt(2 * PAGE_SIZE), categories: PAGE_IS.PAGE_IS_PRESENT },
+      { start: m.address + BigInt(5 * PAGE_SIZE), end: m.address + BigInt(6 * PAGE_SIZE), categories: PAGE_IS.PAGE_IS_PRESENT },
+    ]);
+    expect(r.walkEnd).toBe(m.end);
+  });
+});
+
+describe('page state of file pages', () => {
+  it('MADV_PAGEOUT drops clean file pages from the page table; MADV_DONTNEED zaps the PTEs, the data stays in the file', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-ps-'));
+    try {
+      const file = path.join(dir, 'f.bin');
+      fs.writeFileSync(file, Buffer.alloc(16 * PAGE_SIZE, 7));
+      const fd = fs.openSync(file, 'r');
+      fs.fsyncSync(fd); // clean page cache: reclaim can drop it without writeback
+      fs.closeSync(fd);
+      using ro = Mapping.file(file, 16 * PAGE_SIZE, { prot: 'r', create: false });
+      let sum = 0;
+      for (let i = 0; i < ro.length; i += PAGE_SIZE) sum += ro.view[i];
+      expect(sum).toBe(16 * 7);
+      let s = pageSummary(ro);
+      expect(s.present).toBe(16);
+      expect(s.fileOrSharedAnon).toBe(16);
+      expect(s.exclusive).toBe(16); // bit 56: mapped by this one process only
+      ro.advise('PAGEOUT');
+      s = pageSummary(ro);
+      expect(s.present).toBe(0);
+      expect(ro.view[5 * PAGE_SIZE]).toBe(7);
+
+      using rw = Mapping.file(file, 4 * PAGE_SIZE, { create: false });
+      rw.view.fill(9);
+      expect(pageSummary(rw).present).toBe(4);
+      rw.advise('DONTNEED');
+      expect(pageSummary(rw).present).toBe(0);
+      expect(rw.view[0]).toBe(9);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('page state arguments', () => {
+  it('are checked before any read of pagemap', () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE);
+    const cases: [() => unknown, string][] = [
+      [() => pageState(m, 1), 'ERR_INVALID_ARG_VALUE'],
+      [() => pageState(m, 0, 5 * PAGE_SIZE), 'ERR_OUT_OF_RANGE'],
+      [() => pageState(m, 4 * PAGE_SIZE), 'ERR_INVALID_ARG_VALUE'],
+      [() => pageSummary({ address: 1n, length: PAGE_SIZE }), 'ERR_INVALID_ARG_VALUE'],
+      [() => pageSummary({ address: 0x1000n, length: 0 }), 'ERR_INVALID_ARG_VALUE'],
+      [() => pageSummary({ address: (1n << 64n) - 4096n, length: 2 * PAGE_SIZE }), 'ERR_OUT_OF_RANGE'],
+      [() => pageSummary({ address: 'x' as never, length: PAGE_SIZE }), 'ERR_INVALID_ARG_TYPE'],
+      [() => pageSummary(null as never), 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [f, code] of cases) expect(f, f.toString()).toThrow(expect.objectContaining({ code }));
+    m.unmap();
+    expect(() => pageState(m)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  });
+});
