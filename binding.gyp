@@ -12,6 +12,7 @@
         "native/thread_access.cc",
         "native/fault_timing.cc",
         "native/drm.cc",
+        "native/kvm.cc",
         "native/mirrordrm.cc",
         "native/fakevram.cc"
       ],

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitThreadAccess(env, exports);
 	InitFaultTiming(env, exports);
 	InitDrm(env, exports);
+	InitKvm(env, exports);
 	InitMirrordrm(env, exports);
 	InitFakevram(env, exports);
 	return exports;

@@ -10,5 +10,6 @@ void InitUserfaultfd(Napi::Env env, Napi::Object exports);   // userfaultfd.cc
 void InitThreadAccess(Napi::Env env, Napi::Object exports);  // thread_access.cc
 void InitFaultTiming(Napi::Env env, Napi::Object exports);   // fault_timing.cc
 void InitDrm(Napi::Env env, Napi::Object exports);           // drm.cc
+void InitKvm(Napi::Env env, Napi::Object exports);           // kvm.cc
 void InitMirrordrm(Napi::Env env, Napi::Object exports);     // mirrordrm.cc
 void InitFakevram(Napi::Env env, Napi::Object exports);      // fakevram.cc

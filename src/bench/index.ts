@@ -1,2 +1,2 @@
-// Filled in by the work on this area.
-export {};
+export * from './reference.js';
+export * from './host-faults.js';

@@ -1,2 +1,2 @@
-// Filled in by the work on this area.
-export {};
+export * from './timing.js';
+export * from './reference.js';

@@ -1,2 +1,1 @@
-// Filled in by the work on this area.
-export {};
+export * from './library.js';

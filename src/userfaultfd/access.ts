@@ -1,0 +1,151 @@
+// Memory accesses from another thread (or a forked child), returning Promises.
+//
+// The JavaScript thread must never touch a range registered with a
+// userfaultfd it resolves itself: the fault would wait for a thread that is
+// waiting on the fault. These accessors run each call on a new native thread
+// (not the libuv pool), time every access in nanoseconds (fault included) and
+// settle when the last access returns, so a script can start one, hold the
+// fault it raises, do something else, and release it.
+import { native } from '../addon.js';
+import { invalidArg, invalidType, outOfRange } from '../errors.js';
+
+/** Anything with an address and a length: a Mapping, a registration, a plain object. */
+export interface MemoryRange {
+  address: bigint;
+  length: number;
+}
+
+export interface AccessOptions {
+  /** Bytes from one access to the next (default 4096: one access per page). */
+  stride?: number;
+  /** Bytes each access touches (default: stride, so the whole range is accessed). */
+  width?: number;
+}
+
+export interface WriteOptions extends AccessOptions {
+  /** Bytes to write: exactly the bytes the accesses write, in order. */
+  data?: Uint8Array;
+  /** Byte to write when no data is given (default 0). */
+  fill?: number;
+}
+
+export interface AccessSignal {
+  signal: 'SIGBUS';
+  /** si_code (BUS_ADRERR = 2, BUS_MCEERR_AR = 4, ...). */
+  code: number;
+  address: bigint;
+}
+
+export interface AccessResult {
+  /** Kernel thread id of the accessing thread (matches a fault's tid with THREAD_ID). */
+  tid: number;
+  /** CLOCK_MONOTONIC at the start and end of the loop. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Accesses that finished (less than requested when a SIGBUS stopped the loop). */
+  completed: number;
+  /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
+  latencyNs: Float64Array;
+  /** Bytes read (reads only): each access's `width` bytes, concatenated. */
+  bytes?: Uint8Array;
+  /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */
+  signal: AccessSignal | null;
+}
+
+export interface ForkAccessResult extends AccessResult {
+  pid: number;
+  exitCode: number | null;
+  termSignal: string | null;
+}
+
+interface Spec {
+  address: bigint;
+  length: number;
+  stride: number;
+  width: number;
+}
+
+function spec(range: MemoryRange, opts: AccessOptions): Spec {
+  if (range === null || typeof range !== 'object') throw invalidType('range', range, 'an object with address and length');
+  const { address, length } = range;
+  if (typeof address !== 'bigint') throw invalidType('range.address', address, 'of type bigint');
+  if (!Number.isSafeInteger(length) || length <= 0) throw invalidArg('range.length', length, 'must be a positive integer');
+  if (address + BigInt(length) > 0xffff_ffff_ffff_ffffn) throw outOfRange('range.address + range.length', address + BigInt(length), '<= 2^64 - 1');
+  const stride = opts.stride ?? 4096;
+  const width = opts.width ?? stride;
+  if (!Number.isSafeInteger(stride) || stride <= 0) throw invalidArg('stride', stride, 'must be a positive integer');
+  if (!Number.isSafeInteger(width) || width <= 0) throw invalidArg('width', width, 'must be a positive integer');
+  return { address, length, stride, width };
+}
+
+/** Bytes an access pattern touches in total (the size of `bytes`, or of `data` for a write). */
+export function accessBytes(length: number, opts: AccessOptions = {}): number {
+  const stride = opts.stride ?? 4096;
+  const width = opts.width ?? stride;
+  let total = 0;
+  for (let off = 0; off < length; off += stride) total += Math.min(width, length - off);
+  return total;
+}
+
+/** Read `range` from a new thread: `width` bytes every `stride` bytes. */
+export function threadRead(range: MemoryRange, opts: AccessOptions = {}): Promise<AccessResult> {
+  const s = spec(range, opts);
+  return native.threadAccess(s.address, s.length, s.stride, s.width, false);
+}
+
+/** Write `range` from a new thread: `width` bytes every `stride` bytes, from `data` or `fill`. */
+export function threadWrite(range: MemoryRange, opts: WriteOptions = {}): Promise<AccessResult> {
+  const s = spec(range, opts);
+  const fill = checkWrite(s, opts);
+  return native.threadAccess(s.address, s.length, s.stride, s.width, true, opts.data, fill);
+}
+
+/** The same accesses made by a forked child (native code only after fork; it exits with _exit). */
+export function forkAccess(
+  range: MemoryRange,
+  opts: WriteOptions & { write?: boolean } = {},
+): Promise<ForkAccessResult> {
+  const s = spec(range, opts);
+  const write = opts.write ?? false;
+  const fill = write ? checkWrite(s, opts) : 0;
+  return native.forkAccess(s.address, s.length, s.stride, s.width, write, write ? opts.data : undefined, fill);
+}
+
+function checkWrite(s: Spec, opts: WriteOptions): number {
+  const fill = opts.fill ?? 0;
+  if (!Number.isInteger(fill) || fill < 0 || fill > 255) throw outOfRange('fill', fill, 'an integer from 0 to 255');
+  if (opts.data !== undefined) {
+    if (!(opts.data instanceof Uint8Array)) throw invalidType('data', opts.data, 'a Uint8Array');
+    const want = accessBytes(s.length, s);
+    if (opts.data.byteLength !== want) throw invalidArg('data', opts.data.byteLength, `must hold exactly ${want} bytes`);
+  }
+  return fill;
+}
+
+/**
+ * Resolves true if `promise` is still pending after `ms` milliseconds, false
+ * if it settled first. The way to prove a thread is held on a fault.
+ */
+export async function stillPending(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  const watch = promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await Promise.race([watch, new Promise((r) => setTimeout(r, ms))]);
+  return !settled;
+}
+
+/** Kernel thread id of the calling (JavaScript) thread. */
+export function gettid(): number {
+  return native.gettid();
+}
+
+/** CLOCK_MONOTONIC in nanoseconds, the clock of access and event timestamps. */
+export function monotonicNs(): bigint {
+  return native.monotonicNs();
+}

@@ -1,0 +1,828 @@
+// A userfaultfd session: open, UFFDIO_API handshake, register ranges, resolve
+// faults (COPY, ZEROPAGE, CONTINUE, WRITEPROTECT, WAKE, MOVE, POISON), and
+// receive messages in one of two ways:
+//
+//  - listen() / events() / nextEvent(): a native thread polls the uffd and
+//    hands every message to JavaScript through a thread-safe function. A page
+//    fault stays held (the faulting thread sleeps in the kernel) until the
+//    script resolves it, so "hold the fault, do something else, release it"
+//    is just: await the fault, do the thing, call fault.copy().
+//  - serve(policy): a native thread resolves faults itself (copy a pattern or
+//    map the zero page, optionally after a delay), counting faults and timing
+//    each one, for measurement. No JavaScript runs per fault.
+//
+// Closing stops the reader thread (joined, it never waits for a fault) and
+// closes the uffd. The kernel then wakes every thread still held on a fault of
+// this uffd and drops the registration of its ranges, so each held fault is
+// retried as if the range had never been registered: an anonymous page reads
+// as zeros, a shmem page shows the page cache. Nothing is left stuck. (With
+// the SIGBUS feature, faults raise SIGBUS instead of being delivered at all.)
+//
+// Non-cooperative events (FORK, REMAP, REMOVE, UNMAP) make the thread that
+// caused them (fork, mremap, madvise, munmap) wait until the message is read.
+// Request those features only together with a reader (listen() or serve()),
+// or that thread waits until the uffd is read or closed.
+import { EventEmitter } from 'node:events';
+import { native } from '../addon.js';
+import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
+import { summarize, type Summary } from '../stats/summary.js';
+import type { MemoryRange } from './access.js';
+import {
+  REGISTER_MODES,
+  UFFD_FEATURES,
+  decodeFeatures,
+  decodeIoctls,
+  featureBit,
+  uffdConstants as C,
+  type RegisterMode,
+  type UffdFeature,
+  type UffdIoctl,
+} from './constants.js';
+
+const EVENT_NAMES = new Set(['event', 'pagefault', 'fork', 'remap', 'remove', 'unmap']);
+const PAGE_SIZE: number = native.mmConstants.PAGE_SIZE;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+// ------------------------------------------------------------------ types
+
+export interface UffdOpenOptions {
+  /** 'syscall' (userfaultfd(2), the default) or 'device' (/dev/userfaultfd + USERFAULTFD_IOC_NEW). */
+  via?: 'syscall' | 'device';
+  /**
+   * UFFD_USER_MODE_ONLY: true, false, or 'auto' (default): without it, and
+   * again with it if the kernel refuses with EPERM (vm.unprivileged_userfaultfd=0
+   * and no CAP_SYS_PTRACE). Only the syscall path takes this flag into account.
+   */
+  userModeOnly?: boolean | 'auto';
+  /** Features to enable at UFFDIO_API (UFFD_FEATURE_* without the prefix). */
+  features?: UffdFeature[];
+}
+
+export interface UffdApiInfo {
+  api: number;
+  /** Every feature the kernel offers (what UFFDIO_API wrote back). */
+  offered: UffdFeature[];
+  offeredBits: bigint;
+  /** Offered bits this build of mirrorlab has no name for. */
+  unknownFeatureBits: bigint;
+  /** Features enabled on this uffd (those requested). */
+  enabled: UffdFeature[];
+  enabledBits: bigint;
+  /** ioctls valid on the uffd itself (UFFD_API_IOCTLS). */
+  ioctls: UffdIoctl[];
+  ioctlBits: bigint;
+}
+
+export interface Registration {
+  address: bigint;
+  length: number;
+  modes: RegisterMode[];
+  /** Page size used to align faults and checks on this range. */
+  pageSize: number;
+  /** ioctls the kernel allows on the range (uffdio_register.ioctls). */
+  ioctls: UffdIoctl[];
+  ioctlBits: bigint;
+}
+
+export interface PageFaultFlags {
+  write: boolean;
+  wp: boolean;
+  minor: boolean;
+}
+
+export interface BaseEvent {
+  /** CLOCK_MONOTONIC when the reader thread read the message. */
+  readNs: bigint;
+  uffd: Userfaultfd;
+}
+
+export interface ForkEvent extends BaseEvent {
+  type: 'fork';
+  /** The child's new uffd (already initialized, with the parent's features). */
+  child: Userfaultfd;
+}
+
+export interface RemapEvent extends BaseEvent {
+  type: 'remap';
+  from: bigint;
+  to: bigint;
+  length: number;
+}
+
+export interface RemoveEvent extends BaseEvent {
+  type: 'remove';
+  start: bigint;
+  end: bigint;
+}
+
+export interface UnmapEvent extends BaseEvent {
+  type: 'unmap';
+  start: bigint;
+  end: bigint;
+}
+
+export type UffdEvent = PageFault | ForkEvent | RemapEvent | RemoveEvent | UnmapEvent;
+export type UffdEventType = UffdEvent['type'];
+
+export interface CopyOptions {
+  /** UFFDIO_COPY_MODE_DONTWAKE: map the page but leave the faulting thread asleep (wake() later). */
+  dontWake?: boolean;
+  /** UFFDIO_COPY_MODE_WP: map it write-protected (range registered with 'wp'). */
+  wp?: boolean;
+}
+
+export interface FaultServerPolicy {
+  /** How MISSING faults are resolved (default 'copy'). WP faults are always resolved by
+   * clearing write protection, MINOR faults by UFFDIO_CONTINUE. */
+  missing?: 'copy' | 'zeropage';
+  /** Bytes copied into each faulting page, repeated to fill it (default zeros). */
+  pattern?: Uint8Array;
+  /** Page size of the registered ranges (default the base page size; 2 MiB for hugetlb). */
+  pageSize?: number;
+  /** Copy with UFFDIO_COPY_MODE_WP. */
+  wp?: boolean;
+  /** Wait this long before resolving each fault (an emulated slow backing store). */
+  delayUs?: number;
+  /** Keep at most this many latency samples (default 1 Mi). */
+  maxSamples?: number;
+}
+
+export interface FaultServerCounters {
+  faults: number;
+  missing: number;
+  wp: number;
+  minor: number;
+  /** COPY found the page already mapped (another thread faulted it in): the waiters were woken. */
+  eexist: number;
+  /** EAGAIN retries (the mm changed under the copy). */
+  eagain: number;
+  errors: number;
+  lastErrno: number;
+  forks: number;
+  remaps: number;
+  removes: number;
+  unmaps: number;
+}
+
+export interface FaultServerResult extends FaultServerCounters {
+  /** Per-fault service time: message read to resolving ioctl returned, in ns. */
+  serviceNs: Float64Array;
+  service: Summary;
+}
+
+// ------------------------------------------------------------------ checks
+
+function checkRange(name: string, r: MemoryRange, pageSize: number): { address: bigint; length: number } {
+  if (r === null || typeof r !== 'object') throw invalidType(name, r, 'an object with address and length');
+  const { address, length } = r;
+  if (typeof address !== 'bigint') throw invalidType(`${name}.address`, address, 'of type bigint');
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0)
+    throw invalidArg(`${name}.length`, length, 'must be a positive integer');
+  if (address < 0n) throw outOfRange(`${name}.address`, address, '>= 0');
+  if (address + BigInt(length) > U64_MAX + 1n)
+    throw outOfRange(`${name}.address + ${name}.length`, address + BigInt(length), '<= 2^64');
+  if (address % BigInt(pageSize) !== 0n) throw invalidArg(`${name}.address`, address, `must be aligned to the page size (${pageSize})`);
+  if (length % pageSize !== 0) throw invalidArg(`${name}.length`, length, `must be a multiple of the page size (${pageSize})`);
+  return { address, length };
+}
+
+function checkBoolOpts(name: string, opts: object | undefined, allowed: string[]): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== 'object') throw invalidType(name, opts, 'an object');
+  for (const k of Object.keys(opts)) if (!allowed.includes(k)) throw invalidArg(`${name}.${k}`, k, `is not an option (${allowed.join(', ')})`);
+}
+
+function timeoutError(ms: number): Error {
+  return Object.assign(new Error(`No userfaultfd event within ${ms} ms`), { code: 'ETIMEDOUT' });
+}
+
+interface RawMessage {
+  event: number;
+  readNs: bigint;
+  flags?: number;
+  address?: bigint;
+  ptid?: number;
+  ufd?: number;
+  from?: bigint;
+  to?: bigint;
+  len?: number;
+  start?: bigint;
+  end?: bigint;
+}
+
+const finalizer = new FinalizationRegistry<{ fd: number; closed: boolean }>((s) => {
+  if (!s.closed) {
+    s.closed = true;
+    try {
+      native.uffdClose(s.fd);
+    } catch {
+      /* already closed */
+    }
+  }
+});
+
+// ------------------------------------------------------------------ PageFault
+
+/** A page fault, held until one of its methods resolves it (or the uffd closes). */
+export class PageFault implements BaseEvent {
+  readonly type = 'pagefault' as const;
+  /** The faulting address (page-aligned unless EXACT_ADDRESS is enabled). */
+  readonly address: bigint;
+  /** The page that faulted, aligned to its registration's page size. */
+  readonly page: bigint;
+  readonly pageSize: number;
+  readonly flags: PageFaultFlags;
+  readonly rawFlags: number;
+  /** Kernel thread id of the faulting thread (0 unless THREAD_ID is enabled). */
+  readonly tid: number;
+  readonly readNs: bigint;
+  readonly uffd: Userfaultfd;
+  private _resolvedBy: string | null = null;
+
+  constructor(uffd: Userfaultfd, m: RawMessage) {
+    this.uffd = uffd;
+    this.address = m.address!;
+    this.pageSize = uffd.pageSizeAt(this.address);
+    this.page = this.address - (this.address % BigInt(this.pageSize));
+    this.rawFlags = m.flags!;
+    this.flags = {
+      write: (m.flags! & C.UFFD_PAGEFAULT_FLAG_WRITE) !== 0,
+      wp: (m.flags! & C.UFFD_PAGEFAULT_FLAG_WP) !== 0,
+      minor: (m.flags! & C.UFFD_PAGEFAULT_FLAG_MINOR) !== 0,
+    };
+    this.tid = m.ptid ?? 0;
+    this.readNs = m.readNs;
+  }
+
+  /** The faulting page as a range. */
+  get range(): MemoryRange {
+    return { address: this.page, length: this.pageSize };
+  }
+
+  /** How it was resolved ('copy', 'zeropage', ...), or null while held. */
+  get resolvedBy(): string | null {
+    return this._resolvedBy;
+  }
+
+  /** Resolve a MISSING fault with UFFDIO_COPY of `data` (one page; shorter data is repeated). */
+  copy(data: Uint8Array, opts?: CopyOptions): number {
+    let src = data;
+    if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
+    if (data.byteLength < this.pageSize) {
+      if (data.byteLength === 0) throw invalidArg('data', data.byteLength, 'must not be empty');
+      src = new Uint8Array(this.pageSize);
+      for (let i = 0; i < this.pageSize; i += data.byteLength) src.set(data.subarray(0, Math.min(data.byteLength, this.pageSize - i)), i);
+    }
+    const n = this.uffd.copy(this.range, src, opts);
+    this._resolvedBy = 'copy';
+    return n;
+  }
+
+  /** Resolve a MISSING fault with UFFDIO_ZEROPAGE. */
+  zeropage(opts?: { dontWake?: boolean }): number {
+    const n = this.uffd.zeropage(this.range, opts);
+    this._resolvedBy = 'zeropage';
+    return n;
+  }
+
+  /** Resolve a MINOR fault with UFFDIO_CONTINUE (map the page-cache page). */
+  continue(opts?: { dontWake?: boolean; wp?: boolean }): number {
+    const n = this.uffd.continue(this.range, opts);
+    this._resolvedBy = 'continue';
+    return n;
+  }
+
+  /** Resolve a WP fault by clearing write protection on the page (UFFDIO_WRITEPROTECT, mode 0). */
+  unprotect(opts?: { dontWake?: boolean }): void {
+    this.uffd.writeProtect(this.range, false, opts);
+    this._resolvedBy = 'writeprotect';
+  }
+
+  /** UFFDIO_WAKE on the page: the thread retries the access (and faults again if nothing changed). */
+  wake(): void {
+    this.uffd.wake(this.range);
+    this._resolvedBy = 'wake';
+  }
+}
+
+// ------------------------------------------------------------------ FaultServer
+
+/** A native thread resolving faults of one uffd with a fixed policy. */
+export class FaultServer implements Disposable {
+  private handle: unknown;
+  private result: FaultServerResult | null = null;
+
+  /** @internal */
+  constructor(
+    private readonly owner: Userfaultfd,
+    handle: unknown,
+  ) {
+    this.handle = handle;
+  }
+
+  get running(): boolean {
+    return this.result === null;
+  }
+
+  /** Counters so far (safe while running). */
+  stats(): FaultServerCounters {
+    if (this.result) return this.result;
+    return native.uffdServerStats(this.handle);
+  }
+
+  /** Stop and join the thread; returns the counters and per-fault service times. Idempotent. */
+  stop(): FaultServerResult {
+    if (this.result) return this.result;
+    const r = native.uffdServerStop(this.handle);
+    this.result = { ...r, service: summarize(r.serviceNs) };
+    this.owner._readerStopped(this);
+    return this.result!;
+  }
+
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+}
+
+// ------------------------------------------------------------------ Userfaultfd
+
+interface Waiter {
+  type: UffdEventType | undefined;
+  resolve: (e: UffdEvent) => void;
+  reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
+}
+
+interface IteratorState {
+  queue: UffdEvent[];
+  wake: (() => void) | null;
+  done: boolean;
+  error: unknown;
+}
+
+/**
+ * A userfaultfd. Emits 'event' (every message), 'pagefault', 'fork', 'remap',
+ * 'remove', 'unmap', 'error' (the reader thread stopped on an error) and
+ * 'close'. Adding a listener for an event, events(), nextEvent() or listen()
+ * starts delivery.
+ */
+export class Userfaultfd extends EventEmitter implements Disposable {
+  readonly fd: number;
+  readonly via: 'syscall' | 'device' | 'fork';
+  /** Whether the uffd was created with UFFD_USER_MODE_ONLY. */
+  readonly userModeOnly: boolean;
+  readonly api: UffdApiInfo;
+
+  private state: { fd: number; closed: boolean };
+  private readonly registrations: Registration[] = [];
+  private delivery: unknown = null;
+  private server: FaultServer | null = null;
+  private backlog: UffdEvent[] = [];
+  private waiters: Waiter[] = [];
+  private iterators = new Set<IteratorState>();
+  private refed = true;
+
+  /** Events nobody claimed are kept for nextEvent()/events() up to this many (oldest dropped). */
+  backlogLimit = 4096;
+
+  private constructor(fd: number, via: 'syscall' | 'device' | 'fork', userModeOnly: boolean, api: UffdApiInfo, regs: Registration[] = []) {
+    super();
+    this.fd = fd;
+    this.via = via;
+    this.userModeOnly = userModeOnly;
+    this.api = api;
+    this.registrations = regs.map((r) => ({ ...r }));
+    this.state = { fd, closed: false };
+    finalizer.register(this, this.state, this.state);
+    // 'error' without a listener would throw from the delivery callback.
+    this.on('error', () => {});
+    // A listener for an event starts delivery.
+    this.on('newListener', (name: string | symbol) => {
+      if (typeof name === 'string' && EVENT_NAMES.has(name) && !this.state.closed && !this.server) this.listen();
+    });
+  }
+
+  /** Create a uffd (O_CLOEXEC | O_NONBLOCK) and do the UFFDIO_API handshake. */
+  static open(opts: UffdOpenOptions = {}): Userfaultfd {
+    checkBoolOpts('options', opts, ['via', 'userModeOnly', 'features']);
+    const via = opts.via ?? 'syscall';
+    if (via !== 'syscall' && via !== 'device') throw invalidArg('options.via', via, "must be 'syscall' or 'device'");
+    const umo = opts.userModeOnly ?? 'auto';
+    if (umo !== true && umo !== false && umo !== 'auto') throw invalidArg('options.userModeOnly', umo, "must be true, false or 'auto'");
+    let want = 0n;
+    for (const f of opts.features ?? []) {
+      if (!(UFFD_FEATURES as readonly string[]).includes(f))
+        throw invalidArg('options.features', f, `is not a userfaultfd feature (${UFFD_FEATURES.join(', ')})`);
+      want |= featureBit(f);
+    }
+    const base = C.O_CLOEXEC | C.O_NONBLOCK;
+    let fd: number;
+    let userModeOnly = umo === true;
+    try {
+      fd = native.uffdOpen(base | (userModeOnly ? C.UFFD_USER_MODE_ONLY : 0), via === 'device');
+    } catch (e) {
+      if (umo !== 'auto' || via !== 'syscall' || !isSyscallError(e) || e.code !== 'EPERM') throw e;
+      userModeOnly = true;
+      fd = native.uffdOpen(base | C.UFFD_USER_MODE_ONLY, false);
+    }
+    let raw: { api: bigint; features: bigint; ioctls: bigint };
+    try {
+      raw = native.uffdApi(fd, want);
+    } catch (e) {
+      native.uffdClose(fd);
+      throw e;
+    }
+    return new Userfaultfd(fd, via, userModeOnly, apiInfo(raw, want));
+  }
+
+  /**
+   * What this kernel offers, from a throwaway uffd: features and ioctls
+   * decoded to names. Throws the SyscallError if no uffd can be created.
+   */
+  static probe(opts: Omit<UffdOpenOptions, 'features'> = {}): UffdApiInfo & { via: 'syscall' | 'device'; userModeOnly: boolean } {
+    const u = Userfaultfd.open({ ...opts, features: [] });
+    try {
+      return { ...u.api, via: u.via as 'syscall' | 'device', userModeOnly: u.userModeOnly };
+    } finally {
+      u.close();
+    }
+  }
+
+  get closed(): boolean {
+    return this.state.closed;
+  }
+
+  /** Whether the kernel offers `feature` (enabled or not on this uffd). */
+  offers(feature: UffdFeature): boolean {
+    return this.api.offered.includes(feature);
+  }
+
+  /** Whether `feature` is enabled on this uffd. */
+  has(feature: UffdFeature): boolean {
+    return this.api.enabled.includes(feature);
+  }
+
+  private live(): number {
+    if (this.state.closed) throw invalidState('The userfaultfd is closed');
+    return this.fd;
+  }
+
+  /** @internal page size of the registration holding `addr` (base page size if none). */
+  pageSizeAt(addr: bigint): number {
+    for (const r of this.registrations) if (addr >= r.address && addr < r.address + BigInt(r.length)) return r.pageSize;
+    return PAGE_SIZE;
+  }
+
+  private rangeArg(name: string, r: MemoryRange): { address: bigint; length: number } {
+    const a = r && typeof r === 'object' && typeof r.address === 'bigint' ? r.address : 0n;
+    return checkRange(name, r, this.pageSizeAt(a));
+  }
+
+  /** Registered ranges, as this object knows them (REMAP/UNMAP events do not update it). */
+  get registered(): readonly Registration[] {
+    return this.registrations;
+  }
+
+  /**
+   * UFFDIO_REGISTER `range` in `modes`. `range.pageSize` (if the range has one,
+   * like a hugetlb Mapping) or `opts.pageSize` sets the alignment used for faults.
+   */
+  register(range: MemoryRange & { pageSize?: number }, modes: RegisterMode | RegisterMode[], opts: { pageSize?: number } = {}): Registration {
+    const fd = this.live();
+    const list = Array.isArray(modes) ? modes : [modes];
+    if (list.length === 0) throw invalidArg('modes', modes, 'must name at least one mode');
+    let mode = 0;
+    for (const m of list) {
+      if (!(m in REGISTER_MODES)) throw invalidArg('modes', m, "must be 'missing', 'wp' or 'minor'");
+      mode |= REGISTER_MODES[m];
+    }
+    const pageSize = opts.pageSize ?? range?.pageSize ?? PAGE_SIZE;
+    if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
+      throw invalidArg('pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
+    const { address, length } = checkRange('range', range, pageSize);
+    const bits: bigint = native.uffdRegister(fd, address, length, mode);
+    const reg: Registration = { address, length, modes: [...new Set(list)], pageSize, ioctls: decodeIoctls(bits).names, ioctlBits: bits };
+    this.registrations.push(reg);
+    return reg;
+  }
+
+  /** UFFDIO_UNREGISTER. */
+  unregister(range: MemoryRange): void {
+    const fd = this.live();
+    const { address, length } = this.rangeArg('range', range);
+    native.uffdUnregister(fd, address, length);
+    const end = address + BigInt(length);
+    for (let i = this.registrations.length - 1; i >= 0; i--) {
+      const r = this.registrations[i];
+      if (r.address >= address && r.address + BigInt(r.length) <= end) this.registrations.splice(i, 1);
+    }
+  }
+
+  /**
+   * UFFDIO_COPY `src` into `dst` (dst.length bytes). src: a Uint8Array of at
+   * least dst.length bytes, or the address of readable memory. Returns the
+   * bytes copied. A partial copy throws EAGAIN with err.args.copy = bytes done.
+   */
+  copy(dst: MemoryRange, src: Uint8Array | bigint | MemoryRange, opts: CopyOptions = {}): number {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake', 'wp']);
+    const { address, length } = this.rangeArg('dst', dst);
+    let s: Uint8Array | bigint;
+    if (src instanceof Uint8Array) {
+      if (src.byteLength < length) throw outOfRange('src.byteLength', src.byteLength, `>= ${length}`);
+      s = src;
+    } else if (typeof src === 'bigint') {
+      s = src;
+    } else if (src && typeof src === 'object' && typeof src.address === 'bigint') {
+      if (src.length < length) throw outOfRange('src.length', src.length, `>= ${length}`);
+      s = src.address;
+    } else {
+      throw invalidType('src', src, 'a Uint8Array, a bigint address or a range');
+    }
+    const mode = (opts.dontWake ? C.UFFDIO_COPY_MODE_DONTWAKE : 0) | (opts.wp ? C.UFFDIO_COPY_MODE_WP : 0);
+    return native.uffdCopy(fd, address, s, length, mode);
+  }
+
+  /** UFFDIO_ZEROPAGE: map the zero page over `range`. Returns the bytes mapped. */
+  zeropage(range: MemoryRange, opts: { dontWake?: boolean } = {}): number {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake']);
+    const { address, length } = this.rangeArg('range', range);
+    return native.uffdZeropage(fd, address, length, opts.dontWake ? C.UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0);
+  }
+
+  /** UFFDIO_CONTINUE: map the existing page-cache pages of a MINOR range. Returns the bytes mapped. */
+  continue(range: MemoryRange, opts: { dontWake?: boolean; wp?: boolean } = {}): number {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake', 'wp']);
+    const { address, length } = this.rangeArg('range', range);
+    const mode = (opts.dontWake ? C.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) | (opts.wp ? C.UFFDIO_CONTINUE_MODE_WP : 0);
+    return native.uffdContinue(fd, address, length, mode);
+  }
+
+  /** UFFDIO_WRITEPROTECT: set (protect = true) or clear write protection; clearing wakes waiters unless dontWake. */
+  writeProtect(range: MemoryRange, protect: boolean, opts: { dontWake?: boolean } = {}): void {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake']);
+    if (typeof protect !== 'boolean') throw invalidType('protect', protect, 'of type boolean');
+    const { address, length } = this.rangeArg('range', range);
+    const mode = (protect ? C.UFFDIO_WRITEPROTECT_MODE_WP : 0) | (opts.dontWake ? C.UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
+    native.uffdWriteprotect(fd, address, length, mode);
+  }
+
+  /** UFFDIO_WAKE: wake threads waiting on faults in `range`. */
+  wake(range: MemoryRange): void {
+    const fd = this.live();
+    const { address, length } = this.rangeArg('range', range);
+    native.uffdWake(fd, address, length);
+  }
+
+  /**
+   * UFFDIO_MOVE `length` bytes of pages from `src` to `dst` (anonymous, both
+   * in ranges of this uffd; dst must be unpopulated). Returns the bytes moved.
+   */
+  move(dst: bigint, src: bigint, length: number, opts: { dontWake?: boolean; allowSrcHoles?: boolean } = {}): number {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake', 'allowSrcHoles']);
+    checkRange('dst', { address: dst, length }, PAGE_SIZE);
+    checkRange('src', { address: src, length }, PAGE_SIZE);
+    const mode = (opts.dontWake ? C.UFFDIO_MOVE_MODE_DONTWAKE : 0) | (opts.allowSrcHoles ? C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0);
+    return native.uffdMove(fd, dst, src, length, mode);
+  }
+
+  /** UFFDIO_POISON: install poison markers; a later access raises SIGBUS. Returns the bytes poisoned. */
+  poison(range: MemoryRange, opts: { dontWake?: boolean } = {}): number {
+    const fd = this.live();
+    checkBoolOpts('options', opts, ['dontWake']);
+    const { address, length } = this.rangeArg('range', range);
+    return native.uffdPoison(fd, address, length, opts.dontWake ? C.UFFDIO_POISON_MODE_DONTWAKE : 0);
+  }
+
+  /** Read the messages queued now, without a reader thread (non-blocking). */
+  read(): UffdEvent[] {
+    const fd = this.live();
+    if (this.delivery || this.server) throw invalidState('A reader thread owns this userfaultfd');
+    return (native.uffdRead(fd) as RawMessage[]).map((m) => this.toEvent(m));
+  }
+
+  // ---------------------------------------------------------------- delivery
+
+  /** Start the delivery thread (idempotent). */
+  listen(): this {
+    const fd = this.live();
+    if (this.server) throw invalidState('A fault server owns this userfaultfd; stop it first');
+    if (this.delivery) return this;
+    this.delivery = native.uffdDeliveryStart(fd, (err: Error | null, m: RawMessage | null) => this.onMessage(err, m));
+    if (!this.refed) native.uffdDeliveryRef(this.delivery, false);
+    return this;
+  }
+
+  get listening(): boolean {
+    return this.delivery !== null;
+  }
+
+  /** Stop the delivery thread (joined); held faults stay held. */
+  stopListening(): void {
+    if (!this.delivery) return;
+    native.uffdReaderStop(this.delivery);
+    this.delivery = null;
+  }
+
+  /** Keep the process alive while listening (the default). */
+  ref(): this {
+    this.refed = true;
+    if (this.delivery) native.uffdDeliveryRef(this.delivery, true);
+    return this;
+  }
+
+  /** Let the process exit even while listening. */
+  unref(): this {
+    this.refed = false;
+    if (this.delivery) native.uffdDeliveryRef(this.delivery, false);
+    return this;
+  }
+
+  private toEvent(m: RawMessage): UffdEvent {
+    switch (m.event) {
+      case C.UFFD_EVENT_PAGEFAULT:
+        return new PageFault(this, m);
+      case C.UFFD_EVENT_FORK:
+        return {
+          type: 'fork',
+          readNs: m.readNs,
+          uffd: this,
+          child: new Userfaultfd(m.ufd!, 'fork', this.userModeOnly, this.api, this.registrations),
+        };
+      case C.UFFD_EVENT_REMAP:
+        return { type: 'remap', readNs: m.readNs, uffd: this, from: m.from!, to: m.to!, length: m.len! };
+      case C.UFFD_EVENT_REMOVE:
+        return { type: 'remove', readNs: m.readNs, uffd: this, start: m.start!, end: m.end! };
+      case C.UFFD_EVENT_UNMAP:
+        return { type: 'unmap', readNs: m.readNs, uffd: this, start: m.start!, end: m.end! };
+      default:
+        throw new Error(`unknown userfaultfd event 0x${m.event.toString(16)}`);
+    }
+  }
+
+  private onMessage(err: Error | null, m: RawMessage | null): void {
+    if (err) {
+      for (const w of this.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+      for (const it of this.iterators) {
+        it.error = err;
+        it.wake?.();
+      }
+      this.emit('error', err);
+      return;
+    }
+    const ev = this.toEvent(m!);
+    let claimed = false;
+    const i = this.waiters.findIndex((w) => w.type === undefined || w.type === ev.type);
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      clearTimeout(w.timer);
+      w.resolve(ev);
+      claimed = true;
+    }
+    for (const it of this.iterators) {
+      it.queue.push(ev);
+      it.wake?.();
+      claimed = true;
+    }
+    if (!claimed) {
+      this.backlog.push(ev);
+      if (this.backlog.length > this.backlogLimit) this.backlog.shift();
+    }
+    this.emit('event', ev);
+    this.emit(ev.type, ev);
+  }
+
+  /**
+   * The next event (of `type`, if given), starting delivery if needed. Events
+   * that arrived while nobody waited are returned first, oldest first.
+   */
+  nextEvent<T extends UffdEventType>(type?: T, opts: { timeoutMs?: number } = {}): Promise<Extract<UffdEvent, { type: T }>> {
+    this.listen();
+    const i = this.backlog.findIndex((e) => type === undefined || e.type === type);
+    if (i >= 0) return Promise.resolve(this.backlog.splice(i, 1)[0] as Extract<UffdEvent, { type: T }>);
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { type, resolve: resolve as (e: UffdEvent) => void, reject };
+      if (opts.timeoutMs !== undefined) {
+        w.timer = setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          reject(timeoutError(opts.timeoutMs!));
+        }, opts.timeoutMs);
+      }
+      this.waiters.push(w);
+    });
+  }
+
+  /** Every event from now on (and the unclaimed backlog first), until close. */
+  events(): AsyncIterableIterator<UffdEvent> {
+    this.listen();
+    const it: IteratorState = { queue: this.backlog.splice(0), wake: null, done: false, error: null };
+    this.iterators.add(it);
+    const self = this;
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next(): Promise<IteratorResult<UffdEvent>> {
+        for (;;) {
+          if (it.queue.length) return { value: it.queue.shift()!, done: false };
+          if (it.error) throw it.error;
+          if (it.done) return { value: undefined, done: true };
+          await new Promise<void>((r) => (it.wake = r));
+          it.wake = null;
+        }
+      },
+      async return(): Promise<IteratorResult<UffdEvent>> {
+        it.done = true;
+        self.iterators.delete(it);
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- native server
+
+  /** Start a native fault server on this uffd (instead of delivery to JavaScript). */
+  serve(policy: FaultServerPolicy = {}): FaultServer {
+    const fd = this.live();
+    checkBoolOpts('policy', policy, ['missing', 'pattern', 'pageSize', 'wp', 'delayUs', 'maxSamples']);
+    if (this.delivery) throw invalidState('Delivery to JavaScript is running; stopListening() first');
+    if (this.server) throw invalidState('A fault server is already running');
+    const missing = policy.missing ?? 'copy';
+    if (missing !== 'copy' && missing !== 'zeropage') throw invalidArg('policy.missing', missing, "must be 'copy' or 'zeropage'");
+    const pageSize = policy.pageSize ?? PAGE_SIZE;
+    if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
+      throw invalidArg('policy.pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
+    const delayUs = policy.delayUs ?? 0;
+    if (!Number.isFinite(delayUs) || delayUs < 0) throw outOfRange('policy.delayUs', delayUs, '>= 0');
+    const maxSamples = policy.maxSamples ?? 1 << 20;
+    if (!Number.isSafeInteger(maxSamples) || maxSamples < 0) throw outOfRange('policy.maxSamples', maxSamples, 'a non-negative integer');
+    if (policy.pattern !== undefined && !(policy.pattern instanceof Uint8Array)) throw invalidType('policy.pattern', policy.pattern, 'a Uint8Array');
+    const handle = native.uffdServerStart(fd, {
+      policy: missing === 'copy' ? C.POLICY_COPY : C.POLICY_ZEROPAGE,
+      pattern: policy.pattern,
+      pageSize,
+      copyMode: policy.wp ? C.UFFDIO_COPY_MODE_WP : 0,
+      delayNs: Math.round(delayUs * 1000),
+      maxSamples,
+    });
+    this.server = new FaultServer(this, handle);
+    return this.server;
+  }
+
+  /** @internal */
+  _readerStopped(s: FaultServer): void {
+    if (this.server === s) this.server = null;
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Stop the reader thread and close the uffd. Threads held on faults are woken
+   * by the kernel and retry as if the range had never been registered.
+   * Pending nextEvent() promises reject with ERR_INVALID_STATE; iterators end.
+   */
+  close(): void {
+    if (this.state.closed) return;
+    this.server?.stop();
+    this.stopListening();
+    this.state.closed = true;
+    finalizer.unregister(this.state);
+    native.uffdClose(this.fd);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(invalidState('The userfaultfd was closed'));
+    }
+    for (const it of this.iterators) {
+      it.done = true;
+      it.wake?.();
+    }
+    this.iterators.clear();
+    this.backlog = [];
+    this.emit('close');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function apiInfo(raw: { api: bigint; features: bigint; ioctls: bigint }, enabled: bigint): UffdApiInfo {
+  const f = decodeFeatures(raw.features);
+  return {
+    api: Number(raw.api),
+    offered: f.names,
+    offeredBits: raw.features,
+    unknownFeatureBits: f.unknown,
+    enabled: decodeFeatures(enabled).names,
+    enabledBits: enabled,
+    ioctls: decodeIoctls(raw.ioctls).names,
+    ioctlBits: raw.ioctls,
+  };
+}

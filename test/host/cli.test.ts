@@ -1,0 +1,93 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
+const root = path.resolve(import.meta.dirname, '../..');
+const viteNode = path.join(root, 'node_modules/.bin/vite-node');
+function cli(args: string[], input?: string) {
+  const r = spawnSync(viteNode, [path.join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', input, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('mirrorlab CLI', () => {
+  it('probe prints findings with their sources, exit 0', () => {
+    const r = cli(['probe']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^THP\s+enabled \[\w+\]/m);
+    expect(r.stdout).toMatch(/from \/sys\/kernel\/mm\/transparent_hugepage/);
+  });
+
+  it('probe --json parses and matches sysfs, exit 0', () => {
+    const r = cli(['probe', '--json']);
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.schema).toBe('mirrorlab-probe/1');
+    const f = '/sys/kernel/mm/transparent_hugepage/enabled';
+    if (existsSync(f)) expect(j.thp.value.enabled).toBe(/\[(\S+)\]/.exec(readFileSync(f, 'utf8'))![1]);
+  });
+
+  it('faults --quick --json measures and checks fault counts, exit 0', () => {
+    const r = cli(['faults', '--quick', '--json', '--rounds', '1', '--repetitions', '2']);
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.schema).toBe('mirrorlab-host-faults/1');
+    const w4k = j.cases.find((c: any) => c.name === '4K write');
+    expect(w4k.faults.min).toBe(w4k.expectedFaults);
+    expect(w4k.cold.n).toBe(w4k.length / 4096);
+    expect(j.reference[0].comparison.faultsAgree).toBe(true);
+    for (const s of j.skipped) console.warn(`faults skipped ${s.name}: ${s.reason}`);
+  });
+
+  it('unknown commands and options exit 2 with usage', () => {
+    const a = cli(['frobnicate']);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/unknown command: frobnicate/);
+    const b = cli(['probe', '--bogus']);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/bogus/);
+    const c = cli(['faults', '--rounds', 'x']);
+    expect(c.status).toBe(2);
+    const h = cli(['help']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toMatch(/^usage: mirrorlab/);
+  });
+
+  it('repl: the library is loaded as `ml`', () => {
+    const r = cli(['repl'], "ml.libc().call('getpid', 'i32') === process.pid\nml.probeThp().value.enabled !== undefined\n");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/mirrorlab> true\nmirrorlab> true/);
+  });
+});
+
+describe('README REPL example', () => {
+  // `node` in the repository, then `const m = await import('mirrorlab')` (self-reference by package name).
+  it.skipIf(!existsSync(path.join(root, 'dist/index.js')))('import("mirrorlab") works in a plain node REPL from the repository', async () => {
+    const child = spawn(process.execPath, ['-i'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const waitFor = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (re.test(out)) {
+            clearInterval(t);
+            resolve();
+          }
+        }, 20);
+        setTimeout(() => {
+          clearInterval(t);
+          reject(new Error(`timed out waiting for ${re}; output: ${out}`));
+        }, 30_000);
+      });
+    await waitFor(/> $/);
+    child.stdin.write("const m = await import('mirrorlab')\n");
+    await waitFor(/undefined\n> $/);
+    child.stdin.write("m.libc().call('sysconf', 'i64', ['i32'], [30])\n");
+    await waitFor(/4096\n> $/);
+    child.stdin.end('.exit\n');
+    await new Promise((r) => child.on('exit', r));
+    expect(out).not.toMatch(/Uncaught/);
+  });
+});
