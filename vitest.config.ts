@@ -10,6 +10,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: ['default'],
+    // The KTAP reporter writes results/guest.{ktap,json} for runs that include test/guest.
+    reporters: ['default', './test/guest/ktap-reporter.ts'],
   },
 });

@@ -12,6 +12,7 @@ commands:
                             host page-fault cost: 4 KiB, THP, hugetlb 2M (cold and warm),
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
   repl                      a Node REPL with the library loaded as \`ml\`
+  vm ...                    guest kernels under QEMU (see mirrorlab vm --help)
   help                      this text`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -24,6 +25,10 @@ export async function run(argv: string[]): Promise<number> {
         return await faultsCommand(args);
       case 'repl':
         return await replCommand(args);
+      case 'vm': {
+        const { vmCommand } = await import('../vm/cli.js');
+        return await vmCommand(args);
+      }
       case 'help':
       case '--help':
       case '-h':

@@ -1,2 +1,8 @@
-// Filled in by the work on this area.
-export {};
+// QEMU guest runner: Debian kernels from the cache, initramfs, host<->guest RPC, crash detection.
+export { Vm, ConsoleLog, guestLayout } from './vm.js';
+export type { VmOptions, ExecOptions, ExecResult, LogLine, Accel } from './vm.js';
+export { VmCrashError, VmTimeoutError, VmExitError, CRASH_PATTERNS, matchCrash } from './crash.js';
+export { KERNEL_SERIES, kernelInfo, guestUnavailableReason, cacheRoot } from './kernels.js';
+export type { KernelInfo, KernelSeries } from './kernels.js';
+export { ensureInitramfs } from './initramfs.js';
+export { encode, decode } from './codec.js';

@@ -1,0 +1,552 @@
+// QEMU guest runner: boots a Debian kernel with our initramfs, talks JSON-RPC
+// to the guest agent over virtio-serial, streams the console, and fails the
+// run on any kernel crash report. No QEMU process outlives its Vm: close(),
+// timeouts, host exit and host signals all kill it, and QEMU runs under
+// setpriv --pdeathsig KILL so even a SIGKILLed host takes it down.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { decode, frame, LineSplitter } from './codec.js';
+import { matchCrash, VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
+import { ensureInitramfs } from './initramfs.js';
+import { findOnPath, kernelInfo } from './kernels.js';
+import { RPC_PORT_NAME } from './constants.js';
+
+export type Accel = 'tcg' | 'kvm';
+
+export interface VmOptions {
+  /** Kernel series from the cache: '6.1' or '6.12'. */
+  kernel: string;
+  /** Project (or in-tree) modules to load once the agent is up. */
+  modules?: string[];
+  /** Memory the guest kernel manages, MiB (default 4096), split over two NUMA nodes. */
+  memoryMiB?: number;
+  /** Physical range reserved with memmap= for device-memory tests, MiB (default 1024). */
+  iomemMiB?: number;
+  /** vCPUs (default 2), one per NUMA node half. */
+  cpus?: number;
+  /** 2 MiB hugetlb pages reserved at boot (default 64). */
+  hugepages2M?: number;
+  /** 1 GiB hugetlb pages reserved at boot (default 1). */
+  hugepages1G?: number;
+  /** Transparent huge pages mode set by /init (default 'madvise'). */
+  thp?: 'always' | 'madvise' | 'never';
+  /** Boot-to-agent-ready limit (default 120 s). */
+  timeoutMs?: number;
+  /** Default limit for each request (default 120 s); a guest that does not answer in time is killed. */
+  callTimeoutMs?: number;
+  /** 'auto' (default, or $MIRRORLAB_ACCEL): KVM only where a KVM boot was proven to work. */
+  accel?: Accel | 'auto';
+  /** Extra kernel command-line words. */
+  cmdline?: string[];
+  /** Copy every console line to this function as it arrives (e.g. the CLI's stderr). */
+  onConsole?: (line: string) => void;
+  /** Build status messages (initramfs, accel probe). */
+  onStatus?: (msg: string) => void;
+}
+
+export interface LogLine {
+  /** ms since the Vm was created */
+  t: number;
+  text: string;
+}
+
+export interface ExecResult {
+  status: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  input?: string | Uint8Array;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** The guest console: every line kept, streamed as events and async iteration. */
+export class ConsoleLog extends EventEmitter {
+  readonly lines: LogLine[] = [];
+  private ended = false;
+  push(l: LogLine): void {
+    this.lines.push(l);
+    this.emit('line', l);
+  }
+  end(): void {
+    this.ended = true;
+    this.emit('end');
+  }
+  get text(): string {
+    return this.lines.map((l) => l.text).join('\n');
+  }
+  /** Lines from index `from` on (see `mark`). */
+  since(from: number): string {
+    return this.lines.slice(from).map((l) => l.text).join('\n');
+  }
+  get mark(): number {
+    return this.lines.length;
+  }
+  tail(n = 40): string {
+    return this.lines.slice(-n).map((l) => l.text).join('\n');
+  }
+  /** Resolves with the first line (from `from`, default now) matching re. */
+  waitFor(re: RegExp, timeoutMs = 30_000, from = this.lines.length): Promise<LogLine> {
+    for (let i = from; i < this.lines.length; i++) if (re.test(this.lines[i].text)) return Promise.resolve(this.lines[i]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`console: no line matching ${re} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onLine = (l: LogLine): void => {
+        if (re.test(l.text)) {
+          cleanup();
+          resolve(l);
+        }
+      };
+      const onEnd = (): void => {
+        cleanup();
+        reject(new Error(`console ended before a line matching ${re}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('line', onLine);
+        this.off('end', onEnd);
+      };
+      this.on('line', onLine);
+      this.once('end', onEnd);
+    });
+  }
+  /** All lines from the first one on, then live lines until the guest is gone. */
+  async *[Symbol.asyncIterator](): AsyncIterator<LogLine> {
+    let i = 0;
+    for (;;) {
+      while (i < this.lines.length) yield this.lines[i++];
+      if (this.ended) return;
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          this.off('line', done);
+          this.off('end', done);
+          r();
+        };
+        this.on('line', done);
+        this.on('end', done);
+      });
+    }
+  }
+}
+
+// Every QEMU we started, killed on the way out whatever the way out is.
+const live = new Set<ChildProcess>();
+let hooksInstalled = false;
+function killAll(): void {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const h = (): void => {
+      killAll();
+      // Keep the default behaviour (exit on the signal) when nobody else handles it.
+      if (process.listenerCount(sig) === 1) {
+        process.off(sig, h);
+        process.kill(process.pid, sig);
+      }
+    };
+    process.on(sig, h);
+  }
+}
+
+/** Memory layout of the pc machine: low RAM up to 3 GiB, the rest above 4 GiB. */
+export function guestLayout(memoryMiB: number, iomemMiB: number): { totalMiB: number; iomemBase: bigint; iomemSize: bigint } {
+  const totalMiB = memoryMiB + iomemMiB;
+  const MiB = 1n << 20n;
+  const lowMiB = totalMiB >= 3584 ? 3072 : totalMiB;
+  const highMiB = totalMiB - lowMiB;
+  if (iomemMiB === 0) return { totalMiB, iomemBase: 0n, iomemSize: 0n };
+  if (highMiB < iomemMiB) throw new RangeError(`iomemMiB ${iomemMiB} does not fit above 4 GiB; use memoryMiB >= 3072`);
+  const top = 4096n * MiB + BigInt(highMiB) * MiB;
+  const size = BigInt(iomemMiB) * MiB;
+  const align = size >= 1024n * MiB ? 1024n * MiB : size; // 1 GiB aligned where 1 GiB entries may be used
+  const base = ((top - size) / align) * align;
+  if (base < 4096n * MiB) throw new RangeError(`iomem range does not fit above 4 GiB`);
+  return { totalMiB, iomemBase: base, iomemSize: size };
+}
+
+let nextVmId = 0;
+
+export class Vm {
+  readonly kernel: string;
+  readonly release: string;
+  readonly accel: Accel;
+  readonly log = new ConsoleLog();
+  /** Reserved physical range (memmap=) for device-memory tests. */
+  readonly iomem: { base: bigint; size: bigint };
+  readonly cmdline: string;
+  /** Milliseconds from QEMU start to the agent's ready message. */
+  bootMs = NaN;
+  /** The guest's exit status (the agent's) once it shut down, else null. */
+  exitStatus: number | null = null;
+  /** QEMU's own exit code or signal once it exited. */
+  qemuExit: { code: number | null; signal: string | null } | null = null;
+
+  private child: ChildProcess | null = null;
+  private sock: net.Socket | null = null;
+  private server: net.Server | null = null;
+  private tmp: string;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private nextId = 1;
+  private failure: Error | null = null;
+  private crashCollect: { kind: string; start: number; timer: NodeJS.Timeout } | null = null;
+  private readyWaiters: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private exited: Promise<void>;
+  private markExited!: () => void;
+  private closed = false;
+  private readonly t0 = Date.now();
+  private readonly callTimeoutMs: number;
+  private syncSeq = 0;
+
+  private constructor(
+    private readonly opts: VmOptions,
+    accel: Accel,
+  ) {
+    const k = kernelInfo(opts.kernel);
+    this.kernel = opts.kernel;
+    this.release = k.release;
+    this.accel = accel;
+    this.callTimeoutMs = opts.callTimeoutMs ?? 120_000;
+    const layout = guestLayout(opts.memoryMiB ?? 4096, opts.iomemMiB ?? 1024);
+    this.iomem = { base: layout.iomemBase, size: layout.iomemSize };
+    const words = [
+      'console=ttyS0',
+      'loglevel=5', // KERN_WARNING and worse reach the console (WARN, lockdep, hung task, ...)
+      'panic=-1', // a panic reboots at once, and -no-reboot turns that into QEMU's exit
+      'panic_on_warn=0', // WARNs are reported and fail the run, but the guest lives to print them
+      'nokaslr', // fixed kernel placement keeps the 1 GiB hugetlb page allocatable
+      'rcupdate.rcu_cpu_stall_timeout=60', // the host is shared: starved vCPUs are not stalls
+      'watchdog_thresh=30',
+      'i8042.noaux=1',
+      'i8042.nokbd=1',
+      `hugepagesz=1G hugepages=${opts.hugepages1G ?? 1}`,
+      `hugepagesz=2M hugepages=${opts.hugepages2M ?? 64}`,
+      `mirrorlab.thp=${opts.thp ?? 'madvise'}`,
+    ];
+    if (layout.iomemSize > 0n) words.push(`memmap=${opts.iomemMiB ?? 1024}M$0x${layout.iomemBase.toString(16)}`);
+    words.push(...(opts.cmdline ?? []));
+    this.cmdline = words.join(' ');
+    this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), `mirrorlab-vm-${process.pid}-${nextVmId++}-`));
+    this.exited = new Promise((r) => (this.markExited = r));
+  }
+
+  /** Boots a guest and resolves once the agent answers (and requested modules are loaded). */
+  static async boot(opts: VmOptions): Promise<Vm> {
+    const accel = await resolveAccel(opts);
+    const vm = new Vm(opts, accel);
+    try {
+      await vm.start();
+      for (const m of opts.modules ?? []) await vm.loadModule(m);
+    } catch (e) {
+      await vm.kill();
+      throw e;
+    }
+    return vm;
+  }
+
+  private qemuArgs(initrd: string, sockPath: string): string[] {
+    const cpus = this.opts.cpus ?? 2;
+    const { totalMiB } = guestLayout(this.opts.memoryMiB ?? 4096, this.opts.iomemMiB ?? 1024);
+    const half = Math.floor(totalMiB / 2);
+    const n0 = Math.max(1, Math.floor(cpus / 2));
+    const cpuRange = (a: number, b: number): string => (a === b ? `${a}` : `${a}-${b}`);
+    return [
+      '-machine', 'pc',
+      '-accel', this.accel === 'kvm' ? 'kvm' : 'tcg',
+      '-cpu', this.accel === 'kvm' ? 'host' : 'max',
+      // One socket per vCPU: CPUs on different NUMA nodes must not share a last-level cache.
+      '-smp', `${cpus},sockets=${cpus},cores=1,threads=1`,
+      '-m', `${totalMiB}M`,
+      '-object', `memory-backend-ram,id=mem0,size=${half}M`,
+      '-object', `memory-backend-ram,id=mem1,size=${totalMiB - half}M`,
+      '-numa', `node,nodeid=0,cpus=${cpuRange(0, n0 - 1)},memdev=mem0`,
+      '-numa', `node,nodeid=1,cpus=${cpuRange(n0, cpus - 1)},memdev=mem1`,
+      '-kernel', kernelInfo(this.kernel).vmlinuz,
+      '-initrd', initrd,
+      '-append', this.cmdline,
+      '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
+      '-serial', 'stdio',
+      '-device', 'virtio-serial-pci,id=vser0',
+      '-chardev', `socket,id=rpc,path=${sockPath}`,
+      '-device', `virtserialport,bus=vser0.0,chardev=rpc,name=${RPC_PORT_NAME}`,
+    ];
+  }
+
+  private async start(): Promise<void> {
+    const status = this.opts.onStatus ?? (() => {});
+    const initrd = ensureInitramfs(this.kernel, status);
+    const sockPath = path.join(this.tmp, 'rpc.sock');
+    this.server = net.createServer();
+    const connected = new Promise<net.Socket>((resolve) => this.server!.once('connection', resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(sockPath, resolve);
+    });
+
+    const qemu = findOnPath('qemu-system-x86_64');
+    if (!qemu) throw new Error('qemu-system-x86_64 not found (scripts/setup.sh installs it)');
+    const setpriv = findOnPath('setpriv');
+    const argv = this.qemuArgs(initrd.path, sockPath);
+    const [cmd, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', qemu, ...argv]] : [qemu, argv];
+    installExitHooks();
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    live.add(child);
+    const con = new LineSplitter((l) => this.onConsole(l.replace(/\r$/, '')));
+    child.stdout!.on('data', (b: Buffer) => con.push(b));
+    const errs = new LineSplitter((l) => this.onConsole(`[qemu] ${l}`));
+    child.stderr!.on('data', (b: Buffer) => errs.push(b));
+    child.stdin!.on('error', () => {});
+    child.on('error', (e) => this.fail(new VmExitError(`cannot start QEMU: ${e.message}`, null, '')));
+    child.on('exit', (code, signal) => {
+      con.flush();
+      errs.flush();
+      live.delete(child);
+      this.qemuExit = { code, signal };
+      this.sock?.destroy();
+      this.server?.close();
+      this.log.end();
+      if (!this.closed && !this.failure) {
+        this.fail(
+          new VmExitError(`QEMU exited unexpectedly (code ${code}, signal ${signal})`, code, this.log.tail(60)),
+        );
+      }
+      this.markExited();
+    });
+
+    const timeoutMs = this.opts.timeoutMs ?? 120_000;
+    const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
+    const timer = setTimeout(() => {
+      this.fail(new VmTimeoutError(`guest ${this.kernel} did not become ready within ${timeoutMs} ms`, this.log.tail(60)));
+    }, timeoutMs);
+    try {
+      const sock = await Promise.race([connected, ready.then(() => null as never)]);
+      this.sock = sock;
+      const rpc = new LineSplitter((l) => this.onRpc(l));
+      sock.on('data', (b: Buffer) => rpc.push(b));
+      sock.on('error', () => {});
+      await ready;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.bootMs = Date.now() - t0;
+  }
+
+  private onConsole(text: string): void {
+    const l: LogLine = { t: Date.now() - this.t0, text };
+    this.log.push(l);
+    this.opts.onConsole?.(text);
+    const m = /^mirrorlab-exit: (\d+)/.exec(text);
+    if (m) this.exitStatus = Number(m[1]);
+    if (this.failure && !this.crashCollect) return;
+    if (this.crashCollect) {
+      // The report ends at its end-trace marker, or after a quiet moment.
+      if (/---\[ end (trace|Kernel panic)/.test(text) || this.log.lines.length - this.crashCollect.start > 120) this.finishCrash();
+      else this.crashCollect.timer.refresh();
+      return;
+    }
+    const hit = matchCrash(text);
+    if (hit) {
+      const start = Math.max(0, this.log.lines.length - 4);
+      this.crashCollect = { kind: hit.kind, start, timer: setTimeout(() => this.finishCrash(), 500) };
+    }
+  }
+
+  private finishCrash(): void {
+    if (!this.crashCollect) return;
+    const { kind, start, timer } = this.crashCollect;
+    clearTimeout(timer);
+    this.crashCollect = null;
+    this.fail(new VmCrashError(this.kernel, kind, this.log.since(start)));
+  }
+
+  private onRpc(line: string): void {
+    if (!line.trim()) return;
+    let msg: { id?: number; event?: string; result?: unknown; error?: unknown };
+    try {
+      msg = decode(JSON.parse(line)) as typeof msg;
+    } catch {
+      this.onConsole(`[mirrorlab] unparsable message from the guest agent: ${line.slice(0, 200)}`);
+      return;
+    }
+    if (msg.event === 'ready') {
+      this.readyWaiters?.resolve();
+      this.readyWaiters = null;
+      return;
+    }
+    const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
+    if (!p) return;
+    this.pending.delete(msg.id!);
+    clearTimeout(p.timer);
+    if (msg.error !== undefined) p.reject(msg.error instanceof Error ? msg.error : new Error(String(msg.error)));
+    else p.resolve(msg.result);
+  }
+
+  /** Fails the run: every pending request and close() reject with err; QEMU is killed. */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.readyWaiters?.reject(err);
+    this.readyWaiters = null;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    this.child?.kill('SIGKILL');
+  }
+
+  /** The error that failed this run, if any. */
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  /** Sends one request to the agent. */
+  request(method: string, params: unknown[], opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed || !this.sock) return Promise.reject(new Error('vm: closed'));
+    const id = this.nextId++;
+    const timeoutMs = opts.timeoutMs ?? this.callTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(
+          new VmTimeoutError(`guest ${this.kernel} did not answer ${method} within ${timeoutMs} ms; killed`, this.log.tail(40)),
+        );
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.sock!.write(frame({ id, method, params }));
+    });
+  }
+
+  /** Runs a program in the guest: its exit status and output. */
+  async exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
+    const { timeoutMs, ...rest } = opts;
+    return (await this.request('exec', [cmd, args, rest], { timeoutMs })) as ExecResult;
+  }
+
+  /** Calls an exported async function of the compiled JavaScript in the guest: call('vm/selftest.js', 'echo', 1). */
+  async call<T = unknown>(modulePath: string, exportName: string, ...args: unknown[]): Promise<T> {
+    return (await this.request('call', [modulePath, exportName, args])) as T;
+  }
+
+  /** call() with its own time limit. */
+  async callWith<T = unknown>(opts: { timeoutMs?: number }, modulePath: string, exportName: string, ...args: unknown[]): Promise<T> {
+    return (await this.request('call', [modulePath, exportName, args], opts)) as T;
+  }
+
+  /**
+   * Loads a module in the initramfs (ours or in-tree) after its dependencies;
+   * params go to the named module's insmod (name=value, BigInt as decimal).
+   * A module already loaded is left as it is.
+   */
+  async loadModule(name: string, params: Record<string, string | number | bigint | boolean> = {}): Promise<{ loaded: string[] }> {
+    return (await this.request('loadModule', [name, params])) as { loaded: string[] };
+  }
+
+  /** Unloads a module (rmmod). */
+  async unloadModule(name: string): Promise<void> {
+    const r = await this.exec('rmmod', [name]);
+    if (r.status !== 0) throw new Error(`rmmod ${name} failed (${r.status}): ${r.stderr.trim()}`);
+  }
+
+  /**
+   * Console barrier: writes a marker through /dev/kmsg and waits until it is
+   * back on the host, so that every kernel message printed before it (a
+   * WARN from the last operation, say) has been seen by the crash detector.
+   */
+  async sync(timeoutMs = 30_000): Promise<void> {
+    const token = `mirrorlab-sync ${process.pid}-${++this.syncSeq}-${Date.now()}`;
+    const from = this.log.mark;
+    const seen = this.log.waitFor(new RegExp(token), timeoutMs, from);
+    seen.catch(() => {});
+    await this.request('kmsg', [`<4>${token}\n`]);
+    try {
+      await seen;
+    } catch (e) {
+      if (this.failure) throw this.failure;
+      throw e;
+    }
+    if (this.crashCollect) await new Promise<void>((r) => setTimeout(r, 600));
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Shuts the guest down: a console barrier, then the agent exits with
+   * `status` and /init powers off. Resolves with the guest's exit status;
+   * rejects with the crash (or timeout) that failed the run.
+   */
+  async close(status = 0): Promise<number> {
+    if (this.closed) {
+      await this.exited;
+      if (this.failure) throw this.failure;
+      return this.exitStatus ?? -1;
+    }
+    if (!this.failure && this.sock) {
+      try {
+        await this.sync();
+        await this.request('shutdown', [status], { timeoutMs: 30_000 });
+      } catch {
+        /* the failure (if any) is reported below */
+      }
+    }
+    this.closed = true;
+    const killTimer = setTimeout(() => this.child?.kill('SIGKILL'), 15_000);
+    if (this.failure || !this.child || this.qemuExit) this.child?.kill('SIGKILL');
+    await this.exited;
+    clearTimeout(killTimer);
+    this.cleanup();
+    if (this.failure) throw this.failure;
+    return this.exitStatus ?? -1;
+  }
+
+  /** Kills QEMU at once, without a shutdown. */
+  async kill(): Promise<void> {
+    this.closed = true;
+    if (this.child && !this.qemuExit) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+    this.cleanup();
+  }
+
+  /** QEMU's process id (tests use it to prove it is gone). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private cleanup(): void {
+    this.server?.close();
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function resolveAccel(opts: VmOptions): Promise<Accel> {
+  const want = opts.accel ?? ((process.env.MIRRORLAB_ACCEL as VmOptions['accel']) || 'auto');
+  if (want === 'tcg' || want === 'kvm') return want;
+  const { kvmUsable } = await import('./kvm.js');
+  return (await kvmUsable(opts.kernel, opts.onStatus)) ? 'kvm' : 'tcg';
+}

@@ -1,0 +1,124 @@
+// Shared by the guest test files: the kernel matrix, skip reasons, making
+// sure the guest never runs stale code, and per-test console excerpts.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
+import { KERNEL_SERIES, guestUnavailableReason } from '../../src/vm/kernels.js';
+import type { Vm as VmType, VmOptions } from '../../src/vm/vm.js';
+
+export const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+/** Kernels to run on: both by default, or $MIRRORLAB_KERNEL (comma-separated). */
+export function kernels(): string[] {
+  const env = process.env.MIRRORLAB_KERNEL;
+  return env ? env.split(',').map((s) => s.trim()).filter(Boolean) : [...KERNEL_SERIES];
+}
+
+/** Why guest tests cannot run for this kernel (printed once), or null. */
+const warned = new Set<string>();
+export function skipReason(kernel: string): string | null {
+  const r = guestUnavailableReason(kernel);
+  if (r && !warned.has(kernel)) {
+    warned.add(kernel);
+    console.warn(`guest tests on ${kernel} skipped: ${r}`);
+  }
+  return r;
+}
+
+function newest(dir: string, filter: (p: string) => boolean): number {
+  let t = 0;
+  if (!fs.existsSync(dir)) return 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p, filter));
+    else if (filter(p)) t = Math.max(t, fs.statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Rebuilds what the guest runs when its sources are newer: the addon (if
+ * missing), dist/ (tsc), and build/modules/<series>/ (scripts/build-modules.sh).
+ */
+export function ensureGuestBuild(series: string[]): void {
+  const run = (cmd: string, args: string[]): void => {
+    execFileSync(cmd, args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+  };
+  if (!fs.existsSync(path.join(repo, 'build/Release/mirrorlab.node'))) run('npm', ['run', '--silent', 'build:native']);
+  const src = newest(path.join(repo, 'src'), (p) => p.endsWith('.ts'));
+  const dist = newest(path.join(repo, 'dist'), (p) => p.endsWith('.js'));
+  if (src > dist) run(path.join(repo, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
+  const kp = newest(path.join(repo, 'kernel-patches'), () => true);
+  const stale = series.filter((s) => {
+    const stamp = path.join(repo, 'build/modules', s, 'release');
+    return !fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < kp;
+  });
+  if (stale.length) run(path.join(repo, 'scripts/build-modules.sh'), stale);
+}
+
+/** QEMU processes started by this test process that are still alive (from /proc). */
+export function ourQemuPids(): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.startsWith('qemu-system') || cmd.includes('/qemu-system')) {
+        if (cmd.includes(`mirrorlab-vm-${process.pid}-`)) pids.push(Number(d));
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat); // a zombie is dead, only not yet reaped
+  } catch {
+    return false;
+  }
+}
+
+/** Attaches the guest console lines of the running test to its result (and to the failure). */
+export function attachConsole(ctx: TestContext, vm: VmType | undefined, from: number): void {
+  if (!vm) return;
+  const excerpt = vm.log.since(from).split('\n').slice(-200).join('\n');
+  (ctx.task.meta as Record<string, unknown>).guestLog = excerpt;
+  (ctx.task.meta as Record<string, unknown>).kernel = vm.kernel;
+}
+
+/**
+ * One guest per describe block: booted before the first test, shut down
+ * after the last; every test ends with a console barrier so that a WARN it
+ * caused fails that test, and its console lines are attached to its result.
+ */
+export function sharedVm(options: () => VmOptions): { readonly vm: VmType } {
+  let vm: VmType | undefined;
+  let mark = 0;
+  beforeAll(async () => {
+    const { Vm } = await import('../../src/vm/vm.js');
+    vm = await Vm.boot(options());
+  }, 300_000);
+  beforeEach((ctx) => {
+    mark = vm?.log.mark ?? 0;
+    onTestFailed(() => attachConsole(ctx, vm, mark));
+  });
+  afterEach(async (ctx) => {
+    attachConsole(ctx, vm, mark);
+    if (vm && !vm.error) await vm.sync();
+    if (vm?.error) throw vm.error;
+  });
+  afterAll(async () => {
+    if (vm) await vm.close();
+  }, 120_000);
+  return {
+    get vm(): VmType {
+      if (!vm) throw new Error('guest not booted');
+      return vm;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+// Crash detection, proven with the test-only mltrigger module (loaded nowhere
+// else), and a guest that stops answering. No QEMU may survive either.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureGuestBuild, kernels, ourQemuPids, processAlive, skipReason } from './helpers.js';
+import { Vm } from '../../src/vm/vm.js';
+import { VmCrashError, VmTimeoutError } from '../../src/vm/crash.js';
+
+const matrix = kernels();
+beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
+
+describe.each(matrix)('kernel %s', (kernel) => {
+  const reason = skipReason(kernel);
+
+  it.skipIf(reason !== null)('catches a WARN raised by mltrigger and reports the console excerpt', { timeout: 180_000 }, async (ctx) => {
+    const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
+    try {
+      const nodes = await vm.exec('sh', ['-c', 'ls -l /dev/mltrigger /sys/kernel/debug/mltrigger/trigger; cat /dev/mltrigger']);
+      expect(nodes.status).toBe(0);
+      expect(nodes.stdout).toMatch(/^crw------- .* \/dev\/mltrigger$/m);
+      expect(nodes.stdout).toContain('/sys/kernel/debug/mltrigger/trigger');
+      expect(nodes.stdout.trim().split('\n').pop()).toBe('0');
+      expect(vm.error).toBeNull();
+
+      // The write itself may return before the WARN reaches the host; the
+      // crash must then fail whatever comes next, close() included.
+      const outcome = await vm
+        .exec('sh', ['-c', 'echo warn > /dev/mltrigger'])
+        .then(() => vm.close())
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(outcome).toBeInstanceOf(VmCrashError);
+      const err = outcome as VmCrashError;
+      expect(err.kind).toBe('warning');
+      expect(err.kernel).toBe(kernel);
+      expect(err.console).toContain('mltrigger: warning requested by user space (count 1)');
+      expect(err.console).toMatch(/WARNING: CPU: \d+ PID: \d+ at .*mltrigger/);
+      expect(err.message).toContain('--- guest console ---');
+      (ctx.task.meta as Record<string, unknown>).guestLog = err.console;
+      await expect(vm.close()).rejects.toBe(err);
+      await expect(vm.exec('true')).rejects.toBe(err);
+      expect(processAlive(vm.pid!)).toBe(false);
+    } finally {
+      await vm.kill();
+    }
+    expect(ourQemuPids()).toEqual([]);
+  });
+
+  it.skipIf(reason !== null)('kills a guest that stops answering after the timeout, leaving no QEMU', { timeout: 180_000 }, async () => {
+    const vm = await Vm.boot({ kernel, callTimeoutMs: 5_000 });
+    const pid = vm.pid!;
+    expect(processAlive(pid)).toBe(true);
+    const t0 = Date.now();
+    const err = await vm.call('vm/selftest.js', 'hang').catch((e: unknown) => e);
+    const waited = Date.now() - t0;
+    expect(err).toBeInstanceOf(VmTimeoutError);
+    expect((err as Error).message).toMatch(/did not answer call within 5000 ms; killed/);
+    expect(waited).toBeGreaterThanOrEqual(5_000);
+    await expect(vm.close()).rejects.toBe(err);
+    expect(vm.qemuExit?.signal).toBe('SIGKILL');
+    expect(processAlive(pid)).toBe(false);
+    expect(ourQemuPids()).toEqual([]);
+  });
+});

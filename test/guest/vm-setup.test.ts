@@ -1,0 +1,53 @@
+// A missing kernel cache is rebuilt by setup: scripts/kernels.sh into an empty
+// cache root (one series, the .deb files already downloaded are reused).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repo } from './helpers.js';
+import { findOnPath } from '../../src/vm/kernels.js';
+
+const series = process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.1';
+const shared = '/var/cache/mirrorlab/kernels';
+const reason = !findOnPath('apt-get')
+  ? 'apt-get not available'
+  : !fs.existsSync(path.join(shared, series, '.complete'))
+    ? `no warm cache at ${shared}/${series} to compare with (run scripts/kernels.sh)`
+    : null;
+if (reason) console.warn(`cache rebuild test skipped: ${reason}`);
+
+describe('scripts/kernels.sh', () => {
+  it.skipIf(reason !== null)(`rebuilds a missing ${series} cache, then is a fast no-op`, { timeout: 300_000 }, () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-cache-'));
+    try {
+      const env = { ...process.env, MIRRORLAB_CACHE: root, MIRRORLAB_DEBS: '/var/cache/mirrorlab/debs' };
+      const run = (): string =>
+        execFileSync(path.join(repo, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      run();
+      const dir = path.join(root, 'kernels', series);
+      for (const f of ['vmlinuz', 'release', 'kdir', 'manifest.json', '.complete']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+      const release = fs.readFileSync(path.join(dir, 'release'), 'utf8').trim();
+      const kdir = fs.readFileSync(path.join(dir, 'kdir'), 'utf8').trim();
+      expect(kdir).toBe(path.join(dir, 'headers/usr/src', `linux-headers-${release}`));
+      expect(fs.existsSync(path.join(kdir, 'Makefile'))).toBe(true);
+      expect(fs.readFileSync(path.join(kdir, 'Makefile'), 'utf8')).toContain(`include ${dir}/headers/usr/src/`);
+      expect(fs.existsSync(path.join(dir, 'modules/lib/modules', release, 'modules.dep'))).toBe(true);
+      expect(Buffer.compare(fs.readFileSync(path.join(dir, 'vmlinuz')), fs.readFileSync(path.join(shared, series, 'vmlinuz')))).toBe(0);
+      const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      const ref = JSON.parse(fs.readFileSync(path.join(shared, series, 'manifest.json'), 'utf8'));
+      expect(m.release).toBe(release);
+      expect(m.packages.map((p: { name: string }) => p.name)).toEqual(ref.packages.map((p: { name: string }) => p.name));
+      expect(m.packages[0].name).toMatch(/^linux-image-.*-unsigned$/);
+
+      // Warm: nothing to do, and said so.
+      const t0 = Date.now();
+      const out = execFileSync(path.join(repo, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(out).toBe('');
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(fs.readFileSync(path.join(dir, '.complete'), 'utf8')).toContain(m.packages[0].name);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
