@@ -128,6 +128,7 @@ struct fv_counters {
 	atomic64_t mmaps;
 	atomic64_t vma_opens;
 	atomic64_t vma_closes;
+	atomic64_t split_zaps;
 };
 
 /* Policy word: bits 0-7 max_entry, bits 8-15 FAKEVRAM_POLICY_* flags. */
@@ -475,9 +476,38 @@ static void fv_vma_close(struct vm_area_struct *vma)
 	fv_inc(&fv_file_of(vma)->c.vma_closes);
 }
 
+/*
+ * Called with mmap_lock held for write before a VMA is split at @addr
+ * (mprotect, munmap, mremap or madvise of part of it).
+ *
+ * The core splits huge PMD entries that straddle the new boundary
+ * (vma_adjust_trans_huge()), but not huge PUD entries: on 6.12 it goes
+ * split_huge_pmd_address() -> mm_find_pmd(), which checks pud_present()
+ * but not pud_leaf(), and takes pmd_offset() of the PUD leaf: the "PMD
+ * table" is then our device memory and __split_huge_pmd() locks a page
+ * that does not exist (an Oops in _raw_spin_lock, seen on 6.12.117 with
+ * mprotect of 2 MiB inside a PUD-mapped range).  So zap the PUD slot that
+ * spans @addr first.  The memory stays; the next access faults it in again
+ * with entries that fit the new VMAs.
+ */
+static int fv_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+#if FV_HUGE_PUD
+	unsigned long haddr = addr & PUD_MASK;
+
+	if (haddr != addr && haddr >= vma->vm_start && haddr + PUD_SIZE <= vma->vm_end &&
+	    haddr + PUD_SIZE > haddr) {
+		zap_vma_ptes(vma, haddr, PUD_SIZE);
+		fv_inc(&fv_file_of(vma)->c.split_zaps);
+	}
+#endif
+	return 0;
+}
+
 static const struct vm_operations_struct fv_vm_ops = {
 	.open = fv_vma_open,
 	.close = fv_vma_close,
+	.may_split = fv_may_split,
 	.fault = fv_fault,
 	.huge_fault = fv_huge_fault,
 };
@@ -672,6 +702,7 @@ static long fv_ioc_counters(struct fv_file *f, void __user *arg)
 	out.mmaps = fv_read_counter(&c->mmaps, reset);
 	out.vma_opens = fv_read_counter(&c->vma_opens, reset);
 	out.vma_closes = fv_read_counter(&c->vma_closes, reset);
+	out.split_zaps = fv_read_counter(&c->split_zaps, reset);
 	return copy_to_user(arg, &out, sizeof(out)) ? -EFAULT : 0;
 }
 

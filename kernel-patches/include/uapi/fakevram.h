@@ -95,7 +95,8 @@ struct fakevram_counters {
 	__u64 mmaps;		/* successful mmap() calls */
 	__u64 vma_opens;	/* vm_ops->open: VMA copied by fork or split */
 	__u64 vma_closes;	/* vm_ops->close */
-	__u64 reserved[4];
+	__u64 split_zaps;	/* huge PUD entries zapped before a VMA split (see fakevram.c) */
+	__u64 reserved[3];
 };
 
 /*
