@@ -13,7 +13,7 @@
 //   fakevramAccess(fd, offset, buffer, write)    FAKEVRAM_IOC_ACCESS with a Uint8Array
 //   fakevramConstants() -> { IOC_*, KIND_*, ENTRY_*, CAP_*, POLICY_* }
 //
-//   patternFill(addr, length, seed)              one u64 per 4 KiB page: (offset ^ seed)
+//   patternFill(addr, length, seed, base = 0)    one u64 per 4 KiB page: ((base + offset) ^ seed)
 //   patternCheck(addr, length, seed, base) -> number of 4 KiB pages that differ
 //
 //   processVmReadv(pid, local, remote, length) / processVmWritev(...) -> bytes
@@ -186,9 +186,10 @@ Napi::Value PatternFill(const Napi::CallbackInfo &info)
 	uint64_t addr = ArgU64(info, 0, "addr");
 	uint64_t length = ArgU64(info, 1, "length");
 	uint64_t seed = ArgU64(info, 2, "seed");
+	uint64_t base = info[3].IsUndefined() ? 0 : ArgU64(info, 3, "base");
 	volatile uint64_t *p = (volatile uint64_t *)addr;
 	for (uint64_t off = 0; off + 8 <= length; off += 4096)
-		p[off / 8] = off ^ seed;
+		p[off / 8] = (base + off) ^ seed;
 	return info.Env().Undefined();
 }
 

@@ -79,8 +79,8 @@ function checkAligned(name: string, v: unknown, nonZero: boolean): number {
 }
 
 /** Fill / check the pattern the guest tests use: one u64 per 4 KiB page, (offset ^ seed). */
-export function patternFill(address: bigint, length: number, seed: bigint): void {
-  native.patternFill(address, length, seed);
+export function patternFill(address: bigint, length: number, seed: bigint, base = 0): void {
+  native.patternFill(address, length, seed, base);
 }
 /** Number of 4 KiB pages in [address, address + length) whose first u64 is not ((base + offset) ^ seed). */
 export function patternCheck(address: bigint, length: number, seed: bigint, base = 0): number {

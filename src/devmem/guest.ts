@@ -29,8 +29,7 @@ function writeDevice(dev: FakeVram, offset: number, length: number, seed: bigint
   using buf = Mapping.anonymous(Math.min(CHUNK, length));
   for (let off = 0; off < length; off += CHUNK) {
     const n = Math.min(CHUNK, length - off);
-    const v = new DataView(buf.view.buffer, buf.view.byteOffset, n);
-    for (let o = 0; o < n; o += 4096) v.setBigUint64(o, BigInt(off + o) ^ seed, true);
+    patternFill(buf.address, n, seed, off);
     native.fakevramAccess(dev.fd, offset + off, buf.subarray(0, n), true);
   }
 }
