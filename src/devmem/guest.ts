@@ -167,7 +167,8 @@ export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: 
   });
   // Plain copies: no GUP, legitimate on any memory the CPU can access.
   const pc = native.pipeRoundTrip(m.address, m.address + 8192n, 4096) as { written: number; read: number };
-  const same = m.view[8192] === 0xa5 && m.view[8192 + 4095] === 0xa5;
+  // (the first 8 bytes hold the futex word by now)
+  const same = m.view[8192 + 8] === 0xa5 && m.view[8192 + 4095] === 0xa5;
   const pipeCopy = { ...pc, same };
   return { maxEntry, counters, oDirectRead, processVmReadv, processVmWritev, vmsplice, futexShared, futexPrivate, procSelfMem, pipeCopy };
 }
