@@ -63,8 +63,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
       });
     }
 
-    it('prefault fills the whole mapping on the first fault', async () => {
-      for (const e of ['pte', 'pmd', 'pud'] as const) {
+    for (const e of ['pte', 'pmd', 'pud'] as const) {
+      it(`prefault up to ${e}: the first fault fills the whole mapping`, async () => {
         const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, len, { prefault: true });
         const c = r.counters;
         const faults = c.faults.pte + c.faults.pmd + c.faults.pud;
@@ -74,8 +74,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
         expect(faults).toBe(1);
         const top: Entry = hugePfnmaps(kernel) ? e : 'pte';
         expect(c.faults[top] + c.prefaultEntries[top]).toBe(len / 2 ** SHIFT[top]);
-      }
-    });
+      });
+    }
 
     it('misaligned on purpose (no-align switch): no PMD entries when the address is not 2 MiB congruent', async () => {
       const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', 'pmd', 64 << 20, { noAlign: true });
