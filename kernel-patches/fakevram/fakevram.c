@@ -68,9 +68,11 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
+#include <asm/tlbflush.h>
 
 #include "uapi/fakevram.h"
 
@@ -504,10 +506,36 @@ static int fv_may_split(struct vm_area_struct *vma, unsigned long addr)
 	return 0;
 }
 
+#if FV_HUGE_PUD
+static void fv_flush_local_tlb(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/*
+ * Called after mremap() moved a VMA.  On 6.12, move_page_tables() reaches
+ * a huge PUD entry through get_old_pud() -> pud_none_or_clear_bad(), which
+ * takes the leaf for a bad table pointer, logs "bad pud" and clears it
+ * without a TLB flush; nothing later is sure to flush that 1 GiB
+ * translation of the old address (seen on 6.12.117: data written through a
+ * new mapping that reused the old address went astray).  The moved range
+ * itself refaults correctly.  Flush every CPU's TLB here, before mremap()
+ * returns to user space.  Costly, but mremap of device memory is rare.
+ */
+static int fv_mremap(struct vm_area_struct *vma)
+{
+	on_each_cpu(fv_flush_local_tlb, NULL, 1);
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct fv_vm_ops = {
 	.open = fv_vma_open,
 	.close = fv_vma_close,
 	.may_split = fv_may_split,
+#if FV_HUGE_PUD
+	.mremap = fv_mremap,
+#endif
 	.fault = fv_fault,
 	.huge_fault = fv_huge_fault,
 };
