@@ -71,8 +71,12 @@ describe.each(matrix)('kernel %s', (kernel) => {
         console.log(`${kernel} prefault up to ${e}: ${faults} fault(s), prefault entries ${JSON.stringify(c.prefaultEntries)}, skipped ${c.prefaultSkipped}, touch ${r.touchMs.toFixed(1)} ms`);
         expect(r.badDeviceView).toBe(0);
         expect(r.badMappingView).toBe(0);
-        expect(faults).toBe(1);
+        // Prefault fills PMD slots only under PUD entries that already point
+        // to a PMD table; a 1 GiB mapping not 1 GiB aligned spans two PUD
+        // slots, and the second is filled by its own (second) fault.
         const top: Entry = hugePfnmaps(kernel) ? e : 'pte';
+        expect(faults).toBeGreaterThanOrEqual(1);
+        expect(faults).toBeLessThanOrEqual(top === 'pmd' ? Math.ceil(len / GiB) + 1 : 1);
         expect(c.faults[top] + c.prefaultEntries[top]).toBe(len / 2 ** SHIFT[top]);
       });
     }
