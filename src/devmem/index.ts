@@ -1,2 +1,2 @@
-// Filled in by the work on this area.
-export {};
+// Device memory: the fakevram driver (guests only) and what the guest tests run with it.
+export * from './fakevram.js';

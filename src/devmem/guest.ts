@@ -1,0 +1,291 @@
+// Guest-side steps of the fakevram tests and benchmark, called through
+// vm.call('devmem/guest.js', name, ...args) inside a QEMU guest with the
+// fakevram module loaded. Each step is small in JavaScript (guest JIT is slow):
+// the touching, pattern and timing loops are C++.
+import fs from 'node:fs';
+import { native } from '../addon.js';
+import { isSyscallError } from '../errors.js';
+import { Mapping } from '../memory/mapping.js';
+import { runInChild } from '../memory/fork.js';
+import { summarize, type Summary } from '../stats/summary.js';
+import { FakeVram, ENTRY_SIZES, patternCheck, patternFill, type EntrySize, type FakeVramCounters } from './fakevram.js';
+
+const CHUNK = 64 << 20;
+
+/** Driver-side check of [offset, offset + length) against the pattern, in chunks. */
+function checkDevice(dev: FakeVram, offset: number, length: number, seed: bigint): number {
+  using buf = Mapping.anonymous(Math.min(CHUNK, length));
+  let bad = 0;
+  for (let off = 0; off < length; off += CHUNK) {
+    const n = Math.min(CHUNK, length - off);
+    native.fakevramAccess(dev.fd, offset + off, buf.subarray(0, n), false);
+    bad += patternCheck(buf.address, n, seed, off);
+  }
+  return bad;
+}
+
+/** Driver-side write of the pattern, in chunks. */
+function writeDevice(dev: FakeVram, offset: number, length: number, seed: bigint): void {
+  using buf = Mapping.anonymous(Math.min(CHUNK, length));
+  for (let off = 0; off < length; off += CHUNK) {
+    const n = Math.min(CHUNK, length - off);
+    patternFill(buf.address, n, seed, off);
+    native.fakevramAccess(dev.fd, offset + off, buf.subarray(0, n), true);
+  }
+}
+
+function errResult(e: unknown): { ok: false; code: string; errno: number } {
+  if (isSyscallError(e)) return { ok: false, code: e.code, errno: e.errno };
+  throw e;
+}
+
+export interface InfoResult {
+  kind: string; size: number; physBase: string; supports: Record<EntrySize, boolean>; kernel: string;
+  thp: string; uapiSizes: Record<string, number>;
+}
+
+export async function info(path = '/dev/fakevram0'): Promise<InfoResult> {
+  using dev = FakeVram.open(path);
+  const c = native.fakevramConstants() as Record<string, number>;
+  return {
+    kind: dev.info.kind, size: dev.info.size, physBase: `0x${dev.info.physBase.toString(16)}`,
+    supports: dev.info.supports, kernel: dev.info.kernel,
+    thp: fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').trim(),
+    uapiSizes: { info: c.SIZEOF_INFO, policy: c.SIZEOF_POLICY, counters: c.SIZEOF_COUNTERS, evict: c.SIZEOF_EVICT, access: c.SIZEOF_ACCESS },
+  };
+}
+
+export interface FaultDataResult {
+  address: string;
+  aligned: Record<EntrySize, boolean>;
+  touchMs: number;
+  counters: FakeVramCounters;
+  /** pages the driver read back differently from what the mapping wrote */
+  badDeviceView: number;
+  /** pages the mapping read differently from what the driver wrote */
+  badMappingView: number;
+  /** after evict: counters of the refault and the pages that differ */
+  evicted: { offset: number; length: number };
+  refault: FakeVramCounters;
+  badAfterRefault: number;
+}
+
+/**
+ * Map `length` bytes with entries up to `maxEntry`, write one u64 per 4 KiB
+ * through the mapping (one touch per 4 KiB), count the faults, check both
+ * directions of data, then evict and check the refault.
+ */
+export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; path?: string } = {}): Promise<FaultDataResult> {
+  using dev = FakeVram.open(opts.path);
+  dev.setPolicy({ maxEntry, prefault: opts.prefault ?? false, noAlign: opts.noAlign ?? false });
+  using m = dev.map(length);
+  const seed = 0x5eed0000n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
+  dev.counters(true);
+  const t0 = native.monotonicNs() as bigint;
+  patternFill(m.address, length, seed);
+  const touchMs = Number((native.monotonicNs() as bigint) - t0) / 1e6;
+  const counters = dev.counters(true);
+  const badDeviceView = checkDevice(dev, 0, length, seed);
+  writeDevice(dev, 0, length, seed << 1n);
+  const badMappingView = patternCheck(m.address, length, seed << 1n, 0);
+  dev.counters(true);
+  const evicted = dev.evict();
+  const badAfterRefault = patternCheck(m.address, length, seed << 1n, 0);
+  const refault = dev.counters(true);
+  const a = m.address;
+  return {
+    address: `0x${a.toString(16)}`,
+    aligned: { pte: true, pmd: (a & 0x1fffffn) === 0n, pud: (a & 0x3fffffffn) === 0n },
+    touchMs, counters, badDeviceView, badMappingView, evicted, refault, badAfterRefault,
+  };
+}
+
+type Outcome = { ok: true; value: number } | { ok: false; code: string; errno: number };
+
+function attempt(f: () => number): Outcome {
+  try {
+    return { ok: true, value: f() };
+  } catch (e) {
+    return errResult(e);
+  }
+}
+
+export interface GupResult {
+  maxEntry: EntrySize;
+  counters: FakeVramCounters;
+  oDirectRead: Outcome | { skipped: string };
+  processVmReadv: Outcome;
+  processVmWritev: Outcome;
+  vmsplice: Outcome;
+  futexShared: Outcome;
+  futexPrivate: Outcome;
+  procSelfMem: Outcome;
+  /** plain copies (no GUP): write(2) from and read(2) into the mapping through a pipe */
+  pipeCopy: { written: number; read: number; same: boolean };
+}
+
+/**
+ * The paths that take references on the pages behind user addresses (GUP),
+ * pointed at a fakevram mapping whose entries are present at `maxEntry`
+ * size. Each result is what the kernel returned; the test judges.
+ */
+export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: string, path?: string): Promise<GupResult> {
+  using dev = FakeVram.open(path);
+  dev.setPolicy({ maxEntry });
+  using m = dev.map(length);
+  m.view.fill(0xa5, 0, 4096);
+  m.view.fill(0xa5, length - 4096, length);
+  const counters = dev.counters(true);
+  using local = Mapping.anonymous(1 << 20);
+  local.view.fill(1);
+  let oDirectRead: Outcome | { skipped: string } = { skipped: 'no block device given' };
+  if (blockdev) {
+    let fd = -1;
+    try {
+      fd = fs.openSync(blockdev, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+      oDirectRead = attempt(() => native.preadInto(fd, m.address, 1 << 20, 0) as number);
+    } catch (e) {
+      oDirectRead = { skipped: `open ${blockdev} O_DIRECT: ${(e as Error).message}` };
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+  }
+  const pid = process.pid;
+  const processVmReadv = attempt(() => native.processVmReadv(pid, local.address, m.address, 4096) as number);
+  const processVmWritev = attempt(() => native.processVmWritev(pid, local.address, m.address, 4096) as number);
+  const vmsplice = attempt(() => native.vmspliceFrom(m.address, 4096) as number);
+  new DataView(m.view.buffer, m.view.byteOffset, 8).setUint32(0, 7, true);
+  const futexShared = attempt(() => native.futexWait(m.address, 8, false) as number);
+  const futexPrivate = attempt(() => native.futexWait(m.address, 8, true) as number);
+  const procSelfMem = attempt(() => {
+    const fd = fs.openSync('/proc/self/mem', 'r');
+    try {
+      return native.preadInto(fd, local.address, 4096, m.address) as number;
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+  // Plain copies: no GUP, legitimate on any memory the CPU can access.
+  const pc = native.pipeRoundTrip(m.address, m.address + 8192n, 4096) as { written: number; read: number };
+  // (the first 8 bytes hold the futex word by now)
+  const same = m.view[8192 + 8] === 0xa5 && m.view[8192 + 4095] === 0xa5;
+  const pipeCopy = { ...pc, same };
+  return { maxEntry, counters, oDirectRead, processVmReadv, processVmWritev, vmsplice, futexShared, futexPrivate, procSelfMem, pipeCopy };
+}
+
+export interface VmaOpsResult {
+  mprotect: { roRw: boolean; badAfter: number; writeCounters: FakeVramCounters; badDevice: number };
+  partialMprotect: { ok: boolean; bad: number; counters: FakeVramCounters };
+  fork: { exitCode: number | null; signal: string | null; childSaw: number[]; parentSeesChildWrite: boolean };
+  partialMunmap: { ok: boolean; bad: number; counters: FakeVramCounters };
+  mremap: { moved: boolean; bad: number; badDevice: number; counters: FakeVramCounters };
+}
+
+/** mprotect, partial mprotect (split), fork, partial munmap, mremap on a mapping with `maxEntry` entries. */
+export async function vmaOps(maxEntry: EntrySize, length: number, path?: string): Promise<VmaOpsResult> {
+  using dev = FakeVram.open(path);
+  dev.setPolicy({ maxEntry });
+  const seed = 0xabcdefn;
+  const m = dev.map(length);
+  try {
+    patternFill(m.address, length, seed);
+    dev.counters(true);
+    m.protect('r');
+    m.protect('rw');
+    const badAfter = patternCheck(m.address, length, seed, 0);
+    patternFill(m.address, length, seed + 1n);
+    const writeCounters = dev.counters(true);
+    const mprotect = { roRw: true, badAfter, writeCounters, badDevice: checkDevice(dev, 0, length, seed + 1n) };
+
+    const cut = (2 << 20) + 4096;
+    m.protect('r', cut, 2 << 20);
+    const pbad = patternCheck(m.address, length, seed + 1n, 0);
+    m.protect('rw');
+    const partialMprotect = { ok: true, bad: pbad, counters: dev.counters(true) };
+
+    const child = await runInChild([
+      { op: 'read', mapping: m, offset: 0, length: 8 },
+      { op: 'read', mapping: m, offset: length - 4096, length: 8 },
+      { op: 'write', mapping: m, offset: 4096 * 3, length: 8, value: 0x5a },
+    ]);
+    const childSaw = child.results.filter((r) => r?.op === 'read').map((r) => (r?.bytes ? Number(new DataView(r.bytes.buffer, r.bytes.byteOffset, 8).getBigUint64(0, true) ^ (seed + 1n)) : -1));
+    const fork = { exitCode: child.exitCode, signal: child.signal, childSaw, parentSeesChildWrite: m.view[4096 * 3] === 0x5a };
+    patternFill(m.address, length, seed + 2n);
+
+    const hole = cut, hlen = 4 << 20;
+    native.munmap(m.address + BigInt(hole), hlen);
+    const bad = patternCheck(m.address, hole, seed + 2n, 0) +
+      patternCheck(m.address + BigInt(hole + hlen), length - hole - hlen, seed + 2n, hole + hlen);
+    const partialMunmap = { ok: true, bad, counters: dev.counters(true) };
+    native.munmap(m.address, hole);
+    native.munmap(m.address + BigInt(hole + hlen), length - hole - hlen);
+
+    using m2 = dev.map(length);
+    patternFill(m2.address, length, seed + 3n);
+    dev.counters(true);
+    // Move to another address with the same alignment the driver chose.
+    using spare = Mapping.anonymous(length * 2 + (1 << 30), { prot: 'none' });
+    const align = BigInt(Math.min(length, 1 << 30));
+    const target = (spare.address + align - 1n) & ~(align - 1n);
+    const r = m2.remap(length, { mayMove: true, fixed: target });
+    const mremap = {
+      moved: r.moved,
+      bad: patternCheck(m2.address, length, seed + 3n, 0),
+      badDevice: checkDevice(dev, 0, length, seed + 3n),
+      counters: dev.counters(true),
+    };
+    return { mprotect, partialMprotect, fork, partialMunmap, mremap };
+  } finally {
+    if (m.mapped) {
+      try { m.unmap(); } catch { /* already unmapped in pieces */ }
+    }
+  }
+}
+
+export interface BenchResult {
+  length: number;
+  reps: number;
+  /** per case: the time to fault in the whole mapping, ms */
+  cases: Record<string, Summary>;
+  faults: Record<string, FakeVramCounters>;
+}
+
+/**
+ * Fault-in time of `length` bytes per policy, `reps` rounds with every case
+ * once per round (ratios in one run). Touch loops are C++: patternFill for
+ * one write per 4 KiB, faultTouch (512 timed touches) for one per 2 MiB.
+ */
+export async function bench(length: number, reps: number, path?: string): Promise<BenchResult> {
+  using dev = FakeVram.open(path);
+  const cases: Array<{ name: string; maxEntry: EntrySize; prefault: boolean; stride: number }> = [
+    { name: 'pte touch-4K', maxEntry: 'pte', prefault: false, stride: 4096 },
+    { name: 'pmd touch-4K', maxEntry: 'pmd', prefault: false, stride: 4096 },
+    { name: 'pud touch-4K', maxEntry: 'pud', prefault: false, stride: 4096 },
+    { name: 'pte per-fault touch-1-per-2M', maxEntry: 'pte', prefault: false, stride: 2 << 20 },
+    { name: 'pte prefault touch-1-per-2M', maxEntry: 'pte', prefault: true, stride: 2 << 20 },
+    { name: 'pte prefault touch-4K', maxEntry: 'pte', prefault: true, stride: 4096 },
+    { name: 'pmd per-fault touch-1-per-2M', maxEntry: 'pmd', prefault: false, stride: 2 << 20 },
+    { name: 'pmd prefault touch-1-per-2M', maxEntry: 'pmd', prefault: true, stride: 2 << 20 },
+    { name: 'pmd prefault touch-4K', maxEntry: 'pmd', prefault: true, stride: 4096 },
+  ];
+  const times: Record<string, number[]> = {};
+  const faults: Record<string, FakeVramCounters> = {};
+  for (let r = 0; r < reps; r++) {
+    for (const c of cases) {
+      dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault });
+      using m = dev.map(length);
+      dev.counters(true);
+      // One plain write per touch, no clock inside the loop: under TCG a
+      // clock_gettime pair per 4 KiB costs more than a 2 MiB fault.
+      const t0 = native.monotonicNs() as bigint;
+      if (c.stride === 4096) native.patternFill(m.address, length, 1n, 0);
+      else native.faultTouch(m.address, length, c.stride, true, false);
+      const ms = Number((native.monotonicNs() as bigint) - t0) / 1e6;
+      (times[c.name] ??= []).push(ms);
+      faults[c.name] = dev.counters(true);
+    }
+  }
+  const out: Record<string, Summary> = {};
+  for (const [k, v] of Object.entries(times)) out[k] = summarize(v);
+  return { length, reps, cases: out, faults };
+}
