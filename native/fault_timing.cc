@@ -8,8 +8,8 @@
 //   clockOverhead(n)          n back-to-back clock_gettime pairs (the floor of
 //                             every sample)
 //   perfProbe()               can this thread open a page-fault counter?
-//   clearTiming(addr, len, passes, method)
-//                             ns per pass of clearing an already-populated
+//   clearTiming(addr, len, passes, method, chunk)
+//                             ns per chunk of clearing an already-populated
 //                             range (memset or rep stosb): the memory-clearing
 //                             bandwidth that bounds every huge-page fault
 //   timedMadvise(addr, len, advice)
@@ -440,11 +440,13 @@ Napi::Value PerfProbe(const Napi::CallbackInfo &info)
 	return PerfStatus(info.Env(), perf, true);
 }
 
-// clearTiming(addr, length, passes, method) -> Float64Array of ns per pass.
-// method 0: memset(0) from the C library; method 1: rep stosb (x86-64 only),
-// the instruction the kernel's clear_page_erms uses. The caller populates the
-// range first, so that no pass faults; the first pass is timed like the rest
-// (the caller discards what it treats as warm-up).
+// clearTiming(addr, length, passes, method, chunk) -> Float64Array of ns,
+// one sample per `chunk` bytes cleared (chunk 0: the whole range), passes x
+// ceil(length / chunk) samples in range order. method 0: memset(0) from the
+// C library; method 1: rep stosb (x86-64 only), the instruction the kernel's
+// clear_page_erms uses. The caller populates the range first, so that no
+// pass faults. Chunks of a huge page's size make each sample comparable to
+// one huge-page fault, and keep a preemption inside one sample.
 Napi::Value ClearTiming(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -452,6 +454,7 @@ Napi::Value ClearTiming(const Napi::CallbackInfo &info)
 	uint64_t length = ArgU64(info, 1, "length");
 	uint64_t passes = ArgU64(info, 2, "passes");
 	int64_t method = ArgI64(info, 3, "method");
+	uint64_t chunk = info.Length() > 4 ? ArgU64(info, 4, "chunk") : 0;
 	if (!addr || !length || !passes)
 		throw Napi::RangeError::New(env, "addr, length and passes must be non-zero");
 	if (method != 0 && method != 1)
@@ -460,26 +463,32 @@ Napi::Value ClearTiming(const Napi::CallbackInfo &info)
 	if (method == 1)
 		throw Napi::RangeError::New(env, "rep stosb is x86-64 only");
 #endif
-	Napi::Float64Array s = Napi::Float64Array::New(env, passes);
+	if (!chunk || chunk > length)
+		chunk = length;
+	uint64_t per_pass = (length + chunk - 1) / chunk;
+	Napi::Float64Array s = Napi::Float64Array::New(env, passes * per_pass);
 	double *d = s.Data();
-	for (uint64_t i = 0; i < passes; i++)
+	for (uint64_t i = 0; i < passes * per_pass; i++)
 		d[i] = 0;
-	char *p = (char *)addr;
 	for (uint64_t i = 0; i < passes; i++) {
-		uint64_t t0 = NowNs();
-		if (method == 0) {
-			memset(p, 0, length);
-		} else {
+		for (uint64_t k = 0; k < per_pass; k++) {
+			char *p = (char *)addr + k * chunk;
+			size_t n = k == per_pass - 1 ? length - k * chunk : chunk;
+			uint64_t t0 = NowNs();
+			if (method == 0) {
+				memset(p, 0, n);
+			} else {
 #if defined(__x86_64__)
-			void *dst = p;
-			size_t cnt = length;
-			asm volatile("rep stosb" : "+D"(dst), "+c"(cnt) : "a"(0) : "memory");
+				void *dst = p;
+				size_t cnt = n;
+				asm volatile("rep stosb" : "+D"(dst), "+c"(cnt) : "a"(0) : "memory");
 #endif
+			}
+			// The stores must be issued before the clock is read again.
+			asm volatile("" : : "r"(p) : "memory");
+			uint64_t t1 = NowNs();
+			d[i * per_pass + k] = (double)(t1 - t0);
 		}
-		// The stores must be done before the clock is read again.
-		asm volatile("" : : "r"(p) : "memory");
-		uint64_t t1 = NowNs();
-		d[i] = (double)(t1 - t0);
 	}
 	return s;
 }

@@ -58,7 +58,7 @@ describe('suite registry and helpers', () => {
     expect(sizeWanted({ sizes: [] }, '1G')).toBe(true);
     expect(sizeWanted({ sizes: ['2m'] }, '2M')).toBe(true);
     expect(sizeWanted({ sizes: ['2m'] }, '4K')).toBe(false);
-    expect(hostHugepagesSuite.steps({ quick: true, sizes: ['4K'] })).toBe((process.arch === 'x64' ? 2 : 1) + 2);
+    expect(hostHugepagesSuite.steps({ quick: true, sizes: ['4K'] })).toBe((process.arch === 'x64' ? 4 : 2) + 2);
     expect(hostHugepagesSuite.steps({ quick: true, sizes: ['8M'] })).toBe(0);
   });
 
@@ -142,6 +142,8 @@ describe('host-hugepages', () => {
     expect(hist).toEqual(s.measurements.filter((m) => m.id.startsWith('fault/') && m.id.endsWith('/touch')).map((m) => m.id));
     const bars = s.plots.find((p) => p.kind === 'bars') as { measurements: string[] };
     expect(bars.measurements[0]).toBe('clear/memset');
+    expect(byId(s, 'clear/memset-2M').params.bytesPerSample).toBe(2 * MiB);
+    expectSpread(cmp(s, 'fraction-of-clear-2M/thp/touch'));
     expect(bars.measurements).toContain('rate/thp/touch');
     expect(s.checks.filter((c) => c.status === 'fail')).toEqual([]);
   });
