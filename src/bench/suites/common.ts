@@ -1,6 +1,6 @@
 // Helpers shared by the host suites: the --size filter, rounds recorded with
 // what each round saw (fault counts, page state), measurements derived from
-// the same rounds (a latency and its rate), and two sides measured in the
+// the same rounds (a latency and a rate), and two sides measured in the
 // same rounds (a comparison whose rounds are paired in time).
 import { repeatUntilStable, type RepeatOptions, type RepeatResult } from '../../measure/repeat.js';
 import { summarize } from '../../stats/summary.js';
@@ -69,21 +69,14 @@ export async function repeatRecorded<T>(
 }
 
 /**
- * The same rounds seen through a per-sample transform (ns per fault ->
- * GiB/s): cold, warm and each round's median recomputed from the
- * transformed samples, settled by the same rule.
+ * One value per round taken from what the round reported (e.g. a region's
+ * bytes over the wall time of the whole run): cold, warm and round medians
+ * of those values, settled by the same rule.
  */
-export function deriveResult<T>(rec: Recorded<T>, f: (sample: number) => number): RepeatResult {
-  const cold = rec.rounds.filter((r) => r.kind === 'cold').flatMap((r) => r.samples.map(f));
-  const measured = rec.rounds.filter((r) => r.kind === 'measured').map((r) => r.samples.map(f));
-  const roundMedians = measured.map((s) => median(s));
-  return {
-    cold,
-    warm: measured.flat(),
-    roundMedians,
-    stable: settled(roundMedians, rec.result.tolerance),
-    tolerance: rec.result.tolerance,
-  };
+export function perRoundResult<T>(rec: Recorded<T>, f: (info: T) => number): RepeatResult {
+  const cold = rec.rounds.filter((r) => r.kind === 'cold').map((r) => f(r.info));
+  const warm = rec.rounds.filter((r) => r.kind === 'measured').map((r) => f(r.info));
+  return { cold, warm, roundMedians: warm, stable: settled(warm, rec.result.tolerance), tolerance: rec.result.tolerance };
 }
 
 /** One side of a paired round: its first-touch samples apart from the rest. */
