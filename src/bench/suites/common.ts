@@ -69,14 +69,15 @@ export async function repeatRecorded<T>(
 }
 
 /**
- * One value per round taken from what the round reported (e.g. a region's
- * bytes over the wall time of the whole run): cold, warm and round medians
- * of those values, settled by the same rule.
+ * Values taken from what each round reported besides its samples (e.g. a
+ * region's bytes over the wall time of each run in the round): cold, warm
+ * and round medians of those values, settled by the same rule.
  */
-export function perRoundResult<T>(rec: Recorded<T>, f: (info: T) => number): RepeatResult {
-  const cold = rec.rounds.filter((r) => r.kind === 'cold').map((r) => f(r.info));
-  const warm = rec.rounds.filter((r) => r.kind === 'measured').map((r) => f(r.info));
-  return { cold, warm, roundMedians: warm, stable: settled(warm, rec.result.tolerance), tolerance: rec.result.tolerance };
+export function infoResult<T>(rec: Recorded<T>, f: (info: T) => number[]): RepeatResult {
+  const cold = rec.rounds.filter((r) => r.kind === 'cold').flatMap((r) => f(r.info));
+  const measured = rec.rounds.filter((r) => r.kind === 'measured').map((r) => f(r.info));
+  const roundMedians = measured.map((v) => median(v));
+  return { cold, warm: measured.flat(), roundMedians, stable: settled(roundMedians, rec.result.tolerance), tolerance: rec.result.tolerance };
 }
 
 /** One side of a paired round: its first-touch samples apart from the rest. */
