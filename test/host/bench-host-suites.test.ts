@@ -109,6 +109,9 @@ describe('host-hugepages', () => {
         expect(m.params.hugeBytesLastRun).toBe(m.params.length);
         const rate = byId(s, `rate/${id}/${method}`);
         expect(rate.warm.median).toBeGreaterThan(0);
+        // page size over the median fault latency (the median of an odd count is one of the samples)
+        if (method === 'touch' && m.warm.n % 2) expect(rate.warm.median).toBeCloseTo((2 * MiB) / m.warm.median * 1e9 / 2 ** 30, 6);
+        if (method === 'touch') expectSpread(cmp(s, `wall-fraction-of-clear/${id}/touch`));
         const c = cmp(s, `fraction-of-clear/${id}/${method}`);
         expectSpread(c);
         expect(c.b).toBe('clear/memset');
@@ -152,7 +155,7 @@ describe('host-hugepages', () => {
     const s = await runSuite(hostHugepagesSuite, ['4K']);
     expect(s.status).toBe('complete');
     expect(s.measurements.map((m) => m.id).filter((id) => !id.startsWith('clear/'))).toEqual([
-      'fault/anon-4k/touch', 'rate/anon-4k/touch', 'fault/anon-4k/populate', 'rate/anon-4k/populate',
+      'fault/anon-4k/touch', 'rate/anon-4k/touch', 'rate-wall/anon-4k/touch', 'fault/anon-4k/populate', 'rate/anon-4k/populate',
     ]);
   });
 });

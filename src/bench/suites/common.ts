@@ -69,6 +69,18 @@ export async function repeatRecorded<T>(
 }
 
 /**
+ * The same rounds seen through a per-sample transform (ns per fault ->
+ * GiB/s): cold, warm and each round's median recomputed from the
+ * transformed samples, settled by the same rule.
+ */
+export function deriveResult<T>(rec: Recorded<T>, f: (sample: number) => number): RepeatResult {
+  const cold = rec.rounds.filter((r) => r.kind === 'cold').flatMap((r) => r.samples.map(f));
+  const measured = rec.rounds.filter((r) => r.kind === 'measured').map((r) => r.samples.map(f));
+  const roundMedians = measured.map((s) => median(s));
+  return { cold, warm: measured.flat(), roundMedians, stable: settled(roundMedians, rec.result.tolerance), tolerance: rec.result.tolerance };
+}
+
+/**
  * Values taken from what each round reported besides its samples (e.g. a
  * region's bytes over the wall time of each run in the round): cold, warm
  * and round medians of those values, settled by the same rule.
