@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
 import { runBench } from '../../src/bench/runner.js';
 import { SUITES } from '../../src/bench/suites.js';
 import { hostFaultsSuite } from '../../src/bench/suites/host-faults.js';
@@ -66,6 +67,44 @@ describe('suite registry and helpers', () => {
     expect(settled([10, 10.1, 10], 0.02)).toBe(true);
     expect(settled([10, 20, 30, 40], 0.02)).toBe(false);
     expect(settled([10, 10], 0.02)).toBe(false);
+  });
+});
+
+describe('native clearing and madvise timing', () => {
+  const C = native.mmConstants;
+  it('clearTiming zeroes the whole range, one sample per chunk per pass', () => {
+    for (const method of process.arch === 'x64' ? [0, 1] : [0]) {
+      const length = 3 * 4096 + 100;
+      const map = 4 * 4096;
+      const addr: bigint = native.mmap(0n, map, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+      const handle = native.newView(addr, map, false);
+      try {
+        const view = new Uint8Array(handle.buffer);
+        view.fill(0xa5);
+        const s = native.clearTiming(addr, length, 2, method, 4096) as Float64Array;
+        expect(s.length).toBe(2 * 4);
+        for (const ns of s) expect(ns).toBeGreaterThan(0);
+        expect(view.subarray(0, length).every((b) => b === 0)).toBe(true);
+        // nothing past the range
+        expect(view.subarray(length).every((b) => b === 0xa5)).toBe(true);
+        expect((native.clearTiming(addr, length, 3, method, 0) as Float64Array).length).toBe(3);
+      } finally {
+        native.releaseView(handle.buffer, handle.record);
+        native.munmap(addr, map);
+      }
+    }
+    expect(() => native.clearTiming(0n, 4096, 1, 0, 0)).toThrow(RangeError);
+    expect(() => native.clearTiming(4096n, 4096, 1, 2, 0)).toThrow(RangeError);
+  });
+
+  it('timedMadvise times one call and throws the kernel\'s errno', () => {
+    const addr: bigint = native.mmap(0n, 2 * MiB, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+    try {
+      expect(native.timedMadvise(addr, 2 * MiB, C.MADV_POPULATE_WRITE)).toBeGreaterThan(0);
+      expect(() => native.timedMadvise(addr + 1n, 4096, C.MADV_DONTNEED)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'madvise' }));
+    } finally {
+      native.munmap(addr, 2 * MiB);
+    }
   });
 });
 
