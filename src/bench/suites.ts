@@ -1,4 +1,11 @@
 // Every benchmark suite mirrorlab has, in the order `mirrorlab bench` runs them.
 import type { Suite } from './suite.js';
+import { hostFaultsSuite } from './suites/host-faults.js';
+import { uffdRoundTripSuite } from './suites/uffd-roundtrip.js';
+import { hostHugepagesSuite } from './suites/host-hugepages.js';
 
-export const SUITES: Suite[] = [];
+export const SUITES: Suite[] = [
+  hostFaultsSuite,
+  uffdRoundTripSuite,
+  hostHugepagesSuite,
+];
