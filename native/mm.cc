@@ -17,6 +17,7 @@
 #include <linux/mempolicy.h>
 #include <unistd.h>
 #include <cerrno>
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -166,7 +167,8 @@ Napi::Value NewView(const Napi::CallbackInfo &info)
 // move_pages(2) through syscall(2) (no libnuma). nodes null only asks where
 // each page is. status[i] is the page's node, or a negative errno for that
 // page (-EBUSY pinned or busy, -EFAULT not mapped, -ENOENT no page, -EACCES
-// shared with another process without MPOL_MF_MOVE_ALL). result is the
+// shared with another process without MPOL_MF_MOVE_ALL), or INT32_MIN where
+// the kernel wrote nothing (status is filled with it first). result is the
 // syscall's return: 0, or the number of pages left unmigrated (4.17+).
 Napi::Value MovePages(const Napi::CallbackInfo &info)
 {
@@ -188,6 +190,8 @@ Napi::Value MovePages(const Napi::CallbackInfo &info)
 			nodes[i] = n[i];
 	}
 	Napi::Int32Array status = Napi::Int32Array::New(env, count);
+	for (size_t i = 0; i < count; i++)
+		status[i] = INT32_MIN;
 	long r = syscall(SYS_move_pages, pid, (unsigned long)count, pages.data(),
 			 query ? nullptr : nodes.data(), status.Data(), flags);
 	if (r < 0)

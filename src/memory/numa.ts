@@ -6,7 +6,8 @@
 //
 // status holds the node of each page, or a negative errno for that page, as
 // the kernel wrote it (-EBUSY: pinned or busy, -EFAULT: not mapped, -ENOENT:
-// no page, -EACCES: shared and MPOL_MF_MOVE_ALL not given). codes names them.
+// no page, -EACCES: shared and MPOL_MF_MOVE_ALL not given), or null where the
+// kernel left the entry unwritten. codes names the errors.
 import os from 'node:os';
 import { native } from '../addon.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
@@ -17,9 +18,9 @@ const C = native.mmConstants as Record<string, number>;
 export interface MovePagesResult {
   /** the syscall's return: 0, or how many pages it left unmigrated */
   result: number;
-  /** per page: its node (>= 0), or a negative errno */
-  status: number[];
-  /** per page: null for a node, else the errno name ('EBUSY') */
+  /** per page: its node (>= 0), a negative errno, or null: the kernel did not write this entry */
+  status: (number | null)[];
+  /** per page: null for a node or an unwritten entry, else the errno name ('EBUSY') */
   codes: (string | null)[];
 }
 
@@ -29,6 +30,9 @@ export interface MovePagesOptions {
   /** MPOL_MF_MOVE_ALL: also move pages shared with other processes (needs CAP_SYS_NICE) */
   moveAll?: boolean;
 }
+
+/** what the addon fills status with before the call (INT32_MIN) */
+const UNWRITTEN = -0x8000_0000;
 
 const errnoNames: Record<number, string> = Object.fromEntries(
   Object.entries(os.constants.errno).map(([k, v]) => [v as number, k]),
@@ -54,8 +58,8 @@ function checkPid(pid: unknown): number {
 }
 
 function shape(r: { result: number; status: Int32Array }): MovePagesResult {
-  const status = Array.from(r.status);
-  return { result: r.result, status, codes: status.map((s) => (s >= 0 ? null : (errnoNames[-s] ?? `errno ${-s}`))) };
+  const status = Array.from(r.status, (s) => (s === UNWRITTEN ? null : s));
+  return { result: r.result, status, codes: status.map((s) => (s === null || s >= 0 ? null : (errnoNames[-s] ?? `errno ${-s}`))) };
 }
 
 /** Where each page is: move_pages(pid, n, pages, NULL, status, 0). */
