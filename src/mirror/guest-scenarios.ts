@@ -803,13 +803,14 @@ export async function fileBacked(mode: MirrorMode, shared: boolean) {
 
 /**
  * Races: the JavaScript thread invalidates in a loop (mprotect RO/RW, or
- * MADV_DONTNEED + refill with a new generation byte) while device reads of
- * the buffer run on the thread pool. Reads go on until the object has seen
- * an hmm_range_fault -EBUSY or a read_retry collision (or maxReads).
- * Each byte read must be one the buffer held during that read's window
- * (0 after DONTNEED, or a generation written then).
+ * MADV_DONTNEED + refill with a new generation byte) for windowMs around
+ * each device read of the buffer, which runs on the thread pool meanwhile.
+ * Reads go on until the object has seen an hmm_range_fault -EBUSY or a
+ * read_retry collision (or maxReads). Each byte read must be one the buffer
+ * held during that read's window (0 after DONTNEED, or a generation written
+ * then).
  */
-export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontneed', minReads: number, maxReads: number) {
+export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontneed', minReads: number, maxReads: number, windowMs = 3) {
   const c = native.mmConstants;
   const md = native.mirrordrm;
   using dev = MockDrm.open();
@@ -837,7 +838,8 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
       allowed[gen] = 1;
       if (kind === 'dontneed') allowed[0] = 1;
       const p = md.accessAsync(dev.fd, buf.handle, 0, 1, out) as Promise<{ populates: number; retries: number }>;
-      for (let k = 0; k < 4; k++) {
+      const t0 = Date.now();
+      do {
         if (kind === 'mprotect') {
           native.mprotect(r.addr, len, c.PROT_READ);
           native.mprotect(r.addr, len, c.PROT_READ | c.PROT_WRITE);
@@ -848,7 +850,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
           r.bytes.fill(gen);
         }
         invalidations++;
-      }
+      } while (Date.now() - t0 < windowMs);
       try {
         const a = await p;
         accessRetries += a.retries;
