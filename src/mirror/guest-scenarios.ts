@@ -740,6 +740,54 @@ export async function numaMigrate(mode: MirrorMode) {
   }
 }
 
+/**
+ * Fork + COW on THP, 2 MiB hugetlb and shmem (MAP_SHARED memfd): one object
+ * per mode, each on its own mapping filled with 0x31; after fork the child
+ * writes 0x33 to byte 0 and exits, then the parent writes 0x32 there.
+ */
+export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M') {
+  const { runInChild } = await import('../memory/fork.js');
+  using dev = MockDrm.open();
+  const modes: MirrorMode[] = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
+  const len = backing === 'shmem' ? 4 * PAGE : 2 * 1024 * 1024;
+  const maps = modes.map(() => mapBacking(backing, len));
+  try {
+    const bufs = [];
+    for (let i = 0; i < modes.length; i++) {
+      maps[i].view.fill(0x31);
+      bufs.push(await dev.userptr({ address: maps[i].address, length: len }, { mode: modes[i], populate: true }));
+    }
+    const orderBefore = bufs.map((b) => b.snapshot(0, 1)[0].cpu.order);
+    dev.drainInvalidations();
+    const child = await runInChild(maps.flatMap((m) => [
+      { op: 'write' as const, address: m.address, length: 1, value: 0x33 },
+      { op: 'read' as const, address: m.address, length: 1 },
+    ]));
+    const childSaw = maps.map((m) => m.view[0]);
+    for (const m of maps) m.view[0] = 0x32;
+    const records = dev.drainInvalidations().records;
+    const out = [];
+    for (let i = 0; i < modes.length; i++) {
+      const b = bufs[i];
+      out.push({
+        mode: modes[i],
+        records: records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - maps[i].address), Number(x.end - maps[i].address), x.pagesDropped]),
+        device: (await b.read(0, 1))[0],
+        cpu: maps[i].view[0],
+        child: child.results[2 * i + 1]?.bytes?.[0] ?? null,
+        parentSawChildWrite: childSaw[i] === 0x33,
+        orderBefore: orderBefore[i],
+        orderAfter: b.snapshot(0, 1)[0].cpu.order,
+        pinned: b.stats().pagesPinned,
+      });
+      b.close();
+    }
+    return { childExit: child.exitCode, childSignal: child.signal, modes: out };
+  } finally {
+    for (const m of maps) m.unmap();
+  }
+}
+
 const RAMFS = '/mnt/mirrorlab-ramfs';
 
 /** Mounts a ramfs (page-cache pages, not shmem) once; returns the file system type used. */
