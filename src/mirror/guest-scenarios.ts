@@ -743,10 +743,11 @@ export async function numaMigrate(mode: MirrorMode) {
 /**
  * Fork + COW on THP, 2 MiB hugetlb and shmem (MAP_SHARED memfd): one object
  * per mode, each on its own mapping filled with 0x31; after fork the child
- * writes 0x33 to byte 0 and exits, then the parent writes 0x32 there.
+ * writes 0x33 to byte 0 and exits, then the parent writes 0x32 there (or the
+ * parent writes first while the child waits).
  */
-export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M') {
-  const { runInChild } = await import('../memory/fork.js');
+export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M', order: 'child-first' | 'parent-first' = 'child-first') {
+  const { forkChild } = await import('../memory/fork.js');
   using dev = MockDrm.open();
   const modes: MirrorMode[] = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
   const len = backing === 'shmem' ? 4 * PAGE : 2 * 1024 * 1024;
@@ -759,12 +760,26 @@ export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M') {
     }
     const orderBefore = bufs.map((b) => b.snapshot(0, 1)[0].cpu.order);
     dev.drainInvalidations();
-    const child = await runInChild(maps.flatMap((m) => [
+    const ops = maps.flatMap((m) => [
       { op: 'write' as const, address: m.address, length: 1, value: 0x33 },
       { op: 'read' as const, address: m.address, length: 1 },
-    ]));
-    const childSaw = maps.map((m) => m.view[0]);
-    for (const m of maps) m.view[0] = 0x32;
+    ]);
+    let childSaw: number[] = [];
+    let child;
+    let first = 0;
+    if (order === 'child-first') {
+      child = await forkChild(ops).done;
+      childSaw = maps.map((m) => m.view[0]);
+      for (const m of maps) m.view[0] = 0x32;
+    } else {
+      first = 1;
+      const h = forkChild([{ op: 'wait' }, ...ops]);
+      await h.waiting();
+      for (const m of maps) m.view[0] = 0x32;
+      h.resume();
+      child = await h.done;
+      childSaw = maps.map((m) => m.view[0]);
+    }
     const records = dev.drainInvalidations().records;
     const out = [];
     for (let i = 0; i < modes.length; i++) {
@@ -774,7 +789,7 @@ export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M') {
         records: records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - maps[i].address), Number(x.end - maps[i].address), x.pagesDropped]),
         device: (await b.read(0, 1))[0],
         cpu: maps[i].view[0],
-        child: child.results[2 * i + 1]?.bytes?.[0] ?? null,
+        child: child.results[first + 2 * i + 1]?.bytes?.[0] ?? null,
         parentSawChildWrite: childSaw[i] === 0x33,
         orderBefore: orderBefore[i],
         orderAfter: b.snapshot(0, 1)[0].cpu.order,

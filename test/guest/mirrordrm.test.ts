@@ -389,6 +389,40 @@ for (const series of ['6.1', '6.12']) {
       });
     }
 
+    const parentFirstWhat = {
+      thp: 'gup/gup-longterm coherent, gup-get STALE; hmm sees the parent\'s split and copy (CLEAR 2 MiB + CLEAR 4 KiB)',
+      'hugetlb-2M': 'gup-get reads the CHILD\'s bytes (the parent copies away, the child reuses the referenced page); pins coherent',
+    } as const;
+    for (const backing of ['thp', 'hugetlb-2M'] as const) {
+      it(`fork + COW on ${backing} (parent first): ${parentFirstWhat[backing]}`, async () => {
+        const r = await call('forkCowBacking', backing, 'parent-first');
+        for (const m of r.modes) console.log(`[${release}] fork parent-first ${backing} ${m.mode}: device 0x${m.device.toString(16)} cpu 0x${m.cpu.toString(16)} child 0x${m.child?.toString(16)}, order ${m.orderBefore} -> ${m.orderAfter}, records ${JSON.stringify(m.records)}, pinned ${m.pinned}`);
+        expect([r.childExit, r.childSignal]).toEqual([0, null]);
+        const by = Object.fromEntries(r.modes.map((m: { mode: string }) => [m.mode, m]));
+        const HUGE = 512 * PAGE;
+        const shape = (recs: [string, number, number, number][]) =>
+          recs.map(([e, a, b, d]) => (e === 'PROTECTION_PAGE' ? [e, a <= 0 && b >= HUGE, d] : [e, a, b, d]));
+        for (const m of r.modes) expect([m.cpu, m.child]).toEqual([0x32, 0x33]);
+        for (const mode of ['gup', 'gup-longterm']) expect(by[mode].device).toBe(0x32);
+        expect(by.hmm.device).toBe(0x32);
+        if (backing === 'thp') {
+          for (const mode of ['gup', 'gup-longterm']) expect(shape(by[mode].records)).toEqual([['PROTECTION_PAGE', true, 0], ['CLEAR', 0, HUGE, 0]]);
+          expect(by['gup-get'].device).toBe(0x31);
+          for (const mode of ['gup-get', 'hmm'])
+            expect(shape(by[mode].records)).toEqual([['PROTECTION_PAGE', true, mode === 'hmm' ? 512 : 0], ['CLEAR', 0, HUGE, 0], ['CLEAR', 0, PAGE, 0]]);
+          expect(by.hmm.orderAfter).toBe(0);
+        } else {
+          // hugetlb's write fault copies while the child still maps the page, and the
+          // child's own write then reuses it (mapcount 1, the extra reference ignored):
+          // the parent's device now reads what the child wrote
+          expect(by['gup-get'].device).toBe(0x33);
+          for (const mode of ['gup', 'gup-longterm']) expect(by[mode].records).toEqual([['CLEAR', 0, HUGE, 0]]);
+          expect(by['gup-get'].records).toEqual([['CLEAR', 0, HUGE, 0], ['CLEAR', 0, HUGE, 0]]);
+          expect(by.hmm.records).toEqual([['CLEAR', 0, HUGE, 512], ['CLEAR', 0, HUGE, 0]]);
+        }
+      });
+    }
+
     it('process exit with live objects (fd shared with the parent): one RELEASE per object over [0, ULONG_MAX); the GUP object outlives the mm with the child\'s page', async () => {
       const r = await call('exitRelease');
       const ours = r.records.filter((x: { handle: number }) => x.handle === r.handles.hmm || x.handle === r.handles.gup);
