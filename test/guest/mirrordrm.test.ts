@@ -503,7 +503,7 @@ for (const series of ['6.1', '6.12']) {
     for (const mode of ['gup', 'gup-longterm', 'hmm'] as MirrorMode[]) {
       for (const shared of [true, false]) {
         // 6.5+ refuses FOLL_LONGTERM | FOLL_WRITE on shared file mappings
-        // (writable_file_mapping_allowed); ramfs does not escape it, shmem does
+        // (writable_file_mapping_allowed); ramfs does not escape it
         const refused = mode === 'gup-longterm' && shared && series !== '6.1';
         const what = refused
           ? 'on 6.12 registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
