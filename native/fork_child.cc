@@ -10,6 +10,9 @@
 // function, so the JavaScript thread stays free (for example to serve
 // userfaults the child's accesses raise) while the child runs.
 //
+// An IOCTL operation lets the child act on a file it inherited (a DRM file
+// shared with the parent): objects it creates belong to the child's mm.
+//
 // A WAIT operation makes the child report "waiting" and block on a second pipe
 // until the parent writes one byte to it (forkResume): that is how a test
 // stages a copy-on-write race between child steps.
@@ -19,6 +22,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +43,7 @@ enum OpCode : uint32_t {
 	OP_SLEEP = 6,     // sleep arg microseconds
 	OP_WAIT = 7,      // report, then block until the parent resumes
 	OP_FILL = 8,      // memset(addr, arg, length)
+	OP_IOCTL = 9,     // ioctl(arg, addr, copy of data); reports the argument after the call
 };
 
 enum RecordKind : uint32_t {
@@ -51,14 +56,14 @@ struct Op {
 	uint64_t addr;
 	uint64_t length;
 	int64_t arg;
-	size_t dataOff;   // OP_WRITE: offset of its bytes in the shared data buffer
+	size_t dataOff;   // OP_WRITE, OP_IOCTL: offset of its bytes in the shared data buffer
 };
 
 struct Record {
 	uint32_t index;
 	uint32_t kind;
 	int32_t err;      // positive errno, 0 on success
-	uint32_t nbytes;  // bytes that follow (OP_READ)
+	uint32_t nbytes;  // bytes that follow (OP_READ, OP_IOCTL)
 };
 
 struct Event {
@@ -93,6 +98,13 @@ struct Event {
 			break;
 		case OP_READ:
 			memcpy(readBuf, (const void *)op.addr, op.length);
+			rec.nbytes = (uint32_t)op.length;
+			break;
+		case OP_IOCTL:
+			// the argument struct is copied so the parent sees what the
+			// kernel wrote back (a new handle); fd and request as given
+			memcpy(readBuf, data + op.dataOff, op.length);
+			r = ioctl((int)op.arg, (unsigned long)op.addr, readBuf) < 0 ? -1 : 0;
 			rec.nbytes = (uint32_t)op.length;
 			break;
 		case OP_MADVISE:
@@ -215,16 +227,16 @@ Napi::Value ForkRun(const Napi::CallbackInfo &info)
 		op.addr = o.Get("addr").As<Napi::BigInt>().Uint64Value(&lossless);
 		op.length = (uint64_t)o.Get("length").As<Napi::Number>().Int64Value();
 		op.arg = o.Get("arg").As<Napi::Number>().Int64Value();
-		if (op.code == OP_WRITE) {
+		if (op.code == OP_WRITE || op.code == OP_IOCTL) {
 			Napi::Uint8Array d = o.Get("data").As<Napi::Uint8Array>();
 			if (d.ByteLength() != op.length)
 				throw Napi::RangeError::New(env, "write data length differs from op length");
 			op.dataOff = data.size();
 			data.insert(data.end(), d.Data(), d.Data() + d.ByteLength());
 		}
-		if (op.code == OP_READ && op.length > maxRead)
+		if ((op.code == OP_READ || op.code == OP_IOCTL) && op.length > maxRead)
 			maxRead = op.length;
-		if (op.code == OP_READ && op.length > UINT32_MAX)
+		if ((op.code == OP_READ || op.code == OP_IOCTL) && op.length > UINT32_MAX)
 			throw Napi::RangeError::New(env, "read length too large");
 		ops.push_back(op);
 	}
@@ -285,7 +297,7 @@ void InitForkChild(Napi::Env env, Napi::Object exports)
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))
 	C(OP_WRITE); C(OP_READ); C(OP_MADVISE); C(OP_MPROTECT); C(OP_MUNMAP);
-	C(OP_SLEEP); C(OP_WAIT); C(OP_FILL);
+	C(OP_SLEEP); C(OP_WAIT); C(OP_FILL); C(OP_IOCTL);
 #undef C
 	exports.Set("forkOps", c);
 }

@@ -1,5 +1,6 @@
-// The mmap family: mmap, munmap, mprotect, madvise, mremap, memfd_create, and
-// external ArrayBuffers over mapped memory.
+// The mmap family: mmap, munmap, mprotect, madvise, mremap, memfd_create,
+// the NUMA placement calls move_pages and mbind, and external ArrayBuffers
+// over mapped memory.
 //
 // A view is an external ArrayBuffer whose backing store is the mapping itself.
 // Each view carries a ViewRecord. When the mapping is unmapped (or moved by
@@ -12,9 +13,13 @@
 #include "syscall_error.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/mempolicy.h>
 #include <unistd.h>
 #include <cerrno>
+#include <climits>
 #include <string>
+#include <vector>
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -157,6 +162,68 @@ Napi::Value NewView(const Napi::CallbackInfo &info)
 	return r;
 }
 
+// movePages(pid, addrs: BigUint64Array, nodes: Int32Array | null, flags)
+//   -> { result, status: Int32Array }
+// move_pages(2) through syscall(2) (no libnuma). nodes null only asks where
+// each page is. status[i] is the page's node, or a negative errno for that
+// page (-EBUSY pinned or busy, -EFAULT not mapped, -ENOENT no page, -EACCES
+// shared with another process without MPOL_MF_MOVE_ALL), or INT32_MIN where
+// the kernel wrote nothing (status is filled with it first). result is the
+// syscall's return: 0, or the number of pages left unmigrated (4.17+).
+Napi::Value MovePages(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int pid = (int)ArgI64(info, 0, "pid");
+	Napi::BigUint64Array addrs = info[1].As<Napi::BigUint64Array>();
+	size_t count = addrs.ElementLength();
+	bool query = info[2].IsNull() || info[2].IsUndefined();
+	int flags = (int)ArgI64(info, 3, "flags");
+	std::vector<void *> pages(count);
+	std::vector<int> nodes(query ? 0 : count);
+	for (size_t i = 0; i < count; i++)
+		pages[i] = (void *)addrs[i];
+	if (!query) {
+		Napi::Int32Array n = info[2].As<Napi::Int32Array>();
+		if (n.ElementLength() != count)
+			throw Napi::RangeError::New(env, "nodes must have one entry per address");
+		for (size_t i = 0; i < count; i++)
+			nodes[i] = n[i];
+	}
+	Napi::Int32Array status = Napi::Int32Array::New(env, count);
+	for (size_t i = 0; i < count; i++)
+		status[i] = INT32_MIN;
+	long r = syscall(SYS_move_pages, pid, (unsigned long)count, pages.data(),
+			 query ? nullptr : nodes.data(), status.Data(), flags);
+	if (r < 0)
+		ThrowSyscallError(env, errno, "move_pages",
+				  {SignedArg("pid", pid), {"count", (uint64_t)count},
+				   {"first", count ? addrs[0] : 0, true},
+				   {"flags", (uint64_t)flags, true}});
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("result", Napi::Number::New(env, (double)r));
+	o.Set("status", status);
+	return o;
+}
+
+// mbind(addr, length, mode, nodemask: bigint (bit n = node n), flags)
+// maxnode is 65 so the kernel reads one 64-bit word (it uses maxnode - 1 bits).
+Napi::Value Mbind(const Napi::CallbackInfo &info)
+{
+	uint64_t addr = ArgU64(info, 0, "addr");
+	uint64_t length = ArgU64(info, 1, "length");
+	int mode = (int)ArgI64(info, 2, "mode");
+	uint64_t mask = ArgU64(info, 3, "nodemask");
+	unsigned flags = (unsigned)ArgU64(info, 4, "flags");
+	unsigned long words[1] = {(unsigned long)mask};
+	if (syscall(SYS_mbind, addr, length, mode, mask || mode ? words : nullptr,
+		    mask || mode ? 65ul : 0ul, flags))
+		ThrowSyscallError(info.Env(), errno, "mbind",
+				  {{"addr", addr, true}, {"length", length},
+				   {"mode", (uint64_t)mode}, {"nodemask", mask, true},
+				   {"flags", (uint64_t)flags, true}});
+	return info.Env().Undefined();
+}
+
 } // namespace
 
 void InitMm(Napi::Env env, Napi::Object exports)
@@ -169,6 +236,8 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
 	exports.Set("newView", Napi::Function::New(env, NewView, "newView"));
 	exports.Set("releaseView", Napi::Function::New(env, ReleaseView, "releaseView"));
+	exports.Set("movePages", Napi::Function::New(env, MovePages, "movePages"));
+	exports.Set("mbind", Napi::Function::New(env, Mbind, "mbind"));
 
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))
@@ -183,6 +252,9 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	C(MADV_COLLAPSE);
 	C(MREMAP_MAYMOVE); C(MREMAP_FIXED); C(MREMAP_DONTUNMAP);
 	C(MFD_CLOEXEC); C(MFD_ALLOW_SEALING); C(MFD_HUGETLB); C(MFD_HUGE_SHIFT);
+	// uapi <linux/mempolicy.h> (libnuma's numaif.h is not needed)
+	C(MPOL_DEFAULT); C(MPOL_PREFERRED); C(MPOL_BIND); C(MPOL_INTERLEAVE); C(MPOL_LOCAL);
+	C(MPOL_MF_STRICT); C(MPOL_MF_MOVE); C(MPOL_MF_MOVE_ALL);
 #undef C
 	c.Set("PAGE_SIZE", Napi::Number::New(env, (double)sysconf(_SC_PAGESIZE)));
 	exports.Set("mmConstants", c);

@@ -36,6 +36,8 @@ export type ForkOp =
   | ({ op: 'mprotect'; prot: Prot } & ForkTarget)
   | ({ op: 'munmap' } & ForkTarget)
   | { op: 'sleep'; us: number }
+  /** ioctl(fd, request, copy of data) on a file the child inherited; result.bytes is the argument afterwards */
+  | { op: 'ioctl'; fd: number; request: number; data: Uint8Array }
   | { op: 'wait' };
 
 export interface ForkOpResult {
@@ -45,7 +47,7 @@ export interface ForkOpResult {
   /** negative errno on failure, as in Node */
   errno?: number;
   code?: string;
-  /** read: the bytes the child saw */
+  /** read: the bytes the child saw; ioctl: the argument after the call */
   bytes?: Uint8Array;
 }
 
@@ -121,12 +123,19 @@ function compile(ops: readonly ForkOp[]): NativeOp[] {
         return { code: OPS.OP_MPROTECT, ...target(op, i, PAGE_SIZE), arg: protBits(op.prot, `ops[${i}].prot`) };
       case 'munmap':
         return { code: OPS.OP_MUNMAP, ...target(op, i, PAGE_SIZE), arg: 0 };
+      case 'ioctl': {
+        if (!Number.isInteger(op.fd) || (op.fd as number) < 0) throw invalidArg(`ops[${i}].fd`, op.fd, 'must be a file descriptor');
+        if (!Number.isInteger(op.request) || (op.request as number) < 0 || (op.request as number) > 0xffffffff)
+          throw invalidArg(`ops[${i}].request`, op.request, 'must be an ioctl request number (u32)');
+        if (!(op.data instanceof Uint8Array) || op.data.length === 0) throw invalidType(`ops[${i}].data`, op.data, 'a non-empty Uint8Array');
+        return { code: OPS.OP_IOCTL, addr: BigInt(op.request as number), length: op.data.length, arg: op.fd as number, data: op.data };
+      }
       case 'sleep':
         return { code: OPS.OP_SLEEP, addr: 0n, length: 0, arg: checkSize(`ops[${i}].us`, op.us) };
       case 'wait':
         return { code: OPS.OP_WAIT, addr: 0n, length: 0, arg: 0 };
       default:
-        throw invalidArg(`ops[${i}].op`, op.op, "must be one of 'write', 'read', 'madvise', 'mprotect', 'munmap', 'sleep', 'wait'");
+        throw invalidArg(`ops[${i}].op`, op.op, "must be one of 'write', 'read', 'madvise', 'mprotect', 'munmap', 'ioctl', 'sleep', 'wait'");
     }
   });
 }

@@ -11,3 +11,5 @@ export { thpSettings, setShmemThp } from './thp.js';
 export type { ThpSettings, ShmemThpMode } from './thp.js';
 export { forkChild, runInChild } from './fork.js';
 export type { ForkOp, ForkTarget, ForkOpResult, ForkResult, ForkHandle } from './fork.js';
+export { pageNodes, movePages, mbind } from './numa.js';
+export type { MovePagesResult, MovePagesOptions, MemPolicy, MbindOptions } from './numa.js';

@@ -4,6 +4,7 @@
 // few calls and returns plain data (bytes, records, stats) for the host to
 // assert on.
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { native } from '../addon.js';
 import { MockDrm } from './mockdrm.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
@@ -566,6 +567,375 @@ function brief(p: MirrorPageState) {
     dev: (p.device.valid ? 'V' : '-') + (p.device.write ? 'W' : '-') + (p.device.stale ? 'S' : '-') + (p.device.zero ? 'Z' : '-') + (p.device.sameAsCpu ? '=' : ''),
     cpu: p.cpu.error ? 'E' : (p.cpu.valid ? 'V' : '-') + (p.cpu.write ? 'W' : '-') + (p.cpu.zero ? 'Z' : '-') + (p.cpu.order ? `o${p.cpu.order}` : ''),
   };
+}
+
+// ------------------------------------------------- fork, exit, NUMA, files, races
+
+/** One anonymous page with PROT_NONE guard pages around it: its own VMA, so per-VMA events are exact. */
+function guardedPage(fill: number) {
+  const c = native.mmConstants;
+  const g = mapAnon(3 * PAGE);
+  native.mprotect(g.addr, PAGE, c.PROT_NONE);
+  native.mprotect(g.addr + BigInt(2 * PAGE), PAGE, c.PROT_NONE);
+  g.bytes.fill(fill, PAGE, 2 * PAGE);
+  return { region: g, addr: g.addr + BigInt(PAGE) };
+}
+
+/**
+ * Fork and copy-on-write, every mode side by side (one object per mode, each on
+ * its own one-page VMA): after fork the child writes 0x33 and the parent 0x32,
+ * child first or parent first; then the device reads the parent's buffer.
+ */
+export async function forkCow(order: 'child-first' | 'parent-first') {
+  const { forkChild } = await import('../memory/fork.js');
+  using dev = MockDrm.open();
+  const modes: MirrorMode[] = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
+  const pages = modes.map(() => guardedPage(0x31));
+  try {
+    const bufs = [];
+    for (let i = 0; i < modes.length; i++) bufs.push(await dev.userptr({ address: pages[i].addr, length: PAGE }, { mode: modes[i], populate: true }));
+    dev.drainInvalidations();
+    const childOps = pages.flatMap((p) => [
+      { op: 'write' as const, address: p.addr, length: PAGE, value: 0x33 },
+      { op: 'read' as const, address: p.addr, length: 1 },
+    ]);
+    const parentWrites = () => pages.forEach((p) => (p.region.bytes[PAGE] = 0x32));
+    let child;
+    let first = 0; // index of the child's first op (after its wait)
+    if (order === 'child-first') {
+      child = await forkChild(childOps).done;
+      parentWrites();
+    } else {
+      first = 1;
+      const h = forkChild([{ op: 'wait' }, ...childOps]);
+      await h.waiting();
+      parentWrites();
+      h.resume();
+      child = await h.done;
+    }
+    const records = dev.drainInvalidations().records;
+    const out = [];
+    for (let i = 0; i < modes.length; i++) {
+      const b = bufs[i];
+      const mine = records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - pages[i].addr), Number(x.end - pages[i].addr), x.pagesDropped, x.keptStale]);
+      const device = (await b.read(0, 1))[0];
+      out.push({
+        mode: modes[i],
+        handle: b.handle,
+        records: mine,
+        device,
+        cpu: pages[i].region.bytes[PAGE],
+        child: child.results[first + 2 * i + 1]?.bytes?.[0] ?? null,
+        snap: brief(b.snapshot(0, 1)[0]),
+        pinned: b.stats().pagesPinned,
+      });
+      b.close();
+    }
+    return { childExit: child.exitCode, childSignal: child.signal, modes: out };
+  } finally {
+    for (const p of pages) unmapAll(p.region);
+  }
+}
+
+/**
+ * A forked child registers two objects (HMM populated, GUP) on the file it
+ * shares with the parent, then exits with both alive: the records the exit
+ * gives, then what the parent's device reads through them.
+ */
+export async function exitRelease() {
+  const { runInChild } = await import('../memory/fork.js');
+  const { decodeCounters } = await import('./decode.js');
+  const md = native.mirrordrm;
+  const K = md.constants;
+  using dev = MockDrm.open();
+  const r = mapAnon(4 * PAGE);
+  r.bytes.fill(0x11);
+  const arg = (flags: number) => {
+    const a = new Uint8Array(24);
+    const dv = new DataView(a.buffer);
+    dv.setBigUint64(0, r.addr, true);
+    dv.setBigUint64(8, BigInt(r.length), true);
+    dv.setUint32(16, flags, true);
+    return a;
+  };
+  try {
+    dev.drainInvalidations();
+    const req = K.DRM_IOCTL_MIRRORDRM_USERPTR as number;
+    const res = await runInChild([
+      { op: 'write', address: r.addr, length: r.length, value: 0x5c }, // the child's own copy
+      { op: 'ioctl', fd: dev.fd, request: req, data: arg(K.MIRRORDRM_USERPTR_MODE_HMM | K.MIRRORDRM_USERPTR_POPULATE) },
+      { op: 'ioctl', fd: dev.fd, request: req, data: arg(K.MIRRORDRM_USERPTR_MODE_GUP) },
+    ]);
+    const handleOf = (i: number) => {
+      const x = res.results[i];
+      if (!x?.ok || !x.bytes) throw new Error(`child ioctl ${i} failed: ${x?.code}`);
+      return new DataView(x.bytes.buffer, x.bytes.byteOffset, x.bytes.byteLength).getUint32(20, true);
+    };
+    const hmm = handleOf(1);
+    const gup = handleOf(2);
+    const all = dev.drainInvalidations();
+    const records = all.records.map((x) => ({ handle: x.handle, event: x.event, start: x.start, end: x.end, blockable: x.blockable, pid: x.pid, pagesDropped: x.pagesDropped }));
+    const read = async (h: number) => attempt(() => {
+      const b = new Uint8Array(2);
+      md.access(dev.fd, h, PAGE - 1, 1, b);
+      return Array.from(b);
+    });
+    const out = {
+      childPid: res.pid,
+      base: r.addr,
+      childExit: res.exitCode,
+      handles: { hmm, gup },
+      records,
+      lost: all.lost,
+      parentCpu: r.bytes[0],
+      device: { hmm: await read(hmm), gup: await read(gup) },
+      stats: { hmm: decodeCounters(md.stats(dev.fd, hmm)), gup: decodeCounters(md.stats(dev.fd, gup)) },
+      fileObjects: dev.stats().objects,
+    };
+    md.gemClose(dev.fd, hmm);
+    md.gemClose(dev.fd, gup);
+    return { ...out, fileObjectsAfterClose: dev.stats().objects };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/**
+ * Page migration between the guest's two NUMA nodes: move_pages to the other
+ * node, then mbind(MPOL_BIND, MOVE | STRICT) back. Per page: what move_pages
+ * said, where the page is after, the records, and the bytes the device reads.
+ */
+export async function numaMigrate(mode: MirrorMode) {
+  const { pageNodes, movePages, mbind } = await import('../memory/numa.js');
+  const online = fs.existsSync('/sys/devices/system/node/online') ? fs.readFileSync('/sys/devices/system/node/online', 'utf8').trim() : '';
+  if (online !== '0-1') return { available: false, reason: `NUMA nodes online: '${online || 'none (no CONFIG_NUMA?)'}', need 0-1` };
+  using dev = MockDrm.open();
+  const n = 8;
+  const r = mapAnon(n * PAGE);
+  const expected = new Uint8Array(n * PAGE);
+  for (let p = 0; p < n; p++) expected.fill(0x41 + p, p * PAGE, (p + 1) * PAGE);
+  r.bytes.set(expected);
+  const pages = Array.from({ length: n }, (_, p) => r.addr + BigInt(p * PAGE));
+  const same = (a: Uint8Array) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(expected.buffer)) === 0;
+  const ev = (recs: ReturnType<typeof rel>) => recs.map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
+  try {
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    const before = pageNodes(pages).status;
+    const target = before.map((x) => (x === 0 ? 1 : 0));
+    dev.drainInvalidations();
+    const moved = await attempt(() => movePages(pages, target));
+    const afterMove = pageNodes(pages).status;
+    const moveRecords = ev(rel(dev.drainInvalidations().records, r.addr));
+    const readMove = await attempt(async () => same(await buf.read(0, r.length)));
+    const snapMove = buf.snapshot().map(brief);
+    const mbindTo = afterMove[0] === 0 ? 1 : 0;
+    const bound = await attempt(() => mbind({ address: r.addr, length: r.length }, 'bind', [mbindTo], { move: true, strict: true }));
+    const afterMbind = pageNodes(pages).status;
+    const mbindRecords = ev(rel(dev.drainInvalidations().records, r.addr));
+    const readMbind = await attempt(async () => same(await buf.read(0, r.length)));
+    const cpuSame = same(r.bytes);
+    return { available: true, before, target, moved, afterMove, moveRecords, readMove, snapMove, mbindTo, bound, afterMbind, mbindRecords, readMbind, cpuSame, stats: buf.stats() };
+  } finally {
+    unmapAll(r);
+  }
+}
+
+/**
+ * Fork + COW on THP, 2 MiB hugetlb and shmem (MAP_SHARED memfd): one object
+ * per mode, each on its own mapping filled with 0x31; after fork the child
+ * writes 0x33 to byte 0 and exits, then the parent writes 0x32 there (or the
+ * parent writes first while the child waits).
+ */
+export async function forkCowBacking(backing: 'thp' | 'shmem' | 'hugetlb-2M', order: 'child-first' | 'parent-first' = 'child-first') {
+  const { forkChild } = await import('../memory/fork.js');
+  using dev = MockDrm.open();
+  const modes: MirrorMode[] = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
+  const len = backing === 'shmem' ? 4 * PAGE : 2 * 1024 * 1024;
+  const maps = modes.map(() => mapBacking(backing, len));
+  try {
+    const bufs = [];
+    for (let i = 0; i < modes.length; i++) {
+      maps[i].view.fill(0x31);
+      bufs.push(await dev.userptr({ address: maps[i].address, length: len }, { mode: modes[i], populate: true }));
+    }
+    const orderBefore = bufs.map((b) => b.snapshot(0, 1)[0].cpu.order);
+    dev.drainInvalidations();
+    const ops = maps.flatMap((m) => [
+      { op: 'write' as const, address: m.address, length: 1, value: 0x33 },
+      { op: 'read' as const, address: m.address, length: 1 },
+    ]);
+    let childSaw: number[] = [];
+    let child;
+    let first = 0;
+    if (order === 'child-first') {
+      child = await forkChild(ops).done;
+      childSaw = maps.map((m) => m.view[0]);
+      for (const m of maps) m.view[0] = 0x32;
+    } else {
+      first = 1;
+      const h = forkChild([{ op: 'wait' }, ...ops]);
+      await h.waiting();
+      for (const m of maps) m.view[0] = 0x32;
+      h.resume();
+      child = await h.done;
+      childSaw = maps.map((m) => m.view[0]);
+    }
+    const records = dev.drainInvalidations().records;
+    const out = [];
+    for (let i = 0; i < modes.length; i++) {
+      const b = bufs[i];
+      out.push({
+        mode: modes[i],
+        records: records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - maps[i].address), Number(x.end - maps[i].address), x.pagesDropped]),
+        device: (await b.read(0, 1))[0],
+        cpu: maps[i].view[0],
+        child: child.results[first + 2 * i + 1]?.bytes?.[0] ?? null,
+        parentSawChildWrite: childSaw[i] === 0x33,
+        orderBefore: orderBefore[i],
+        orderAfter: b.snapshot(0, 1)[0].cpu.order,
+        pinned: b.stats().pagesPinned,
+      });
+      b.close();
+    }
+    return { childExit: child.exitCode, childSignal: child.signal, modes: out };
+  } finally {
+    for (const m of maps) m.unmap();
+  }
+}
+
+const RAMFS = '/mnt/mirrorlab-ramfs';
+
+/** Mounts a ramfs (page-cache pages, not shmem) once; returns the file system type used. */
+function ramfsDir(): string {
+  if (!fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === RAMFS)) {
+    fs.mkdirSync(RAMFS, { recursive: true });
+    execFileSync('/bin/mount', ['-t', 'ramfs', 'ramfs', RAMFS]);
+  }
+  return RAMFS;
+}
+
+/**
+ * File-backed memory (a regular file on ramfs, MAP_SHARED or MAP_PRIVATE):
+ * munmap of page 1, mprotect(PROT_READ), and MADV_DONTNEED followed by a CPU
+ * write (the misleading pin). Before registration the CPU wrote 0x33 into page
+ * 1 (the page cache when shared, a private copy when private); the file holds 0x11.
+ */
+export async function fileBacked(mode: MirrorMode, shared: boolean) {
+  const dir = ramfsDir();
+  const file = `${dir}/buf-${mode}-${shared ? 's' : 'p'}`;
+  using dev = MockDrm.open();
+  const c = native.mmConstants;
+  const out: Record<string, unknown> = { fsType: fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === dir)?.split(' ')[2] };
+  for (const kind of ['munmap', 'mprotect', 'dontneed'] as const) {
+    fs.writeFileSync(file, Buffer.alloc(4 * PAGE, 0x11));
+    const m = Mapping.file(file, 4 * PAGE, { shared });
+    try {
+      m.view.fill(0x33, PAGE, 2 * PAGE);
+      const reg = await attempt(() => dev.userptr({ address: m.address, length: m.length }, { mode, populate: true }));
+      if (!reg.ok) {
+        out[kind] = { registration: reg };
+        continue;
+      }
+      using buf = reg.value;
+      const devBefore = brief(buf.snapshot(1, 1)[0]);
+      dev.drainInvalidations();
+      const res: Record<string, unknown> = { registration: { ok: true }, devBefore };
+      if (kind === 'munmap') {
+        native.munmap(m.address + BigInt(PAGE), PAGE);
+      } else if (kind === 'mprotect') {
+        native.mprotect(m.address, m.length, c.PROT_READ);
+      } else {
+        native.madvise(m.address, m.length, c.MADV_DONTNEED);
+        res.cpuPage1 = m.view[PAGE]; // shared: the page cache (0x33); private: the file again (0x11)
+        m.view[0] = 0x22;
+      }
+      res.records = rel(dev.drainInvalidations().records, m.address).map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
+      res.page0 = await attempt(async () => (await buf.read(0, 1))[0]);
+      res.page1 = await attempt(async () => (await buf.read(PAGE, 1))[0]);
+      res.snap = buf.snapshot(0, 2).map(brief);
+      res.fileBytes = Array.from(fs.readFileSync(file).subarray(0, 1)).concat(Array.from(fs.readFileSync(file).subarray(PAGE, PAGE + 1)));
+      out[kind] = res;
+    } finally {
+      if (kind === 'mprotect') native.mprotect(m.address, m.length, c.PROT_READ | c.PROT_WRITE);
+      m.unmap();
+    }
+  }
+  fs.rmSync(file, { force: true });
+  return out;
+}
+
+/**
+ * Races: the JavaScript thread invalidates in a loop (mprotect RO/RW, or
+ * MADV_DONTNEED + refill with a new generation byte) for windowMs around
+ * each device read of the buffer, which runs on the thread pool meanwhile.
+ * Reads go on until the object has seen an hmm_range_fault -EBUSY or a
+ * read_retry collision (or maxReads). Each byte read must be one the buffer
+ * held during that read's window (0 after DONTNEED, or a generation written
+ * then).
+ */
+export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontneed', minReads: number, maxReads: number, windowMs = 3) {
+  const c = native.mmConstants;
+  const md = native.mirrordrm;
+  using dev = MockDrm.open();
+  const len = 8 * PAGE;
+  const r = mapAnon(len);
+  let gen = 1;
+  r.bytes.fill(gen);
+  const readOnly = kind === 'mprotect' && mode === 'hmm'; // refaults under PROT_READ
+  try {
+    using buf = await dev.userptr({ address: r.addr, length: len }, { mode, readOnly, populate: true });
+    const allowed = new Uint8Array(256);
+    let reads = 0;
+    let bad = 0;
+    let firstBad = '';
+    let errors = 0;
+    let firstError = '';
+    let accessRetries = 0;
+    let accessPopulates = 0;
+    let invalidations = 0;
+    const out = new Uint8Array(len);
+    for (; reads < maxReads; reads++) {
+      const s = buf.stats();
+      if (reads >= minReads && (mode !== 'hmm' || s.hmmRangeFaultEbusy + s.readRetry > 0)) break;
+      allowed.fill(0);
+      allowed[gen] = 1;
+      if (kind === 'dontneed') allowed[0] = 1;
+      const p = md.accessAsync(dev.fd, buf.handle, 0, 1, out) as Promise<{ populates: number; retries: number }>;
+      const t0 = Date.now();
+      do {
+        if (kind === 'mprotect') {
+          native.mprotect(r.addr, len, c.PROT_READ);
+          native.mprotect(r.addr, len, c.PROT_READ | c.PROT_WRITE);
+        } else {
+          native.madvise(r.addr, len, c.MADV_DONTNEED);
+          gen = (gen % 250) + 1;
+          allowed[gen] = 1;
+          r.bytes.fill(gen);
+        }
+        invalidations++;
+      } while (Date.now() - t0 < windowMs);
+      try {
+        const a = await p;
+        accessRetries += a.retries;
+        accessPopulates += a.populates;
+      } catch (e) {
+        errors++;
+        firstError ||= String((e as { code?: string }).code);
+        continue;
+      }
+      const expectOnly = mode === 'hmm' ? -1 : 1; // a kept pin reads the first page it pinned
+      for (let j = 0; j < len; j++) {
+        const v = out[j];
+        if (expectOnly >= 0 ? v !== expectOnly : !allowed[v]) {
+          bad++;
+          firstBad ||= `read ${reads} byte ${j}: 0x${v.toString(16)}`;
+        }
+      }
+    }
+    return { reads, bad, firstBad, errors, firstError, accessRetries, accessPopulates, invalidations, generations: gen, stats: buf.stats() };
+  } finally {
+    unmapAll(r);
+  }
 }
 
 // ---------------------------------------------------------------- benchmarks
