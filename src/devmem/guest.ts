@@ -8,6 +8,7 @@ import { isSyscallError } from '../errors.js';
 import { Mapping } from '../memory/mapping.js';
 import { runInChild } from '../memory/fork.js';
 import { summarize, type Summary } from '../stats/summary.js';
+import { MockDrm } from '../mirror/mockdrm.js';
 import { FakeVram, ENTRY_SIZES, patternCheck, patternFill, type EntrySize, type FakeVramCounters } from './fakevram.js';
 
 const CHUNK = 64 << 20;
@@ -173,6 +174,69 @@ export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: 
   return { maxEntry, counters, oDirectRead, processVmReadv, processVmWritev, vmsplice, futexShared, futexPrivate, procSelfMem, pipeCopy };
 }
 
+const USERPTR_MODES = { gup: 0x1, 'gup-longterm': 0x2, 'gup-get': 0x3, hmm: 0x4 } as const;
+const USERPTR_POPULATE = 0x20;
+const USERPTR_GUP_REPIN = 0x40;
+
+export interface MirrorProbeResult {
+  maxEntry: EntrySize;
+  /** USERPTR straight on the fakevram mapping: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP. */
+  create: Record<string, Outcome>;
+  /**
+   * USERPTR on anonymous memory, then the range is replaced (MAP_FIXED) by a
+   * fakevram mapping whose entry is present: the next device access runs the
+   * real population path on it (pin_user_pages_fast() / hmm_range_fault()).
+   */
+  swapped: Record<string, { registered: Outcome; access: Outcome; faults: PerSizeCounts; invalidations: number }>;
+}
+type PerSizeCounts = FakeVramCounters['faults'];
+
+/**
+ * mirrordrm userptrs meeting a fakevram mapping whose entries are `maxEntry`
+ * sized (1 GiB mapping at a 1 GiB aligned address).
+ */
+export async function mirrorProbes(maxEntry: EntrySize, path?: string): Promise<MirrorProbeResult> {
+  const GiB = 1 << 30;
+  const win = 2 << 20; // the userptr covers the first 2 MiB of the mapping
+  using dev = FakeVram.open(path);
+  dev.setPolicy({ maxEntry });
+  using drm = MockDrm.open();
+  const md = native.mirrordrm;
+  const c = native.mmConstants;
+  const create: Record<string, Outcome> = {};
+  {
+    using m = dev.map(GiB);
+    m.view[0] = 1;
+    for (const [name, mode] of Object.entries(USERPTR_MODES)) {
+      create[name] = attempt(() => md.userptr(drm.fd, m.address, win, mode | (mode === 4 ? USERPTR_POPULATE : 0)) as number);
+    }
+    create['hmm-lazy'] = attempt(() => md.userptr(drm.fd, m.address, win, USERPTR_MODES.hmm) as number);
+  }
+  const swapped: MirrorProbeResult['swapped'] = {};
+  for (const [name, flags] of [['gup-repin', USERPTR_MODES.gup | USERPTR_GUP_REPIN], ['gup-longterm-repin', USERPTR_MODES['gup-longterm'] | USERPTR_GUP_REPIN], ['hmm', USERPTR_MODES.hmm | USERPTR_POPULATE]] as const) {
+    // A 1 GiB aligned address: reserve 2 GiB, keep the aligned GiB.
+    using spare = Mapping.anonymous(2 * GiB, { prot: 'none' });
+    const a = (spare.address + BigInt(GiB - 1)) & ~BigInt(GiB - 1);
+    native.mmap(a, win, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
+    native.patternFill(a, win, 7n, 0);
+    const registered = attempt(() => md.userptr(drm.fd, a, win, flags) as number);
+    drm.drainInvalidations();
+    native.mmap(a, GiB, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, dev.fd, 0);
+    dev.counters(true);
+    native.patternFill(a, 4096, 9n, 0); // one touch: the fault inserts the entry
+    const faults = dev.counters(true).faults;
+    const access = registered.ok ? attempt(() => {
+      md.access(drm.fd, registered.value, 0, 1, new Uint8Array(4096));
+      return 4096;
+    }) : registered;
+    const invalidations = drm.drainInvalidations().records.length;
+    if (registered.ok) md.gemClose(drm.fd, registered.value);
+    native.munmap(a, GiB); // the rest of the reservation goes with `spare`
+    swapped[name] = { registered, access, faults, invalidations };
+  }
+  return { maxEntry, create, swapped };
+}
+
 export interface VmaOpsResult {
   mprotect: { roRw: boolean; badAfter: number; writeCounters: FakeVramCounters; badDevice: number };
   partialMprotect: { ok: boolean; bad: number; counters: FakeVramCounters };
@@ -288,4 +352,56 @@ export async function bench(length: number, reps: number, path?: string): Promis
   const out: Record<string, Summary> = {};
   for (const [k, v] of Object.entries(times)) out[k] = summarize(v);
   return { length, reps, cases: out, faults };
+}
+
+export interface FaultCase {
+  maxEntry: EntrySize;
+  prefault: boolean;
+  /** bytes between touches: 4096 touches everything, 2 MiB one byte per 2 MiB */
+  stride: number;
+  length: number;
+}
+
+export interface FaultRoundSample {
+  /** ns to fault in the mapping (every touch of the workload) */
+  ns: number;
+  /** faults the driver handled, by inserted entry size */
+  faults: FakeVramCounters['faults'];
+  /** entries inserted by prefault-whole */
+  prefaultEntries: FakeVramCounters['prefaultEntries'];
+  /** minor faults the kernel counted for this task during the touches (stride > 4 KiB only) */
+  minflt: number | null;
+  /** the mapping's address was aligned for this entry size */
+  aligned: boolean;
+}
+
+/**
+ * One round of the fault-in benchmark: each case once, in order (callers
+ * interleave the cases so ratios come from one run). Touch loops are C++:
+ * patternFill for one write per 4 KiB (no clock read per touch: under TCG a
+ * clock pair costs more than a 2 MiB fault), faultTouch for larger strides.
+ */
+export async function faultRound(cases: FaultCase[], path?: string): Promise<FaultRoundSample[]> {
+  using dev = FakeVram.open(path);
+  const out: FaultRoundSample[] = [];
+  for (const c of cases) {
+    dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault });
+    using m = dev.map(c.length);
+    dev.counters(true);
+    let ns: number;
+    let minflt: number | null = null;
+    if (c.stride === 4096) {
+      const t0 = native.monotonicNs() as bigint;
+      native.patternFill(m.address, c.length, 1n, 0);
+      ns = Number((native.monotonicNs() as bigint) - t0);
+    } else {
+      const r = (native.faultTouch(m.address, c.length, c.stride, true, false) as { reps: { totalNs: number; rusage: { minflt: number } }[] }).reps[0];
+      ns = r.totalNs;
+      minflt = r.rusage.minflt;
+    }
+    const k = dev.counters(true);
+    const size = c.maxEntry === 'pud' ? 1 << 30 : c.maxEntry === 'pmd' ? 2 << 20 : 4096;
+    out.push({ ns, faults: k.faults, prefaultEntries: k.prefaultEntries, minflt, aligned: m.address % BigInt(size) === 0n });
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
 // printed, not treated as a failure.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
-import type { FaultDataResult, GupResult, InfoResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
+import type { FaultDataResult, GupResult, InfoResult, MirrorProbeResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
 
 const matrix = kernels();
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
@@ -14,6 +14,14 @@ const GiB = 1 << 30;
 const SHIFT = { pte: 12, pmd: 21, pud: 30 } as const;
 type Entry = keyof typeof SHIFT;
 const hugePfnmaps = (kernel: string): boolean => kernel !== '6.1';
+/** One probe's outcome as the table in the README shows it: ok(value), the errno name, or skipped. */
+function outcome(v: unknown): string {
+  const o = v as { ok?: boolean; value?: unknown; code?: string; skipped?: string; written?: number };
+  if (o && typeof o === 'object' && 'skipped' in o) return `skipped(${o.skipped})`;
+  if (o && o.ok === true) return `ok(${String(o.value)})`;
+  if (o && o.ok === false) return String(o.code);
+  return JSON.stringify(v);
+}
 
 describe.each(matrix)('kernel %s', (kernel) => {
   const reason = skipReason(kernel);
@@ -88,10 +96,20 @@ describe.each(matrix)('kernel %s', (kernel) => {
       if (!r.aligned.pmd) expect(r.counters.faults.pmd).toBe(0);
     });
 
-    it('GUP paths refuse the mapping cleanly: O_DIRECT, process_vm_readv/writev, vmsplice, futex, /proc/self/mem', async () => {
+    it('GUP paths refuse the mapping cleanly: O_DIRECT (brd), process_vm_readv/writev, vmsplice, futex, /proc/self/mem', async () => {
       const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
-      const r = await g.vm.call<GupResult>('devmem/guest.js', 'gupProbes', e, len);
-      console.log(`${kernel} GUP on ${e}-mapped fakevram: ${JSON.stringify({ ...r, counters: undefined })}`);
+      // brd (a RAM block device) takes O_DIRECT reads through the block layer,
+      // which pins the user buffer with pin_user_pages_fast().
+      let blockdev: string | undefined;
+      try {
+        await g.vm.loadModule('brd', { rd_nr: 1, rd_size: 16384 });
+        blockdev = '/dev/ram0';
+      } catch (err) {
+        console.warn(`${kernel}: O_DIRECT case without a block device: ${(err as Error).message}`);
+      }
+      const r = await g.vm.call<GupResult>('devmem/guest.js', 'gupProbes', e, len, blockdev);
+      if (blockdev) await g.vm.unloadModule('brd');
+      console.log(`${kernel} GUP on ${e}-mapped fakevram: ${Object.entries({ ...r, counters: undefined, maxEntry: undefined }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}`);
       if (hugePfnmaps(kernel)) expect(r.counters.faults.pud).toBe(1);
       expect(r.processVmReadv).toMatchObject({ ok: false, code: 'EFAULT' });
       expect(r.processVmWritev).toMatchObject({ ok: false, code: 'EFAULT' });
@@ -102,8 +120,28 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(r.procSelfMem).toMatchObject({ ok: false, code: 'EIO' });
       // Plain copies need no GUP and work.
       expect(r.pipeCopy).toEqual({ written: 4096, read: 4096, same: true });
-      if ('skipped' in r.oDirectRead) console.warn(`${kernel}: O_DIRECT case skipped: ${r.oDirectRead.skipped} (covered by tools/run-guest.sh with brd)`);
+      if ('skipped' in r.oDirectRead) console.warn(`${kernel}: O_DIRECT case skipped: ${r.oDirectRead.skipped}`);
       else expect(r.oDirectRead).toMatchObject({ ok: false, code: 'EFAULT' });
+      expect(blockdev).toBeDefined();
+    });
+
+    it('mirrordrm userptr on the mapping gets EFAULT in GUP and HMM modes, at creation and when revalidating', async () => {
+      const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
+      await g.vm.loadModule('mirrordrm');
+      const r = await g.vm.call<MirrorProbeResult>('devmem/guest.js', 'mirrorProbes', e);
+      console.log(`${kernel} mirrordrm on ${e}-mapped fakevram: create ${Object.entries(r.create).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}; ` +
+        `replaced under a registered userptr: ${Object.entries(r.swapped).map(([k, v]) => `${k}: register=${outcome(v.registered)} access=${outcome(v.access)} (faults ${JSON.stringify(v.faults)}, ${v.invalidations} invalidations)`).join('; ')}`);
+      // Creation: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP before any GUP.
+      for (const m of ['gup', 'gup-longterm', 'gup-get', 'hmm', 'hmm-lazy']) expect(r.create[m], m).toMatchObject({ ok: false, code: 'EFAULT' });
+      // Revalidation: the object was made on anonymous memory, the range now
+      // holds a present fakevram entry; pin_user_pages_fast() (GUP-fast walks
+      // the page table without looking at the VMA) and hmm_range_fault() refuse.
+      for (const [m, v] of Object.entries(r.swapped)) {
+        expect(v.registered.ok, m).toBe(true);
+        expect(v.invalidations, m).toBeGreaterThanOrEqual(1);
+        expect(v.faults[e], m).toBe(1);
+        expect(v.access, m).toMatchObject({ ok: false, code: 'EFAULT' });
+      }
     });
 
     it('VMA operations on huge pfnmaps: mprotect, partial mprotect, fork, partial munmap, mremap', async () => {
