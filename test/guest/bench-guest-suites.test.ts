@@ -11,7 +11,8 @@ import { guestFakevramSuite } from '../../src/bench/suites/guest-fakevram.js';
 import { guestMirrordrmSuite } from '../../src/bench/suites/guest-mirrordrm.js';
 import type { Results, SuiteResult } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
-import { ensureGuestBuild, kernels, skipReason } from './helpers.js';
+import type { Suite } from '../../src/bench/suite.js';
+import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js';
 
 const matrix = kernels().filter((k) => !skipReason(k));
 const GiB = 1 << 30;
@@ -127,4 +128,23 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
       expect(s.comparisons.map((c) => c.id)).toEqual(expect.arrayContaining(['revalidation slowdown hmm', 'callback gup/hmm UNMAP']));
     });
   }
+
+  it('Ctrl-C in the middle of a guest call: the guest is killed at once, the suite is marked incomplete, no QEMU is left', async () => {
+    const kernel = matrix[matrix.length - 1];
+    const controller = new AbortController();
+    // Abort 2 s into the first round of fault-ins (a guest call in flight).
+    const suite: Suite = {
+      ...guestFakevramSuite,
+      run: (ctx) => guestFakevramSuite.run({ ...ctx, step: (d) => (ctx.step(d), void setTimeout(() => controller.abort(), 2000)) }),
+    };
+    const started = Date.now();
+    const run = await runBench({ suites: [suite], kernels: [kernel], quick: true, outDir: mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-guest-bench-')), signal: controller.signal, log: () => {} });
+    const s = run.results.suites[0];
+    console.log(`aborted ${kernel} fakevram suite: ${s.status} (${s.reason}) after ${((Date.now() - started) / 1000).toFixed(1)} s, ${s.measurements.length} measurements`);
+    expect(s.status).toBe('incomplete');
+    expect(run.results.run.complete).toBe(false);
+    expect(s.guest?.release).toBeDefined();
+    expect(ourQemuPids()).toEqual([]);
+    expect(validateResults(JSON.parse(readFileSync(run.written.json, 'utf8')))).toEqual([]);
+  }, 300_000);
 });
