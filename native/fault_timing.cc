@@ -8,6 +8,12 @@
 //   clockOverhead(n)          n back-to-back clock_gettime pairs (the floor of
 //                             every sample)
 //   perfProbe()               can this thread open a page-fault counter?
+//   clearTiming(addr, len, passes, method, chunk)
+//                             ns per chunk of clearing an already-populated
+//                             range (memset or rep stosb): the memory-clearing
+//                             bandwidth that bounds every huge-page fault
+//   timedMadvise(addr, len, advice)
+//                             ns of one madvise call (MADV_COLLAPSE and the like)
 //
 // Clock: clock_gettime(CLOCK_MONOTONIC) around each single access; the sample
 // is the difference in ns and includes one clock read (see clockOverhead).
@@ -434,6 +440,75 @@ Napi::Value PerfProbe(const Napi::CallbackInfo &info)
 	return PerfStatus(info.Env(), perf, true);
 }
 
+// clearTiming(addr, length, passes, method, chunk) -> Float64Array of ns,
+// one sample per `chunk` bytes cleared (chunk 0: the whole range), passes x
+// ceil(length / chunk) samples in range order. method 0: memset(0) from the
+// C library; method 1: rep stosb (x86-64 only), the instruction the kernel's
+// clear_page_erms uses. The caller populates the range first, so that no
+// pass faults. Chunks of a huge page's size make each sample comparable to
+// one huge-page fault, and keep a preemption inside one sample.
+Napi::Value ClearTiming(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	uint64_t addr = ArgU64(info, 0, "addr");
+	uint64_t length = ArgU64(info, 1, "length");
+	uint64_t passes = ArgU64(info, 2, "passes");
+	int64_t method = ArgI64(info, 3, "method");
+	uint64_t chunk = info.Length() > 4 ? ArgU64(info, 4, "chunk") : 0;
+	if (!addr || !length || !passes)
+		throw Napi::RangeError::New(env, "addr, length and passes must be non-zero");
+	if (method != 0 && method != 1)
+		throw Napi::RangeError::New(env, "method must be 0 (memset) or 1 (rep stosb)");
+#if !defined(__x86_64__)
+	if (method == 1)
+		throw Napi::RangeError::New(env, "rep stosb is x86-64 only");
+#endif
+	if (!chunk || chunk > length)
+		chunk = length;
+	uint64_t per_pass = (length + chunk - 1) / chunk;
+	Napi::Float64Array s = Napi::Float64Array::New(env, passes * per_pass);
+	double *d = s.Data();
+	for (uint64_t i = 0; i < passes * per_pass; i++)
+		d[i] = 0;
+	for (uint64_t i = 0; i < passes; i++) {
+		for (uint64_t k = 0; k < per_pass; k++) {
+			char *p = (char *)addr + k * chunk;
+			size_t n = k == per_pass - 1 ? length - k * chunk : chunk;
+			uint64_t t0 = NowNs();
+			if (method == 0) {
+				memset(p, 0, n);
+			} else {
+#if defined(__x86_64__)
+				void *dst = p;
+				size_t cnt = n;
+				asm volatile("rep stosb" : "+D"(dst), "+c"(cnt) : "a"(0) : "memory");
+#endif
+			}
+			// The stores must be issued before the clock is read again.
+			asm volatile("" : : "r"(p) : "memory");
+			uint64_t t1 = NowNs();
+			d[i * per_pass + k] = (double)(t1 - t0);
+		}
+	}
+	return s;
+}
+
+// timedMadvise(addr, length, advice) -> ns of the one madvise call.
+Napi::Value TimedMadvise(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	uint64_t addr = ArgU64(info, 0, "addr");
+	uint64_t length = ArgU64(info, 1, "length");
+	int advice = (int)ArgI64(info, 2, "advice");
+	uint64_t t0 = NowNs();
+	int rc = madvise((void *)addr, length, advice);
+	uint64_t t1 = NowNs();
+	if (rc)
+		ThrowSyscallError(env, errno, "madvise",
+				  {{"addr", addr, true}, {"length", length}, {"advice", (uint64_t)advice}});
+	return Napi::Number::New(env, (double)(t1 - t0));
+}
+
 } // namespace
 
 void InitFaultTiming(Napi::Env env, Napi::Object exports)
@@ -442,4 +517,6 @@ void InitFaultTiming(Napi::Env env, Napi::Object exports)
 	exports.Set("faultTouch", Napi::Function::New(env, FaultTouch, "faultTouch"));
 	exports.Set("clockOverhead", Napi::Function::New(env, ClockOverhead, "clockOverhead"));
 	exports.Set("perfProbe", Napi::Function::New(env, PerfProbe, "perfProbe"));
+	exports.Set("clearTiming", Napi::Function::New(env, ClearTiming, "clearTiming"));
+	exports.Set("timedMadvise", Napi::Function::New(env, TimedMadvise, "timedMadvise"));
 }

@@ -14,6 +14,7 @@
 // until the parent writes one byte to it (forkResume): that is how a test
 // stages a copy-on-write race between child steps.
 #include "addon.h"
+#include "fd_io.h"
 #include "syscall_error.h"
 
 #include <fcntl.h>
@@ -67,36 +68,6 @@ struct Event {
 	int status;
 	pid_t pid;
 };
-
-bool WriteAll(int fd, const void *buf, size_t len)
-{
-	const char *p = (const char *)buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= n;
-	}
-	return true;
-}
-
-bool ReadAll(int fd, void *buf, size_t len)
-{
-	char *p = (char *)buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= n;
-	}
-	return true;
-}
 
 [[noreturn]] void RunChild(const std::vector<Op> &ops, const uint8_t *data, uint8_t *readBuf,
 			   int resFd, int ctlFd)

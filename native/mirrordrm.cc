@@ -8,6 +8,7 @@
 // and return a Promise, so the JavaScript thread stays free to resolve a
 // userfault the kernel is waiting on.
 #include "addon.h"
+#include "drm_core.h"
 #include "syscall_error.h"
 
 #include <uapi/mirrordrm.h>
@@ -24,55 +25,9 @@
 
 namespace {
 
-// DRM core ioctls used here, from <drm/drm.h> (not installed on every host).
-struct drm_version_abi {
-	int version_major;
-	int version_minor;
-	int version_patchlevel;
-	size_t name_len;
-	char *name;
-	size_t date_len;
-	char *date;
-	size_t desc_len;
-	char *desc;
-};
-struct drm_gem_close_abi {
-	__u32 handle;
-	__u32 pad;
-};
-#define MDRM_DRM_IOCTL_VERSION _IOWR('d', 0x00, struct drm_version_abi)
-#define MDRM_DRM_IOCTL_GEM_CLOSE _IOW('d', 0x09, struct drm_gem_close_abi)
-
-int Ioctl(int fd, unsigned long req, void *arg)
-{
-	int r;
-	do {
-		r = ioctl(fd, req, arg);
-	} while (r < 0 && (errno == EINTR || errno == EAGAIN));
-	return r < 0 ? errno : 0;
-}
-
 Napi::Value Version(const Napi::CallbackInfo &info)
 {
-	Napi::Env env = info.Env();
-	int fd = ArgFd(info, 0, "fd");
-	drm_version_abi v{};
-	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_VERSION, &v))
-		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_VERSION)", {{"fd", (uint64_t)fd}});
-	std::string name(v.name_len, '\0'), date(v.date_len, '\0'), desc(v.desc_len, '\0');
-	v.name = name.data();
-	v.date = date.data();
-	v.desc = desc.data();
-	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_VERSION, &v))
-		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_VERSION)", {{"fd", (uint64_t)fd}});
-	Napi::Object r = Napi::Object::New(env);
-	r.Set("name", name.substr(0, v.name_len));
-	r.Set("date", date.substr(0, v.date_len));
-	r.Set("desc", desc.substr(0, v.desc_len));
-	r.Set("major", v.version_major);
-	r.Set("minor", v.version_minor);
-	r.Set("patchlevel", v.version_patchlevel);
-	return r;
+	return DrmVersionOf(info.Env(), ArgFd(info, 0, "fd"));
 }
 
 Napi::Value GemClose(const Napi::CallbackInfo &info)
@@ -80,7 +35,7 @@ Napi::Value GemClose(const Napi::CallbackInfo &info)
 	int fd = ArgFd(info, 0, "fd");
 	drm_gem_close_abi a{};
 	a.handle = (__u32)ArgU64(info, 1, "handle");
-	if (int err = Ioctl(fd, MDRM_DRM_IOCTL_GEM_CLOSE, &a))
+	if (int err = DrmIoctl(fd, ML_DRM_IOCTL_GEM_CLOSE, &a))
 		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_GEM_CLOSE)",
 				  {{"fd", (uint64_t)fd}, {"handle", a.handle}});
 	return info.Env().Undefined();
@@ -109,7 +64,7 @@ Napi::Value Userptr(const Napi::CallbackInfo &info)
 {
 	int fd;
 	drm_mirrordrm_userptr a = UserptrArgs(info, &fd);
-	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &a))
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &a))
 		throw UserptrError(info.Env(), err, fd, a);
 	return Napi::Number::New(info.Env(), a.handle);
 }
@@ -120,7 +75,7 @@ public:
 		: Napi::AsyncWorker(env, "mirrordrmUserptr"), fd_(fd), a_(a),
 		  deferred_(Napi::Promise::Deferred::New(env)) {}
 	Napi::Promise Promise() { return deferred_.Promise(); }
-	void Execute() override { err_ = Ioctl(fd_, DRM_IOCTL_MIRRORDRM_USERPTR, &a_); }
+	void Execute() override { err_ = DrmIoctl(fd_, DRM_IOCTL_MIRRORDRM_USERPTR, &a_); }
 	void OnOK() override
 	{
 		if (err_)
@@ -206,7 +161,7 @@ Napi::Object AccessResult(Napi::Env env, const AccessCall &c)
 
 Napi::Value AccessSync(const Napi::CallbackInfo &info, AccessCall c)
 {
-	if (int err = Ioctl(c.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c.a))
+	if (int err = DrmIoctl(c.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c.a))
 		throw AccessError(info.Env(), err, c);
 	return AccessResult(info.Env(), c);
 }
@@ -232,7 +187,7 @@ public:
 			keep_ = Napi::Persistent(keep.As<Napi::Object>());
 	}
 	Napi::Promise Promise() { return deferred_.Promise(); }
-	void Execute() override { err_ = Ioctl(c_.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c_.a); }
+	void Execute() override { err_ = DrmIoctl(c_.fd, DRM_IOCTL_MIRRORDRM_ACCESS, &c_.a); }
 	void OnOK() override
 	{
 		if (err_)
@@ -283,7 +238,7 @@ Napi::Value Snapshot(const Napi::CallbackInfo &info)
 	Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(
 		info.Env(), (size_t)a.count * sizeof(drm_mirrordrm_page));
 	a.pages = (uint64_t)(uintptr_t)out.Data();
-	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &a))
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &a))
 		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_SNAPSHOT)",
 				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
 				   {"firstPage", a.first_page}, {"count", a.count}});
@@ -304,7 +259,7 @@ Napi::Value InvalRead(const Napi::CallbackInfo &info)
 	a.count = (__u32)max;
 	if (info.Length() > 2)
 		a.flags = (__u32)ArgU64(info, 2, "flags");
-	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_INVAL_READ, &a))
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_INVAL_READ, &a))
 		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_INVAL_READ)",
 				  {{"fd", (uint64_t)fd}, {"count", max}, {"flags", a.flags, true}});
 	Napi::Object r = Napi::Object::New(env);
@@ -326,7 +281,7 @@ Napi::Value Stats(const Napi::CallbackInfo &info)
 	a.handle = (__u32)ArgU64(info, 1, "handle");
 	a.counters = (uint64_t)(uintptr_t)&c;
 	a.size = sizeof(c);
-	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_STATS, &a))
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_STATS, &a))
 		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_STATS)",
 				  {{"fd", (uint64_t)fd}, {"handle", a.handle}});
 	size_t n = a.size < sizeof(c) ? a.size : sizeof(c);
@@ -340,7 +295,7 @@ Napi::Value SetBehaviour(const Napi::CallbackInfo &info)
 	a.handle = (__u32)ArgU64(info, 1, "handle");
 	a.flags = (__u32)ArgU64(info, 2, "flags");
 	a.fence_wait_ns = ArgU64(info, 3, "fenceWaitNs");
-	if (int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &a))
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &a))
 		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR)",
 				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
 				   {"flags", a.flags, true}, {"fenceWaitNs", a.fence_wait_ns}});
@@ -358,7 +313,7 @@ Napi::Value RawIoctl(const Napi::CallbackInfo &info)
 		arg = info[2].As<Napi::Buffer<uint8_t>>().Data();
 	else if (!info[2].IsNull() && !info[2].IsUndefined())
 		arg = (void *)(uintptr_t)ArgU64(info, 2, "arg");
-	if (int err = Ioctl(fd, (unsigned long)req, arg))
+	if (int err = DrmIoctl(fd, (unsigned long)req, arg))
 		ThrowSyscallError(info.Env(), err, "ioctl",
 				  {{"fd", (uint64_t)fd}, {"request", req, true}});
 	return Napi::Number::New(info.Env(), 0);
@@ -387,12 +342,12 @@ Napi::Value TimeUserptr(const Napi::CallbackInfo &info)
 	for (uint64_t i = 0; i < reps; i++) {
 		drm_mirrordrm_userptr c = a;
 		uint64_t t0 = NowNs();
-		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &c);
+		int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &c);
 		uint64_t t1 = NowNs();
 		if (err)
 			throw UserptrError(info.Env(), err, fd, a);
 		drm_gem_close_abi g{c.handle, 0};
-		Ioctl(fd, MDRM_DRM_IOCTL_GEM_CLOSE, &g);
+		DrmIoctl(fd, ML_DRM_IOCTL_GEM_CLOSE, &g);
 		out[i] = t1 - t0;
 	}
 	return out;
@@ -424,7 +379,7 @@ Napi::Value TimeAccess(const Napi::CallbackInfo &info)
 					  {{"addr", aaddr, true}, {"length", alen}, {"advice", (uint64_t)advice}});
 		drm_mirrordrm_access a = c.a;
 		uint64_t t0 = NowNs();
-		int err = Ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
+		int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
 		uint64_t t1 = NowNs();
 		if (err)
 			throw AccessError(info.Env(), err, c);

@@ -18,6 +18,7 @@
 // after fork, results through a pipe, _exit), for copy-on-write and
 // UFFD_EVENT_FORK scenarios.
 #include "addon.h"
+#include "fd_io.h"
 #include "syscall_error.h"
 
 #include <cerrno>
@@ -302,36 +303,6 @@ Napi::Value ThreadAccess(const Napi::CallbackInfo &info)
 		ThrowSyscallError(env, e.code().value(), "pthread_create");
 	}
 	return promise;
-}
-
-bool WriteAll(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = (const uint8_t *)buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-bool ReadAll(int fd, void *buf, size_t len)
-{
-	uint8_t *p = (uint8_t *)buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 // Runs on a helper thread: fork, let the child access and report, reap it.

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { compareResults, formatCompare } from '../report/compare.js';
-import type { Results } from '../report/results.js';
+import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
 import { runBench } from './runner.js';
 import type { Suite } from './suite.js';
@@ -97,4 +97,26 @@ export function compareCommand(argv: string[]): number {
   const report = compareResults(runs[0], runs[1], threshold);
   console.log(formatCompare(report));
   return report.regressions > 0 ? 1 : 0;
+}
+
+/** `mirrorlab validate FILE...`: schema check of results files, for CI. */
+export function validateCommand(argv: string[]): number {
+  if (!argv.length) {
+    console.error('usage: mirrorlab validate FILE.json [FILE.json ...]');
+    return 2;
+  }
+  let bad = 0;
+  for (const file of argv) {
+    let problems: string[];
+    try {
+      problems = validateResults(JSON.parse(readFileSync(file, 'utf8')));
+    } catch (e) {
+      problems = [(e as Error).message];
+    }
+    if (problems.length) {
+      bad++;
+      console.error(`${file}: INVALID\n  ${problems.slice(0, 20).join('\n  ')}`);
+    } else console.log(`${file}: valid (${RESULTS_SCHEMA_ID} v${RESULTS_VERSION})`);
+  }
+  return bad ? 1 : 0;
 }

@@ -4,10 +4,10 @@
 // running suite is aborted (its guests are closed by the suite's own
 // disposal), and what was measured so far is written, marked incomplete.
 import path from 'node:path';
-import { QUICK, type RepeatOptions } from '../measure/repeat.js';
+import { QUICK, roundRatio, type RepeatOptions } from '../measure/repeat.js';
 import { machineInfo } from '../report/machine.js';
 import { createProgress } from '../report/progress.js';
-import type { Results, SuiteResult } from '../report/results.js';
+import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
 import { summaryTable } from '../report/summary-table.js';
 import { writeRun, type WrittenRun } from '../report/write.js';
 import type { Suite } from './suite.js';
@@ -68,6 +68,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     },
     machine: machineInfo(),
     suites: [],
+    kernelComparisons: [],
   };
   const progress = createProgress(planned.length);
   const outer = opts.signal ?? new AbortController().signal;
@@ -130,6 +131,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   } finally {
     progress.stop();
   }
+  results.kernelComparisons = kernelComparisons(results.suites);
   results.run.finishedAt = new Date().toISOString();
   results.run.complete = !outer.aborted && results.suites.every((s) => s.status === 'complete' || s.status === 'skipped');
   const written = writeRun(results, opts.outDir);
@@ -141,4 +143,35 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   log(`report:  ${path.resolve(written.html)}`);
   const failed = results.suites.some((s) => s.status === 'failed' || s.checks.some((c) => c.status === 'fail'));
   return { results, written, failed };
+}
+
+const paramKey = (m: Measurement) =>
+  JSON.stringify(Object.entries(m.params).sort(([x], [y]) => x.localeCompare(y)));
+
+/** Every measurement a guest suite took on two kernels with the same
+ * parameters, as older / newer kernel (kernels in GUEST_KERNELS order). */
+export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
+  const out: KernelComparison[] = [];
+  const rank = (k: string) => (GUEST_KERNELS.includes(k) ? GUEST_KERNELS.indexOf(k) : GUEST_KERNELS.length);
+  const guest = suites.filter((s) => s.kernel !== null && s.status !== 'skipped');
+  const ids = [...new Set(guest.map((s) => s.id))];
+  for (const id of ids) {
+    const runs = guest.filter((s) => s.id === id).sort((x, y) => rank(x.kernel!) - rank(y.kernel!));
+    for (let i = 0; i < runs.length; i++)
+      for (let j = i + 1; j < runs.length; j++)
+        for (const ma of runs[i].measurements) {
+          const mb = runs[j].measurements.find((m) => m.id === ma.id && paramKey(m) === paramKey(ma));
+          if (!mb || mb.unit !== ma.unit || !(ma.warm.n > 0 && mb.warm.n > 0)) continue;
+          out.push({
+            suite: id,
+            measurement: ma.id,
+            title: `${ma.title}: ${runs[i].kernel} / ${runs[j].kernel}`,
+            unit: ma.unit,
+            a: runs[i].kernel!,
+            b: runs[j].kernel!,
+            ratio: roundRatio(ma, mb),
+          });
+        }
+  }
+  return out;
 }

@@ -6,6 +6,14 @@ import { replCommand } from './repl-command.js';
 export const usage = `usage: mirrorlab <command> [options]
 
 commands:
+  bench [--suite ID] [--kernel 6.1|6.12] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+                            the main job: every benchmark suite this machine supports (host
+                            natively, guests on 6.1 and 6.12); writes results.json,
+                            results.ktap and report.html
+  compare A.json B.json [--threshold 0.05]
+                            what got faster or slower beyond the noise of both runs
+                            (exit 1 when something got slower)
+  validate FILE.json        check a results file against the schema (exit 1 when invalid)
   probe [--json]            what this kernel offers (config, THP, hugetlb, userfaultfd,
                             pagemap, perf, modules, KVM, DRM), each with its source
   faults [--json [--samples]] [--quick] [--rounds N] [--repetitions N]
@@ -23,6 +31,19 @@ export async function run(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
     switch (cmd) {
+      case 'bench': {
+        const { benchCommand } = await import('../bench/cli.js');
+        const { SUITES } = await import('../bench/suites.js');
+        return await benchCommand(args, SUITES);
+      }
+      case 'compare': {
+        const { compareCommand } = await import('../bench/cli.js');
+        return compareCommand(args);
+      }
+      case 'validate': {
+        const { validateCommand } = await import('../bench/cli.js');
+        return validateCommand(args);
+      }
       case 'probe':
         return probeCommand(args);
       case 'faults':

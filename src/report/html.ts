@@ -120,6 +120,14 @@ function kernelCharts(results: Results): ChartSpec[] {
   return charts;
 }
 
+function kernelRatioTable(results: Results): string {
+  const rows = (results.kernelComparisons ?? []).map(
+    (k) => `<tr><td>${esc(k.suite)}</td><td>${esc(k.title)}</td><td>${esc(k.unit)}</td><td>${fmt(k.ratio.median)}</td><td>${fmt(k.ratio.lo)}</td><td>${fmt(k.ratio.hi)}</td></tr>`,
+  );
+  if (!rows.length) return '';
+  return `<table><thead><tr><th>suite</th><th>measurement</th><th>unit</th><th>ratio (median)</th><th>lo</th><th>hi</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
@@ -226,7 +234,7 @@ td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wra
 </head><body>
 <h1>mirrorlab report</h1>
 <p>${info.join('<br>')}</p>
-${kc.length ? `<section><h2>Kernel versus kernel</h2><div class="charts">${kc.map((s) => `<div class="chart" id="${s.target}"></div>`).join('')}</div></section>` : ''}
+${kc.length || results.kernelComparisons?.length ? `<section><h2>Kernel versus kernel</h2><div class="charts">${kc.map((s) => `<div class="chart" id="${s.target}"></div>`).join('')}</div>${kernelRatioTable(results)}</section>` : ''}
 ${sections.join('\n')}
 <script type="application/json" id="chart-data">${JSON.stringify(specs).replace(/</g, '\\u003c')}</script>
 <script>${PAGE_SCRIPT}</script>

@@ -81,12 +81,26 @@ export interface RunInfo {
   filters: { suite?: string[]; kernel?: string[]; size?: string[] };
 }
 
+/** One measurement of a guest suite that ran on two kernels: ratio = a / b of
+ * warm medians (a = older kernel), spread from both runs' round medians. */
+export interface KernelComparison {
+  suite: string;
+  measurement: string;
+  title: string;
+  unit: string;
+  a: string;
+  b: string;
+  ratio: { median: number; lo: number; hi: number };
+}
+
 export interface Results {
   schema: typeof RESULTS_SCHEMA_ID;
   version: typeof RESULTS_VERSION;
   run: RunInfo;
   machine: MachineInfo;
   suites: SuiteResult[];
+  /** 6.1 versus 6.12 (or any two kernels) for every case both ran. */
+  kernelComparisons: KernelComparison[];
 }
 
 export const SAMPLES_KEPT = 4096;

@@ -18,6 +18,8 @@ export function summaryTable(results: Results): string {
       notes.push(`${suite}: ${c.title} = ${fmt(c.ratio.median)} (${fmt(c.ratio.lo)} .. ${fmt(c.ratio.hi)})${t}`);
     }
   }
+  for (const k of results.kernelComparisons ?? [])
+    notes.push(`${k.suite}: ${k.title} = ${fmt(k.ratio.median)} (${fmt(k.ratio.lo)} .. ${fmt(k.ratio.hi)})`);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), '', ...notes].join('\n');

@@ -297,7 +297,11 @@ export class Vm {
     return [
       ...biosArgs(),
       '-machine', 'pc',
-      '-accel', this.accel === 'kvm' ? 'kvm' : 'tcg',
+      // TCG runs both vCPUs in one thread unless MIRRORLAB_TCG_THREAD=multi: with
+      // multi-threaded TCG on a loaded host, 6.12 once hit an int3 Oops at
+      // boot (sched_clock_cpu, a static key patched by text_poke_bp), a vCPU
+      // still running a stale translation of code another vCPU had patched.
+      '-accel', this.accel === 'kvm' ? 'kvm' : `tcg,thread=${process.env.MIRRORLAB_TCG_THREAD === 'multi' ? 'multi' : 'single'}`,
       '-cpu', this.accel === 'kvm' ? 'host' : 'max',
       // One socket per vCPU: CPUs on different NUMA nodes must not share a last-level cache.
       '-smp', `${cpus},sockets=${cpus},cores=1,threads=1`,

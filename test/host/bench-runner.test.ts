@@ -1,10 +1,11 @@
 // The bench runner with a real host suite (MADV_POPULATE_WRITE timing):
 // results, skips with reasons, and a clean stop on abort with partial results.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { native } from '../../src/addon.js';
+import { compareCommand, validateCommand } from '../../src/bench/cli.js';
 import { runBench } from '../../src/bench/runner.js';
 import type { Suite } from '../../src/bench/suite.js';
 import { repeatUntilStable, toMeasurement } from '../../src/measure/repeat.js';
@@ -94,5 +95,42 @@ describe('bench runner', () => {
     expect(run.results.suites[1]).toMatchObject({ status: 'incomplete', reason: 'interrupted before it started' });
     expect(validateResults(JSON.parse(readFileSync(run.written.json, 'utf8')))).toEqual([]);
     expect(readFileSync(run.written.html, 'utf8')).toContain('INCOMPLETE');
+  });
+
+  it('compare and validate from the command line: exit statuses usable in CI', async () => {
+    const run = await runBench({ suites: [populateSuite([65536])], quick: true, outDir: tmp(), log: () => {} });
+    const dir = tmp();
+    const a = path.join(dir, 'a.json');
+    const slower = path.join(dir, 'slower.json');
+    const broken = path.join(dir, 'broken.json');
+    const data = JSON.parse(readFileSync(run.written.json, 'utf8'));
+    writeFileSync(a, JSON.stringify(data));
+    // The same run with every warm figure doubled: compare must call it slower.
+    const m = data.suites[0].measurements[0];
+    for (const k of ['min', 'median', 'mean', 'p90', 'p99', 'max']) m.warm[k] *= 2;
+    m.roundMedians = m.roundMedians.map((v: number) => v * 2);
+    writeFileSync(slower, JSON.stringify(data));
+    data.suites[0].status = 'finished';
+    writeFileSync(broken, JSON.stringify(data));
+
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...x: unknown[]) => void out.push(x.join(' ')));
+    const err = vi.spyOn(console, 'error').mockImplementation((...x: unknown[]) => void out.push(x.join(' ')));
+    try {
+      expect(compareCommand([a, a])).toBe(0);
+      expect(out.join('\n')).toMatch(/0 slower, 0 faster/);
+      out.length = 0;
+      expect(compareCommand([a, slower])).toBe(1);
+      expect(out.join('\n')).toMatch(/populate@?\/?populate\/65536.*slower/);
+      expect(compareCommand([a, broken])).toBe(2);
+      expect(validateCommand([a])).toBe(0);
+      out.length = 0;
+      expect(validateCommand([a, broken])).toBe(1);
+      expect(out.join('\n')).toContain(`${broken}: INVALID`);
+      expect(out.join('\n')).toContain('/suites/0/status');
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
   });
 });

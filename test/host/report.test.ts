@@ -61,6 +61,7 @@ async function realResults(): Promise<Results> {
         ],
       },
     ],
+    kernelComparisons: [],
   };
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { repeatUntilStable, toMeasurement } from '../../src/measure/repeat.js';
 import { compareResults } from '../../src/report/compare.js';
-import type { Measurement, Results } from '../../src/report/results.js';
+import type { Measurement, Results, SuiteResult } from '../../src/report/results.js';
+import { kernelComparisons } from '../../src/bench/runner.js';
 
 describe('repeatUntilStable', () => {
   it('reports round 0 as cold, drops warm-up rounds and stops once the median settles', async () => {
@@ -40,6 +41,7 @@ function fakeRun(median: number, spread: number[], better: 'lower' | 'higher' = 
     run: { startedAt: '', finishedAt: '', complete: true, argv: [], quick: false, filters: {} },
     machine: {} as Results['machine'],
     suites: [{ id: 's', title: 's', environment: 'host', kernel: null, status: 'complete', durationMs: 1, measurements: [m], comparisons: [], checks: [], plots: [] }],
+    kernelComparisons: [],
   };
 }
 
@@ -63,5 +65,42 @@ describe('compareResults', () => {
     const b = fakeRun(100, [0]);
     b.suites[0].measurements[0].id = 'y';
     expect(compareResults(fakeRun(100, [0]), b).rows.map((r) => r.verdict)).toEqual(['only-a', 'only-b']);
+  });
+});
+
+describe('kernelComparisons', () => {
+  const suite = (kernel: string, median: number, extra: Partial<SuiteResult> = {}): SuiteResult => ({
+    id: 'g',
+    title: 'g',
+    environment: 'guest',
+    kernel,
+    status: 'complete',
+    durationMs: 1,
+    measurements: [
+      toMeasurement(
+        { id: 'fault', title: 'fault', unit: 'ns', params: { entry: 'pmd' } },
+        { cold: [], warm: [median - 1, median, median + 1], roundMedians: [median - 1, median, median + 1], stable: true, tolerance: 0.02 },
+      ),
+    ],
+    comparisons: [],
+    checks: [],
+    plots: [],
+    ...extra,
+  });
+
+  it('pairs the same measurement on 6.1 and 6.12 as older / newer, with the round-median spread', () => {
+    const [k] = kernelComparisons([suite('6.12', 100), suite('6.1', 200)]);
+    expect(k).toMatchObject({ suite: 'g', measurement: 'fault', a: '6.1', b: '6.12', unit: 'ns' });
+    expect(k.ratio.median).toBe(2);
+    expect(k.ratio.lo).toBeCloseTo(199 / 101);
+    expect(k.ratio.hi).toBeCloseTo(201 / 99);
+  });
+
+  it('leaves out skipped runs, host suites and measurements with other parameters', () => {
+    const other = suite('6.1', 200);
+    other.measurements[0].params = { entry: 'pud' };
+    expect(kernelComparisons([suite('6.12', 100), other])).toEqual([]);
+    expect(kernelComparisons([suite('6.12', 100), suite('6.1', 200, { status: 'skipped' })])).toEqual([]);
+    expect(kernelComparisons([suite('6.12', 100)])).toEqual([]);
   });
 });
