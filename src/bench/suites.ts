@@ -3,9 +3,13 @@ import type { Suite } from './suite.js';
 import { hostFaultsSuite } from './suites/host-faults.js';
 import { uffdRoundTripSuite } from './suites/uffd-roundtrip.js';
 import { hostHugepagesSuite } from './suites/host-hugepages.js';
+import { guestFakevramSuite } from './suites/guest-fakevram.js';
+import { guestMirrordrmSuite } from './suites/guest-mirrordrm.js';
 
 export const SUITES: Suite[] = [
   hostFaultsSuite,
   uffdRoundTripSuite,
   hostHugepagesSuite,
+  guestFakevramSuite,
+  guestMirrordrmSuite,
 ];

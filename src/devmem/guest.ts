@@ -8,30 +8,73 @@ import { isSyscallError } from '../errors.js';
 import { Mapping } from '../memory/mapping.js';
 import { runInChild } from '../memory/fork.js';
 import { summarize, type Summary } from '../stats/summary.js';
+import { MockDrm } from '../mirror/mockdrm.js';
 import { FakeVram, ENTRY_SIZES, patternCheck, patternFill, type EntrySize, type FakeVramCounters } from './fakevram.js';
 
 const CHUNK = 64 << 20;
 
-/** Driver-side check of [offset, offset + length) against the pattern, in chunks. */
-function checkDevice(dev: FakeVram, offset: number, length: number, seed: bigint): number {
+const WINDOW = 16 << 20;
+
+/**
+ * The parts of a mapping whose data both sides check: all of it up to 64 MiB;
+ * beyond that three 16 MiB windows (start, middle, end). Copying a whole GiB
+ * through the driver under TCG costs minutes, and a wrong PFN, offset or
+ * entry size shows in every window (each spans 8 PMD entries, and the one PUD
+ * entry of a 1 GiB mapping covers all three).
+ */
+export function dataWindows(length: number): Array<{ offset: number; length: number }> {
+  if (length <= 4 * WINDOW) return [{ offset: 0, length }];
+  const mid = Math.floor(length / 2 / WINDOW) * WINDOW;
+  return [{ offset: 0, length: WINDOW }, { offset: mid, length: WINDOW }, { offset: length - WINDOW, length: WINDOW }];
+}
+
+/** Driver-side check of the data windows of [0, length) against the pattern, in chunks. */
+function checkDevice(dev: FakeVram, length: number, seed: bigint): number {
   using buf = Mapping.anonymous(Math.min(CHUNK, length));
   let bad = 0;
-  for (let off = 0; off < length; off += CHUNK) {
-    const n = Math.min(CHUNK, length - off);
-    native.fakevramAccess(dev.fd, offset + off, buf.subarray(0, n), false);
-    bad += patternCheck(buf.address, n, seed, off);
+  for (const w of dataWindows(length)) {
+    for (let off = w.offset; off < w.offset + w.length; off += CHUNK) {
+      const n = Math.min(CHUNK, w.offset + w.length - off);
+      native.fakevramAccess(dev.fd, off, buf.subarray(0, n), false);
+      bad += patternCheck(buf.address, n, seed, off);
+    }
   }
   return bad;
 }
 
-/** Driver-side write of the pattern, in chunks. */
-function writeDevice(dev: FakeVram, offset: number, length: number, seed: bigint): void {
+/** Driver-side write of the pattern into the data windows of [0, length), in chunks. */
+function writeDevice(dev: FakeVram, length: number, seed: bigint): void {
   using buf = Mapping.anonymous(Math.min(CHUNK, length));
-  for (let off = 0; off < length; off += CHUNK) {
-    const n = Math.min(CHUNK, length - off);
-    patternFill(buf.address, n, seed, off);
-    native.fakevramAccess(dev.fd, offset + off, buf.subarray(0, n), true);
+  for (const w of dataWindows(length)) {
+    for (let off = w.offset; off < w.offset + w.length; off += CHUNK) {
+      const n = Math.min(CHUNK, w.offset + w.length - off);
+      patternFill(buf.address, n, seed, off);
+      native.fakevramAccess(dev.fd, off, buf.subarray(0, n), true);
+    }
   }
+}
+
+/** Pages of the mapping in the data windows that do not hold the pattern of `seed`. */
+function checkWindows(address: bigint, length: number, seed: bigint): number {
+  let bad = 0;
+  for (const w of dataWindows(length)) bad += patternCheck(address + BigInt(w.offset), w.length, seed, w.offset);
+  return bad;
+}
+
+/**
+ * Reads every page of the mapping (so every entry refaults after an
+ * eviction): the windows must hold `inside`, the rest `outside`.
+ */
+function checkAll(address: bigint, length: number, inside: bigint, outside: bigint): number {
+  let bad = 0;
+  let at = 0;
+  for (const w of dataWindows(length)) {
+    if (w.offset > at) bad += patternCheck(address + BigInt(at), w.offset - at, outside, at);
+    bad += patternCheck(address + BigInt(w.offset), w.length, inside, w.offset);
+    at = w.offset + w.length;
+  }
+  if (at < length) bad += patternCheck(address + BigInt(at), length - at, outside, at);
+  return bad;
 }
 
 function errResult(e: unknown): { ok: false; code: string; errno: number } {
@@ -60,11 +103,11 @@ export interface FaultDataResult {
   aligned: Record<EntrySize, boolean>;
   touchMs: number;
   counters: FakeVramCounters;
-  /** pages the driver read back differently from what the mapping wrote */
+  /** pages the driver read back differently from what the mapping wrote (data windows, see dataWindows) */
   badDeviceView: number;
-  /** pages the mapping read differently from what the driver wrote */
+  /** pages the mapping read differently from what the driver wrote (data windows) */
   badMappingView: number;
-  /** after evict: counters of the refault and the pages that differ */
+  /** after evict: counters of the refault (every page read) and the pages that differ */
   evicted: { offset: number; length: number };
   refault: FakeVramCounters;
   badAfterRefault: number;
@@ -85,12 +128,12 @@ export async function faultsAndData(maxEntry: EntrySize, length: number, opts: {
   patternFill(m.address, length, seed);
   const touchMs = Number((native.monotonicNs() as bigint) - t0) / 1e6;
   const counters = dev.counters(true);
-  const badDeviceView = checkDevice(dev, 0, length, seed);
-  writeDevice(dev, 0, length, seed << 1n);
-  const badMappingView = patternCheck(m.address, length, seed << 1n, 0);
+  const badDeviceView = checkDevice(dev, length, seed);
+  writeDevice(dev, length, seed << 1n);
+  const badMappingView = checkWindows(m.address, length, seed << 1n);
   dev.counters(true);
   const evicted = dev.evict();
-  const badAfterRefault = patternCheck(m.address, length, seed << 1n, 0);
+  const badAfterRefault = checkAll(m.address, length, seed << 1n, seed);
   const refault = dev.counters(true);
   const a = m.address;
   return {
@@ -173,6 +216,69 @@ export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: 
   return { maxEntry, counters, oDirectRead, processVmReadv, processVmWritev, vmsplice, futexShared, futexPrivate, procSelfMem, pipeCopy };
 }
 
+const USERPTR_MODES = { gup: 0x1, 'gup-longterm': 0x2, 'gup-get': 0x3, hmm: 0x4 } as const;
+const USERPTR_POPULATE = 0x20;
+const USERPTR_GUP_REPIN = 0x40;
+
+export interface MirrorProbeResult {
+  maxEntry: EntrySize;
+  /** USERPTR straight on the fakevram mapping: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP. */
+  create: Record<string, Outcome>;
+  /**
+   * USERPTR on anonymous memory, then the range is replaced (MAP_FIXED) by a
+   * fakevram mapping whose entry is present: the next device access runs the
+   * real population path on it (pin_user_pages_fast() / hmm_range_fault()).
+   */
+  swapped: Record<string, { registered: Outcome; access: Outcome; faults: PerSizeCounts; invalidations: number }>;
+}
+type PerSizeCounts = FakeVramCounters['faults'];
+
+/**
+ * mirrordrm userptrs meeting a fakevram mapping whose entries are `maxEntry`
+ * sized (1 GiB mapping at a 1 GiB aligned address).
+ */
+export async function mirrorProbes(maxEntry: EntrySize, path?: string): Promise<MirrorProbeResult> {
+  const GiB = 1 << 30;
+  const win = 2 << 20; // the userptr covers the first 2 MiB of the mapping
+  using dev = FakeVram.open(path);
+  dev.setPolicy({ maxEntry });
+  using drm = MockDrm.open();
+  const md = native.mirrordrm;
+  const c = native.mmConstants;
+  const create: Record<string, Outcome> = {};
+  {
+    using m = dev.map(GiB);
+    m.view[0] = 1;
+    for (const [name, mode] of Object.entries(USERPTR_MODES)) {
+      create[name] = attempt(() => md.userptr(drm.fd, m.address, win, mode | (mode === 4 ? USERPTR_POPULATE : 0)) as number);
+    }
+    create['hmm-lazy'] = attempt(() => md.userptr(drm.fd, m.address, win, USERPTR_MODES.hmm) as number);
+  }
+  const swapped: MirrorProbeResult['swapped'] = {};
+  for (const [name, flags] of [['gup-repin', USERPTR_MODES.gup | USERPTR_GUP_REPIN], ['gup-longterm-repin', USERPTR_MODES['gup-longterm'] | USERPTR_GUP_REPIN], ['hmm', USERPTR_MODES.hmm | USERPTR_POPULATE]] as const) {
+    // A 1 GiB aligned address: reserve 2 GiB, keep the aligned GiB.
+    using spare = Mapping.anonymous(2 * GiB, { prot: 'none' });
+    const a = (spare.address + BigInt(GiB - 1)) & ~BigInt(GiB - 1);
+    native.mmap(a, win, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
+    native.patternFill(a, win, 7n, 0);
+    const registered = attempt(() => md.userptr(drm.fd, a, win, flags) as number);
+    drm.drainInvalidations();
+    native.mmap(a, GiB, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, dev.fd, 0);
+    dev.counters(true);
+    native.patternFill(a, 4096, 9n, 0); // one touch: the fault inserts the entry
+    const faults = dev.counters(true).faults;
+    const access = registered.ok ? attempt(() => {
+      md.access(drm.fd, registered.value, 0, 1, new Uint8Array(4096));
+      return 4096;
+    }) : registered;
+    const invalidations = drm.drainInvalidations().records.length;
+    if (registered.ok) md.gemClose(drm.fd, registered.value);
+    native.munmap(a, GiB); // the rest of the reservation goes with `spare`
+    swapped[name] = { registered, access, faults, invalidations };
+  }
+  return { maxEntry, create, swapped };
+}
+
 export interface VmaOpsResult {
   mprotect: { roRw: boolean; badAfter: number; writeCounters: FakeVramCounters; badDevice: number };
   partialMprotect: { ok: boolean; bad: number; counters: FakeVramCounters };
@@ -195,7 +301,7 @@ export async function vmaOps(maxEntry: EntrySize, length: number, path?: string)
     const badAfter = patternCheck(m.address, length, seed, 0);
     patternFill(m.address, length, seed + 1n);
     const writeCounters = dev.counters(true);
-    const mprotect = { roRw: true, badAfter, writeCounters, badDevice: checkDevice(dev, 0, length, seed + 1n) };
+    const mprotect = { roRw: true, badAfter, writeCounters, badDevice: checkDevice(dev, length, seed + 1n) };
 
     const cut = (2 << 20) + 4096;
     m.protect('r', cut, 2 << 20);
@@ -231,7 +337,7 @@ export async function vmaOps(maxEntry: EntrySize, length: number, path?: string)
     const mremap = {
       moved: r.moved,
       bad: patternCheck(m2.address, length, seed + 3n, 0),
-      badDevice: checkDevice(dev, 0, length, seed + 3n),
+      badDevice: checkDevice(dev, length, seed + 3n),
       counters: dev.counters(true),
     };
     return { mprotect, partialMprotect, fork, partialMunmap, mremap };
@@ -288,4 +394,56 @@ export async function bench(length: number, reps: number, path?: string): Promis
   const out: Record<string, Summary> = {};
   for (const [k, v] of Object.entries(times)) out[k] = summarize(v);
   return { length, reps, cases: out, faults };
+}
+
+export interface FaultCase {
+  maxEntry: EntrySize;
+  prefault: boolean;
+  /** bytes between touches: 4096 touches everything, 2 MiB one byte per 2 MiB */
+  stride: number;
+  length: number;
+}
+
+export interface FaultRoundSample {
+  /** ns to fault in the mapping (every touch of the workload) */
+  ns: number;
+  /** faults the driver handled, by inserted entry size */
+  faults: FakeVramCounters['faults'];
+  /** entries inserted by prefault-whole */
+  prefaultEntries: FakeVramCounters['prefaultEntries'];
+  /** minor faults the kernel counted for this task during the touches (stride > 4 KiB only) */
+  minflt: number | null;
+  /** the mapping's address was aligned for this entry size */
+  aligned: boolean;
+}
+
+/**
+ * One round of the fault-in benchmark: each case once, in order (callers
+ * interleave the cases so ratios come from one run). Touch loops are C++:
+ * patternFill for one write per 4 KiB (no clock read per touch: under TCG a
+ * clock pair costs more than a 2 MiB fault), faultTouch for larger strides.
+ */
+export async function faultRound(cases: FaultCase[], path?: string): Promise<FaultRoundSample[]> {
+  using dev = FakeVram.open(path);
+  const out: FaultRoundSample[] = [];
+  for (const c of cases) {
+    dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault });
+    using m = dev.map(c.length);
+    dev.counters(true);
+    let ns: number;
+    let minflt: number | null = null;
+    if (c.stride === 4096) {
+      const t0 = native.monotonicNs() as bigint;
+      native.patternFill(m.address, c.length, 1n, 0);
+      ns = Number((native.monotonicNs() as bigint) - t0);
+    } else {
+      const r = (native.faultTouch(m.address, c.length, c.stride, true, false) as { reps: { totalNs: number; rusage: { minflt: number } }[] }).reps[0];
+      ns = r.totalNs;
+      minflt = r.rusage.minflt;
+    }
+    const k = dev.counters(true);
+    const size = c.maxEntry === 'pud' ? 1 << 30 : c.maxEntry === 'pmd' ? 2 << 20 : 4096;
+    out.push({ ns, faults: k.faults, prefaultEntries: k.prefaultEntries, minflt, aligned: m.address % BigInt(size) === 0n });
+  }
+  return out;
 }

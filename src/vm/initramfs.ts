@@ -16,6 +16,8 @@ const FORMAT = 4;
 const GUEST_ROOT = '/mirrorlab';
 /** Loaded by /init before the agent, where the kernel builds them as modules (6.1). */
 const BOOT_MODULES = ['virtio_pci', 'virtio_console'];
+/** In-tree modules the tests load on demand: brd gives a block device for O_DIRECT. */
+const ON_DEMAND_MODULES = ['brd'];
 
 export interface InitramfsResult {
   path: string;
@@ -223,6 +225,7 @@ function plan(k: KernelInfo, series: string): { entries: Entry[]; modules: strin
     order.set(b, inTreeOrder(b));
     boot.push(b);
   }
+  for (const m of ON_DEMAND_MODULES) if (!builtin.has(m) && deps.has(m)) order.set(m, inTreeOrder(m));
   for (const ko of ours) {
     const name = modName(ko);
     const depends = execFileSync('/sbin/modinfo', ['-F', 'depends', ko], { encoding: 'utf8' })

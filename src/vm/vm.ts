@@ -559,9 +559,14 @@ export class Vm {
     return this.exitStatus ?? -1;
   }
 
-  /** Kills QEMU at once, without a shutdown. */
+  /** Kills QEMU at once, without a shutdown; requests in flight reject. */
   async kill(): Promise<void> {
     this.closed = true;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`vm: guest ${this.kernel} killed`));
+    }
+    this.pending.clear();
     if (this.child && !this.qemuExit) {
       this.child.kill('SIGKILL');
       await this.exited;

@@ -5,7 +5,7 @@
 // printed, not treated as a failure.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
-import type { FaultDataResult, GupResult, InfoResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
+import type { FaultDataResult, GupResult, InfoResult, MirrorProbeResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
 
 const matrix = kernels();
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
@@ -14,12 +14,23 @@ const GiB = 1 << 30;
 const SHIFT = { pte: 12, pmd: 21, pud: 30 } as const;
 type Entry = keyof typeof SHIFT;
 const hugePfnmaps = (kernel: string): boolean => kernel !== '6.1';
+/** One probe's outcome as the table in the README shows it: ok(value), the errno name, or skipped. */
+function outcome(v: unknown): string {
+  const o = v as { ok?: boolean; value?: unknown; code?: string; skipped?: string; written?: number };
+  if (o && typeof o === 'object' && 'skipped' in o) return `skipped(${o.skipped})`;
+  if (o && o.ok === true) return `ok(${String(o.value)})`;
+  if (o && o.ok === false) return String(o.code);
+  return JSON.stringify(v);
+}
 
 describe.each(matrix)('kernel %s', (kernel) => {
   const reason = skipReason(kernel);
   describe.skipIf(reason !== null)('fakevram', { timeout: 300_000 }, () => {
     const g = sharedVm(() => ({ kernel, callTimeoutMs: 280_000 }));
     let len = GiB;
+    // Where the kernel has no huge pfnmaps every policy inserts 4 KiB entries:
+    // pte runs on the whole GiB, pmd and pud show the same fallback on 64 MiB.
+    const lenFor = (e: Entry): number => (e === 'pte' || hugePfnmaps(kernel) ? len : 64 << 20);
 
     it('loads on the reserved iomem range and reports what this kernel supports', async () => {
       const vm = g.vm;
@@ -39,7 +50,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
 
     for (const e of ['pte', 'pmd', 'pud'] as const) {
       it(`${e}: one fault per ${e} entry touched once per 4 KiB, data both ways, evict and refault`, async () => {
-        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, len);
+        const l = lenFor(e);
+        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l);
         const c = r.counters;
         console.log(`${kernel} ${e}: touch ${r.touchMs.toFixed(1)} ms at ${r.address}, faults ${JSON.stringify(c.faults)}, huge_fault calls ${JSON.stringify(c.hugeFaultCalls)}, fallbacks ${JSON.stringify(c.fallbacks)}`);
         expect(r.badDeviceView).toBe(0);
@@ -50,22 +62,24 @@ describe.each(matrix)('kernel %s', (kernel) => {
         const supported = e === 'pte' || hugePfnmaps(kernel);
         if (supported) {
           expect(r.aligned[e]).toBe(true);
-          expect(c.faults[e]).toBe(len / 2 ** SHIFT[e]);
-          expect(r.refault.faults[e]).toBe(len / 2 ** SHIFT[e]);
+          expect(c.faults[e]).toBe(l / 2 ** SHIFT[e]);
+          expect(r.refault.faults[e]).toBe(l / 2 ** SHIFT[e]);
           for (const o of ['pte', 'pmd', 'pud'] as Entry[]) if (o !== e) expect(c.faults[o]).toBe(0);
         } else {
           // Kernel difference: 6.1 never calls ->huge_fault for a VM_PFNMAP VMA
           // (hugepage_vma_check() rejects VM_NO_KHUGEPAGED), so every fault is 4 KiB.
           console.log(`${kernel} ${e}: kernel difference: no huge pfnmaps; ${c.faults.pte} pte faults, ${c.hugeFaultCalls.pmd + c.hugeFaultCalls.pud} huge_fault calls`);
           expect(c.hugeFaultCalls).toEqual({ pte: 0, pmd: 0, pud: 0 });
-          expect(c.faults.pte).toBe(len / 4096);
+          expect(c.faults.pte).toBe(l / 4096);
+          expect(r.refault.faults.pte).toBe(l / 4096);
         }
       });
     }
 
     for (const e of ['pte', 'pmd', 'pud'] as const) {
       it(`prefault up to ${e}: the first fault fills the whole mapping`, async () => {
-        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, len, { prefault: true });
+        const l = lenFor(e);
+        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l, { prefault: true });
         const c = r.counters;
         const faults = c.faults.pte + c.faults.pmd + c.faults.pud;
         console.log(`${kernel} prefault up to ${e}: ${faults} fault(s), prefault entries ${JSON.stringify(c.prefaultEntries)}, skipped ${c.prefaultSkipped}, touch ${r.touchMs.toFixed(1)} ms`);
@@ -76,8 +90,8 @@ describe.each(matrix)('kernel %s', (kernel) => {
         // slots, and the second is filled by its own (second) fault.
         const top: Entry = hugePfnmaps(kernel) ? e : 'pte';
         expect(faults).toBeGreaterThanOrEqual(1);
-        expect(faults).toBeLessThanOrEqual(top === 'pmd' ? Math.ceil(len / GiB) + 1 : 1);
-        expect(c.faults[top] + c.prefaultEntries[top]).toBe(len / 2 ** SHIFT[top]);
+        expect(faults).toBeLessThanOrEqual(top === 'pmd' ? Math.ceil(l / GiB) + 1 : 1);
+        expect(c.faults[top] + c.prefaultEntries[top]).toBe(l / 2 ** SHIFT[top]);
       });
     }
 
@@ -88,10 +102,20 @@ describe.each(matrix)('kernel %s', (kernel) => {
       if (!r.aligned.pmd) expect(r.counters.faults.pmd).toBe(0);
     });
 
-    it('GUP paths refuse the mapping cleanly: O_DIRECT, process_vm_readv/writev, vmsplice, futex, /proc/self/mem', async () => {
+    it('GUP paths refuse the mapping cleanly: O_DIRECT (brd), process_vm_readv/writev, vmsplice, futex, /proc/self/mem', async () => {
       const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
-      const r = await g.vm.call<GupResult>('devmem/guest.js', 'gupProbes', e, len);
-      console.log(`${kernel} GUP on ${e}-mapped fakevram: ${JSON.stringify({ ...r, counters: undefined })}`);
+      // brd (a RAM block device) takes O_DIRECT reads through the block layer,
+      // which pins the user buffer with pin_user_pages_fast().
+      let blockdev: string | undefined;
+      try {
+        await g.vm.loadModule('brd', { rd_nr: 1, rd_size: 16384 });
+        blockdev = '/dev/ram0';
+      } catch (err) {
+        console.warn(`${kernel}: O_DIRECT case without a block device: ${(err as Error).message}`);
+      }
+      const r = await g.vm.call<GupResult>('devmem/guest.js', 'gupProbes', e, len, blockdev);
+      if (blockdev) await g.vm.unloadModule('brd');
+      console.log(`${kernel} GUP on ${e}-mapped fakevram: ${Object.entries({ ...r, counters: undefined, maxEntry: undefined }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}`);
       if (hugePfnmaps(kernel)) expect(r.counters.faults.pud).toBe(1);
       expect(r.processVmReadv).toMatchObject({ ok: false, code: 'EFAULT' });
       expect(r.processVmWritev).toMatchObject({ ok: false, code: 'EFAULT' });
@@ -102,14 +126,36 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(r.procSelfMem).toMatchObject({ ok: false, code: 'EIO' });
       // Plain copies need no GUP and work.
       expect(r.pipeCopy).toEqual({ written: 4096, read: 4096, same: true });
-      if ('skipped' in r.oDirectRead) console.warn(`${kernel}: O_DIRECT case skipped: ${r.oDirectRead.skipped} (covered by tools/run-guest.sh with brd)`);
+      if ('skipped' in r.oDirectRead) console.warn(`${kernel}: O_DIRECT case skipped: ${r.oDirectRead.skipped}`);
       else expect(r.oDirectRead).toMatchObject({ ok: false, code: 'EFAULT' });
+      expect(blockdev).toBeDefined();
+    });
+
+    it('mirrordrm userptr on the mapping gets EFAULT in GUP and HMM modes, at creation and when revalidating', async () => {
+      const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
+      await g.vm.loadModule('mirrordrm');
+      const r = await g.vm.call<MirrorProbeResult>('devmem/guest.js', 'mirrorProbes', e);
+      console.log(`${kernel} mirrordrm on ${e}-mapped fakevram: create ${Object.entries(r.create).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}; ` +
+        `replaced under a registered userptr: ${Object.entries(r.swapped).map(([k, v]) => `${k}: register=${outcome(v.registered)} access=${outcome(v.access)} (faults ${JSON.stringify(v.faults)}, ${v.invalidations} invalidations)`).join('; ')}`);
+      // Creation: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP before any GUP.
+      for (const m of ['gup', 'gup-longterm', 'gup-get', 'hmm', 'hmm-lazy']) expect(r.create[m], m).toMatchObject({ ok: false, code: 'EFAULT' });
+      // Revalidation: the object was made on anonymous memory, the range now
+      // holds a present fakevram entry; pin_user_pages_fast() (GUP-fast walks
+      // the page table without looking at the VMA) and hmm_range_fault() refuse.
+      for (const [m, v] of Object.entries(r.swapped)) {
+        expect(v.registered.ok, m).toBe(true);
+        expect(v.invalidations, m).toBeGreaterThanOrEqual(1);
+        expect(v.faults[e], m).toBe(1);
+        expect(v.access, m).toMatchObject({ ok: false, code: 'EFAULT' });
+      }
     });
 
     it('VMA operations on huge pfnmaps: mprotect, partial mprotect, fork, partial munmap, mremap', async () => {
       const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
+      // 1 GiB where a PUD entry can be split; 64 MiB of 4 KiB entries elsewhere.
+      const l = hugePfnmaps(kernel) ? len : 64 << 20;
       const mark = g.vm.log.mark;
-      const r = await g.vm.call<VmaOpsResult>('devmem/guest.js', 'vmaOps', e, len);
+      const r = await g.vm.call<VmaOpsResult>('devmem/guest.js', 'vmaOps', e, l);
       const log = g.vm.log.since(mark);
       console.log(`${kernel} vma ops on ${e}: ${JSON.stringify({
         splitZaps: r.partialMprotect.counters.splitZaps + r.partialMunmap.counters.splitZaps,
@@ -119,7 +165,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(r.mprotect.badDevice).toBe(0);
       expect(r.partialMprotect.bad).toBe(0);
       expect(r.fork.exitCode).toBe(0);
-      expect(r.fork.childSaw).toEqual([0, len - 4096]);
+      expect(r.fork.childSaw).toEqual([0, l - 4096]);
       expect(r.fork.parentSeesChildWrite).toBe(true);
       expect(r.partialMunmap.bad).toBe(0);
       expect(r.mremap.moved).toBe(true);
