@@ -36,6 +36,14 @@ function medianOf(values: ArrayLike<number>): number {
   return summarize(values).median;
 }
 
+/** The settling rule: the median of round medians (one entry per round in
+ * `history`) moved by at most `tolerance` (relative) over the last three rounds. */
+export function settledHistory(history: number[], tolerance: number): boolean {
+  if (history.length < 3) return false;
+  const [a, b, c] = history.slice(-3);
+  return Math.abs(b - a) <= tolerance * Math.abs(a) && Math.abs(c - b) <= tolerance * Math.abs(b);
+}
+
 export async function repeatUntilStable(
   round: (index: number) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: RepeatOptions = {},
@@ -62,8 +70,7 @@ export async function repeatUntilStable(
     history.push(medianOf(roundMedians));
     options.onRound?.(roundMedians.length, m);
     if (roundMedians.length >= Math.max(minRounds, 3)) {
-      const [a, b, c] = history.slice(-3);
-      stable = Math.abs(b - a) <= tolerance * Math.abs(a) && Math.abs(c - b) <= tolerance * Math.abs(b);
+      stable = settledHistory(history, tolerance);
       if (stable) break;
     }
     if (performance.now() - started > budgetMs && roundMedians.length >= Math.min(minRounds, maxRounds)) break;

@@ -2,7 +2,7 @@
 // what each round saw (fault counts, page state), measurements derived from
 // the same rounds (a latency and a rate), and two sides measured in the
 // same rounds (a comparison whose rounds are paired in time).
-import { repeatUntilStable, type RepeatOptions, type RepeatResult } from '../../measure/repeat.js';
+import { repeatUntilStable, settledHistory, type RepeatOptions, type RepeatResult } from '../../measure/repeat.js';
 import { summarize } from '../../stats/summary.js';
 import type { SuiteContext } from '../suite.js';
 
@@ -25,8 +25,7 @@ export function settled(roundMedians: number[], tolerance: number, minRounds = 3
   if (roundMedians.length < Math.max(minRounds, 3)) return false;
   const history: number[] = [];
   for (let i = 1; i <= roundMedians.length; i++) history.push(median(roundMedians.slice(0, i)));
-  const [a, b, c] = history.slice(-3);
-  return Math.abs(b - a) <= tolerance * Math.abs(a) && Math.abs(c - b) <= tolerance * Math.abs(b);
+  return settledHistory(history, tolerance);
 }
 
 export interface RecordedRound<T> {

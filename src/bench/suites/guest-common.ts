@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { summarize } from '../../stats/summary.js';
-import type { RepeatOptions, RepeatResult } from '../../measure/repeat.js';
+import { settledHistory, type RepeatOptions, type RepeatResult } from '../../measure/repeat.js';
+import { normalizeSize } from './common.js';
 import { Vm, type VmOptions } from '../../vm/vm.js';
 import { guestUnavailableReason, repoRoot } from '../../vm/kernels.js';
 import type { SuiteContext } from '../suite.js';
@@ -86,10 +87,7 @@ export async function repeatRounds(
       r.history.push(summarize(r.roundMedians).median);
     }
     if (n >= Math.max(minRounds, 3)) {
-      for (const r of out.values()) {
-        const [a, b, c] = r.history.slice(-3);
-        r.stable = r.history.length >= 3 && Math.abs(b - a) <= tolerance * Math.abs(a) && Math.abs(c - b) <= tolerance * Math.abs(b);
-      }
+      for (const r of out.values()) r.stable = settledHistory(r.history, tolerance);
       if ([...out.values()].every((r) => r.stable)) break;
     }
     if (performance.now() - started > budgetMs && n >= Math.min(minRounds, maxRounds)) break;
@@ -111,6 +109,6 @@ export function sizeLabel(bytes: number): string {
 /** --size filter: keep sizes whose label is listed (all when the filter is empty). */
 export function sizeFilter(sizes: number[], filter: string[]): number[] {
   if (!filter.length) return sizes;
-  const want = new Set(filter.map((s) => s.toUpperCase().replace(/I?B$/, '')));
+  const want = new Set(filter.map(normalizeSize));
   return sizes.filter((s) => want.has(sizeLabel(s)));
 }
