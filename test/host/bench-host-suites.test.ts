@@ -51,7 +51,7 @@ function expectSpread(c: Comparison) {
 describe('suite registry and helpers', () => {
   it('registers the host suites once each', () => {
     const ids = SUITES.map((s) => s.id);
-    for (const id of ['host-faults', 'uffd-roundtrip', 'host-hugepages']) expect(ids.filter((x) => x === id)).toHaveLength(1);
+    for (const id of ['host/faults', 'host/uffd-roundtrip', 'host/hugepages', 'guest/fakevram', 'guest/mirrordrm']) expect(ids.filter((x) => x === id)).toHaveLength(1);
   });
 
   it('--size names match whatever case the user types', () => {
@@ -108,7 +108,7 @@ describe('native clearing and madvise timing', () => {
   });
 });
 
-describe('host-hugepages', () => {
+describe('host/hugepages', () => {
   it.skipIf(!root)('4 KiB, THP, shmem THP and hugetlb faults against the clearing bandwidth, confirmed by the page state', async () => {
     const before = { shmem: thpSettings().shmemEnabled, pools: hugePools().map((p) => [p.size, p.nr]) };
     const s = await runSuite(hostHugepagesSuite);
@@ -199,7 +199,7 @@ describe('host-hugepages', () => {
   });
 });
 
-describe('host-faults', () => {
+describe('host/faults', () => {
   it('mirrorlab loop against the C reference loop, with the overhead ratio and its spread', async () => {
     const s = await runSuite(hostFaultsSuite, root ? [] : ['4K']);
     expect(s.status).toBe('complete');
@@ -224,7 +224,7 @@ describe('host-faults', () => {
   });
 });
 
-describe('uffd-roundtrip', () => {
+describe('host/uffd-roundtrip', () => {
   it('native fault server against the JavaScript handler, cold apart from warm', async (t) => {
     const why = await uffdRoundTripSuite.unsupported(null);
     if (why) {

@@ -136,7 +136,7 @@ function wanted(ctx: Pick<SuiteContext, 'sizes'>): Backing[] {
 }
 
 export const hostFaultsSuite: Suite = {
-  id: 'host-faults',
+  id: 'host/faults',
   title: 'Host write faults: mirrorlab native loop against the plain C reference loop (4 KiB, THP, hugetlb 2 MiB)',
   environment: 'host',
   async unsupported() {

@@ -433,7 +433,7 @@ function wantedCases(ctx: Pick<SuiteContext, 'sizes'>): FaultCase[] {
 }
 
 export const hostHugepagesSuite: Suite = {
-  id: 'host-hugepages',
+  id: 'host/hugepages',
   title: 'Host huge pages: fault cost at 4 KiB, THP, shmem THP, hugetlb 2 MiB / 1 GiB against the clearing bandwidth',
   environment: 'host',
   async unsupported() {
@@ -448,7 +448,7 @@ export const hostHugepagesSuite: Suite = {
   async run(ctx) {
     const cases = wantedCases(ctx);
     if (!cases.length) {
-      ctx.check({ name: 'host-hugepages', status: 'skip', reason: `no case for --size ${ctx.sizes.join(',')} (cases: 4K, 2M, 1G)` });
+      ctx.check({ name: 'host/hugepages', status: 'skip', reason: `no case for --size ${ctx.sizes.join(',')} (cases: 4K, 2M, 1G)` });
       return;
     }
     // The physical limit first, in the same run as the faults it bounds.

@@ -16,7 +16,7 @@ const PAGES = { quick: 64, full: 256 };
 const WARM_RUNS = { quick: 2, full: 4 };
 
 export const uffdRoundTripSuite: Suite = {
-  id: 'uffd-roundtrip',
+  id: 'host/uffd-roundtrip',
   title: 'userfaultfd round trip: native fault server against JavaScript handler',
   environment: 'host',
   async unsupported() {
