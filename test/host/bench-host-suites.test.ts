@@ -40,7 +40,11 @@ const cmp = (s: SuiteResult, id: string): Comparison => {
   if (!c) throw new Error(`no comparison ${id}`);
   return c;
 };
-const check = (s: SuiteResult, name: string) => s.checks.find((c) => c.name.startsWith(name));
+function check(s: SuiteResult, name: string) {
+  const c = s.checks.find((x) => x.name.startsWith(name));
+  if (!c) throw new Error(`no check "${name}..." in ${JSON.stringify(s.checks)}`);
+  return c;
+}
 
 function expectSpread(c: Comparison) {
   expect(c.ratio.median).toBeGreaterThan(0);
@@ -176,7 +180,7 @@ describe('host/hugepages', () => {
     }
 
     // MADV_COLLAPSE turned 4 KiB pages into PMD mappings.
-    expect(check(s, 'MADV_COLLAPSE: 4 KiB pages before')!.status).toBe('pass');
+    expect(check(s, 'MADV_COLLAPSE: 4 KiB pages before').status).toBe('pass');
     expect(byId(s, 'collapse/thp').params.pmdMapped).toBe(true);
 
     // Plots: a histogram per touch latency, bars of rates against the bandwidth.
