@@ -2,6 +2,7 @@
 // finally, killed at once when the run is aborted), and repetition of
 // interleaved cases (every round runs each case once, so the ratios between
 // cases come from one run) with the discipline of measure/repeat.ts.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { summarize } from '../../stats/summary.js';
@@ -16,9 +17,18 @@ export function guestSuiteUnsupported(kernel: string | null, modules: string[]):
   if (!kernel) return 'a guest suite needs a kernel series';
   const r = guestUnavailableReason(kernel);
   if (r) return r;
-  for (const m of modules) {
-    if (!fs.existsSync(path.join(repoRoot, 'build/modules', kernel, `${m}.ko`))) return `build/modules/${kernel}/${m}.ko missing (scripts/build-modules.sh ${kernel})`;
+  const missing = () => modules.filter((m) => !fs.existsSync(path.join(repoRoot, 'build/modules', kernel, `${m}.ko`)));
+  // `npm run build:native` (node-gyp rebuild) empties build/, modules included:
+  // build them again rather than skip the suite.
+  if (missing().length) {
+    try {
+      execFileSync(path.join(repoRoot, 'scripts/build-modules.sh'), [kernel], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      return `building our modules for ${kernel} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n').slice(-3).join(' / ') || (e as Error).message}`;
+    }
   }
+  const still = missing();
+  if (still.length) return `build/modules/${kernel}/${still[0]}.ko missing after scripts/build-modules.sh ${kernel}`;
   if (!fs.existsSync(path.join(repoRoot, 'dist/vm/agent.js'))) return 'dist/ not built (npm run build:ts)';
   return null;
 }
