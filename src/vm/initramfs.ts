@@ -16,8 +16,12 @@ const FORMAT = 4;
 const GUEST_ROOT = '/mirrorlab';
 /** Loaded by /init before the agent, where the kernel builds them as modules (6.1). */
 const BOOT_MODULES = ['virtio_pci', 'virtio_console'];
-/** In-tree modules the tests load on demand: brd gives a block device for O_DIRECT. */
-const ON_DEMAND_MODULES = ['brd'];
+/**
+ * In-tree modules the tests load on demand: brd gives block devices (O_DIRECT,
+ * swap), ext4 a disk file system (mounted as ext2); ext4 asks the crypto API
+ * for crc32c at mount (a soft dependency modules.dep does not list).
+ */
+const ON_DEMAND_MODULES = ['brd', 'crc32c_generic', 'ext4'];
 
 export interface InitramfsResult {
   path: string;
