@@ -1035,15 +1035,19 @@ export async function diskFileWriteback(mode: MirrorMode, dir: string) {
 }
 
 /**
- * Races: the JavaScript thread invalidates in a loop (mprotect RO/RW, or
- * MADV_DONTNEED + refill with a new generation byte) for windowMs around
- * each device read of the buffer, which runs on the thread pool meanwhile.
- * Reads go on until the object has seen an hmm_range_fault -EBUSY or a
- * read_retry collision (or maxReads). Each byte read must be one the buffer
- * held during that read's window (0 after DONTNEED, or a generation written
- * then).
+ * Races: the JavaScript thread invalidates in a loop (mprotect RO/RW,
+ * MADV_DONTNEED + refill with a new generation byte, or munmap + a new
+ * MAP_FIXED mapping at the same address + refill) for windowMs around each
+ * device read of the buffer, which runs on the thread pool meanwhile. Reads
+ * go on until the object has seen an hmm_range_fault -EBUSY or a read_retry
+ * collision (or maxReads). Each byte read must be one the buffer held during
+ * that read's window (0 after DONTNEED or in a new mapping, or a generation
+ * written then). A read that meets the hole between munmap and mmap fails
+ * with EFAULT; those are counted by errno.
  */
-export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontneed', minReads: number, maxReads: number, windowMs = 3) {
+export type RaceKind = 'mprotect' | 'dontneed' | 'munmap';
+
+export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads: number, maxReads: number, windowMs = 3) {
   const c = native.mmConstants;
   const md = native.mirrordrm;
   using dev = MockDrm.open();
@@ -1060,6 +1064,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
     let firstBad = '';
     let errors = 0;
     let firstError = '';
+    const errorCodes: Record<string, number> = {};
     let accessRetries = 0;
     let accessPopulates = 0;
     let invalidations = 0;
@@ -1069,7 +1074,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
       if (reads >= minReads && (mode !== 'hmm' || s.hmmRangeFaultEbusy + s.readRetry > 0)) break;
       allowed.fill(0);
       allowed[gen] = 1;
-      if (kind === 'dontneed') allowed[0] = 1;
+      if (kind !== 'mprotect') allowed[0] = 1;
       const p = md.accessAsync(dev.fd, buf.handle, 0, 1, out) as Promise<{ populates: number; retries: number }>;
       const t0 = Date.now();
       do {
@@ -1077,7 +1082,12 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
           native.mprotect(r.addr, len, c.PROT_READ);
           native.mprotect(r.addr, len, c.PROT_READ | c.PROT_WRITE);
         } else {
-          native.madvise(r.addr, len, c.MADV_DONTNEED);
+          if (kind === 'dontneed') {
+            native.madvise(r.addr, len, c.MADV_DONTNEED);
+          } else {
+            native.munmap(r.addr, len);
+            native.mmap(r.addr, len, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
+          }
           gen = (gen % 250) + 1;
           allowed[gen] = 1;
           r.bytes.fill(gen);
@@ -1090,7 +1100,9 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
         accessPopulates += a.populates;
       } catch (e) {
         errors++;
-        firstError ||= String((e as { code?: string }).code);
+        const code = String((e as { code?: string }).code);
+        firstError ||= code;
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
         continue;
       }
       const expectOnly = mode === 'hmm' ? -1 : 1; // a kept pin reads the first page it pinned
@@ -1102,7 +1114,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: 'mprotect' | 'dontn
         }
       }
     }
-    return { reads, bad, firstBad, errors, firstError, accessRetries, accessPopulates, invalidations, generations: gen, stats: buf.stats() };
+    return { reads, bad, firstBad, errors, firstError, errorCodes, accessRetries, accessPopulates, invalidations, generations: gen, stats: buf.stats() };
   } finally {
     unmapAll(r);
   }
