@@ -704,39 +704,56 @@ export async function exitRelease() {
  * Page migration between the guest's two NUMA nodes: move_pages to the other
  * node, then mbind(MPOL_BIND, MOVE | STRICT) back. Per page: what move_pages
  * said, where the page is after, the records, and the bytes the device reads.
+ * On 'anon' the buffer is 8 pages of 4 KiB and every page is asked for; on
+ * THP and 2 MiB hugetlb it is one 2 MiB folio and move_pages is given its
+ * first address (the kernel moves the whole folio); on shmem it is 8 pages of
+ * a shared memfd.
  */
-export async function numaMigrate(mode: MirrorMode) {
+export async function numaMigrate(mode: MirrorMode, backing: Backing = 'anon') {
   const { pageNodes, movePages, mbind } = await import('../memory/numa.js');
   const online = fs.existsSync('/sys/devices/system/node/online') ? fs.readFileSync('/sys/devices/system/node/online', 'utf8').trim() : '';
   if (online !== '0-1') return { available: false, reason: `NUMA nodes online: '${online || 'none (no CONFIG_NUMA?)'}', need 0-1` };
   using dev = MockDrm.open();
-  const n = 8;
-  const r = mapAnon(n * PAGE);
-  const expected = new Uint8Array(n * PAGE);
-  for (let p = 0; p < n; p++) expected.fill(0x41 + p, p * PAGE, (p + 1) * PAGE);
-  r.bytes.set(expected);
-  const pages = Array.from({ length: n }, (_, p) => r.addr + BigInt(p * PAGE));
+  const huge = backing === 'thp' || backing === 'hugetlb-2M';
+  const length = huge ? 2 * 1024 * 1024 : 8 * PAGE;
+  let addr: bigint;
+  let bytes: Uint8Array;
+  let release: () => void;
+  if (backing === 'anon') {
+    const r = mapAnon(length);
+    [addr, bytes, release] = [r.addr, r.bytes, () => unmapAll(r)];
+  } else {
+    const m = mapBacking(backing, length);
+    [addr, bytes, release] = [m.address, m.view, () => m.unmap()];
+  }
+  const n = length / PAGE;
+  const expected = new Uint8Array(length);
+  for (let p = 0; p < n; p++) expected.fill(0x41 + (p % 64), p * PAGE, (p + 1) * PAGE);
+  bytes.set(expected);
+  const pages = huge ? [addr] : Array.from({ length: n }, (_, p) => addr + BigInt(p * PAGE));
   const same = (a: Uint8Array) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(expected.buffer)) === 0;
   const ev = (recs: ReturnType<typeof rel>) => recs.map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
   try {
-    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    using buf = await dev.userptr({ address: addr, length }, { mode, populate: true });
+    const orderBefore = buf.snapshot(0, 1)[0].cpu.order;
     const before = pageNodes(pages).status;
     const target = before.map((x) => (x === 0 ? 1 : 0));
     dev.drainInvalidations();
     const moved = await attempt(() => movePages(pages, target));
     const afterMove = pageNodes(pages).status;
-    const moveRecords = ev(rel(dev.drainInvalidations().records, r.addr));
-    const readMove = await attempt(async () => same(await buf.read(0, r.length)));
-    const snapMove = buf.snapshot().map(brief);
+    const moveRecords = ev(rel(dev.drainInvalidations().records, addr));
+    const readMove = await attempt(async () => same(await buf.read(0, length)));
+    const snapMove = buf.snapshot(0, Math.min(n, 8)).map(brief);
+    const orderAfterMove = buf.snapshot(0, 1)[0].cpu.order;
     const mbindTo = afterMove[0] === 0 ? 1 : 0;
-    const bound = await attempt(() => mbind({ address: r.addr, length: r.length }, 'bind', [mbindTo], { move: true, strict: true }));
+    const bound = await attempt(() => mbind({ address: addr, length }, 'bind', [mbindTo], { move: true, strict: true }));
     const afterMbind = pageNodes(pages).status;
-    const mbindRecords = ev(rel(dev.drainInvalidations().records, r.addr));
-    const readMbind = await attempt(async () => same(await buf.read(0, r.length)));
-    const cpuSame = same(r.bytes);
-    return { available: true, before, target, moved, afterMove, moveRecords, readMove, snapMove, mbindTo, bound, afterMbind, mbindRecords, readMbind, cpuSame, stats: buf.stats() };
+    const mbindRecords = ev(rel(dev.drainInvalidations().records, addr));
+    const readMbind = await attempt(async () => same(await buf.read(0, length)));
+    const cpuSame = same(bytes);
+    return { available: true, backing, before, target, moved, afterMove, moveRecords, readMove, snapMove, orderBefore, orderAfterMove, mbindTo, bound, afterMbind, mbindRecords, readMbind, cpuSame, stats: buf.stats() };
   } finally {
-    unmapAll(r);
+    release();
   }
 }
 

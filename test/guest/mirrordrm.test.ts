@@ -343,6 +343,57 @@ for (const series of ['6.1', '6.12']) {
       });
     }
 
+    for (const backing of ['thp', 'hugetlb-2M', 'shmem'] as const) {
+      for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+        const passes = backing === 'shmem' && series !== '6.1' ? 2 : 10;
+        const what = isGup(mode)
+          ? `the pinned ${backing === 'shmem' ? 'pages do' : 'folio does'} not move; each of ${passes} migration passes unmaps and restores ${backing === 'shmem' ? 'every page' : 'the whole folio'} (a CLEAR each${backing === 'shmem' ? ', 6.1: 10 passes, 6.12: 2' : ''})`
+          : `the ${backing === 'shmem' ? 'pages move (a CLEAR per page)' : 'folio moves whole (one CLEAR of 2 MiB), still order 9'}, the device reads the same bytes`;
+        it(`${mode}: NUMA migration on ${backing}: move_pages and mbind(BIND, MOVE|STRICT): ${what}`, async (ctx) => {
+          const r = await call('numaMigrate', mode, backing);
+          if (!r.available) {
+            console.warn(`[${release}] NUMA migration skipped: ${r.reason}`);
+            return ctx.skip();
+          }
+          const summary = (recs: [string, number, number, number, boolean][]) => {
+            const by: Record<string, number> = {};
+            for (const [event, start, end, dropped, stale] of recs) {
+              const k = `${event} ${(end - start) / PAGE} pages${stale ? ' kept-stale' : ''} dropped ${dropped}`;
+              by[k] = (by[k] ?? 0) + 1;
+            }
+            return JSON.stringify(by);
+          };
+          console.log(`[${release}] ${mode} ${backing} move_pages: nodes ${JSON.stringify(r.before)} -> ${JSON.stringify(r.target)}: ${JSON.stringify(r.moved.ok ? { result: r.moved.value.result, status: r.moved.value.status } : r.moved)}; now ${JSON.stringify(r.afterMove)}, order ${r.orderBefore} -> ${r.orderAfterMove}; records ${summary(r.moveRecords)}; device same ${JSON.stringify(r.readMove)}\n  mbind([${r.mbindTo}]): ${JSON.stringify(r.bound)}; now ${JSON.stringify(r.afterMbind)}; records ${summary(r.mbindRecords)}; device same ${JSON.stringify(r.readMbind)}; populates ${r.stats.populates}, pinned ${r.stats.pagesPinned}`);
+          const n = backing === 'shmem' ? 8 : 1; // pages given to move_pages (a 2 MiB folio: its first address)
+          const unit = backing === 'shmem' ? PAGE : 512 * PAGE;
+          expect(r.cpuSame).toBe(true);
+          expect(r.readMove).toEqual({ ok: true, value: true });
+          expect(r.readMbind).toEqual({ ok: true, value: true });
+          expect(r.orderBefore).toBe(backing === 'shmem' ? 0 : 9);
+          expect(r.orderAfterMove).toBe(r.orderBefore);
+          if (isGup(mode)) {
+            expect(r.moved).toMatchObject({ ok: true, value: { result: n, status: new Array(n).fill(null) } });
+            expect(r.afterMove).toEqual(r.before);
+            expect(r.bound).toMatchObject({ ok: false, code: 'EIO' });
+            expect(r.afterMbind).toEqual(r.before);
+            for (const recs of [r.moveRecords, r.mbindRecords]) {
+              expect(recs).toHaveLength(passes * n);
+              for (const x of recs) expect([x[0], x[2] - x[1], x[3], x[4]]).toEqual(['CLEAR', unit, 0, true]);
+            }
+            expect(r.stats.pagesPinned).toBe(backing === 'shmem' ? 8 : 512);
+          } else {
+            expect(r.moved).toMatchObject({ ok: true, value: { result: 0, status: r.target } });
+            expect(r.afterMove).toEqual(r.target);
+            expect(r.bound).toMatchObject({ ok: true });
+            expect(r.afterMbind).toEqual(new Array(n).fill(r.mbindTo));
+            const one = Array.from({ length: n }, (_, p) => ['CLEAR', p * unit, (p + 1) * unit, unit / PAGE, false]);
+            expect(r.moveRecords).toEqual(one);
+            expect(r.mbindRecords).toEqual(one);
+          }
+        });
+      }
+    }
+
     const forkBackingWhat = {
       thp: 'the fork splits the pinned PMDs (PROTECTION_PAGE + CLEAR of the 2 MiB); gup/gup-longterm coherent, gup-get STALE, hmm keeps its PMD',
       'hugetlb-2M': 'one CLEAR at fork (not PROTECTION_PAGE); every mode coherent, gup-get too (hugetlb reuses a page by its mapcount)',
