@@ -295,10 +295,12 @@ Napi::Value SetBehaviour(const Napi::CallbackInfo &info)
 	a.handle = (__u32)ArgU64(info, 1, "handle");
 	a.flags = (__u32)ArgU64(info, 2, "flags");
 	a.fence_wait_ns = ArgU64(info, 3, "fenceWaitNs");
+	a.populate_delay_ns = info.Length() > 4 ? ArgU64(info, 4, "populateDelayNs") : 0;
 	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &a))
 		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR)",
 				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
-				   {"flags", a.flags, true}, {"fenceWaitNs", a.fence_wait_ns}});
+				   {"flags", a.flags, true}, {"fenceWaitNs", a.fence_wait_ns},
+				   {"populateDelayNs", a.populate_delay_ns}});
 	return info.Env().Undefined();
 }
 
@@ -471,6 +473,7 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	C(MIRRORDRM_RECORD_READ_ONLY); C(MIRRORDRM_RECORD_DOWNGRADED);
 	C(MIRRORDRM_RECORD_KEPT_STALE); C(MIRRORDRM_RECORD_FENCE_WAIT);
 	C(MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE); C(MIRRORDRM_FENCE_WAIT_MAX_NS);
+	C(MIRRORDRM_POPULATE_DELAY_MAX_NS);
 	C(MIRRORDRM_EVENT_SLOTS);
 	C(DRM_IOCTL_MIRRORDRM_USERPTR); C(DRM_IOCTL_MIRRORDRM_ACCESS);
 	C(DRM_IOCTL_MIRRORDRM_SNAPSHOT); C(DRM_IOCTL_MIRRORDRM_INVAL_READ);

@@ -119,6 +119,7 @@ struct mdrm_fpriv {
 	struct mdrm_counters cnt;
 	u32 behaviour;			/* defaults for new objects */
 	u64 fence_wait_ns;
+	u64 populate_delay_ns;
 };
 
 struct mdrm_obj {
@@ -135,6 +136,7 @@ struct mdrm_obj {
 	u32 handle;			/* creator's handle, for the log */
 	u32 behaviour;			/* READ_ONCE: changed by SET_BEHAVIOUR */
 	u64 fence_wait_ns;		/* READ_ONCE */
+	u64 populate_delay_ns;		/* READ_ONCE */
 	/* device view, under lock */
 	u8 *state;
 	struct page **pages;		/* GUP modes: referenced pages */
@@ -450,6 +452,7 @@ static int mdrm_populate(struct mdrm_obj *obj, unsigned long first,
 	unsigned long *pfns = NULL;
 	unsigned long i, seq;
 	s64 valid_delta, pinned_delta;
+	u64 delay_ns;
 	int ret;
 
 	if (gup)
@@ -503,6 +506,16 @@ static int mdrm_populate(struct mdrm_obj *obj, unsigned long first,
 				goto out;
 			seq = range.notifier_seq;
 		}
+
+		/*
+		 * No lock is held here, so an invalidation can run now and make
+		 * the retry check below fail; the optional delay (a sleep, so
+		 * other CPUs run meanwhile) makes that window as wide as a test
+		 * asks.
+		 */
+		delay_ns = READ_ONCE(obj->populate_delay_ns);
+		if (delay_ns)
+			fsleep(div_u64(delay_ns, NSEC_PER_USEC));
 
 		mutex_lock(&obj->lock);
 		if (mmu_interval_read_retry(&obj->notifier, seq)) {
@@ -761,6 +774,7 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	obj->uflags = args->flags;
 	obj->behaviour = READ_ONCE(fpriv->behaviour);
 	obj->fence_wait_ns = READ_ONCE(fpriv->fence_wait_ns);
+	obj->populate_delay_ns = READ_ONCE(fpriv->populate_delay_ns);
 	kref_get(&fpriv->ref);
 	obj->fpriv = fpriv;
 	mmgrab(current->mm);
@@ -1110,9 +1124,12 @@ static int mdrm_ioctl_set_behaviour(struct drm_device *dev, void *data,
 		return -EINVAL;
 	if (args->fence_wait_ns > MIRRORDRM_FENCE_WAIT_MAX_NS)
 		return -EINVAL;
+	if (args->populate_delay_ns > MIRRORDRM_POPULATE_DELAY_MAX_NS)
+		return -EINVAL;
 	if (!args->handle) {
 		WRITE_ONCE(fpriv->behaviour, args->flags);
 		WRITE_ONCE(fpriv->fence_wait_ns, args->fence_wait_ns);
+		WRITE_ONCE(fpriv->populate_delay_ns, args->populate_delay_ns);
 		return 0;
 	}
 	obj = mdrm_lookup(file, args->handle);
@@ -1120,6 +1137,7 @@ static int mdrm_ioctl_set_behaviour(struct drm_device *dev, void *data,
 		return -ENOENT;
 	WRITE_ONCE(obj->behaviour, args->flags);
 	WRITE_ONCE(obj->fence_wait_ns, args->fence_wait_ns);
+	WRITE_ONCE(obj->populate_delay_ns, args->populate_delay_ns);
 	drm_gem_object_put(&obj->base);
 	return 0;
 }

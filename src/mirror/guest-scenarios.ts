@@ -190,6 +190,7 @@ export async function badArguments() {
     await kernel('snapshot past end', () => md.snapshot(fd, h, 0, 2));
     await kernel('fence wait > 1 s', () => md.setBehaviour(fd, 0, 0, 1_000_000_001));
     await kernel('unknown behaviour', () => md.setBehaviour(fd, 0, 2, 0));
+    await kernel('populate delay > 1 s', () => md.setBehaviour(fd, 0, 0, 0, 1_000_000_001));
     md.gemClose(fd, h);
     await kernel('closed handle', () => md.access(fd, h, 0, 1, new Uint8Array(1)));
     // [vvar] is mapped VM_IO | VM_PFNMAP on x86: refused in every mode
@@ -1053,28 +1054,38 @@ export async function diskFileWriteback(mode: MirrorMode, dir: string) {
 
 /**
  * Races: the JavaScript thread invalidates in a loop (mprotect RO/RW,
- * MADV_DONTNEED + refill with a new generation byte, or munmap + a new
- * MAP_FIXED mapping at the same address + refill) for windowMs around each
+ * MADV_DONTNEED + refill with a new generation byte, or a new MAP_FIXED
+ * anonymous mapping over the buffer, which unmaps its pages, + refill) for windowMs around each
  * device read of the buffer, which runs on the thread pool meanwhile. Reads
  * go on until the object has seen an hmm_range_fault -EBUSY or a read_retry
  * collision (or maxReads). Each byte read must be one the buffer held during
  * that read's window (0 after DONTNEED or in a new mapping, or a generation
- * written then). A read that meets the hole between munmap and mmap fails
- * with EFAULT; those are counted by errno.
+ * written then). Errors are counted by errno. (Not munmap and then mmap:
+ * another thread of the process can take the hole in between, and MAP_FIXED
+ * would then clobber its mapping.) populateDelayNs (the driver's
+ * populate delay) widens the window between collecting the pages and the
+ * retry check, so that a loop running meanwhile collides on every kernel and
+ * under any vCPU scheduling.
  */
-export type RaceKind = 'mprotect' | 'dontneed' | 'munmap';
+export type RaceKind = 'mprotect' | 'dontneed' | 'replace';
 
-export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads: number, maxReads: number, windowMs = 3) {
+export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads: number, maxReads: number, windowMs = 3, backing: Backing = 'anon', populateDelayNs = 0) {
   const c = native.mmConstants;
   const md = native.mirrordrm;
+  if (kind === 'replace' && backing !== 'anon') throw new Error('the replace loop maps anonymous memory over the buffer: anon only');
   using dev = MockDrm.open();
-  const len = 8 * PAGE;
-  const r = mapAnon(len);
+  // the loop invalidates the whole buffer (a 2 MiB folio on THP and hugetlb);
+  // the device reads its first 8 pages
+  const len = backing === 'thp' || backing === 'hugetlb-2M' ? 2 * 1024 * 1024 : 8 * PAGE;
+  const readLen = 8 * PAGE;
+  const m = backing === 'anon' ? null : mapBacking(backing, len);
+  const r = m ? { addr: m.address, bytes: m.view } : mapAnon(len);
   let gen = 1;
   r.bytes.fill(gen);
   const readOnly = kind === 'mprotect' && mode === 'hmm'; // refaults under PROT_READ
   try {
     using buf = await dev.userptr({ address: r.addr, length: len }, { mode, readOnly, populate: true });
+    if (populateDelayNs) buf.setBehaviour({ populateDelayNs });
     const allowed = new Uint8Array(256);
     let reads = 0;
     let bad = 0;
@@ -1085,7 +1096,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads:
     let accessRetries = 0;
     let accessPopulates = 0;
     let invalidations = 0;
-    const out = new Uint8Array(len);
+    const out = new Uint8Array(readLen);
     for (; reads < maxReads; reads++) {
       const s = buf.stats();
       if (reads >= minReads && (mode !== 'hmm' || s.hmmRangeFaultEbusy + s.readRetry > 0)) break;
@@ -1102,7 +1113,6 @@ export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads:
           if (kind === 'dontneed') {
             native.madvise(r.addr, len, c.MADV_DONTNEED);
           } else {
-            native.munmap(r.addr, len);
             native.mmap(r.addr, len, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
           }
           gen = (gen % 250) + 1;
@@ -1123,7 +1133,7 @@ export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads:
         continue;
       }
       const expectOnly = mode === 'hmm' ? -1 : 1; // a kept pin reads the first page it pinned
-      for (let j = 0; j < len; j++) {
+      for (let j = 0; j < readLen; j++) {
         const v = out[j];
         if (expectOnly >= 0 ? v !== expectOnly : !allowed[v]) {
           bad++;
@@ -1133,7 +1143,8 @@ export async function raceInvalidate(mode: MirrorMode, kind: RaceKind, minReads:
     }
     return { reads, bad, firstBad, errors, firstError, errorCodes, accessRetries, accessPopulates, invalidations, generations: gen, stats: buf.stats() };
   } finally {
-    unmapAll(r);
+    if (m) m.unmap();
+    else unmapAll(r as Region);
   }
 }
 

@@ -107,12 +107,15 @@ function userptrFlags(o: MirrorOptions): number {
   return f;
 }
 
-function behaviourArgs(b: CallbackBehaviour): [number, number] {
+function behaviourArgs(b: CallbackBehaviour): [number, number, number] {
   if (typeof b !== 'object' || b === null) throw invalidType('behaviour', b, 'an object');
   const ns = b.fenceWaitNs ?? 0;
   if (!Number.isSafeInteger(ns) || ns < 0 || ns > MIRRORDRM.FENCE_WAIT_MAX_NS)
     throw outOfRange('behaviour.fenceWaitNs', ns, `an integer in [0, ${MIRRORDRM.FENCE_WAIT_MAX_NS}]`);
-  return [b.readOnlyDowngrade ? MIRRORDRM.BEHAVIOUR_RO_DOWNGRADE : 0, ns];
+  const delay = b.populateDelayNs ?? 0;
+  if (!Number.isSafeInteger(delay) || delay < 0 || delay > MIRRORDRM.POPULATE_DELAY_MAX_NS)
+    throw outOfRange('behaviour.populateDelayNs', delay, `an integer in [0, ${MIRRORDRM.POPULATE_DELAY_MAX_NS}]`);
+  return [b.readOnlyDowngrade ? MIRRORDRM.BEHAVIOUR_RO_DOWNGRADE : 0, ns, delay];
 }
 
 export class MockDrmBuffer implements MirroredBuffer {
@@ -186,9 +189,9 @@ export class MockDrmBuffer implements MirroredBuffer {
   }
 
   setBehaviour(b: CallbackBehaviour): void {
-    const [flags, ns] = behaviourArgs(b);
+    const [flags, ns, delay] = behaviourArgs(b);
     if (this.closed) throw invalidState(`mirrordrm buffer ${this.handle} is closed`);
-    md().setBehaviour(this.#dev.fd, this.handle, flags, ns);
+    md().setBehaviour(this.#dev.fd, this.handle, flags, ns, delay);
   }
 
   close(): void {
@@ -296,9 +299,9 @@ export class MockDrm implements MirrorDevice {
   }
 
   setBehaviour(b: CallbackBehaviour): void {
-    const [flags, ns] = behaviourArgs(b);
+    const [flags, ns, delay] = behaviourArgs(b);
     this.#live();
-    md().setBehaviour(this.fd, 0, flags, ns);
+    md().setBehaviour(this.fd, 0, flags, ns, delay);
   }
 
   close(): void {

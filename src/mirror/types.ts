@@ -121,6 +121,11 @@ export interface CallbackBehaviour {
   readOnlyDowngrade?: boolean;
   /** Emulated fence wait in blockable callbacks; non-blockable ones return false. */
   fenceWaitNs?: number;
+  /**
+   * Sleep between collecting the pages and checking for a colliding
+   * invalidation while populating: a test knob that makes races deterministic.
+   */
+  populateDelayNs?: number;
 }
 
 /** A user buffer as mirrored by one device. */

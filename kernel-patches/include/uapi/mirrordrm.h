@@ -203,6 +203,7 @@ struct drm_mirrordrm_stats {
 #define MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE	(1u << 0)
 #define MIRRORDRM_BEHAVIOUR_FLAGS		MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE
 #define MIRRORDRM_FENCE_WAIT_MAX_NS		(1000000000ull)
+#define MIRRORDRM_POPULATE_DELAY_MAX_NS		(1000000000ull)
 
 struct drm_mirrordrm_behaviour {
 	__u32 handle;		/* 0: file default */
@@ -213,6 +214,13 @@ struct drm_mirrordrm_behaviour {
 	 * callback returns false (the device is "busy").
 	 */
 	__u64 fence_wait_ns;
+	/*
+	 * Emulated page-table build time: population sleeps this long after
+	 * collecting the pages (hmm_range_fault() or GUP) and before checking
+	 * mmu_interval_read_retry() under the driver lock, so that a race test
+	 * can land an invalidation in that window every time.
+	 */
+	__u64 populate_delay_ns;
 };
 
 #define DRM_IOCTL_MIRRORDRM_USERPTR \
