@@ -415,6 +415,13 @@ export interface FaultRoundSample {
   minflt: number | null;
   /** the mapping's address was aligned for this entry size */
   aligned: boolean;
+  /**
+   * stride 4 KiB: ns for the same writes again over the now mapped range,
+   * and the faults they took (none expected): what the touches cost without
+   * faults, under TCG mostly the emulated TLB refills
+   */
+  retouchNs: number | null;
+  retouchFaults: number | null;
 }
 
 /**
@@ -432,10 +439,18 @@ export async function faultRound(cases: FaultCase[], path?: string): Promise<Fau
     dev.counters(true);
     let ns: number;
     let minflt: number | null = null;
+    let retouchNs: number | null = null;
+    let retouchFaults: number | null = null;
     if (c.stride === 4096) {
       const t0 = native.monotonicNs() as bigint;
       native.patternFill(m.address, c.length, 1n, 0);
       ns = Number((native.monotonicNs() as bigint) - t0);
+      const before = dev.counters(false);
+      const t1 = native.monotonicNs() as bigint;
+      native.patternFill(m.address, c.length, 2n, 0);
+      retouchNs = Number((native.monotonicNs() as bigint) - t1);
+      const after = dev.counters(false);
+      retouchFaults = after.faults.pte + after.faults.pmd + after.faults.pud - (before.faults.pte + before.faults.pmd + before.faults.pud);
     } else {
       const r = (native.faultTouch(m.address, c.length, c.stride, true, false) as { reps: { totalNs: number; rusage: { minflt: number } }[] }).reps[0];
       ns = r.totalNs;
@@ -443,7 +458,7 @@ export async function faultRound(cases: FaultCase[], path?: string): Promise<Fau
     }
     const k = dev.counters(true);
     const size = c.maxEntry === 'pud' ? 1 << 30 : c.maxEntry === 'pmd' ? 2 << 20 : 4096;
-    out.push({ ns, faults: k.faults, prefaultEntries: k.prefaultEntries, minflt, aligned: m.address % BigInt(size) === 0n });
+    out.push({ ns, faults: k.faults, prefaultEntries: k.prefaultEntries, minflt, aligned: m.address % BigInt(size) === 0n, retouchNs, retouchFaults });
   }
   return out;
 }

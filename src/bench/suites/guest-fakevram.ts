@@ -97,6 +97,22 @@ export const guestFakevramSuite: Suite = {
         const warmCounts = counts.slice(counts.length - t.warm.length);
         const countResult: RepeatResult = { cold: t.cold.length ? [counts[0]] : [], warm: warmCounts, roundMedians: warmCounts, stable: new Set(warmCounts).size === 1, tolerance: 0 };
         ctx.measurement(toMeasurement({ id: `faults/${c.key}`, title: `faults taken, ${c.workload.title}, ${c.policy}, up to ${c.maxEntry}`, unit: 'count', params }, countResult));
+        if (c.stride === 4096) {
+          // The same writes again over the mapped range: the cost of the
+          // touches alone, to set beside the fault-in time.
+          const re = rounds.map((r) => (r[i].retouchNs ?? 0) / 1e6);
+          const warmRe = re.slice(re.length - t.warm.length);
+          const reResult: RepeatResult = { cold: t.cold.length ? [re[0]] : [], warm: warmRe, roundMedians: warmRe, stable: true, tolerance: 0 };
+          const rm = toMeasurement({ id: `retouch/${c.key}`, title: `the same writes again, mapped (no fault), ${c.workload.title}, ${c.policy}, up to ${c.maxEntry}`, unit: 'ms', params }, reResult);
+          ctx.measurement(rm);
+          byKey.set(`retouch:${c.key}`, rm);
+          const faulted = rounds.map((r) => r[i].retouchFaults).filter((n) => n !== 0);
+          ctx.check({
+            name: `${kernel} ${c.key}: writing the mapped range again takes no fault`,
+            status: faulted.length ? 'fail' : 'pass',
+            ...(faulted.length ? { reason: `faults on the second pass: ${faulted.join(', ')}` } : {}),
+          });
+        }
         const exp = expectedFaults(c);
         const bad = counts.filter((n) => n < exp.min || n > exp.max);
         ctx.check({
@@ -133,6 +149,7 @@ export const guestFakevramSuite: Suite = {
           ctx.plot({ kind: 'bars', title: `${kernel}: fault-in of ${length / GiB} GiB, ${w.title}, ${p.name}`, label: 'entry', measurements: entries.map((e) => `fault-in/${w.name}/${p.name}/${e}`) });
         }
       }
+      for (const e of entries) cmp(`fault-in/retouch ${e}`, `fault-in over the same writes on the mapped range, up to ${e}, every 4 KiB touched`, `touch-all/per-fault/${e}`, `retouch:touch-all/per-fault/${e}`);
       ctx.plot({ kind: 'bars', title: `${kernel}: faults taken, every 4 KiB touched, per fault`, label: 'entry', measurements: entries.map((e) => `faults/touch-all/per-fault/${e}`) });
       ctx.step(`${kernel}: ${rounds.length} rounds of ${cases.length} cases`);
     });
