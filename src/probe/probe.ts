@@ -2,6 +2,7 @@
 // measurements, each answer with the place it was read from (a file) or the
 // system call that proved it. Nothing here changes kernel state, except that
 // KVM is exercised with a throwaway VM and pagemap with a one-page mapping.
+import { cachedKvmVerdict } from '../vm/kvm.js';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,7 +62,7 @@ export interface ProbeReport {
   kpageflags: Found<{ readable: boolean }>;
   perf: Found<{ paranoid: number | null; available: boolean; excludeKernel?: boolean; code?: string }>;
   modules: Found<{ canLoad: boolean; procModules: boolean; modulesDisabled: number | null; configModules: string | null }>;
-  kvm: Found<{ present: boolean; verdict: 'absent' | 'unusable' | 'present, unverified'; apiVersion?: number; vmCreated?: boolean; guestRan?: boolean; exits?: string; failedAt?: string; code?: string }>;
+  kvm: Found<{ present: boolean; verdict: 'absent' | 'unusable' | 'present, unverified' | 'guests boot' | 'guests do not boot'; guestBoot?: { usable: boolean; detail: string; at: string }; apiVersion?: number; vmCreated?: boolean; guestRan?: boolean; exits?: string; failedAt?: string; code?: string }>;
   drm: Found<{ path: string; driver: string | null; desc?: string; date?: string; version?: string; sysfsDriver?: string | null; code?: string }[]>;
   libraries: Found<{ name: string; found: boolean; path?: string; reason?: string }[]>;
 }
@@ -285,6 +286,16 @@ export function probeKvm(): ProbeReport['kvm'] {
   const r = native.kvmProbe() as { apiVersion?: number; vmCreated?: boolean; guestRan?: boolean; exits?: string; failedAt?: string; code?: string };
   if (!r.vmCreated)
     return { value: { present: true, verdict: 'unusable', ...r }, source, note: `${r.failedAt} failed: ${r.code}` };
+  // The real test: a Linux guest booted by the QEMU runner (src/vm/kvm.ts),
+  // cached per host kernel and QEMU version.
+  const boot = cachedKvmVerdict();
+  if (boot) {
+    return {
+      value: { present: true, verdict: boot.usable ? 'guests boot' : 'guests do not boot', guestBoot: { usable: boot.usable, detail: boot.detail, at: boot.at }, ...r },
+      source: `${source}; a KVM test boot of a Linux guest (${boot.file}, ${boot.at})`,
+      note: boot.usable ? `a Linux guest booted to the agent under KVM: ${boot.detail}` : `a Linux guest did not boot under KVM (the runner uses TCG): ${boot.detail}`,
+    };
+  }
   return {
     value: { present: true, verdict: 'present, unverified', ...r },
     source,

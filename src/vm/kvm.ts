@@ -25,6 +25,17 @@ function probeKey(): string {
   return `${os.release()} | ${qemu}`;
 }
 
+/** The cached verdict of a KVM test boot on this host kernel and QEMU, or null if none was made. */
+export function cachedKvmVerdict(): (ProbeRecord & { file: string }) | null {
+  const file = path.join(cacheRoot(), 'kvm-probe.json');
+  try {
+    const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as ProbeRecord;
+    return rec.key === probeKey() ? { ...rec, file } : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function kvmUsable(kernel: string, onStatus: (m: string) => void = () => {}): Promise<boolean> {
   try {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);

@@ -8,6 +8,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
+import { KERNEL_SERIES } from '../../src/vm/kernels.js';
+
+/**
+ * The kernel series a test ran on: what the guest helpers recorded
+ * (task.meta.kernel), else a known series named in its top-level describe
+ * ("mirrordrm on 6.12", "kernel 6.1"), else null (a host-side test).
+ */
+export function kernelOfTest(fullName: string, metaKernel?: string): string | null {
+  if (metaKernel) return metaKernel;
+  const top = fullName.split(' > ')[0];
+  // longest first, and whole words only: "6.1" must not match "6.12"
+  const series = [...KERNEL_SERIES].sort((a, b) => b.length - a.length);
+  return series.find((k) => new RegExp(`(^|[^\\w.])${k.replace(/\./g, '\\.')}($|[^\\w.])`).test(top)) ?? null;
+}
 
 interface Row {
   file: string;
@@ -35,7 +49,7 @@ export default class KtapReporter implements Reporter {
         const meta = t.meta() as { guestLog?: string; kernel?: string };
         const status = r.state === 'passed' ? 'pass' : r.state === 'failed' ? 'fail' : 'skip';
         const errors = (r.errors ?? []).map((e) => String(e.message ?? e));
-        const kernel = meta.kernel ?? /kernel (\S+)/.exec(t.fullName)?.[1] ?? null;
+        const kernel = kernelOfTest(t.fullName, meta.kernel);
         rows.push({
           file,
           name: t.fullName,

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Vm, guestUnavailableReason } from '../../src/vm/index.js';
+import { guestUnavailableReason } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/vm/kernels.js';
+import { sharedVm } from './helpers.js';
 
 const SCEN = 'mirror/guest-scenarios.js';
 const series = process.env.MIRRORLAB_BENCH_KERNEL ?? '6.12';
@@ -18,17 +19,18 @@ const fmt = (s: { median: number; min: number; p90: number; max: number; n: numb
   `median ${s.median.toFixed(0)} (min ${s.min.toFixed(0)}, p90 ${s.p90.toFixed(0)}, max ${s.max.toFixed(0)}, n ${s.n})`;
 
 describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
-  let vm: Vm;
   const report: Record<string, unknown> = {};
 
-  beforeAll(async () => {
+  beforeAll(() => {
     execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-    vm = await Vm.boot({ kernel: series, modules: ['mirrordrm'] });
-    report.kernel = await vm.call(SCEN, 'kernelRelease');
   }, 300_000);
+  // one guest; each test ends with a console barrier (a WARN fails that test)
+  const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
+  beforeAll(async () => {
+    report.kernel = await guest.vm.call(SCEN, 'kernelRelease');
+  }, 60_000);
 
-  afterAll(async () => {
-    if (vm) expect(await vm.close()).toBe(0);
+  afterAll(() => {
     fs.mkdirSync(path.join(repoRoot, 'results'), { recursive: true });
     fs.writeFileSync(path.join(repoRoot, `results/mirrordrm-bench-${series}.json`), JSON.stringify(report, null, 2));
   }, 120_000);
@@ -39,7 +41,7 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
     ['hugetlb-2M', [2 << 20, 16 << 20, 64 << 20]],
   ] as [string, number[]][]) it(`registration ns per page on ${backing}: gup, gup-longterm, gup-get, hmm (populate, lazy)`, async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const r = await vm.callWith<any[]>({ timeoutMs: 600_000 }, SCEN, 'benchRegistration', sizes, 7, backing);
+    const r = await guest.vm.callWith<any[]>({ timeoutMs: 600_000 }, SCEN, 'benchRegistration', sizes, 7, backing);
     report[`registration-${backing}`] = r;
     for (const row of r) {
       console.log(`${report.kernel} ${backing} (map order ${row.mapOrder}) ${row.size} B (${row.pages} pages), ns/page:`);
@@ -51,7 +53,7 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
 
   it('device read of 1 MiB: warm vs right after MADV_DONTNEED (revalidation)', async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const r = await vm.callWith<any>({ timeoutMs: 600_000 }, SCEN, 'benchRevalidation', 15);
+    const r = await guest.vm.callWith<any>({ timeoutMs: 600_000 }, SCEN, 'benchRevalidation', 15);
     report.revalidation = r;
     for (const [m, v] of Object.entries(r) as [string, any][]) {
       console.log(`${report.kernel} ${m}: warm ${fmt(v.warmNs)} ns; after DONTNEED ${fmt(v.afterInvalidationNs)} ns; slowdown ${v.slowdown.median.toFixed(1)}x [${v.slowdown.lo.toFixed(1)}, ${v.slowdown.hi.toFixed(1)}]; revalidations ${v.stats.revalidations}`);
@@ -60,7 +62,7 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
   }, 600_000);
 
   it('time in the invalidation callback by mode and event (16 pages)', async () => {
-    const r = await vm.callWith<Record<string, never>>({ timeoutMs: 600_000 }, SCEN, 'benchCallbacks', 15);
+    const r = await guest.vm.callWith<Record<string, never>>({ timeoutMs: 600_000 }, SCEN, 'benchCallbacks', 15);
     report.callbacks = r;
     for (const [k, s] of Object.entries(r)) console.log(`${report.kernel} ${k.padEnd(22)} ns ${fmt(s)}`);
     expect(Object.keys(r)).toEqual(expect.arrayContaining(['gup PROTECTION_VMA', 'hmm PROTECTION_VMA', 'gup CLEAR', 'hmm CLEAR', 'gup UNMAP', 'hmm UNMAP']));

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Vm, guestUnavailableReason } from '../../src/vm/index.js';
+import { guestUnavailableReason } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/vm/kernels.js';
+import { kernels, sharedVm } from './helpers.js';
 import { MIRROR_MODES, type MirrorMode } from '../../src/mirror/index.js';
 import type { Backing } from '../../src/mirror/guest-scenarios.js';
 
@@ -22,29 +23,28 @@ function unavailable(series: string): string | null {
   return null;
 }
 
-for (const series of ['6.1', '6.12']) {
+for (const series of kernels()) {
   const reason = unavailable(series);
   if (reason) console.warn(`mirrordrm guest tests on ${series} skipped: ${reason}`);
 
   describe.skipIf(reason !== null)(`mirrordrm on ${series}`, () => {
-    let vm: Vm;
+    // One guest for the block; every test ends with a console barrier, so a
+    // WARN, BUG, Oops or lockdep splat fails the test that caused it (with the
+    // console lines attached), and close() fails the run for anything later.
+    beforeAll(() => {
+      execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
+    }, 300_000);
+    const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
     let release = '';
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const call = <T = any>(name: string, ...args: unknown[]) => vm.call<T>(SCEN, name, ...args);
+    const call = <T = any>(name: string, ...args: unknown[]) => guest.vm.call<T>(SCEN, name, ...args);
 
     beforeAll(async () => {
-      execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-      vm = await Vm.boot({ kernel: series, modules: ['mirrordrm'] });
       release = await call<string>('kernelRelease');
       // NUMA balancing (two nodes) changes protections in the background; the
       // exact-record cases run without it, one case below shows it on purpose
       await call('setNumaBalancing', 0);
-    }, 300_000);
-
-    afterAll(async () => {
-      // close() fails the run if the guest logged a WARN, BUG, Oops or lockdep splat
-      if (vm) expect(await vm.close()).toBe(0);
-    }, 120_000);
+    }, 60_000);
 
     for (const mode of MIRROR_MODES) {
       it(`${mode}: device read returns the buffer's bytes, device write lands in the CPU mapping`, async () => {
@@ -637,6 +637,108 @@ for (const series of ['6.1', '6.12']) {
       }, 180_000);
     }
 
+    describe('with block devices (brd): swap and a disk file system', () => {
+      const SWAP = '/dev/ram0';
+      const DISK = '/dev/ram1';
+      const MNT = '/mnt/mirrorlab-ext2';
+      let fsType = '';
+      beforeAll(async () => {
+        await guest.vm.loadModule('brd', { rd_nr: 2, rd_size: 65536 });
+        await guest.vm.loadModule('crc32c_generic');
+        await guest.vm.loadModule('ext4');
+        expect(await call('swapOn', SWAP)).toEqual([SWAP]);
+        fsType = await call<string>('mountDiskFs', DISK, MNT);
+      }, 120_000);
+      afterAll(async () => {
+        // the other cases expect no swap
+        expect(await call('swapOff', SWAP)).toEqual([]);
+      }, 60_000);
+
+      const reclaimWhat: Record<MirrorMode, string> = {
+        gup: 'a pinned page is never reclaimed: no record, nothing swapped',
+        'gup-longterm': 'a pinned page is never reclaimed: no record, nothing swapped',
+        'gup-get': 'the PTEs are unmapped (a CLEAR per page) but the referenced page is never written out; the CPU refault finds it in the swap cache, the device kept the same page',
+        hmm: 'written to swap (a CLEAR per page drops it), the device read swaps it back in and reads the same bytes',
+      };
+      const page = (i: number) => [i * PAGE, (i + 1) * PAGE];
+      for (const mode of MIRROR_MODES) {
+        it(`${mode}: reclaim (MADV_PAGEOUT with swap) and re-access: ${reclaimWhat[mode]}`, async () => {
+          const r = await call('reclaimSwap', mode);
+          const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
+          console.log(`[${release}] ${mode} reclaim: pageout ${JSON.stringify(r.afterPageout)} ${JSON.stringify(r.pageout)}, ${r.pageoutRecords.length} records, device ${snap(r.snapPageout)}; device read ${JSON.stringify(r.device)} ${JSON.stringify(r.deviceVmstat)} -> ${JSON.stringify(r.afterDevice)}; CPU read -> ${JSON.stringify(r.afterCpu)}, end ${snap(r.snapEnd)}`);
+          expect(r.swaps).toEqual([SWAP]);
+          expect(r.before).toEqual({ present: 16, swapped: 0 });
+          // whatever the kernel did, both sides read the bytes the buffer held
+          expect(r.device).toEqual({ ok: true, value: true });
+          expect(r.cpuSame).toBe(true);
+          expect(r.afterCpu).toEqual({ present: 16, swapped: 0 });
+          expect(r.deviceRecords).toEqual([]);
+          expect(r.cpuRecords).toEqual([]);
+          if (mode === 'gup' || mode === 'gup-longterm') {
+            expect(r.afterPageout).toEqual({ present: 16, swapped: 0 });
+            expect(r.pageout.pswpout).toBe(0);
+            expect(r.pageoutRecords).toEqual([]);
+            expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VW--=')).toBe(true);
+          } else if (mode === 'gup-get') {
+            expect(r.afterPageout).toEqual({ present: 0, swapped: 16 });
+            expect(r.pageout.pswpout).toBe(0);
+            expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), 0, true]));
+            // the device's reference kept the page out of the swap device, so the
+            // page the CPU maps again is the one the device holds
+            expect(r.afterDevice).toEqual({ present: 0, swapped: 16 });
+            expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VWS-=')).toBe(true);
+          } else {
+            expect(r.afterPageout).toEqual({ present: 0, swapped: 16 });
+            expect(r.pageout.pswpout).toBe(16);
+            expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), 1, false]));
+            expect(r.snapPageout.every((x: { dev: string }) => x.dev === '----')).toBe(true);
+            expect(r.deviceVmstat.pswpin).toBe(16);
+            expect(r.devicePopulates).toBe(1);
+            expect(r.afterDevice).toEqual({ present: 16, swapped: 0 });
+            expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VW--=')).toBe(true);
+          }
+        });
+      }
+
+      for (const mode of MIRROR_MODES) {
+        const refused = mode === 'gup-longterm' && series !== '6.1';
+        const what = refused
+          ? 'on 6.12 registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
+          : isGup(mode)
+            ? "a device write after writeback is NOT written back by fsync (the page stays clean) until the object's close dirties it"
+            : 'writeback drops the page, the device write refaults it through page_mkwrite and fsync writes it';
+        it(`${mode}: writeback of a MAP_SHARED file on a disk file system (ext2): ${what}`, async () => {
+          const r = await call('diskFileWriteback', mode, MNT);
+          console.log(`[${release}] ${mode} writeback (${fsType}): ${JSON.stringify(r)}`);
+          expect(fsType).toBe('ext2');
+          expect(r.diskInitial).toEqual([0x11, 0x11, 0x11, 0x11]);
+          if (refused) {
+            expect(r.registration).toMatchObject({ ok: false, code: 'EFAULT' });
+            return;
+          }
+          expect(r.registration).toEqual({ ok: true });
+          // writeback cleans each dirty page: page_mkclean write-protects it (PROTECTION_PAGE)
+          expect(r.fsyncRecords).toEqual([0, 1, 2, 3].map((i) => ['PROTECTION_PAGE', ...page(i), isGup(mode) ? 0 : 1, isGup(mode)]));
+          expect(r.diskAfterFsync).toEqual([0x22, 0x22, 0x22, 0x22]);
+          expect(r.deviceWrite).toEqual({ ok: true, value: true });
+          expect(r.writeRecords).toEqual([]);
+          // the device wrote into the page cache page in every mode
+          expect(r.pageCacheAfterDeviceWrite).toEqual([0x22, 0x44, 0x22, 0x22]);
+          expect(r.cpuAfterDeviceWrite).toEqual([0x22, 0x44, 0x22, 0x22]);
+          if (isGup(mode)) {
+            expect(r.secondFsyncRecords).toEqual([]);
+            expect(r.diskAfterDeviceWrite).toEqual([0x22, 0x22, 0x22, 0x22]);
+            expect(r.stats.pagesPinned).toBe(4);
+          } else {
+            expect(r.secondFsyncRecords).toEqual([['PROTECTION_PAGE', ...page(1), 1, false]]);
+            expect(r.diskAfterDeviceWrite).toEqual([0x22, 0x44, 0x22, 0x22]);
+            expect(r.stats.revalidations).toBe(1);
+          }
+          expect(r.diskAfterClose).toEqual([0x22, 0x44, 0x22, 0x22]);
+        });
+      }
+    });
+
     it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
@@ -674,11 +776,11 @@ for (const series of ['6.1', '6.12']) {
 
     it('module unload is refused while a file is open, works once it is closed, and the module loads again', async () => {
       const script = 'n=$(ls /dev/dri | grep renderD | head -1); exec 3</dev/dri/$n; rmmod mirrordrm 2>&1; echo "open:$?"; exec 3<&-; rmmod mirrordrm 2>&1; echo "closed:$?"';
-      const r = await vm.exec('/bin/sh', ['-c', script]);
+      const r = await guest.vm.exec('/bin/sh', ['-c', script]);
       console.log(`[${release}] rmmod: ${JSON.stringify(r.stdout.trim())}`);
       expect(r.stdout).toMatch(/open:[1-9]/);
       expect(r.stdout).toMatch(/closed:0/);
-      await vm.loadModule('mirrordrm');
+      await guest.vm.loadModule('mirrordrm');
       const again = await call('readWrite', 'hmm');
       expect(again.mismatches).toBe(0);
     });
@@ -687,7 +789,7 @@ for (const series of ['6.1', '6.12']) {
       const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
       execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
       await call('installFile', '/tmp/mirrordrm_test', fs.readFileSync(bin));
-      const r = await vm.exec('/tmp/mirrordrm_test');
+      const r = await guest.vm.exec('/tmp/mirrordrm_test');
       const out = r.stdout;
       const notOk = out.split('\n').filter((l) => l.startsWith('not ok'));
       const fork = out.split('\n').filter((l) => /fork \+ COW/.test(l));
