@@ -53,6 +53,12 @@ function pattern(i: number): number {
   return (i * 7 + 3) & 0xff;
 }
 
+/** What `mirrorlab probe` finds under /dev/dri (DRM_IOCTL_VERSION on each node). */
+export async function drmDevices() {
+  const { probeDrm } = await import('../probe/probe.js');
+  return probeDrm();
+}
+
 export async function kernelRelease(): Promise<string> {
   return fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
 }

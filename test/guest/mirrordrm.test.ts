@@ -46,6 +46,14 @@ for (const series of kernels()) {
       await call('setNumaBalancing', 0);
     }, 60_000);
 
+    it('probe finds the card and render nodes and names the driver through DRM_IOCTL_VERSION', async () => {
+      const r = await call('drmDevices');
+      console.log(`[${release}] /dev/dri: ${JSON.stringify(r.value)}`);
+      const ours = r.value.filter((d: { driver: string | null }) => d.driver === 'mirrordrm');
+      expect(ours.map((d: { path: string }) => d.path.replace(/\d+$/, ''))).toEqual(['/dev/dri/card', '/dev/dri/renderD']);
+      for (const d of ours) expect(d).toMatchObject({ desc: 'mock DRM driver mirroring user memory (GUP and HMM)', version: '1.0.0', date: '20261122' });
+    });
+
     for (const mode of MIRROR_MODES) {
       it(`${mode}: device read returns the buffer's bytes, device write lands in the CPU mapping`, async () => {
         const r = await call('readWrite', mode);
