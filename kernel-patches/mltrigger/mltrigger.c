@@ -3,17 +3,22 @@
  * mltrigger: a test-only module whose only purpose is to prove that the
  * mirrorlab guest runner notices kernel warnings on the console.
  *
- * Writing "warn" to /dev/mltrigger or to /sys/kernel/debug/mltrigger/trigger
- * executes a WARN() with a recognisable message. Nothing else is touched: the
- * warning is reported and the kernel carries on (the guests boot with
- * panic_on_warn=0). Reading either file returns the number of warnings
- * triggered so far.
+ * Writing to /dev/mltrigger or to /sys/kernel/debug/mltrigger/trigger:
+ *   "warn"  executes a WARN() with a recognisable message; the kernel carries
+ *           on (the guests boot with panic_on_warn=0);
+ *   "bug"   executes BUG(): an Oops that kills the writing task (the guests
+ *           have panic_on_oops=0, so the rest of the kernel carries on);
+ *   "hang"  sleeps 5 s uninterruptibly, holding no lock: a hung task report
+ *           once the test has lowered kernel.hung_task_timeout_secs.
+ * Nothing else is touched. Reading either file returns the number of
+ * triggers so far.
  *
  * Never load this module outside that test.
  */
 #include <linux/atomic.h>
 #include <linux/bug.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
@@ -33,12 +38,23 @@ static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(buf, ubuf, n))
 		return -EFAULT;
 	buf[n] = '\0';
-	if (!sysfs_streq(buf, "warn"))
-		return -EINVAL;
 
-	atomic_inc(&mltrigger_count);
-	WARN(1, "mltrigger: warning requested by user space (count %d)\n",
-	     atomic_read(&mltrigger_count));
+	if (sysfs_streq(buf, "warn")) {
+		atomic_inc(&mltrigger_count);
+		WARN(1, "mltrigger: warning requested by user space (count %d)\n",
+		     atomic_read(&mltrigger_count));
+	} else if (sysfs_streq(buf, "bug")) {
+		atomic_inc(&mltrigger_count);
+		pr_emerg("mltrigger: BUG requested by user space\n");
+		/* The point of this module: an Oops the runner must catch. */
+		BUG();
+	} else if (sysfs_streq(buf, "hang")) {
+		atomic_inc(&mltrigger_count);
+		pr_info("mltrigger: sleeping 5 s uninterruptibly\n");
+		msleep(5000);
+	} else {
+		return -EINVAL;
+	}
 	return len;
 }
 
@@ -87,5 +103,5 @@ static void __exit mltrigger_exit(void)
 
 module_init(mltrigger_init);
 module_exit(mltrigger_exit);
-MODULE_DESCRIPTION("mirrorlab test-only WARN trigger for the crash detector");
+MODULE_DESCRIPTION("mirrorlab test-only WARN, BUG and hung-task trigger for the crash detector");
 MODULE_LICENSE("GPL");

@@ -47,6 +47,37 @@ describe.each(matrix)('kernel %s', (kernel) => {
     expect(ourQemuPids()).toEqual([]);
   });
 
+  // The other kinds the detector knows, raised for real: an Oops from BUG()
+  // (the writing task dies, the kernel carries on) and a hung task report.
+  const raised = [
+    { what: 'bug', setup: '', kind: 'bug', lines: [/kernel BUG at .*mltrigger\.c:\d+/, /mltrigger: BUG requested by user space/, /invalid opcode/] },
+    { what: 'hang', setup: 'echo 1 > /proc/sys/kernel/hung_task_timeout_secs; ', kind: 'hung-task', lines: [/INFO: task sh:\d+ blocked for more than \d+ seconds?/, /mltrigger/] },
+  ];
+  for (const r of raised) {
+    it.skipIf(reason !== null)(`catches ${r.kind === 'bug' ? 'an Oops (BUG) raised' : 'a hung task made'} by mltrigger (${r.what}) with the console excerpt`, { timeout: 180_000 }, async (ctx) => {
+      const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
+      try {
+        const outcome = await vm
+          .exec('sh', ['-c', `${r.setup}echo ${r.what} > /dev/mltrigger`])
+          .then(() => vm.close())
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        expect(outcome).toBeInstanceOf(VmCrashError);
+        const err = outcome as VmCrashError;
+        (ctx.task.meta as Record<string, unknown>).guestLog = err.console;
+        expect(err.kind).toBe(r.kind);
+        expect(err.kernel).toBe(kernel);
+        for (const l of r.lines) expect(err.console).toMatch(l);
+        await expect(vm.exec('true')).rejects.toBe(err);
+      } finally {
+        await vm.kill();
+      }
+      expect(ourQemuPids()).toEqual([]);
+    });
+  }
+
   it.skipIf(reason !== null)('kills a guest that stops answering after the timeout, leaving no QEMU', { timeout: 180_000 }, async () => {
     const vm = await Vm.boot({ kernel, callTimeoutMs: 5_000 });
     const pid = vm.pid!;
