@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import { Mapping, PAGE_SIZE, forkChild } from '../../src/memory/index.js';
 import { PAGE_IS, pageState, pageSummary, pagemapScan, smapsFor } from '../../src/pagestate/index.js';
 
@@ -163,4 +164,44 @@ describe('page state arguments', () => {
     m.unmap();
     expect(() => pageState(m)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
   });
+});
+
+// KSM on this machine's kernel: ksmd merges identical pages, and page state
+// must show it (kpageflags KSM, one PFN, not exclusive), and a write must
+// break the sharing again. ksmd's settings are put back afterwards.
+describe('page state of KSM-merged pages', () => {
+  const ksm = '/sys/kernel/mm/ksm';
+  const knobs = ['run', 'pages_to_scan', 'sleep_millisecs'] as const;
+  const reason = !fs.existsSync(`${ksm}/run`) ? 'no /sys/kernel/mm/ksm (CONFIG_KSM off)' : !root ? 'needs root to run ksmd' : null;
+  if (reason) console.warn(`KSM page-state test skipped: ${reason}`);
+
+  it.skipIf(reason !== null)('identical MADV_MERGEABLE pages become one KSM page; a write breaks it out again', async () => {
+    const saved = Object.fromEntries(knobs.map((k) => [k, fs.readFileSync(`${ksm}/${k}`, 'utf8').trim()]));
+    using m = Mapping.anonymous(8 * PAGE_SIZE, { thp: false });
+    m.view.fill(0x5a);
+    m.advise('MERGEABLE');
+    try {
+      fs.writeFileSync(`${ksm}/pages_to_scan`, '5000');
+      fs.writeFileSync(`${ksm}/sleep_millisecs`, '10');
+      fs.writeFileSync(`${ksm}/run`, '1');
+      let s = pageSummary(m);
+      for (const t0 = Date.now(); s.ksm !== 8 && Date.now() - t0 < 20_000; s = pageSummary(m)) await new Promise((r) => setTimeout(r, 50));
+      expect(s.kpageflags).toBe(true);
+      expect(s.ksm).toBe(8);
+      expect(s.present).toBe(8);
+      expect(s.exclusive).toBe(0);
+      const st = pageState(m);
+      expect(new Set(Array.from({ length: 8 }, (_, i) => st.pfn(i))).size).toBe(1);
+      expect(st.page(0).flags).toContain('KSM');
+      m.view[3 * PAGE_SIZE] = 0x5b; // copy-on-write out of the KSM page
+      const after = pageState(m);
+      expect(after.page(3).flags).not.toContain('KSM');
+      expect(after.pfn(3)).not.toBe(st.pfn(3));
+      expect(pageSummary(m).ksm).toBe(7);
+      expect(m.view[3 * PAGE_SIZE + 1]).toBe(0x5a);
+    } finally {
+      m.advise('UNMERGEABLE');
+      for (const k of ['pages_to_scan', 'sleep_millisecs', 'run'] as const) fs.writeFileSync(`${ksm}/${k}`, saved[k]);
+    }
+  }, 30_000);
 });
