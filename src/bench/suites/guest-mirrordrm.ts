@@ -114,9 +114,15 @@ export const guestMirrordrmSuite: Suite = {
         if (ctx.signal.aborted) return;
         const revalSize = MiB;
         const reval = await repeatRounds(() => vm.call<Record<string, number[]>>(GUEST, 'revalidationRound', revalSize, ctx.quick ? 3 : 5), ctx.repeat, ctx.signal);
+        const revalPages = revalSize / PAGE;
+        const perPage = (r: RepeatResult): RepeatResult => {
+          const f = (ns: number): number => ns / revalPages;
+          return { ...r, cold: r.cold.map(f), warm: r.warm.map(f), roundMedians: r.roundMedians.map(f) };
+        };
         for (const [key, res] of reval) {
           const [mode, state] = key.split('/');
           add(toMeasurement({ id: `revalidation/${key}`, title: `device read of 1 MiB, ${mode}, ${state}`, unit: 'ns', params: { mode, state, size: revalSize } }, res));
+          add(toMeasurement({ id: `revalidation-per-page/${key}`, title: `device read of 1 MiB, ${mode}, ${state}, per page`, unit: 'ns/page', params: { mode, state, size: revalSize, pages: revalPages } }, perPage(res)));
         }
         for (const mode of ['hmm', 'gup-repin']) {
           compare(`revalidation slowdown ${mode}`, `device read after MADV_DONTNEED over warm read, ${mode}`, `revalidation/${mode}/after-dontneed`, `revalidation/${mode}/warm`);
