@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { compareResults, formatCompare } from '../report/compare.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
-import { runBench } from './runner.js';
+import { GUEST_KERNELS, runBench } from './runner.js';
+import { normalizeSize } from './suites/common.js';
 import type { Suite } from './suite.js';
 
 const list = (v: string | string[] | undefined): string[] =>
@@ -13,7 +14,8 @@ const list = (v: string | string[] | undefined): string[] =>
 export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel 6.1|6.12] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
   Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.
   Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>).
-  Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written).`;
+  Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
+  2 bad options (an unknown --suite, --kernel or --size: nothing is run).`;
 
 export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
   const { values } = parseArgs({
@@ -35,6 +37,11 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
   if (values.list) {
     for (const s of suites) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
     return 0;
+  }
+  const problem = filterProblem(list(values.suite), list(values.kernel), list(values.size), suites);
+  if (problem) {
+    console.error(`mirrorlab bench: ${problem}\n${BENCH_USAGE}`);
+    return 2;
   }
   const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const controller = new AbortController();
@@ -61,6 +68,20 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+const SIZES = ['4K', '2M', '1G'];
+
+/** A --suite, --kernel or --size value that selects nothing, as a message (null when all are known):
+ * a typo must not turn into an empty run that exits 0. */
+export function filterProblem(suiteFilter: string[], kernels: string[], sizes: string[], suites: Suite[]): string | null {
+  const groups = [...new Set(suites.map((s) => s.id.split('/')[0]))];
+  for (const f of suiteFilter)
+    if (!suites.some((s) => s.id === f || s.id.startsWith(`${f}/`)))
+      return `unknown suite ${JSON.stringify(f)} (suites: ${suites.map((s) => s.id).join(', ')}; groups: ${groups.join(', ')})`;
+  for (const k of kernels) if (!GUEST_KERNELS.includes(k)) return `unknown kernel ${JSON.stringify(k)} (kernels: ${GUEST_KERNELS.join(', ')})`;
+  for (const s of sizes) if (!SIZES.includes(normalizeSize(s))) return `unknown size ${JSON.stringify(s)} (sizes: ${SIZES.join(', ')})`;
+  return null;
 }
 
 export const COMPARE_USAGE = `usage: mirrorlab compare A.json B.json [--threshold 0.05]

@@ -4,7 +4,7 @@
 // running suite is aborted (its guests are closed by the suite's own
 // disposal), and what was measured so far is written, marked incomplete.
 import path from 'node:path';
-import { QUICK, roundRatio, type RepeatOptions } from '../measure/repeat.js';
+import { QUICK, roundRatio, yieldToEventLoop, type RepeatOptions } from '../measure/repeat.js';
 import { machineInfo } from '../report/machine.js';
 import { createProgress } from '../report/progress.js';
 import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
@@ -87,6 +87,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         plots: [],
       };
       results.suites.push(result);
+      await yieldToEventLoop(); // a SIGINT that came during the last suite is seen here
       if (outer.aborted) {
         result.status = 'incomplete';
         result.reason = 'interrupted before it started';

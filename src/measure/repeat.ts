@@ -44,6 +44,11 @@ export function settledHistory(history: number[], tolerance: number): boolean {
   return Math.abs(b - a) <= tolerance * Math.abs(a) && Math.abs(c - b) <= tolerance * Math.abs(b);
 }
 
+/** Lets the event loop run (signals, timers, I/O) between rounds: rounds of
+ * native work resolve as microtasks only, so without this a whole suite is
+ * one synchronous stretch and Ctrl-C (SIGINT) is not seen until it ends. */
+export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export async function repeatUntilStable(
   round: (index: number) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: RepeatOptions = {},
@@ -56,13 +61,17 @@ export async function repeatUntilStable(
     const s = await round(index++);
     for (let i = 0; i < s.length; i++) cold.push(s[i]);
   }
-  for (let w = 0; w < warmupRounds; w++) await round(index++);
+  for (let w = 0; w < warmupRounds; w++) {
+    await yieldToEventLoop();
+    await round(index++);
+  }
 
   const warm: number[] = [];
   const roundMedians: number[] = [];
   const history: number[] = []; // median of round medians after each round
   let stable = false;
   while (roundMedians.length < maxRounds) {
+    await yieldToEventLoop();
     const s = await round(index++);
     for (let i = 0; i < s.length; i++) warm.push(s[i]);
     const m = medianOf(s);

@@ -2,25 +2,28 @@
 // on fresh mappings, write results.json / KTAP / report.html, validate against
 // the schema, and render the page in headless Chromium.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon.js';
+import { GUEST_KERNELS, runBench } from '../../src/bench/runner.js';
+import type { Suite } from '../../src/bench/suite.js';
 import { repeatUntilStable, roundRatio, toMeasurement } from '../../src/measure/repeat.js';
 import { machineInfo } from '../../src/report/machine.js';
 import type { Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
 import { writeRun, type WrittenRun } from '../../src/report/write.js';
+import { chromium, chromiumFlags, MIN_COLOURED, renderCanvases } from './chromium.js';
 
 const C = native.mmConstants;
 
-function populateOnce(length: number): number {
+function populateOnce(length: number, advice = C.MADV_POPULATE_WRITE): number {
   const addr: bigint = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
   try {
     const t0 = process.hrtime.bigint();
-    native.madvise(addr, length, C.MADV_POPULATE_WRITE);
+    native.madvise(addr, length, advice);
     return Number(process.hrtime.bigint() - t0);
   } finally {
     native.munmap(addr, length);
@@ -91,8 +94,6 @@ function distinctColours(png: Buffer): number {
   return colours.size;
 }
 
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--hide-scrollbars'];
 
 describe('report pipeline on a real measurement', () => {
   let results: Results;
@@ -143,4 +144,63 @@ describe('report pipeline on a real measurement', () => {
     console.log(`report screenshot: ${shot}`);
   });
   if (!chromium) console.warn('skip: Chromium not installed (scripts/setup.sh installs Debian chromium)');
+});
+
+// A guest suite on both kernels without booting QEMU: a suite declared
+// 'guest' whose run() measures MADV_POPULATE_WRITE/READ on this host, so
+// runBench plans it once per kernel in GUEST_KERNELS and fills
+// kernelComparisons with its own code. The numbers are real host
+// measurements under the guest kernel labels; what is under test is the
+// two-kernel page (kernel-versus-kernel bars, ratio table, per-kernel plots).
+const populateGuestSuite: Suite = {
+  id: 'guest/populate',
+  title: 'populate cost (host measurement labelled per guest kernel)',
+  environment: 'guest',
+  unsupported: async () => null,
+  steps: () => 6,
+  async run(ctx) {
+    const ids: string[] = [];
+    for (const [mode, advice] of [['write', C.MADV_POPULATE_WRITE], ['read', C.MADV_POPULATE_READ]] as const)
+      for (const size of [64 << 10, 256 << 10, 1 << 20]) {
+        const r = await repeatUntilStable(() => Array.from({ length: 8 }, () => populateOnce(size, advice)), ctx.repeat);
+        const id = `populate/${mode}/${size}`;
+        ctx.measurement(toMeasurement({ id, title: `MADV_POPULATE_${mode.toUpperCase()} ${size >> 10} KiB`, unit: 'ns', params: { size, mode } }, r));
+        ids.push(id);
+        ctx.step(id);
+      }
+    ctx.plot({ kind: 'histogram', title: `${ctx.kernel}: populate write 64 KiB`, measurement: ids[0] });
+    ctx.plot({ kind: 'curve', title: `${ctx.kernel}: populate cost versus size`, x: 'size', series: 'mode', measurements: ids });
+    ctx.plot({ kind: 'bars', title: `${ctx.kernel}: populate cost by size`, label: 'size', measurements: ids.slice(0, 3) });
+  },
+};
+
+describe('report of a two-kernel run', () => {
+  it.skipIf(!chromium)('kernelComparisons from runBench, and every chart (per kernel and kernel versus kernel) drawn in Chromium', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-2k-'));
+    const { results, written } = await runBench({ suites: [populateGuestSuite], quick: true, outDir: dir, log: () => {} });
+    expect(results.suites.map((s) => [s.kernel, s.status])).toEqual(GUEST_KERNELS.map((k) => [k, 'complete']));
+    // One 6.1/6.12 ratio per measurement both kernels took, in the README's orientation (older over newer).
+    expect(results.kernelComparisons.map((k) => [k.suite, k.measurement, k.a, k.b])).toEqual(
+      results.suites[0].measurements.map((m) => ['guest/populate', m.id, '6.1', '6.12']),
+    );
+    for (const k of results.kernelComparisons) {
+      expect(k.ratio.median, k.title).toBeGreaterThan(0);
+      expect(k.ratio.lo).toBeLessThanOrEqual(k.ratio.hi);
+    }
+    expect(validateResults(JSON.parse(readFileSync(written.json, 'utf8')))).toEqual([]);
+    const html = readFileSync(written.html, 'utf8');
+    expect(html).toContain('<h2>Kernel versus kernel</h2>');
+    expect(html.match(/<tr><td>guest\/populate<\/td>/g)).toHaveLength(results.kernelComparisons.length);
+
+    const r = renderCanvases(written.html);
+    console.log(`two-kernel report: ${r.canvases.map((c) => `${c.id} ${c.coloured}`).join(', ')}; control ${r.control.coloured}; ${r.screenshot}`);
+    const expected = ['k-0', 'c-0-0', 'c-0-1', 'c-0-2', 'c-1-0', 'c-1-1', 'c-1-2'];
+    expect(r.rendered).toBe(expected.length);
+    expect(r.canvases.map((c) => c.id)).toEqual(expected);
+    expect(r.control.coloured).toBeLessThan(MIN_COLOURED);
+    for (const c of r.canvases) {
+      expect(c.pixels, `${c.id} inside the screenshot`).toBeGreaterThan(0.9 * c.w * c.h);
+      expect(c.coloured, `${c.id} coloured pixels`).toBeGreaterThanOrEqual(MIN_COLOURED);
+    }
+  });
 });
