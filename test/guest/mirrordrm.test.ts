@@ -16,6 +16,16 @@ const SCEN = 'mirror/guest-scenarios.js';
 const PAGE = 4096;
 const isGup = (m: MirrorMode) => m !== 'hmm';
 
+/** Records [event, start, end, dropped, kept-stale] counted by shape: {"CLEAR 1 pages kept-stale dropped 0": 24}. */
+function summary(recs: [string, number, number, number, boolean][]): string {
+  const by: Record<string, number> = {};
+  for (const [event, start, end, dropped, stale] of recs) {
+    const k = `${event} ${(end - start) / PAGE} pages${stale ? ' kept-stale' : ''} dropped ${dropped}`;
+    by[k] = (by[k] ?? 0) + 1;
+  }
+  return JSON.stringify(by);
+}
+
 function unavailable(series: string): string | null {
   const r = guestUnavailableReason(series);
   if (r) return r;
@@ -364,14 +374,6 @@ for (const series of kernels()) {
             console.warn(`[${release}] NUMA migration skipped: ${r.reason}`);
             return ctx.skip();
           }
-          const summary = (recs: [string, number, number, number, boolean][]) => {
-            const by: Record<string, number> = {};
-            for (const [event, start, end, dropped, stale] of recs) {
-              const k = `${event} ${(end - start) / PAGE} pages${stale ? ' kept-stale' : ''} dropped ${dropped}`;
-              by[k] = (by[k] ?? 0) + 1;
-            }
-            return JSON.stringify(by);
-          };
           console.log(`[${release}] ${mode} ${backing} move_pages: nodes ${JSON.stringify(r.before)} -> ${JSON.stringify(r.target)}: ${JSON.stringify(r.moved.ok ? { result: r.moved.value.result, status: r.moved.value.status } : r.moved)}; now ${JSON.stringify(r.afterMove)}, order ${r.orderBefore} -> ${r.orderAfterMove}; records ${summary(r.moveRecords)}; device same ${JSON.stringify(r.readMove)}\n  mbind([${r.mbindTo}]): ${JSON.stringify(r.bound)}; now ${JSON.stringify(r.afterMbind)}; records ${summary(r.mbindRecords)}; device same ${JSON.stringify(r.readMbind)}; populates ${r.stats.populates}, pinned ${r.stats.pagesPinned}`);
           const n = backing === 'shmem' ? 8 : 1; // pages given to move_pages (a 2 MiB folio: its first address)
           const unit = backing === 'shmem' ? PAGE : 512 * PAGE;
@@ -524,15 +526,6 @@ for (const series of kernels()) {
           console.warn(`[${release}] NUMA migration skipped: ${r.reason}`);
           return ctx.skip();
         }
-        // records counted by shape: "CLEAR page kept-stale dropped 0": 24
-        const summary = (recs: [string, number, number, number, boolean][]) => {
-          const by: Record<string, number> = {};
-          for (const [event, start, end, dropped, stale] of recs) {
-            const k = `${event} ${end - start === PAGE ? 'page' : `${(end - start) / PAGE} pages`}${stale ? ' kept-stale' : ''} dropped ${dropped}`;
-            by[k] = (by[k] ?? 0) + 1;
-          }
-          return JSON.stringify(by);
-        };
         console.log(`[${release}] ${mode} move_pages: nodes ${JSON.stringify(r.before)} -> asked ${JSON.stringify(r.target)}: returned ${JSON.stringify(r.moved.ok ? { result: r.moved.value.result, status: r.moved.value.status } : r.moved)}; pages now on ${JSON.stringify(r.afterMove)}; records ${summary(r.moveRecords)}; device reads the same bytes: ${JSON.stringify(r.readMove)}\n  mbind(BIND [${r.mbindTo}], MOVE|STRICT): ${JSON.stringify(r.bound)}; pages now on ${JSON.stringify(r.afterMbind)}; records ${summary(r.mbindRecords)}; device reads the same bytes: ${JSON.stringify(r.readMbind)}; populates ${r.stats.populates}, pinned ${r.stats.pagesPinned}`);
         expect(r.cpuSame).toBe(true);
         expect(r.readMove).toEqual({ ok: true, value: true });

@@ -6,6 +6,21 @@ import { Vm } from '../../src/vm/vm.js';
 import { VmCrashError, VmTimeoutError } from '../../src/vm/crash.js';
 
 const matrix = kernels();
+
+/**
+ * Runs a shell command that makes the guest kernel report a crash. The
+ * command may return before the report reaches the host; the crash must then
+ * fail whatever comes next, close() included. Resolves to that error, or null.
+ */
+async function trigger(vm: Vm, script: string): Promise<unknown> {
+  return vm
+    .exec('sh', ['-c', script])
+    .then(() => vm.close())
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
+}
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
 
 describe.each(matrix)('kernel %s', (kernel) => {
@@ -21,15 +36,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(nodes.stdout.trim().split('\n').pop()).toBe('0');
       expect(vm.error).toBeNull();
 
-      // The write itself may return before the WARN reaches the host; the
-      // crash must then fail whatever comes next, close() included.
-      const outcome = await vm
-        .exec('sh', ['-c', 'echo warn > /dev/mltrigger'])
-        .then(() => vm.close())
-        .then(
-          () => null,
-          (e: unknown) => e,
-        );
+      const outcome = await trigger(vm, 'echo warn > /dev/mltrigger');
       expect(outcome).toBeInstanceOf(VmCrashError);
       const err = outcome as VmCrashError;
       expect(err.kind).toBe('warning');
@@ -57,13 +64,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     it.skipIf(reason !== null)(`catches ${r.kind === 'bug' ? 'an Oops (BUG) raised' : 'a hung task made'} by mltrigger (${r.what}) with the console excerpt`, { timeout: 180_000 }, async (ctx) => {
       const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
       try {
-        const outcome = await vm
-          .exec('sh', ['-c', `${r.setup}echo ${r.what} > /dev/mltrigger`])
-          .then(() => vm.close())
-          .then(
-            () => null,
-            (e: unknown) => e,
-          );
+        const outcome = await trigger(vm, `${r.setup}echo ${r.what} > /dev/mltrigger`);
         expect(outcome).toBeInstanceOf(VmCrashError);
         const err = outcome as VmCrashError;
         (ctx.task.meta as Record<string, unknown>).guestLog = err.console;

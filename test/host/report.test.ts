@@ -5,7 +5,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon.js';
 import { GUEST_KERNELS, runBench } from '../../src/bench/runner.js';
@@ -15,7 +14,7 @@ import { machineInfo } from '../../src/report/machine.js';
 import type { Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
 import { writeRun, type WrittenRun } from '../../src/report/write.js';
-import { chromium, chromiumFlags, MIN_COLOURED, renderCanvases } from './chromium.js';
+import { chromium, chromiumFlags, decodePng, MIN_COLOURED, renderCanvases } from './chromium.js';
 
 const C = native.mmConstants;
 
@@ -68,32 +67,13 @@ async function realResults(): Promise<Results> {
   };
 }
 
-/** Decode an 8-bit RGB(A) PNG enough to count how many distinct colours it shows. */
+/** How many distinct colours a screenshot shows. */
 function distinctColours(png: Buffer): number {
-  let pos = 8;
-  let width = 0;
-  let channels = 4;
-  const idat: Buffer[] = [];
-  while (pos < png.length) {
-    const len = png.readUInt32BE(pos);
-    const type = png.toString('ascii', pos + 4, pos + 8);
-    const data = png.subarray(pos + 8, pos + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      channels = data[9] === 6 ? 4 : 3;
-    } else if (type === 'IDAT') idat.push(data);
-    pos += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels + 1;
+  const { data, channels } = decodePng(png);
   const colours = new Set<number>();
-  // Filtered scanlines: colour counting on filter-0 rows is exact; other
-  // filters still change with content, which is all this check needs.
-  for (let off = 0; off + stride <= raw.length; off += stride)
-    for (let x = 1; x < stride; x += channels) colours.add((raw[off + x] << 16) | (raw[off + x + 1] << 8) | raw[off + x + 2]);
+  for (let i = 0; i + 2 < data.length; i += channels) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
   return colours.size;
 }
-
 
 describe('report pipeline on a real measurement', () => {
   let results: Results;
