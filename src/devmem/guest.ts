@@ -118,10 +118,10 @@ export interface FaultDataResult {
  * through the mapping (one touch per 4 KiB), count the faults, check both
  * directions of data, then evict and check the refault.
  */
-export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; path?: string } = {}): Promise<FaultDataResult> {
+export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; skew?: number; path?: string } = {}): Promise<FaultDataResult> {
   using dev = FakeVram.open(opts.path);
   dev.setPolicy({ maxEntry, prefault: opts.prefault ?? false, noAlign: opts.noAlign ?? false });
-  using m = dev.map(length);
+  using m = opts.skew === undefined ? dev.map(length) : mapSkewed(dev, length, opts.skew);
   const seed = 0x5eed0000n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
   dev.counters(true);
   const t0 = native.monotonicNs() as bigint;
@@ -141,6 +141,24 @@ export async function faultsAndData(maxEntry: EntrySize, length: number, opts: {
     aligned: { pte: true, pmd: (a & 0x1fffffn) === 0n, pud: (a & 0x3fffffffn) === 0n },
     touchMs, counters, badDeviceView, badMappingView, evicted, refault, badAfterRefault,
   };
+}
+
+/**
+ * Maps [0, length) of the device at an address `skew` bytes past a 2 MiB
+ * boundary, so that a misaligned mapping is tested every time rather than
+ * when the address happens to be misaligned. The address is a hint (no
+ * MAP_FIXED): free address space is found by reserving and releasing it
+ * first, and the driver's get_unmapped_area passes a free hint through when
+ * its alignment is off (FAKEVRAM_POLICY_NO_ALIGN). The caller checks where
+ * the mapping landed.
+ */
+function mapSkewed(dev: FakeVram, length: number, skew: number): Mapping {
+  const c = native.mmConstants;
+  const spare = Mapping.anonymous(length + (4 << 20), { prot: 'none' });
+  const hint = ((spare.address + 0x1fffffn) & ~0x1fffffn) + BigInt(skew);
+  spare.unmap();
+  const addr = native.mmap(hint, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED, dev.fd, 0) as bigint;
+  return Mapping.adopt(addr, length, { prot: 'rw', shared: true, backing: 'adopted' });
 }
 
 type Outcome = { ok: true; value: number } | { ok: false; code: string; errno: number };
