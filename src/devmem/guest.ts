@@ -118,10 +118,10 @@ export interface FaultDataResult {
  * through the mapping (one touch per 4 KiB), count the faults, check both
  * directions of data, then evict and check the refault.
  */
-export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; path?: string } = {}): Promise<FaultDataResult> {
+export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; skew?: number; path?: string } = {}): Promise<FaultDataResult> {
   using dev = FakeVram.open(opts.path);
   dev.setPolicy({ maxEntry, prefault: opts.prefault ?? false, noAlign: opts.noAlign ?? false });
-  using m = dev.map(length);
+  using m = opts.skew === undefined ? dev.map(length) : mapSkewed(dev, length, opts.skew);
   const seed = 0x5eed0000n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
   dev.counters(true);
   const t0 = native.monotonicNs() as bigint;
@@ -141,6 +141,24 @@ export async function faultsAndData(maxEntry: EntrySize, length: number, opts: {
     aligned: { pte: true, pmd: (a & 0x1fffffn) === 0n, pud: (a & 0x3fffffffn) === 0n },
     touchMs, counters, badDeviceView, badMappingView, evicted, refault, badAfterRefault,
   };
+}
+
+/**
+ * Maps [0, length) of the device at an address `skew` bytes past a 2 MiB
+ * boundary, so that a misaligned mapping is tested every time rather than
+ * when the address happens to be misaligned. The address is a hint (no
+ * MAP_FIXED): free address space is found by reserving and releasing it
+ * first, and the driver's get_unmapped_area passes a free hint through when
+ * its alignment is off (FAKEVRAM_POLICY_NO_ALIGN). The caller checks where
+ * the mapping landed.
+ */
+function mapSkewed(dev: FakeVram, length: number, skew: number): Mapping {
+  const c = native.mmConstants;
+  const spare = Mapping.anonymous(length + (4 << 20), { prot: 'none' });
+  const hint = ((spare.address + 0x1fffffn) & ~0x1fffffn) + BigInt(skew);
+  spare.unmap();
+  const addr = native.mmap(hint, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED, dev.fd, 0) as bigint;
+  return Mapping.adopt(addr, length, { prot: 'rw', shared: true, backing: 'adopted' });
 }
 
 type Outcome = { ok: true; value: number } | { ok: false; code: string; errno: number };
@@ -346,6 +364,62 @@ export async function vmaOps(maxEntry: EntrySize, length: number, path?: string)
       try { m.unmap(); } catch { /* already unmapped in pieces */ }
     }
   }
+}
+
+export interface ForkMappedResult {
+  address: string;
+  /** faults that filled the mapping, by entry size, counted from mmap to fork: what was mapped at fork */
+  beforeFork: FakeVramCounters;
+  /** counters from fork to the child's exit: faults the child took, VMA opens (the child's copy) and closes */
+  duringChild: FakeVramCounters;
+  exitCode: number | null;
+  signal: string | null;
+  /** offsets the child read, and how many of them did not hold the parent's pattern */
+  childOffsets: number[];
+  childBad: number;
+  /** pages of the whole mapping not holding the pattern after the child ran (its write excepted) */
+  parentBad: number;
+  parentSeesChildWrite: boolean;
+}
+
+/**
+ * fork() of a process whose fresh mapping is filled with `maxEntry` entries
+ * and nothing else: no split, zap or eviction between the faults and the
+ * fork, so the entries the counters saw inserted are the ones fork copies
+ * (VM_PFNMAP VMAs have their page tables copied, copy_huge_pud/pmd() for
+ * huge entries). The child reads one u64 every 32 MiB and the last page,
+ * then writes one byte the parent must see (MAP_SHARED).
+ */
+export async function forkMapped(maxEntry: EntrySize, length: number, path?: string): Promise<ForkMappedResult> {
+  using dev = FakeVram.open(path);
+  dev.setPolicy({ maxEntry });
+  using m = dev.map(length);
+  const seed = 0xf0f0n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
+  dev.counters(true);
+  patternFill(m.address, length, seed);
+  const beforeFork = dev.counters(true);
+  const childOffsets: number[] = [];
+  for (let off = 0; off < length; off += 32 << 20) childOffsets.push(off);
+  if (childOffsets.at(-1) !== length - 4096) childOffsets.push(length - 4096);
+  const wrote = 4096 * 5;
+  const child = await runInChild([
+    ...childOffsets.map((offset) => ({ op: 'read' as const, mapping: m, offset, length: 8 })),
+    { op: 'write', mapping: m, offset: wrote + 8, length: 1, value: 0x5a },
+  ]);
+  const duringChild = dev.counters(true);
+  // results[i] is the read of childOffsets[i]; a read the child never finished counts as bad
+  let childBad = 0;
+  childOffsets.forEach((off, i) => {
+    const r = child.results[i];
+    if (!r?.ok || !r.bytes || new DataView(r.bytes.buffer, r.bytes.byteOffset, 8).getBigUint64(0, true) !== (BigInt(off) ^ seed)) childBad++;
+  });
+  return {
+    address: `0x${m.address.toString(16)}`,
+    beforeFork, duringChild, exitCode: child.exitCode, signal: child.signal, childOffsets, childBad,
+    // the child's byte sits after the u64 of its page: the pattern is intact everywhere
+    parentBad: patternCheck(m.address, length, seed, 0),
+    parentSeesChildWrite: m.view[wrote + 8] === 0x5a,
+  };
 }
 
 export interface BenchResult {
