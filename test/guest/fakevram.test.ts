@@ -322,7 +322,12 @@ describe.each(matrix)('kernel %s', (kernel) => {
     // entries: that fork never copies a PUD. These fork a fresh mapping.
     for (const e of ['pud', 'pmd', 'pte'] as const) {
       const on = e === 'pte' ? !hugePfnmaps(kernel) : hugePfnmaps(kernel);
-      it.skipIf(!on)(`fork with a fresh ${e}-mapped 1 GiB mapping: the child reads the parent's data, the parent sees the child's write`, async () => {
+      it(`fork with a fresh ${e}-mapped 1 GiB mapping: the child reads the parent's data, the parent sees the child's write`, async (ctx) => {
+        if (!on) {
+          const why = e === 'pte' ? `${kernel} maps this GiB with a PUD entry; the 4 KiB case runs on 6.1` : `${kernel} has no huge pfnmaps (before 6.12): every entry is 4 KiB`;
+          console.warn(`${kernel} fork over ${e} skipped: ${why}`);
+          return ctx.skip(why);
+        }
         const r = await g.vm.call<ForkMappedResult>('devmem/guest.js', 'forkMapped', e, len);
         const b = r.beforeFork, d = r.duringChild;
         console.log(`${kernel} fork over ${e}: at ${r.address}, mapped before fork ${JSON.stringify(b.faults)} (zaps ${b.zaps}, split zaps ${b.splitZaps}); child: exit ${r.exitCode}, ${r.childOffsets.length} reads ${r.childBad} bad, faults ${JSON.stringify(d.faults)}, vma opens ${d.vmaOpens} closes ${d.vmaCloses}`);
@@ -345,7 +350,12 @@ describe.each(matrix)('kernel %s', (kernel) => {
       });
     }
 
-    it.skipIf(!process.env.MIRRORLAB_BENCH)('benchmark: fault-in per policy, ratios in one run (MIRRORLAB_BENCH=1)', async () => {
+    it('benchmark: fault-in per policy, ratios in one run (MIRRORLAB_BENCH=1)', async (ctx) => {
+      if (!process.env.MIRRORLAB_BENCH) {
+        const why = 'MIRRORLAB_BENCH is not set (mirrorlab bench runs the guest/fakevram suite)';
+        console.warn(`${kernel} fakevram benchmark skipped: ${why}`);
+        return ctx.skip(why);
+      }
       const vm = g.vm;
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
       const reps = Number(process.env.MIRRORLAB_BENCH_REPS ?? 3);
