@@ -2,6 +2,7 @@
 // reserveHugePages() raises a pool to hold at least N free pages and gives back
 // what it added when disposed (the previous nr_hugepages is written back).
 import fs from 'node:fs';
+import { restoreOnExit } from './restore-on-exit.js';
 import { invalidArg } from '../errors.js';
 import { checkHugeSize, HUGE_SIZES, type HugeSize } from './constants.js';
 import { checkSize } from './validate.js';
@@ -103,10 +104,13 @@ export function reserveHugePages(size: HugeSize, count: number): HugeReservation
     }
   }
   let released = false;
+  const shrink = () => fs.writeFileSync(nrPath, String(previous));
+  const forget = added > 0 ? restoreOnExit(shrink) : () => {};
   const release = () => {
     if (released) return;
     released = true;
-    if (added > 0) fs.writeFileSync(nrPath, String(previous));
+    forget();
+    if (added > 0) shrink();
   };
   return { size, available: usable(), previous, added, release, [Symbol.dispose]: release };
 }

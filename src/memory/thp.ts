@@ -1,5 +1,6 @@
 // Transparent huge page settings: /sys/kernel/mm/transparent_hugepage.
 import fs from 'node:fs';
+import { restoreOnExit } from './restore-on-exit.js';
 import { invalidArg } from '../errors.js';
 
 const ROOT = '/sys/kernel/mm/transparent_hugepage';
@@ -55,13 +56,18 @@ export function setShmemThp(mode: ShmemThpMode): { previous: string | undefined;
   const path = `${ROOT}/shmem_enabled`;
   const previous = bracketed(path);
   fs.writeFileSync(path, mode);
+  const putBack = () => {
+    if (previous !== undefined) fs.writeFileSync(path, previous);
+  };
+  const forget = restoreOnExit(putBack);
   let done = false;
   return {
     previous,
     [Symbol.dispose]() {
-      if (done || previous === undefined) return;
+      if (done) return;
       done = true;
-      fs.writeFileSync(path, previous);
+      forget();
+      putBack();
     },
   };
 }
