@@ -924,23 +924,43 @@ function delta(a: Record<string, number>, b: Record<string, number>): Record<str
  * the object got, then re-access: the device reads first (HMM swaps the pages
  * in through hmm_range_fault), then the CPU.
  */
-export async function reclaimSwap(mode: MirrorMode) {
+export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'file' = 'anon', dir = '') {
   const { pageSummary } = await import('../pagestate/index.js');
   const c = native.mmConstants;
-  const n = 16;
+  const n = backing === 'thp' ? 512 : 16;
   using dev = MockDrm.open();
-  const r = mapAnon(n * PAGE);
-  native.madvise(r.addr, r.length, c.MADV_NOHUGEPAGE);
+  let r: { addr: bigint; length: number; bytes: Uint8Array };
+  let release: () => void;
+  if (backing === 'anon') {
+    const a = mapAnon(n * PAGE);
+    native.madvise(a.addr, a.length, c.MADV_NOHUGEPAGE);
+    [r, release] = [a, () => unmapAll(a)];
+  } else if (backing === 'thp') {
+    const m = mapBacking('thp', n * PAGE);
+    [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => m.unmap()];
+  } else {
+    // a shared file on the disk file system, written back (clean) before
+    // the pageout: clean page-cache pages are dropped, not swapped
+    const file = `${dir}/reclaim-${mode}`;
+    fs.writeFileSync(file, Buffer.alloc(n * PAGE));
+    const m = Mapping.file(file, n * PAGE, { shared: true });
+    [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => { m.unmap(); fs.rmSync(file, { force: true }); }];
+  }
   const expected = new Uint8Array(n * PAGE);
-  for (let p = 0; p < n; p++) expected.fill(0x60 + p, p * PAGE, (p + 1) * PAGE);
+  for (let p = 0; p < n; p++) expected.fill(0x60 + (p % 64), p * PAGE, (p + 1) * PAGE);
   r.bytes.set(expected);
+  if (backing === 'file') {
+    const fd = fs.openSync(`${dir}/reclaim-${mode}`, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  }
   const same = (a: Uint8Array) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(expected.buffer)) === 0;
   const state = () => {
     const s = pageSummary({ address: r.addr, length: r.length });
-    return { present: s.present, swapped: s.swapped };
+    return { present: s.present, swapped: s.swapped, ...(s.pmdMapped !== undefined ? { pmdMapped: s.pmdMapped } : {}) };
   };
   const ev = () => rel(dev.drainInvalidations().records, r.addr).map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
-  const counters = ['pswpout', 'pswpin', 'pgsteal_direct', 'pgsteal_kswapd'];
+  const counters = ['pswpout', 'pswpin', 'pgsteal_direct', 'pgsteal_kswapd', 'pgmajfault', 'thp_swpout', 'thp_swpout_fallback', 'thp_split_page'];
   try {
     using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
     dev.drainInvalidations();
@@ -968,7 +988,7 @@ export async function reclaimSwap(mode: MirrorMode) {
       devicePopulates: s1.populates - s0.populates, cpuSame, afterCpu, cpuRecords, snapEnd,
     };
   } finally {
-    unmapAll(r);
+    release();
   }
 }
 

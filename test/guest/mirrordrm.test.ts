@@ -670,35 +670,85 @@ for (const series of kernels()) {
           const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
           console.log(`[${release}] ${mode} reclaim: pageout ${JSON.stringify(r.afterPageout)} ${JSON.stringify(r.pageout)}, ${r.pageoutRecords.length} records, device ${snap(r.snapPageout)}; device read ${JSON.stringify(r.device)} ${JSON.stringify(r.deviceVmstat)} -> ${JSON.stringify(r.afterDevice)}; CPU read -> ${JSON.stringify(r.afterCpu)}, end ${snap(r.snapEnd)}`);
           expect(r.swaps).toEqual([SWAP]);
-          expect(r.before).toEqual({ present: 16, swapped: 0 });
+          expect(r.before).toMatchObject({ present: 16, swapped: 0 });
           // whatever the kernel did, both sides read the bytes the buffer held
           expect(r.device).toEqual({ ok: true, value: true });
           expect(r.cpuSame).toBe(true);
-          expect(r.afterCpu).toEqual({ present: 16, swapped: 0 });
+          expect(r.afterCpu).toMatchObject({ present: 16, swapped: 0 });
           expect(r.deviceRecords).toEqual([]);
           expect(r.cpuRecords).toEqual([]);
           if (mode === 'gup' || mode === 'gup-longterm') {
-            expect(r.afterPageout).toEqual({ present: 16, swapped: 0 });
+            expect(r.afterPageout).toMatchObject({ present: 16, swapped: 0 });
             expect(r.pageout.pswpout).toBe(0);
             expect(r.pageoutRecords).toEqual([]);
             expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VW--=')).toBe(true);
           } else if (mode === 'gup-get') {
-            expect(r.afterPageout).toEqual({ present: 0, swapped: 16 });
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 16 });
             expect(r.pageout.pswpout).toBe(0);
             expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), 0, true]));
             // the device's reference kept the page out of the swap device, so the
             // page the CPU maps again is the one the device holds
-            expect(r.afterDevice).toEqual({ present: 0, swapped: 16 });
+            expect(r.afterDevice).toMatchObject({ present: 0, swapped: 16 });
             expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VWS-=')).toBe(true);
           } else {
-            expect(r.afterPageout).toEqual({ present: 0, swapped: 16 });
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 16 });
             expect(r.pageout.pswpout).toBe(16);
             expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), 1, false]));
             expect(r.snapPageout.every((x: { dev: string }) => x.dev === '----')).toBe(true);
             expect(r.deviceVmstat.pswpin).toBe(16);
             expect(r.devicePopulates).toBe(1);
-            expect(r.afterDevice).toEqual({ present: 16, swapped: 0 });
+            expect(r.afterDevice).toMatchObject({ present: 16, swapped: 0 });
             expect(r.snapEnd.every((x: { dev: string }) => x.dev === 'VW--=')).toBe(true);
+          }
+        });
+      }
+
+      const reclaimOtherWhat: Record<string, string> = {
+        'gup thp': 'the referenced THP is not reclaimed at all: no record, still PMD-mapped',
+        'gup-get thp': 'the referenced THP is not reclaimed at all: no record, still PMD-mapped',
+        'hmm thp': 'swapped out whole (thp_swpout), dropped by CLEARs of the 2 MiB (6.1: two, 6.12: one); the device read swaps it in as 512 4 KiB pages',
+        'gup file': 'the page-cache pages are unmapped (a CLEAR each, pins kept) and the CPU maps the pinned pages back',
+        'hmm file': 'the page-cache pages are unmapped (a CLEAR each drops one); the device refaults them with no major fault',
+      };
+      for (const [mode, backing] of [['gup', 'thp'], ['gup-get', 'thp'], ['hmm', 'thp'], ['gup', 'file'], ['hmm', 'file']] as [MirrorMode, 'thp' | 'file'][]) {
+        it(`${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'clean page-cache pages of a shared ext2 file (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`, async () => {
+          const r = await call('reclaimSwap', mode, backing, MNT);
+          const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
+          const recs = (x: unknown[][]) => JSON.stringify(x.length > 4 ? [...x.slice(0, 2), `... ${x.length} records`] : x);
+          console.log(`[${release}] ${mode} reclaim ${backing}: before ${JSON.stringify(r.before)}; pageout ${JSON.stringify(r.afterPageout)} ${JSON.stringify(r.pageout)}, records ${recs(r.pageoutRecords)}, device ${snap(r.snapPageout)}; device read ${JSON.stringify(r.device)} ${JSON.stringify(r.deviceVmstat)} -> ${JSON.stringify(r.afterDevice)} records ${recs(r.deviceRecords)}; CPU -> ${JSON.stringify(r.afterCpu)} records ${recs(r.cpuRecords)}, end ${snap(r.snapEnd)}`);
+          const n = backing === 'thp' ? 512 : 16;
+          const HUGE = 512 * PAGE;
+          const ends = (want: string) => expect(snap(r.snapEnd)).toBe(want);
+          expect(r.before).toMatchObject({ present: n, swapped: 0 });
+          expect(r.device).toEqual({ ok: true, value: true });
+          expect(r.cpuSame).toBe(true);
+          expect(r.afterCpu).toMatchObject({ present: n, swapped: 0 });
+          expect(r.deviceRecords).toEqual([]);
+          expect(r.cpuRecords).toEqual([]);
+          expect(r.pageout.pswpout).toBe(backing === 'thp' && mode === 'hmm' ? 512 : 0);
+          if (backing === 'thp' && mode !== 'hmm') {
+            expect(r.afterPageout).toEqual(r.before);
+            expect(r.pageout.thp_swpout).toBe(0);
+            expect(r.pageoutRecords).toEqual([]);
+            ends('VW--=/VW-o9');
+          } else if (backing === 'thp') {
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 512 });
+            expect(r.pageout.thp_swpout).toBe(1);
+            expect(r.pageoutRecords).toEqual(series === '6.1' ? [['CLEAR', 0, HUGE, 512, false], ['CLEAR', 0, HUGE, 0, false]] : [['CLEAR', 0, HUGE, 512, false]]);
+            expect(r.deviceVmstat.pswpin).toBe(512);
+            expect(r.afterDevice).toMatchObject({ present: 512, swapped: 0 });
+            ends('VW--=/VW-'); // back as 4 KiB pages: the huge page is gone
+          } else {
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 0 });
+            expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), isGup(mode) ? 0 : 1, isGup(mode)]));
+            expect(r.deviceVmstat.pgmajfault).toBe(0);
+            if (isGup(mode)) {
+              expect(r.afterDevice).toMatchObject({ present: 0 }); // the device used its pins
+              ends('VWS-=/V--'); // the CPU's read fault maps the very pages the device pins
+            } else {
+              expect(r.afterDevice).toMatchObject({ present: 16 });
+              ends('VW--=/VW-');
+            }
           }
         });
       }
