@@ -18,6 +18,10 @@ export const CRASH_PATTERNS: readonly CrashPattern[] = [
   { kind: 'hung-task', re: /INFO: task .* blocked for more than \d+ seconds/ },
   { kind: 'rcu-stall', re: /rcu: INFO: rcu_\w+ (self-)?detected stall|rcu_sched self-detected stall|rcu_preempt self-detected stall|rcu: INFO:/ },
   { kind: 'lockdep', re: /possible circular locking dependency|inconsistent lock state|possible recursive locking detected|suspicious RCU usage|bad unlock balance detected|held lock freed/ },
+  // pgd_clear_bad() and friends: a page-table entry the walker could not
+  // make sense of, cleared ("mm/pgtable-generic.c:54: bad pud ...")
+  { kind: 'bad-page-table', re: /:\d+: bad (pte|pmd|pud|p4d|pgd)\b/ },
+  { kind: 'bad-page', re: /\bBUG: Bad (page map|page state|rss-counter)/ },
   { kind: 'bug', re: /\bBUG:|kernel BUG at / },
   { kind: 'warning', re: /\bWARNING:/ },
 ];

@@ -79,6 +79,24 @@ describe.each(matrix)('kernel %s', (kernel) => {
     });
   }
 
+  it.skipIf(reason !== null)('allowing() collects an expected crash line instead of failing; the same line outside it fails the run', { timeout: 180_000 }, async () => {
+    const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
+    try {
+      const { lines } = await vm.allowing([/WARNING: CPU: \d+ PID: \d+ at .*mltrigger/], () => vm.exec('sh', ['-c', 'echo warn > /dev/mltrigger']));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/WARNING: CPU: \d+ PID: \d+ at .*mltrigger/);
+      expect(vm.error).toBeNull();
+      expect((await vm.exec('cat', ['/dev/mltrigger'])).stdout.trim()).toBe('1');
+      const err = await trigger(vm, 'echo warn > /dev/mltrigger');
+      expect(err).toBeInstanceOf(VmCrashError);
+      expect((err as VmCrashError).kind).toBe('warning');
+      expect((err as VmCrashError).console).toContain('(count 2)');
+    } finally {
+      await vm.kill();
+    }
+    expect(ourQemuPids()).toEqual([]);
+  });
+
   it.skipIf(reason !== null)('kills a guest that stops answering after the timeout, leaving no QEMU', { timeout: 180_000 }, async () => {
     const vm = await Vm.boot({ kernel, callTimeoutMs: 5_000 });
     const pid = vm.pid!;
