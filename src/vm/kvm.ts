@@ -15,7 +15,8 @@ interface ProbeRecord {
   at: string;
 }
 
-function probeKey(): string {
+/** The host kernel and QEMU a verdict holds for. */
+export function probeKey(): string {
   let qemu = 'unknown';
   try {
     qemu = execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0];
