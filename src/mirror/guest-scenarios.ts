@@ -992,6 +992,42 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   }
 }
 
+/**
+ * mremap of a file mapping (on the disk file system): the 4-page mapping
+ * (the file holds 0x11, the CPU wrote 0x33 into page 1) moves to a reserved
+ * address; then the CPU writes 0x44 to page 1 at the new address. What the
+ * object (registered on the old range) got and reads, and what the file holds.
+ */
+export async function fileMremap(mode: MirrorMode, shared: boolean, dir: string) {
+  const c = native.mmConstants;
+  const file = `${dir}/mremap-${mode}-${shared ? 's' : 'p'}`;
+  fs.writeFileSync(file, Buffer.alloc(4 * PAGE, 0x11));
+  using dev = MockDrm.open();
+  const m = Mapping.file(file, 4 * PAGE, { shared });
+  const dest: bigint = native.mmap(0n, 4 * PAGE, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+  let moved: Mapping | null = null;
+  try {
+    m.view.fill(0x33, PAGE, 2 * PAGE);
+    const reg = await attempt(() => dev.userptr({ address: m.address, length: m.length }, { mode, populate: true }));
+    if (!reg.ok) return { registration: reg };
+    using buf = reg.value;
+    const base = m.address;
+    dev.drainInvalidations();
+    m.remap(4 * PAGE, { mayMove: true, fixed: dest });
+    moved = m;
+    const records = rel(dev.drainInvalidations().records, base).map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
+    m.view[PAGE] = 0x44;
+    const page1 = await attempt(async () => (await buf.read(PAGE, 1))[0]);
+    const cpuAtNew = [m.view[0], m.view[PAGE]];
+    const fileBytes = [0, PAGE].map((o) => fs.readFileSync(file)[o]);
+    return { registration: { ok: true }, moved: m.address === dest, records, page1, cpuAtNew, fileBytes, stats: buf.stats() };
+  } finally {
+    if (moved === null) native.munmap(dest, 4 * PAGE);
+    m.unmap();
+    fs.rmSync(file, { force: true });
+  }
+}
+
 /** mke2fs on a block device and mount it as ext2 (the ext4 driver): a disk file system with writeback. */
 export async function mountDiskFs(blockdev: string, dir: string): Promise<string> {
   const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === dir);

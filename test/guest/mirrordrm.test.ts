@@ -753,6 +753,23 @@ for (const series of kernels()) {
         });
       }
 
+      for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
+        for (const shared of [true, false]) {
+          it(`${mode}: mremap of a ${shared ? 'MAP_SHARED' : 'MAP_PRIVATE'} ext2 file mapping, then a CPU write at the new address: two UNMAPs of the old range; ${isGup(mode) ? 'the pins are the pages the CPU maps at the new address (it reads the write)' : 'the object on the old range faults (EFAULT)'}`, async () => {
+            const r = await call('fileMremap', mode, shared, MNT);
+            console.log(`[${release}] ${mode} file mremap (${shared ? 'shared' : 'private'}): ${JSON.stringify({ ...r, stats: undefined })}`);
+            expect(r.registration).toEqual({ ok: true });
+            expect(r.moved).toBe(true);
+            // the page tables move (one UNMAP), then the old VMA goes (another)
+            expect(r.records).toEqual([['UNMAP', 0, 4 * PAGE, isGup(mode) ? 0 : 4, isGup(mode)], ['UNMAP', 0, 4 * PAGE, 0, isGup(mode)]]);
+            expect(r.cpuAtNew).toEqual([0x11, 0x44]);
+            expect(r.page1).toEqual(isGup(mode) ? { ok: true, value: 0x44 } : expect.objectContaining({ ok: false, code: 'EFAULT' }));
+            // private: the CPU's writes live in its COW copies, the file keeps 0x11
+            expect(r.fileBytes).toEqual(shared ? [0x11, 0x44] : [0x11, 0x11]);
+          });
+        }
+      }
+
       for (const mode of MIRROR_MODES) {
         const refused = mode === 'gup-longterm' && series !== '6.1';
         const what = refused
