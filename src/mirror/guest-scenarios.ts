@@ -929,6 +929,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   const c = native.mmConstants;
   const n = backing === 'thp' ? 512 : 16;
   using dev = MockDrm.open();
+  const file = `${dir}/reclaim-${mode}`;
   let r: { addr: bigint; length: number; bytes: Uint8Array };
   let release: () => void;
   if (backing === 'anon') {
@@ -941,7 +942,6 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   } else {
     // a shared file on the disk file system, written back (clean) before
     // the pageout: clean page-cache pages are dropped, not swapped
-    const file = `${dir}/reclaim-${mode}`;
     fs.writeFileSync(file, Buffer.alloc(n * PAGE));
     const m = Mapping.file(file, n * PAGE, { shared: true });
     [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => { m.unmap(); fs.rmSync(file, { force: true }); }];
@@ -950,7 +950,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   for (let p = 0; p < n; p++) expected.fill(0x60 + (p % 64), p * PAGE, (p + 1) * PAGE);
   r.bytes.set(expected);
   if (backing === 'file') {
-    const fd = fs.openSync(`${dir}/reclaim-${mode}`, 'r');
+    const fd = fs.openSync(file, 'r');
     fs.fsyncSync(fd);
     fs.closeSync(fd);
   }

@@ -43,14 +43,10 @@ export async function kvmUsable(kernel: string, onStatus: (m: string) => void = 
   } catch {
     return false;
   }
+  const cached = cachedKvmVerdict();
+  if (cached) return cached.usable;
   const file = path.join(cacheRoot(), 'kvm-probe.json');
   const key = probeKey();
-  try {
-    const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as ProbeRecord;
-    if (rec.key === key) return rec.usable;
-  } catch {
-    /* no verdict yet */
-  }
   onStatus('probing KVM with a test boot');
   const { Vm } = await import('./vm.js');
   let usable = false;

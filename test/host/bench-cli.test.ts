@@ -226,6 +226,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
   });
 
   const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+  if (!script) console.warn('bench TTY test skipped: no script(1) (util-linux) to give the command a pseudo-terminal');
   it.skipIf(!script)('on a terminal (script(1) pseudo-terminal): cli-progress bars instead of lines, exit 0', () => {
     const out = path.join(tmp(), 'out');
     // script's pty is 80 columns, where cli-progress cuts the bar lines after "elapsed": make it wide.
