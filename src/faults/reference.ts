@@ -5,14 +5,14 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot } from '../addon.js';
+import { repoRoot } from '../paths.js';
 import { invalidState } from '../errors.js';
 import { PAGE_SIZE } from '../memory/index.js';
 import { shapeResult, type FaultRunOptions, type FaultRunResult, type PerfStatus } from './timing.js';
 
 const execFileP = promisify(execFile);
 
-export const referencePath = path.join(packageRoot, 'build', 'Release', 'touch_ref');
+export const referencePath = path.join(repoRoot, 'build', 'Release', 'touch_ref');
 
 /** The touch_ref command line for a run (also useful to repeat a run by hand). */
 export function referenceArgs(opts: FaultRunOptions): string[] {

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { packageRoot } from '../addon.js';
+import { repoRoot } from '../paths.js';
 
 export interface MachineInfo {
   hostname: string;
@@ -100,7 +100,7 @@ function hugetlbPools(): MachineInfo['hugetlb'] {
 
 function gitCommit(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }
@@ -109,7 +109,7 @@ function gitCommit(): string | null {
 export function machineInfo(): MachineInfo {
   const cpuinfo = read('/proc/cpuinfo') ?? '';
   const config = kernelConfig();
-  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   const vendor = [read('/sys/class/dmi/id/sys_vendor'), read('/sys/class/dmi/id/product_name')]
     .filter((s): s is string => s !== null)
     .map((s) => s.trim())

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { packageRoot } from '../addon.js';
+import { repoRoot } from '../paths.js';
 
 const require = createRequire(import.meta.url);
-export const RESULTS_SCHEMA_PATH = path.join(packageRoot, 'src', 'report', 'results.schema.json');
+export const RESULTS_SCHEMA_PATH = path.join(repoRoot, 'src', 'report', 'results.schema.json');
 
 type ValidateFn = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
 let compiled: ValidateFn | null = null;

@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { findOnPath, kernelInfo, repoRoot, type KernelInfo } from './kernels.js';
+import { repoRoot } from '../paths.js';
+import { findOnPath, kernelInfo, type KernelInfo } from './kernels.js';
 
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
 const FORMAT = 4;

@@ -1,13 +1,9 @@
 // The guest kernel cache written by scripts/kernels.sh.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export const KERNEL_SERIES = ['6.1', '6.12'] as const;
 export type KernelSeries = (typeof KERNEL_SERIES)[number];
-
-/** Package root (one level above dist/ and src/). */
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function cacheRoot(): string {
   return process.env.MIRRORLAB_CACHE || '/var/cache/mirrorlab';

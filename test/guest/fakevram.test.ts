@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureGuestBuild, kernels, repo, sharedVm, skipReason } from './helpers.js';
+import { repoRoot } from '../../src/paths.js';
+import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 import type { FaultDataResult, ForkMappedResult, GupResult, InfoResult, MirrorProbeResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
 
 const matrix = kernels();
@@ -23,11 +24,11 @@ const hugePfnmaps = (kernel: string): boolean => kernel !== '6.1';
  * gcc takes a fraction of a second.
  */
 function buildKtapTest(): string {
-  const out = path.join(repo, 'build/guest-tools/fakevram-test');
+  const out = path.join(repoRoot, 'build/guest-tools/fakevram-test');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Wno-sign-compare',
-    `-I${path.join(repo, 'kernel-patches/include')}`, '-o', out,
-    path.join(repo, 'kernel-patches/fakevram/tools/fakevram-test.c'), '-lm'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    `-I${path.join(repoRoot, 'kernel-patches/include')}`, '-o', out,
+    path.join(repoRoot, 'kernel-patches/fakevram/tools/fakevram-test.c'), '-lm'], { stdio: ['ignore', 'inherit', 'inherit'] });
   return out;
 }
 

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
 import { KERNEL_SERIES, guestUnavailableReason } from '../../src/vm/kernels.js';
 import type { Vm as VmType, VmOptions } from '../../src/vm/vm.js';
-
-export const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+import { repoRoot } from '../../src/paths.js';
 
 /** Kernels to run on: both by default, or $MIRRORLAB_KERNEL (comma-separated). */
 export function kernels(): string[] {
@@ -43,18 +42,18 @@ function newest(dir: string, filter: (p: string) => boolean): number {
  */
 export function ensureGuestBuild(series: string[]): void {
   const run = (cmd: string, args: string[]): void => {
-    execFileSync(cmd, args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
   };
-  if (!fs.existsSync(path.join(repo, 'build/Release/mirrorlab.node'))) run('npm', ['run', '--silent', 'build:native']);
-  const src = newest(path.join(repo, 'src'), (p) => p.endsWith('.ts'));
-  const dist = newest(path.join(repo, 'dist'), (p) => p.endsWith('.js'));
-  if (src > dist) run(path.join(repo, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
-  const kp = newest(path.join(repo, 'kernel-patches'), () => true);
+  if (!fs.existsSync(path.join(repoRoot, 'build/Release/mirrorlab.node'))) run('npm', ['run', '--silent', 'build:native']);
+  const src = newest(path.join(repoRoot, 'src'), (p) => p.endsWith('.ts'));
+  const dist = newest(path.join(repoRoot, 'dist'), (p) => p.endsWith('.js'));
+  if (src > dist) run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
+  const kp = newest(path.join(repoRoot, 'kernel-patches'), () => true);
   const stale = series.filter((s) => {
-    const stamp = path.join(repo, 'build/modules', s, 'release');
+    const stamp = path.join(repoRoot, 'build/modules', s, 'release');
     return !fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < kp;
   });
-  if (stale.length) run(path.join(repo, 'scripts/build-modules.sh'), stale);
+  if (stale.length) run(path.join(repoRoot, 'scripts/build-modules.sh'), stale);
 }
 
 /** QEMU processes started by this test process that are still alive (from /proc). */

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason } from '../../src/vm/index.js';
-import { repoRoot } from '../../src/vm/kernels.js';
+import { repoRoot } from '../../src/paths.js';
 import { sharedVm } from './helpers.js';
 
 const SCEN = 'mirror/guest-scenarios.js';

@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { ensureGuestBuild, kernels, processAlive, repo, skipReason } from './helpers.js';
+import { repoRoot } from '../../src/paths.js';
+import { ensureGuestBuild, kernels, processAlive, skipReason } from './helpers.js';
 
 const kernel = kernels()[0];
 const reason = skipReason(kernel);
@@ -15,7 +16,7 @@ beforeAll(() => {
 /** Starts a node process that boots a guest and prints the QEMU pid; resolves with both. */
 function hostWithGuest(): Promise<{ host: ReturnType<typeof spawn>; qemu: number }> {
   const script = `
-    import { Vm } from ${JSON.stringify(path.join(repo, 'dist/vm/index.js'))};
+    import { Vm } from ${JSON.stringify(path.join(repoRoot, 'dist/vm/index.js'))};
     const vm = await Vm.boot({ kernel: ${JSON.stringify(kernel)} });
     console.log('QEMU', vm.pid);
     setInterval(() => {}, 1000);

@@ -2,7 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { ensureGuestBuild, kernels, ourQemuPids, repo, skipReason } from './helpers.js';
+import { repoRoot } from '../../src/paths.js';
+import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js';
 
 const kernel = kernels()[0];
 const reason = skipReason(kernel);
@@ -13,7 +14,7 @@ beforeAll(() => {
 it.skipIf(reason !== null)(`mirrorlab vm --kernel ${kernel} -- <command> returns the command's exit status`, { timeout: 180_000 }, () => {
   const r = spawnSync(
     process.execPath,
-    [path.join(repo, 'dist/cli/main.js'), 'vm', '--kernel', kernel, '--', 'sh', '-c', 'uname -r; echo to-stderr >&2; exit 3'],
+    [path.join(repoRoot, 'dist/cli/main.js'), 'vm', '--kernel', kernel, '--', 'sh', '-c', 'uname -r; echo to-stderr >&2; exit 3'],
     { encoding: 'utf8', timeout: 170_000 },
   );
   expect(r.status).toBe(3);

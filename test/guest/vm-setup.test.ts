@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repo } from './helpers.js';
+import { repoRoot } from '../../src/paths.js';
 import { findOnPath } from '../../src/vm/kernels.js';
 
 const series = process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.1';
@@ -23,7 +23,7 @@ describe('scripts/kernels.sh', () => {
     try {
       const env = { ...process.env, MIRRORLAB_CACHE: root, MIRRORLAB_DEBS: '/var/cache/mirrorlab/debs' };
       const run = (): string =>
-        execFileSync(path.join(repo, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        execFileSync(path.join(repoRoot, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       run();
       const dir = path.join(root, 'kernels', series);
       for (const f of ['vmlinuz', 'vmlinux', 'release', 'kdir', 'manifest.json', '.complete']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
@@ -44,7 +44,7 @@ describe('scripts/kernels.sh', () => {
 
       // Warm: nothing to do, and said so.
       const t0 = Date.now();
-      const out = execFileSync(path.join(repo, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync(path.join(repoRoot, 'scripts/kernels.sh'), [series], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       expect(out).toBe('');
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(fs.readFileSync(path.join(dir, '.complete'), 'utf8')).toContain(m.packages[0].name);

@@ -8,12 +8,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../src/paths.js';
 import type { Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
 import { chromium, MIN_COLOURED, renderCanvases } from './chromium.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const main = path.join(root, 'dist/cli/main.js');
+const main = path.join(repoRoot, 'dist/cli/main.js');
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-bench-cli-'));
 const HOST_SUITES = ['host/faults', 'host/uffd-roundtrip', 'host/hugepages'];
 // eslint-disable-next-line no-control-regex
@@ -27,12 +27,12 @@ function staleBuild(): string[] {
       const f = path.join(dir, e.name);
       if (e.isDirectory()) walk(f);
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
-        const js = path.join(root, 'dist', path.relative(path.join(root, 'src'), f)).replace(/\.ts$/, '.js');
-        if (!existsSync(js) || statSync(js).mtimeMs < statSync(f).mtimeMs) stale.push(path.relative(root, f));
+        const js = path.join(repoRoot, 'dist', path.relative(path.join(repoRoot, 'src'), f)).replace(/\.ts$/, '.js');
+        if (!existsSync(js) || statSync(js).mtimeMs < statSync(f).mtimeMs) stale.push(path.relative(repoRoot, f));
       }
     }
   };
-  walk(path.join(root, 'src'));
+  walk(path.join(repoRoot, 'src'));
   return stale;
 }
 
@@ -46,7 +46,7 @@ interface Exit {
 /** Spawn `node dist/cli/main.js bench ...` with pipes (no TTY); onStderr sees stderr as it grows. */
 function bench(args: string[], onStderr?: (stderr: string, kill: (s: NodeJS.Signals) => void) => void, timeoutMs = 90_000): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, 'bench', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main, 'bench', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
@@ -67,7 +67,7 @@ function bench(args: string[], onStderr?: (stderr: string, kill: (s: NodeJS.Sign
 }
 
 function validateCli(file: string) {
-  return spawnSync(process.execPath, [main, 'validate', file], { cwd: root, encoding: 'utf8' });
+  return spawnSync(process.execPath, [main, 'validate', file], { cwd: repoRoot, encoding: 'utf8' });
 }
 
 // LineProgress's three line formats (src/report/progress.ts).
@@ -231,7 +231,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     const out = path.join(tmp(), 'out');
     // script's pty is 80 columns, where cli-progress cuts the bar lines after "elapsed": make it wide.
     const cmd = `stty cols 160 rows 40; ${[process.execPath, main, 'bench', '--suite', 'host/faults', '--quick', '--out', out].map((a) => `'${a}'`).join(' ')}`;
-    const r = spawnSync(script!, ['-qefc', cmd, '/dev/null'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(script!, ['-qefc', cmd, '/dev/null'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const tty = r.stdout;
     expect(tty).toContain('\x1b[?25l'); // cli-progress hides the cursor ...

@@ -2,13 +2,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { repoRoot } from '../../src/paths.js';
 import { run } from '../../src/cli/commands.js';
 
 // The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
-const root = path.resolve(import.meta.dirname, '../..');
-const viteNode = path.join(root, 'node_modules/.bin/vite-node');
+const viteNode = path.join(repoRoot, 'node_modules/.bin/vite-node');
 function cli(args: string[], input?: string) {
-  const r = spawnSync(viteNode, [path.join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8', input, timeout: 120_000 });
+  const r = spawnSync(viteNode, [path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8', input, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -88,8 +88,8 @@ describe('mirrorlab CLI', () => {
 
 describe('README REPL example', () => {
   // `node` in the repository, then `const m = await import('mirrorlab')` (self-reference by package name).
-  it.skipIf(!existsSync(path.join(root, 'dist/index.js')))('import("mirrorlab") works in a plain node REPL from the repository', async () => {
-    const child = spawn(process.execPath, ['-i'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  it.skipIf(!existsSync(path.join(repoRoot, 'dist/index.js')))('import("mirrorlab") works in a plain node REPL from the repository', async () => {
+    const child = spawn(process.execPath, ['-i'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

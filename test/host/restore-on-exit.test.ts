@@ -6,11 +6,11 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../../src/paths.js';
 import { hugePool, thpSettings } from '../../src/memory/index.js';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const dist = path.join(root, 'dist/memory/index.js');
-const fresh = (f: string) => existsSync(path.join(root, 'dist', f.replace(/\.ts$/, '.js'))) && statSync(path.join(root, 'dist', f.replace(/\.ts$/, '.js'))).mtimeMs >= statSync(path.join(root, 'src', f)).mtimeMs;
+const dist = path.join(repoRoot, 'dist/memory/index.js');
+const fresh = (f: string) => existsSync(path.join(repoRoot, 'dist', f.replace(/\.ts$/, '.js'))) && statSync(path.join(repoRoot, 'dist', f.replace(/\.ts$/, '.js'))).mtimeMs >= statSync(path.join(repoRoot, 'src', f)).mtimeMs;
 const reason = process.getuid?.() !== 0 ? 'needs root to change kernel settings' : !['memory/hugetlb.ts', 'memory/thp.ts', 'memory/restore-on-exit.ts'].every(fresh) ? 'dist/ is older than src/: run npm run build:ts' : null;
 if (reason) console.warn(`restore-on-exit tests skipped: ${reason}`);
 

@@ -9,7 +9,8 @@ import { summarize } from '../../stats/summary.js';
 import { settledHistory, type RepeatOptions, type RepeatResult } from '../../measure/repeat.js';
 import { normalizeSize } from './common.js';
 import { Vm, type VmOptions } from '../../vm/vm.js';
-import { guestUnavailableReason, repoRoot } from '../../vm/kernels.js';
+import { repoRoot } from '../../paths.js';
+import { guestUnavailableReason } from '../../vm/kernels.js';
 import type { SuiteContext } from '../suite.js';
 
 /** Why a guest suite cannot run on `kernel` with `modules`, or null. */
