@@ -3,7 +3,7 @@
 # Kbuild file) against each guest kernel's headers, warnings as errors, and
 # check that each module's vermagic matches the kernel release.
 #
-#   scripts/build-modules.sh [series...]      default: 6.1 6.12
+#   scripts/build-modules.sh [series...]      default: the default series of scripts/kernel-series
 #
 # Output: build/modules/<series>/<name>.ko (and build/modules/<series>/release).
 # Sources are copied to build/modules/.work/<series>/<dir> so that the two
@@ -11,14 +11,19 @@
 # only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/kernel-series.sh
 
 cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
-series_list=("$@")
-[ ${#series_list[@]} -gt 0 ] || series_list=(6.1 6.12)
 jobs=${MIRRORLAB_MAKE_JOBS:-2}
 
 log() { printf 'build-modules: %s\n' "$*" >&2; }
 die() { printf 'build-modules: error: %s\n' "$*" >&2; exit 1; }
+
+series_list=()
+for name in "$@"; do
+	series_list+=("$(series_of "$name")") || die "unknown series '$name' (known: $(known_series))"
+done
+[ ${#series_list[@]} -gt 0 ] || mapfile -t series_list < <(default_series)
 
 dirs=()
 for k in kernel-patches/*/Kbuild; do

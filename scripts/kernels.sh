@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Provision the guest kernels: Debian's 6.1 (bookworm) and 6.12 series, each as
-# the -unsigned image package plus the exactly matching headers, extracted into
-# a cache (no kernel is installed into the host's /boot).
+# Provision the guest kernels listed in scripts/kernel-series (Debian's 6.1 and
+# 6.12 series), each as the -unsigned image package plus the exactly matching
+# headers, extracted into a cache (no kernel is installed into the host's /boot).
 #
-#   scripts/kernels.sh [series...]     default: 6.1 6.12
+#   scripts/kernels.sh [series...]     default: the default series of scripts/kernel-series
 #
 # Layout, per series, under ${MIRRORLAB_CACHE:-/var/cache/mirrorlab}/kernels/<series>/:
 #   vmlinuz        the kernel image (bzImage)
@@ -20,27 +20,25 @@
 # in /var/cache/apt/archives or /var/cache/mirrorlab/debs are reused.
 # Idempotent: a series whose .complete matches the resolved versions is skipped.
 set -euo pipefail
+source "$(dirname "$0")/kernel-series.sh"
 
 cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
 root=$cache/kernels
 debs=${MIRRORLAB_DEBS:-$cache/debs}
-series_list=("$@")
-[ ${#series_list[@]} -gt 0 ] || series_list=(6.1 6.12)
 
 log() { printf 'kernels: %s\n' "$*" >&2; }
 die() { printf 'kernels: error: %s\n' "$*" >&2; exit 1; }
 
+# Every name is checked (aliases resolved) before anything is downloaded.
+series_list=()
+for name in "$@"; do
+	series_list+=("$(series_of "$name")") || die "unknown series '$name' (known: $(known_series))"
+done
+[ ${#series_list[@]} -gt 0 ] || mapfile -t series_list < <(default_series)
+
 mkdir -p "$root" "$debs"
 exec 9>"$root/.lock"
 flock 9
-
-meta_for() {
-	case "$1" in
-	6.1) echo linux-image-amd64 ;;
-	6.12) echo linux-image-6.12-amd64 ;;
-	*) die "unknown series '$1' (known: 6.1 6.12)" ;;
-	esac
-}
 
 # The first linux-image-* (or given prefix) dependency of a package.
 dep_of() { # pkg regex
@@ -96,8 +94,9 @@ fetch_deb() { # name version
 }
 
 provision() {
-	local series=$1 meta dep release image hdr common kbuild dir tmp
-	meta=$(meta_for "$series")
+	local series=$1 meta suite dep release image hdr common kbuild dir tmp
+	meta=$(series_column "$series" 3)
+	suite=$(series_column "$series" 2)
 	dir=$root/$series
 
 	# Nothing apt knows can have changed since this series was completed.
@@ -117,7 +116,7 @@ provision() {
 			log "$series: apt cannot resolve $meta; keeping the cached $(cat "$dir/release")"
 			return 0
 		fi
-		die "$series: apt cannot resolve $meta (is bookworm-security in sources.list?)"
+		die "$series: apt cannot resolve $meta (are $suite and its security updates in sources.list?)"
 	fi
 	release=${dep#linux-image-}
 	image=linux-image-$release-unsigned
