@@ -4,14 +4,16 @@ import { parseArgs } from 'node:util';
 import { compareResults, formatCompare } from '../report/compare.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
-import { GUEST_KERNELS, runBench } from './runner.js';
+import { ArgumentError } from '../errors.js';
+import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
+import { runBench } from './runner.js';
 import { normalizeSize } from './suites/common.js';
 import type { Suite } from './suite.js';
 
 const list = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v : v ? [v] : []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel 6.1|6.12] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel ${KERNEL_SERIES.join('|')}] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
   Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.
   Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>).
   Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
@@ -56,7 +58,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     const run = await runBench({
       suites,
       suiteFilter: list(values.suite),
-      kernels: list(values.kernel),
+      kernels: list(values.kernel).map(kernelSeries),
       sizes: list(values.size),
       quick: values.quick,
       outDir,
@@ -79,7 +81,14 @@ export function filterProblem(suiteFilter: string[], kernels: string[], sizes: s
   for (const f of suiteFilter)
     if (!suites.some((s) => s.id === f || s.id.startsWith(`${f}/`)))
       return `unknown suite ${JSON.stringify(f)} (suites: ${suites.map((s) => s.id).join(', ')}; groups: ${groups.join(', ')})`;
-  for (const k of kernels) if (!GUEST_KERNELS.includes(k)) return `unknown kernel ${JSON.stringify(k)} (kernels: ${GUEST_KERNELS.join(', ')})`;
+  for (const k of kernels) {
+    try {
+      kernelSeries(k);
+    } catch (e) {
+      if (e instanceof ArgumentError) return e.message;
+      throw e;
+    }
+  }
   for (const s of sizes) if (!SIZES.includes(normalizeSize(s))) return `unknown size ${JSON.stringify(s)} (sizes: ${SIZES.join(', ')})`;
   return null;
 }

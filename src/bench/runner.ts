@@ -10,14 +10,14 @@ import { createProgress } from '../report/progress.js';
 import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
 import { summaryTable } from '../report/summary-table.js';
 import { writeRun, type WrittenRun } from '../report/write.js';
+import { DEFAULT_KERNELS, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
 import type { Suite } from './suite.js';
-
-export const GUEST_KERNELS = ['6.1', '6.12'];
 
 export interface BenchOptions {
   suites: Suite[];
   suiteFilter?: string[];
-  kernels?: string[];
+  /** Guest kernels (default: the default series of scripts/kernel-series). */
+  kernels?: KernelSeries[];
   sizes?: string[];
   quick?: boolean;
   outDir: string;
@@ -35,11 +35,11 @@ export interface BenchRun {
 
 interface Planned {
   suite: Suite;
-  kernel: string | null;
+  kernel: KernelSeries | null;
 }
 
 export function plan(opts: Pick<BenchOptions, 'suites' | 'suiteFilter' | 'kernels'>): Planned[] {
-  const kernels = opts.kernels?.length ? opts.kernels : GUEST_KERNELS;
+  const kernels = opts.kernels?.length ? opts.kernels : DEFAULT_KERNELS;
   const out: Planned[] = [];
   for (const suite of opts.suites) {
     if (opts.suiteFilter?.length && !opts.suiteFilter.some((f) => suite.id === f || suite.id.startsWith(`${f}/`))) continue;
@@ -150,10 +150,10 @@ const paramKey = (m: Measurement) =>
   JSON.stringify(Object.entries(m.params).sort(([x], [y]) => x.localeCompare(y)));
 
 /** Every measurement a guest suite took on two kernels with the same
- * parameters, as older / newer kernel (kernels in GUEST_KERNELS order). */
+ * parameters, as older / newer kernel (kernels in scripts/kernel-series order). */
 export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
   const out: KernelComparison[] = [];
-  const rank = (k: string) => (GUEST_KERNELS.includes(k) ? GUEST_KERNELS.indexOf(k) : GUEST_KERNELS.length);
+  const rank = (k: KernelSeries) => (KERNEL_SERIES.includes(k) ? KERNEL_SERIES.indexOf(k) : KERNEL_SERIES.length);
   const guest = suites.filter((s) => s.kernel !== null && s.status !== 'skipped');
   const ids = [...new Set(guest.map((s) => s.id))];
   for (const id of ids) {

@@ -2,10 +2,11 @@
 // guest's). Suites register in ./suites.ts; `mirrorlab bench` runs them.
 import type { RepeatOptions } from '../measure/repeat.js';
 import type { Check, Comparison, Measurement, Plot, SuiteResult } from '../report/results.js';
+import type { KernelSeries } from '../vm/kernels.js';
 
 export interface SuiteContext {
   /** Guest kernel series for guest suites, null on the host. */
-  kernel: string | null;
+  kernel: KernelSeries | null;
   quick: boolean;
   /** Size filter from --size (e.g. ['4K', '2M']), empty for all. */
   sizes: string[];
@@ -29,7 +30,7 @@ export interface Suite {
   title: string;
   environment: 'host' | 'guest';
   /** Why this suite cannot run here (e.g. "no /dev/userfaultfd"), or null when it can. */
-  unsupported(kernel: string | null): Promise<string | null>;
+  unsupported(kernel: KernelSeries | null): Promise<string | null>;
   /** How many steps ctx.step() will report, for the progress bar. */
   steps(ctx: Pick<SuiteContext, 'quick' | 'sizes'>): number;
   run(ctx: SuiteContext): Promise<void>;

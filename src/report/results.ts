@@ -1,6 +1,7 @@
 // The results file written by `mirrorlab bench`: one JSON document per run,
 // versioned, described by results.schema.json beside this file.
 import type { Summary } from '../stats/summary.js';
+import type { KernelSeries } from '../vm/kernels.js';
 import type { MachineInfo } from './machine.js';
 
 export const RESULTS_SCHEMA_ID = 'mirrorlab/results';
@@ -59,7 +60,7 @@ export interface SuiteResult {
   title: string;
   environment: 'host' | 'guest';
   /** Guest kernel series ('6.1', '6.12') or null on the host. */
-  kernel: string | null;
+  kernel: KernelSeries | null;
   /** For guest suites: the exact kernel release and how QEMU ran it. */
   guest?: { release: string; accel: 'tcg' | 'kvm' };
   status: 'complete' | 'incomplete' | 'skipped' | 'failed';
@@ -78,7 +79,7 @@ export interface RunInfo {
   complete: boolean;
   argv: string[];
   quick: boolean;
-  filters: { suite?: string[]; kernel?: string[]; size?: string[] };
+  filters: { suite?: string[]; kernel?: KernelSeries[]; size?: string[] };
 }
 
 /** One measurement of a guest suite that ran on two kernels: ratio = a / b of
@@ -88,8 +89,8 @@ export interface KernelComparison {
   measurement: string;
   title: string;
   unit: string;
-  a: string;
-  b: string;
+  a: KernelSeries;
+  b: KernelSeries;
   ratio: { median: number; lo: number; hi: number };
 }
 

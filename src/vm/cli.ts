@@ -1,12 +1,13 @@
 // mirrorlab vm: boot a guest, run one command in it, return its exit status.
 //
-//   mirrorlab vm [--kernel 6.1|6.12] [--module NAME]... [--memory MiB] [--accel tcg|kvm|auto]
+//   mirrorlab vm [--kernel SERIES] [--module NAME]... [--memory MiB] [--accel tcg|kvm|auto]
 //                [--console] [--timeout SECONDS] -- <command> [args...]
 //   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N boots, with spread
 import os from 'node:os';
 import { summarize } from '../stats/summary.js';
 import { VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
-import { KERNEL_SERIES } from './kernels.js';
+import { ArgumentError } from '../errors.js';
+import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from './kernels.js';
 import { Vm, type VmOptions } from './vm.js';
 
 const USAGE = `usage: mirrorlab vm [--kernel ${KERNEL_SERIES.join('|')}] [--module NAME]... [--memory MiB]
@@ -14,7 +15,9 @@ const USAGE = `usage: mirrorlab vm [--kernel ${KERNEL_SERIES.join('|')}] [--modu
        mirrorlab vm [--kernel SERIES[,SERIES]] --bench-boot N`;
 
 export async function vmCommand(argv: string[]): Promise<number> {
-  const opts: VmOptions = { kernel: '6.12', modules: [] };
+  // The newest default series unless --kernel names others (several only for --bench-boot).
+  let kernels: KernelSeries[] = [DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]];
+  const opts: VmOptions = { kernel: kernels[0], modules: [] };
   let bench = 0;
   let showConsole = false;
   let timeoutS: number | undefined;
@@ -32,7 +35,13 @@ export async function vmCommand(argv: string[]): Promise<number> {
     }
     switch (a) {
       case '--kernel':
-        opts.kernel = value(a);
+        try {
+          kernels = value(a).split(',').map(kernelSeries);
+        } catch (e) {
+          if (!(e instanceof ArgumentError)) throw e;
+          console.error(`mirrorlab vm: ${e.message}\n${USAGE}`);
+          return 2;
+        }
         break;
       case '--module':
         opts.modules!.push(value(a));
@@ -65,13 +74,18 @@ export async function vmCommand(argv: string[]): Promise<number> {
   if (showConsole) opts.onConsole = (l) => console.error(`[guest] ${l}`);
   if (timeoutS !== undefined) opts.callTimeoutMs = timeoutS * 1000;
 
-  if (bench > 0) return benchBoot(opts, bench);
+  if (bench > 0) return benchBoot(opts, kernels, bench);
 
   const cmd = argv.slice(i);
   if (cmd.length === 0) {
     console.error(USAGE);
     return 2;
   }
+  if (kernels.length > 1) {
+    console.error(`mirrorlab vm: a command runs on one kernel, not ${kernels.join(',')} (several are for --bench-boot)\n${USAGE}`);
+    return 2;
+  }
+  opts.kernel = kernels[0];
   let vm: Vm | undefined;
   try {
     vm = await Vm.boot(opts);
@@ -92,8 +106,8 @@ export async function vmCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function benchBoot(base: VmOptions, n: number): Promise<number> {
-  for (const kernel of base.kernel.split(',')) {
+async function benchBoot(base: VmOptions, kernels: KernelSeries[], n: number): Promise<number> {
+  for (const kernel of kernels) {
     const samples: number[] = [];
     const phases: Record<'firmwareMs' | 'kernelMs' | 'agentMs', number[]> = { firmwareMs: [], kernelMs: [], agentMs: [] };
     let accel = '';

@@ -1,5 +1,6 @@
 // Kernel crash detection on the guest console. Any line matching one of these
 // fails the run; the excerpt around it is attached to the error.
+import type { KernelSeries } from './kernels.js';
 
 export interface CrashPattern {
   kind: string;
@@ -34,8 +35,8 @@ export function matchCrash(line: string): CrashPattern | undefined {
 export class VmCrashError extends Error {
   readonly kind: string;
   readonly console: string;
-  readonly kernel: string;
-  constructor(kernel: string, kind: string, excerpt: string) {
+  readonly kernel: KernelSeries;
+  constructor(kernel: KernelSeries, kind: string, excerpt: string) {
     const first = excerpt.split('\n').find((l) => matchCrash(l)) ?? kind;
     super(`guest kernel ${kernel}: ${kind}: ${first.trim()}\n--- guest console ---\n${excerpt}\n---------------------`);
     this.name = 'VmCrashError';

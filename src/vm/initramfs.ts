@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
-import { findOnPath, kernelInfo, type KernelInfo } from './kernels.js';
+import { findOnPath, kernelInfo, type KernelInfo, type KernelSeries } from './kernels.js';
 
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
 const FORMAT = 4;
@@ -164,7 +164,7 @@ interface Entry {
   link?: string;
 }
 
-function plan(k: KernelInfo, series: string): { entries: Entry[]; modules: string[] } {
+function plan(k: KernelInfo, series: KernelSeries): { entries: Entry[]; modules: string[] } {
   const entries: Entry[] = [];
   const add = (e: Entry): void => void entries.push(e);
 
@@ -185,6 +185,8 @@ function plan(k: KernelInfo, series: string): { entries: Entry[]; modules: strin
   if (!js.some((p) => p.endsWith('vm/agent.js'))) throw new Error(`dist/vm/agent.js missing: run npm run build:ts`);
   for (const f of js) add({ dest: path.join(GUEST_ROOT.slice(1), path.relative(repoRoot, f)), src: f });
   add({ dest: `${GUEST_ROOT.slice(1)}/package.json`, src: path.join(repoRoot, 'package.json') });
+  // vm/kernels.js reads the kernel list when it is loaded, in the guest too.
+  add({ dest: `${GUEST_ROOT.slice(1)}/scripts/kernel-series`, src: path.join(repoRoot, 'scripts/kernel-series') });
   const addon = path.join(repoRoot, 'build/Release/mirrorlab.node');
   if (fs.existsSync(addon)) add({ dest: `${GUEST_ROOT.slice(1)}/build/Release/mirrorlab.node`, src: addon });
   for (const pkg of runtimePackages(js)) {
@@ -265,7 +267,7 @@ function fingerprint(entries: Entry[], k: KernelInfo): string {
 }
 
 /** Builds (or reuses) the initramfs for one kernel series. */
-export function ensureInitramfs(series: string, log: (msg: string) => void = () => {}): InitramfsResult {
+export function ensureInitramfs(series: KernelSeries, log: (msg: string) => void = () => {}): InitramfsResult {
   const k = kernelInfo(series);
   const { entries, modules } = plan(k, series);
   // Not under build/: node-gyp rebuild deletes that directory.

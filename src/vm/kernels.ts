@@ -1,16 +1,73 @@
-// The guest kernel cache written by scripts/kernels.sh.
+// The guest kernel series (scripts/kernel-series) and their cache, written by
+// scripts/kernels.sh.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ArgumentError } from '../errors.js';
+import { repoRoot } from '../paths.js';
 
-export const KERNEL_SERIES = ['6.1', '6.12'] as const;
-export type KernelSeries = (typeof KERNEL_SERIES)[number];
+/**
+ * A series named in scripts/kernel-series ('6.1', '6.12'). The list is read at
+ * run time, so the type is a checked string rather than a union of today's
+ * names: only kernelSeries() makes one, and a line added to the file needs no
+ * change here.
+ */
+export type KernelSeries = string & { readonly __brand: 'KernelSeries' };
+
+export interface KernelSeriesLine {
+  series: KernelSeries;
+  debianSuite: string;
+  metaPackage: string;
+  /** Provisioned, built and run when no series is named. */
+  isDefault: boolean;
+  aliases: string[];
+}
+
+/** Parses scripts/kernel-series (its header describes the columns). */
+export function parseKernelSeriesFile(text: string, file: string): KernelSeriesLine[] {
+  const lines: KernelSeriesLine[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const cols = raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
+    if (!cols.length) return;
+    const [series, debianSuite, metaPackage, isDefault, aliases] = cols;
+    if (cols.length !== 5 || (isDefault !== 'yes' && isDefault !== 'no')) {
+      throw new Error(`${file}:${i + 1}: expected "series debian-suite meta-package yes|no aliases", got ${JSON.stringify(raw)}`);
+    }
+    lines.push({
+      series: series as KernelSeries,
+      debianSuite,
+      metaPackage,
+      isDefault: isDefault === 'yes',
+      aliases: aliases === '-' ? [] : aliases.split(','),
+    });
+  });
+  return lines;
+}
+
+const file = path.join(repoRoot, 'scripts', 'kernel-series');
+const KERNEL_SERIES_LINES = parseKernelSeriesFile(fs.readFileSync(file, 'utf8'), file);
+
+/** Every series, oldest first. */
+export const KERNEL_SERIES: readonly KernelSeries[] = KERNEL_SERIES_LINES.map((l) => l.series);
+
+/** The series run when none is named (bench, guest tests, scripts), oldest first. */
+export const DEFAULT_KERNELS: readonly KernelSeries[] = KERNEL_SERIES_LINES.filter((l) => l.isDefault).map((l) => l.series);
+
+/** Every accepted name, for messages: "6.1, 6.12, 7.2 (sid)". */
+export const KNOWN_KERNELS = KERNEL_SERIES_LINES.map((l) => (l.aliases.length ? `${l.series} (${l.aliases.join(', ')})` : l.series)).join(', ');
+
+/** The series a name (series or alias) stands for; an unknown name is refused with the known ones. */
+export function kernelSeries(name: string): KernelSeries {
+  const line = KERNEL_SERIES_LINES.find((l) => l.series === name || l.aliases.includes(name));
+  if (!line) throw new ArgumentError('ERR_INVALID_ARG_VALUE', `unknown kernel ${JSON.stringify(name)} (kernels: ${KNOWN_KERNELS})`, 'kernel');
+  return line.series;
+}
 
 export function cacheRoot(): string {
   return process.env.MIRRORLAB_CACHE || '/var/cache/mirrorlab';
 }
 
 export interface KernelInfo {
-  series: string;
+  series: KernelSeries;
   dir: string;
   vmlinuz: string;
   /**
@@ -26,7 +83,7 @@ export interface KernelInfo {
 }
 
 /** Reads a complete cache entry, or explains what is missing. */
-export function kernelInfo(series: string): KernelInfo {
+export function kernelInfo(series: KernelSeries): KernelInfo {
   const dir = path.join(cacheRoot(), 'kernels', series);
   if (!fs.existsSync(path.join(dir, '.complete'))) {
     throw new Error(`kernel ${series}: cache ${dir} is missing or incomplete; run scripts/kernels.sh ${series}`);
@@ -45,7 +102,7 @@ export function kernelInfo(series: string): KernelInfo {
 }
 
 /** Why guest runs cannot happen here, or null when they can. */
-export function guestUnavailableReason(series: string): string | null {
+export function guestUnavailableReason(series: KernelSeries): string | null {
   if (!findOnPath('qemu-system-x86_64')) return 'qemu-system-x86_64 not installed (scripts/setup.sh installs it)';
   if (!fs.existsSync('/bin/busybox')) return 'busybox-static not installed (scripts/setup.sh installs it)';
   if (!findOnPath('cpio')) return 'cpio not installed (scripts/setup.sh installs it)';

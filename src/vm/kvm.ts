@@ -1,7 +1,9 @@
 // KVM is used only where a KVM guest was seen to boot to a ready agent on
 // this host: /dev/kvm existing is not enough (on some hosts, nested or
 // restricted, QEMU aborts or guests crash at boot). The verdict is cached per
-// host kernel and QEMU version in <cache>/kvm-probe.json.
+// host kernel and QEMU version in <cache>/kvm-probe.json. This module only
+// reads and records verdicts; the test boot that makes one is the runner's
+// (kvmUsable in vm.ts), so that nothing here depends on the runner.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,9 +28,11 @@ export function probeKey(): string {
   return `${os.release()} | ${qemu}`;
 }
 
+const verdictFile = (): string => path.join(cacheRoot(), 'kvm-probe.json');
+
 /** The cached verdict of a KVM test boot on this host kernel and QEMU, or null if none was made. */
 export function cachedKvmVerdict(): (ProbeRecord & { file: string }) | null {
-  const file = path.join(cacheRoot(), 'kvm-probe.json');
+  const file = verdictFile();
   try {
     const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as ProbeRecord;
     return rec.key === probeKey() ? { ...rec, file } : null;
@@ -37,35 +41,24 @@ export function cachedKvmVerdict(): (ProbeRecord & { file: string }) | null {
   }
 }
 
-export async function kvmUsable(kernel: string, onStatus: (m: string) => void = () => {}): Promise<boolean> {
+/** Whether /dev/kvm can be opened for reading and writing: needed, never enough. */
+export function kvmDeviceOpens(): boolean {
   try {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
   } catch {
     return false;
   }
-  const cached = cachedKvmVerdict();
-  if (cached) return cached.usable;
-  const file = path.join(cacheRoot(), 'kvm-probe.json');
-  const key = probeKey();
-  onStatus('probing KVM with a test boot');
-  const { Vm } = await import('./vm.js');
-  let usable = false;
-  let detail = '';
-  try {
-    const vm = await Vm.boot({ kernel, accel: 'kvm', timeoutMs: 30_000 });
-    const r = await vm.exec('true');
-    await vm.close();
-    usable = r.status === 0;
-    detail = `booted in ${vm.bootMs} ms`;
-  } catch (e) {
-    detail = String((e as Error).message).split('\n').slice(0, 6).join(' | ');
-  }
-  onStatus(`KVM ${usable ? 'usable' : 'not usable'}: ${detail}`);
+}
+
+/** Caches the verdict of a KVM test boot (made by the runner, vm.ts) for this host kernel and QEMU. */
+export function recordKvmVerdict(usable: boolean, detail: string): void {
+  const file = verdictFile();
+  const rec: ProbeRecord = { key: probeKey(), usable, detail, at: new Date().toISOString() };
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify({ key, usable, detail, at: new Date().toISOString() }, null, 2) + '\n');
+    fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
   } catch {
     /* not cached: probe again next time */
   }
-  return usable;
 }

@@ -12,14 +12,15 @@ import path from 'node:path';
 import { decode, frame, LineSplitter } from './codec.js';
 import { matchCrash, VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { ensureInitramfs } from './initramfs.js';
-import { findOnPath, kernelInfo } from './kernels.js';
+import { findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
+import { cachedKvmVerdict, kvmDeviceOpens, recordKvmVerdict } from './kvm.js';
 import { RPC_PORT_NAME } from './constants.js';
 
 export type Accel = 'tcg' | 'kvm';
 
 export interface VmOptions {
-  /** Kernel series from the cache: '6.1' or '6.12'. */
-  kernel: string;
+  /** Kernel series from the cache (scripts/kernel-series): '6.1' or '6.12'. */
+  kernel: KernelSeries;
   /** Project (or in-tree) modules to load once the agent is up. */
   modules?: string[];
   /** Memory the guest kernel manages, MiB (default 4096), split over two NUMA nodes. */
@@ -199,7 +200,7 @@ export function guestLayout(memoryMiB: number, iomemMiB: number): { totalMiB: nu
 let nextVmId = 0;
 
 export class Vm {
-  readonly kernel: string;
+  readonly kernel: KernelSeries;
   readonly release: string;
   readonly accel: Accel;
   readonly log = new ConsoleLog();
@@ -628,7 +629,7 @@ function biosArgs(): string[] {
 }
 
 /** vmlinux (PVH entry) unless $MIRRORLAB_BZIMAGE=1 or the cache has none. */
-function kernelImage(series: string): string {
+function kernelImage(series: KernelSeries): string {
   const k = kernelInfo(series);
   return k.vmlinux && process.env.MIRRORLAB_BZIMAGE !== '1' ? k.vmlinux : k.vmlinuz;
 }
@@ -636,6 +637,30 @@ function kernelImage(series: string): string {
 async function resolveAccel(opts: VmOptions): Promise<Accel> {
   const want = opts.accel ?? ((process.env.MIRRORLAB_ACCEL as VmOptions['accel']) || 'auto');
   if (want === 'tcg' || want === 'kvm') return want;
-  const { kvmUsable } = await import('./kvm.js');
   return (await kvmUsable(opts.kernel, opts.onStatus)) ? 'kvm' : 'tcg';
+}
+
+/**
+ * Whether guests use KVM (see kvm.ts): the cached verdict for this host kernel
+ * and QEMU, or, without one, a KVM test boot of `kernel` whose verdict is cached.
+ */
+export async function kvmUsable(kernel: KernelSeries, onStatus: (m: string) => void = () => {}): Promise<boolean> {
+  if (!kvmDeviceOpens()) return false;
+  const cached = cachedKvmVerdict();
+  if (cached) return cached.usable;
+  onStatus('probing KVM with a test boot');
+  let usable = false;
+  let detail = '';
+  try {
+    const vm = await Vm.boot({ kernel, accel: 'kvm', timeoutMs: 30_000 });
+    const r = await vm.exec('true');
+    await vm.close();
+    usable = r.status === 0;
+    detail = `booted in ${vm.bootMs} ms`;
+  } catch (e) {
+    detail = String((e as Error).message).split('\n').slice(0, 6).join(' | ');
+  }
+  onStatus(`KVM ${usable ? 'usable' : 'not usable'}: ${detail}`);
+  recordKvmVerdict(usable, detail);
+  return usable;
 }

@@ -4,19 +4,19 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
-import { KERNEL_SERIES, guestUnavailableReason } from '../../src/vm/kernels.js';
+import { DEFAULT_KERNELS, guestUnavailableReason, kernelSeries, type KernelSeries } from '../../src/vm/kernels.js';
 import type { Vm as VmType, VmOptions } from '../../src/vm/vm.js';
 import { repoRoot } from '../../src/paths.js';
 
-/** Kernels to run on: both by default, or $MIRRORLAB_KERNEL (comma-separated). */
-export function kernels(): string[] {
+/** Kernels to run on: the default series, or $MIRRORLAB_KERNEL (comma-separated series or aliases). */
+export function kernels(): KernelSeries[] {
   const env = process.env.MIRRORLAB_KERNEL;
-  return env ? env.split(',').map((s) => s.trim()).filter(Boolean) : [...KERNEL_SERIES];
+  return env ? env.split(',').map((s) => s.trim()).filter(Boolean).map(kernelSeries) : [...DEFAULT_KERNELS];
 }
 
 /** Why guest tests cannot run for this kernel (printed once), or null. */
 const warned = new Set<string>();
-export function skipReason(kernel: string): string | null {
+export function skipReason(kernel: KernelSeries): string | null {
   const r = guestUnavailableReason(kernel);
   if (r && !warned.has(kernel)) {
     warned.add(kernel);
@@ -40,7 +40,7 @@ function newest(dir: string, filter: (p: string) => boolean): number {
  * Rebuilds what the guest runs when its sources are newer: the addon (if
  * missing), dist/ (tsc), and build/modules/<series>/ (scripts/build-modules.sh).
  */
-export function ensureGuestBuild(series: string[]): void {
+export function ensureGuestBuild(series: KernelSeries[]): void {
   const run = (cmd: string, args: string[]): void => {
     execFileSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
   };

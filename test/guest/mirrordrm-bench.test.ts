@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { guestUnavailableReason } from '../../src/vm/index.js';
+import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
 import { sharedVm } from './helpers.js';
 
 const SCEN = 'mirror/guest-scenarios.js';
-const series = process.env.MIRRORLAB_BENCH_KERNEL ?? '6.12';
+const series = kernelSeries(process.env.MIRRORLAB_BENCH_KERNEL ?? '6.12');
 const reason = guestUnavailableReason(series) ?? (fs.existsSync(path.join(repoRoot, 'dist', SCEN)) ? null : 'dist/ not built');
 if (reason) console.warn(`mirrordrm benchmarks skipped: ${reason}`);
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { guestUnavailableReason } from '../../src/vm/index.js';
+import { guestUnavailableReason, type KernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
 import { kernels, sharedVm } from './helpers.js';
 import { MIRROR_MODES, type MirrorMode } from '../../src/mirror/index.js';
@@ -26,7 +26,7 @@ function summary(recs: [string, number, number, number, boolean][]): string {
   return JSON.stringify(by);
 }
 
-function unavailable(series: string): string | null {
+function unavailable(series: KernelSeries): string | null {
   const r = guestUnavailableReason(series);
   if (r) return r;
   if (!fs.existsSync(path.join(repoRoot, 'dist', SCEN))) return `dist/${SCEN} missing: run npm run build:ts`;

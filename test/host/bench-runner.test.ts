@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { kernelSeries } from '../../src/vm/kernels.js';
 import { native } from '../../src/addon.js';
 import { compareCommand, validateCommand } from '../../src/bench/cli.js';
 import { runBench } from '../../src/bench/runner.js';
@@ -75,7 +76,7 @@ describe('bench runner', () => {
   });
 
   it('filters by suite and kernel', async () => {
-    const run = await runBench({ suites: [populateSuite([4096]), skipped], suiteFilter: ['needs-gpu'], kernels: ['6.12'], quick: true, outDir: tmp(), log: () => {} });
+    const run = await runBench({ suites: [populateSuite([4096]), skipped], suiteFilter: ['needs-gpu'], kernels: [kernelSeries('6.12')], quick: true, outDir: tmp(), log: () => {} });
     expect(run.results.suites.map((s) => `${s.id}@${s.kernel}`)).toEqual(['needs-gpu@6.12']);
     expect(run.results.run.filters).toEqual({ suite: ['needs-gpu'], kernel: ['6.12'] });
   });

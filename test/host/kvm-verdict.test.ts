@@ -6,7 +6,9 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cachedKvmVerdict, kvmUsable, probeKey } from '../../src/vm/kvm.js';
+import { kernelSeries } from '../../src/vm/kernels.js';
+import { cachedKvmVerdict, probeKey } from '../../src/vm/kvm.js';
+import { kvmUsable } from '../../src/vm/vm.js';
 
 function kvmOpens(): boolean {
   try {
@@ -35,13 +37,13 @@ describe('KVM verdict', () => {
     if (!kvmOpens()) {
       console.warn('no usable /dev/kvm: kvmUsable() answers false before any verdict');
       cacheWith({ key: probeKey(), usable: true, detail: 'test', at: 'now' });
-      expect(await kvmUsable('6.12')).toBe(false);
+      expect(await kvmUsable(kernelSeries('6.12'))).toBe(false);
       return ctx.skip();
     }
     for (const usable of [true, false]) {
       cacheWith({ key: probeKey(), usable, detail: 'written by the test', at: '2026-12-01T00:00:00Z' });
       const statuses: string[] = [];
-      expect(await kvmUsable('6.12', (m) => statuses.push(m))).toBe(usable);
+      expect(await kvmUsable(kernelSeries('6.12'), (m) => statuses.push(m))).toBe(usable);
       expect(statuses).toEqual([]); // no test boot was started
       expect(cachedKvmVerdict()).toMatchObject({ usable, detail: 'written by the test' });
     }

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon.js';
-import { GUEST_KERNELS, runBench } from '../../src/bench/runner.js';
+import { runBench } from '../../src/bench/runner.js';
+import { DEFAULT_KERNELS } from '../../src/vm/kernels.js';
 import type { Suite } from '../../src/bench/suite.js';
 import { repeatUntilStable, roundRatio, toMeasurement } from '../../src/measure/repeat.js';
 import { machineInfo } from '../../src/report/machine.js';
@@ -128,7 +129,7 @@ describe('report pipeline on a real measurement', () => {
 
 // A guest suite on both kernels without booting QEMU: a suite declared
 // 'guest' whose run() measures MADV_POPULATE_WRITE/READ on this host, so
-// runBench plans it once per kernel in GUEST_KERNELS and fills
+// runBench plans it once per kernel in DEFAULT_KERNELS and fills
 // kernelComparisons with its own code. The numbers are real host
 // measurements under the guest kernel labels; what is under test is the
 // two-kernel page (kernel-versus-kernel bars, ratio table, per-kernel plots).
@@ -158,7 +159,7 @@ describe('report of a two-kernel run', () => {
   it.skipIf(!chromium)('kernelComparisons from runBench, and every chart (per kernel and kernel versus kernel) drawn in Chromium', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-2k-'));
     const { results, written } = await runBench({ suites: [populateGuestSuite], quick: true, outDir: dir, log: () => {} });
-    expect(results.suites.map((s) => [s.kernel, s.status])).toEqual(GUEST_KERNELS.map((k) => [k, 'complete']));
+    expect(results.suites.map((s) => [s.kernel, s.status])).toEqual(DEFAULT_KERNELS.map((k) => [k, 'complete']));
     // One 6.1/6.12 ratio per measurement both kernels took, in the README's orientation (older over newer).
     expect(results.kernelComparisons.map((k) => [k.suite, k.measurement, k.a, k.b])).toEqual(
       results.suites[0].measurements.map((m) => ['guest/populate', m.id, '6.1', '6.12']),

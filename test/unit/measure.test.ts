@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { kernelSeries } from '../../src/vm/kernels.js';
 import { repeatUntilStable, toMeasurement } from '../../src/measure/repeat.js';
 import { compareResults } from '../../src/report/compare.js';
 import type { Measurement, Results, SuiteResult } from '../../src/report/results.js';
@@ -73,7 +74,7 @@ describe('kernelComparisons', () => {
     id: 'g',
     title: 'g',
     environment: 'guest',
-    kernel,
+    kernel: kernelSeries(kernel),
     status: 'complete',
     durationMs: 1,
     measurements: [

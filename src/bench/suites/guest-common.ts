@@ -10,11 +10,11 @@ import { settledHistory, type RepeatOptions, type RepeatResult } from '../../mea
 import { normalizeSize } from './common.js';
 import { Vm, type VmOptions } from '../../vm/vm.js';
 import { repoRoot } from '../../paths.js';
-import { guestUnavailableReason } from '../../vm/kernels.js';
+import { guestUnavailableReason, type KernelSeries } from '../../vm/kernels.js';
 import type { SuiteContext } from '../suite.js';
 
 /** Why a guest suite cannot run on `kernel` with `modules`, or null. */
-export function guestSuiteUnsupported(kernel: string | null, modules: string[]): string | null {
+export function guestSuiteUnsupported(kernel: KernelSeries | null, modules: string[]): string | null {
   if (!kernel) return 'a guest suite needs a kernel series';
   const r = guestUnavailableReason(kernel);
   if (r) return r;
