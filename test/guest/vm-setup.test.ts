@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { findOnPath } from '../../src/vm/kernels.js';
+import { findOnPath, kernelSeries } from '../../src/vm/kernels.js';
 
-const series = process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.1';
+const series = kernelSeries(process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.1');
 const shared = '/var/cache/mirrorlab/kernels';
 const reason = !findOnPath('apt-get')
   ? 'apt-get not available'
