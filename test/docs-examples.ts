@@ -79,3 +79,25 @@ export function exampleTitle(e: Example): string {
 export function throwingAssert(condition?: unknown, ...data: unknown[]): void {
   if (!condition) throw new Error(`Assertion failed${data.length ? ': ' + data.map((d) => (typeof d === 'string' ? d : JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)))).join(' ') : ''}`);
 }
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+export function headingAnchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+}
+
+/** Relative links of a Markdown file whose file or #anchor does not exist. */
+export function brokenLinks(file: string): string[] {
+  const text = fs.readFileSync(path.join(repoRoot, file), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+  const anchorsOf = (f: string): Set<string> =>
+    new Set([...fs.readFileSync(f, 'utf8').replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#+ (.*)$/gm)].map((m) => headingAnchor(m[1])));
+  const broken: string[] = [];
+  for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1];
+    if (/^[a-z]+:/.test(target)) continue; // http:, https:, mailto:
+    const [p, anchor] = target.split('#');
+    const resolved = p ? path.resolve(path.dirname(path.join(repoRoot, file)), p) : path.join(repoRoot, file);
+    if (!fs.existsSync(resolved)) broken.push(target);
+    else if (anchor !== undefined && resolved.endsWith('.md') && !anchorsOf(resolved).has(anchor)) broken.push(target);
+  }
+  return broken;
+}

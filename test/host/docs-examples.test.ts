@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { allExamples, exampleTitle, repoRoot, throwingAssert } from '../docs-examples.js';
+import { allExamples, brokenLinks, docFiles, exampleTitle, repoRoot, throwingAssert } from '../docs-examples.js';
 import { ensureGuestBuild } from '../guest/helpers.js';
 
 const examples = allExamples();
@@ -16,6 +16,10 @@ describe('docs examples', () => {
   it('every not-runnable block gives its reason; every doc has its examples marked', () => {
     for (const e of examples.filter((x) => x.kind === 'not-runnable')) expect(e.reason, `${e.file}:${e.line}`).toMatch(/\w{3}/);
     expect(examples.filter((x) => x.kind === 'host').length).toBeGreaterThan(5);
+  });
+
+  it('every relative link of the docs reaches an existing file and heading', () => {
+    for (const f of docFiles()) expect(brokenLinks(f), f).toEqual([]);
   });
 
   describe('ts host', () => {
