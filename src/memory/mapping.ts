@@ -396,17 +396,25 @@ export class Mapping {
       return undefined;
     }
     const end = r.offset + r.length;
+    const hole = r.offset > 0 && end < this.#length;
+    // A split memfd mapping gives the tail its own descriptor: reopened
+    // before the munmap, so that nothing can fail between the munmap and the
+    // new views.
+    const tailFd = hole && this.#fd !== undefined ? fs.openSync(`/proc/self/fd/${this.#fd}`, fs.constants.O_RDWR) : undefined;
     // munmap first: if the kernel refuses (ENOMEM past vm.max_map_count),
     // nothing has changed and the old view still reaches mapped memory.
-    native.munmap(this.#address + BigInt(r.offset), r.length);
-    let tail: Mapping | undefined;
-    if (r.offset > 0 && end < this.#length) {
-      const fd = this.#fd === undefined ? undefined : fs.openSync(`/proc/self/fd/${this.#fd}`, fs.constants.O_RDWR);
-      tail = new Mapping({
-        address: this.#address + BigInt(end), length: this.#length - end, pageSize: this.pageSize,
-        backing: this.backing, shared: this.shared, prot: this.#prot, fd, path: this.path,
-      });
+    try {
+      native.munmap(this.#address + BigInt(r.offset), r.length);
+    } catch (e) {
+      if (tailFd !== undefined) fs.closeSync(tailFd);
+      throw e;
     }
+    const tail = hole
+      ? new Mapping({
+          address: this.#address + BigInt(end), length: this.#length - end, pageSize: this.pageSize,
+          backing: this.backing, shared: this.shared, prot: this.#prot, fd: tailFd, path: this.path,
+        })
+      : undefined;
     if (r.offset === 0) this.#replaceView(this.#address + BigInt(end), this.#length - end);
     else this.#replaceView(this.#address, r.offset);
     return tail;
