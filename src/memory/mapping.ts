@@ -19,8 +19,8 @@
 // MADV_HUGEPAGE; what the kernel really did is visible with pageSummary() and
 // smapsFor() (ShmemPmdMapped). See shmemThp() / setShmemThp() in thp.ts.
 //
-// The view is an external ArrayBuffer over the mapping. unmap() and a remap()
-// that moves or resizes the range detach it first (length 0; set()/fill()
+// The view is an external ArrayBuffer over the mapping. unmap(), unmapRange()
+// and a remap() that moves or resizes the range detach it (length 0; set()/fill()
 // throw TypeError), and every method of an unmapped Mapping throws
 // ERR_INVALID_STATE. If a Mapping and all views of it become unreachable while
 // still mapped, the ArrayBuffer's finalizer unmaps the range.
@@ -367,14 +367,8 @@ export class Mapping {
     const addr = native.mremap(oldAddress, oldLength, len, flags, fixed ?? 0n) as bigint;
     const moved = addr !== oldAddress;
     const result: RemapResult = { moved, oldAddress, oldLength };
-    if (moved || len !== oldLength) {
-      // The kernel has moved/resized the range: the old view must not reach it.
-      native.releaseView(this.#handle!.buffer, this.#handle!.record);
-      this.#address = addr;
-      this.#length = len;
-      this.#handle = native.newView(addr, len, true) as ViewHandle;
-      this.#view = new Uint8Array(this.#handle.buffer);
-    }
+    // The kernel has moved/resized the range: the old view must not reach it.
+    if (moved || len !== oldLength) this.#replaceView(addr, len);
     if (dontUnmap) {
       result.old = new Mapping({
         address: oldAddress, length: oldLength, pageSize: this.pageSize, backing: this.backing,
@@ -382,6 +376,58 @@ export class Mapping {
       });
     }
     return result;
+  }
+
+  /**
+   * munmap a page-aligned part of the range (aligned to the huge page size
+   * for hugetlb; length defaults to the rest of the range). The Mapping keeps what is left: cutting the head or the
+   * tail shrinks it; cutting a hole in the middle splits it, this Mapping
+   * keeps the part before the hole and the part after it is returned as a
+   * Mapping of its own (a memfd one with its own descriptor on the same
+   * file). Unmapping everything is unmap(). Every view taken before is
+   * detached (one ArrayBuffer spans the whole old range, so views of the
+   * part that stays go too): take `view` or subarray() again.
+   */
+  unmapRange(offset: number, length?: number): Mapping | undefined {
+    this.#live('unmapRange');
+    const r = checkSubrange(this.#length, offset, length, this.pageSize);
+    if (r.length === this.#length) {
+      this.unmap();
+      return undefined;
+    }
+    const end = r.offset + r.length;
+    const hole = r.offset > 0 && end < this.#length;
+    // A split memfd mapping gives the tail its own descriptor: reopened
+    // before the munmap, so that nothing can fail between the munmap and the
+    // new views.
+    const tailFd = hole && this.#fd !== undefined ? fs.openSync(`/proc/self/fd/${this.#fd}`, fs.constants.O_RDWR) : undefined;
+    // munmap first: if the kernel refuses (ENOMEM past vm.max_map_count),
+    // nothing has changed and the old view still reaches mapped memory.
+    try {
+      native.munmap(this.#address + BigInt(r.offset), r.length);
+    } catch (e) {
+      if (tailFd !== undefined) fs.closeSync(tailFd);
+      throw e;
+    }
+    const tail = hole
+      ? new Mapping({
+          address: this.#address + BigInt(end), length: this.#length - end, pageSize: this.pageSize,
+          backing: this.backing, shared: this.shared, prot: this.#prot, fd: tailFd, path: this.path,
+        })
+      : undefined;
+    if (r.offset === 0) this.#replaceView(this.#address + BigInt(end), this.#length - end);
+    else this.#replaceView(this.#address, r.offset);
+    return tail;
+  }
+
+  // Detach the current view (so no JavaScript reaches the old range and its
+  // finalizer will not unmap it) and make a new owning view of what is mapped now.
+  #replaceView(address: bigint, length: number): void {
+    native.releaseView(this.#handle!.buffer, this.#handle!.record);
+    this.#address = address;
+    this.#length = length;
+    this.#handle = native.newView(address, length, true) as ViewHandle;
+    this.#view = new Uint8Array(this.#handle.buffer);
   }
 
   /** munmap the whole range; the view is detached first. */

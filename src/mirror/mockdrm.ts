@@ -75,6 +75,15 @@ export function findMirrordrmNode(dir = '/dev/dri'): string | undefined {
   return undefined;
 }
 
+export interface DeviceWriteOptions {
+  /**
+   * Skip the read-only pre-check and send the write to the kernel anyway, to
+   * see its answer: a READ_ONLY object refuses it with EACCES. Argument and
+   * bounds checks still run (an out-of-range write is refused here either way).
+   */
+  unchecked?: boolean;
+}
+
 function toBig(v: bigint | number, name: string): bigint {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
@@ -146,6 +155,20 @@ export class MockDrmBuffer implements MirroredBuffer {
     if (offset + length > this.size) throw outOfRange('offset + length', offset + length, `<= ${this.size}`);
   }
 
+  // A write to a read-only object is refused here unless the caller asks to
+  // see the kernel refuse it (EACCES from DRM_IOCTL_MIRRORDRM_ACCESS).
+  #checkWrite(offset: number, data: Uint8Array, options: DeviceWriteOptions | undefined): void {
+    if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidType('options', options, 'an object');
+    for (const k of Object.keys(options ?? {})) {
+      if (k !== 'unchecked') throw invalidArg('options', k, 'has an unknown option');
+    }
+    if (options?.unchecked !== undefined && typeof options.unchecked !== 'boolean')
+      throw invalidType('options.unchecked', options.unchecked, 'of type boolean');
+    this.#check(offset, data.byteLength);
+    if (this.options.readOnly && !options?.unchecked) throw invalidState(`mirrordrm buffer ${this.handle} is read-only`);
+  }
+
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.#check(offset, length);
     const out = new Uint8Array(length);
@@ -153,10 +176,8 @@ export class MockDrmBuffer implements MirroredBuffer {
     return out;
   }
 
-  async write(offset: number, data: Uint8Array): Promise<DeviceAccessResult> {
-    if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
-    this.#check(offset, data.byteLength);
-    if (this.options.readOnly) throw invalidState(`mirrordrm buffer ${this.handle} is read-only`);
+  async write(offset: number, data: Uint8Array, options?: DeviceWriteOptions): Promise<DeviceAccessResult> {
+    this.#checkWrite(offset, data, options);
     return md().accessAsync(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
   }
 
@@ -167,10 +188,8 @@ export class MockDrmBuffer implements MirroredBuffer {
     return out;
   }
 
-  writeSync(offset: number, data: Uint8Array): DeviceAccessResult {
-    if (!(data instanceof Uint8Array)) throw invalidType('data', data, 'a Uint8Array');
-    this.#check(offset, data.byteLength);
-    if (this.options.readOnly) throw invalidState(`mirrordrm buffer ${this.handle} is read-only`);
+  writeSync(offset: number, data: Uint8Array, options?: DeviceWriteOptions): DeviceAccessResult {
+    this.#checkWrite(offset, data, options);
     return md().access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
   }
 

@@ -169,6 +169,98 @@ describe('unmap and detached views', () => {
   });
 });
 
+describe('unmapRange', () => {
+  it('cutting the tail: the head stays mapped with its bytes, the old view is detached, the tail is gone', () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE);
+    m.view.fill(0x11);
+    const old = m.view;
+    const tailRange = m.range(3 * PAGE_SIZE);
+    expect(m.unmapRange(3 * PAGE_SIZE)).toBeUndefined();
+    expect(isMapped(tailRange)).toBe(false);
+    expect(old.length).toBe(0);
+    expect(() => old.fill(1)).toThrow(TypeError);
+    expect(m.length).toBe(3 * PAGE_SIZE);
+    expect(m.view.length).toBe(3 * PAGE_SIZE);
+    expect(m.view.every((b) => b === 0x11)).toBe(true);
+    expect(smapsFor(m).map((v) => [v.start, v.end])).toEqual([[m.address, m.end]]);
+    expect(catchErr(() => m.subarray(3 * PAGE_SIZE, 1)).code).toBe('ERR_INVALID_ARG_VALUE');
+  });
+
+  it('cutting the head: the Mapping starts after the cut', () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE);
+    m.view[2 * PAGE_SIZE] = 0x22;
+    const start = m.address;
+    m.unmapRange(0, 2 * PAGE_SIZE);
+    expect(isMapped({ address: start, length: 2 * PAGE_SIZE })).toBe(false);
+    expect(m.address).toBe(start + BigInt(2 * PAGE_SIZE));
+    expect(m.length).toBe(2 * PAGE_SIZE);
+    expect(m.view[0]).toBe(0x22);
+    m.protect('r'); // the methods act on what is left
+    expect(m.prot).toBe('r');
+  });
+
+  it('a hole in the middle splits the Mapping: the part after the hole comes back as its own Mapping', () => {
+    const m = Mapping.anonymous(4 * PAGE_SIZE);
+    for (let p = 0; p < 4; p++) m.view[p * PAGE_SIZE] = p + 1;
+    const sub = m.subarray(PAGE_SIZE, 16);
+    const start = m.address;
+    const tail = m.unmapRange(PAGE_SIZE, 2 * PAGE_SIZE)!;
+    expect(sub.length).toBe(0); // a view of the unmapped part: detached, no crash
+    expect(() => sub.set([1])).toThrow(TypeError);
+    expect(isMapped({ address: start + BigInt(PAGE_SIZE), length: 2 * PAGE_SIZE })).toBe(false);
+    expect([m.address, m.length, m.view[0]]).toEqual([start, PAGE_SIZE, 1]);
+    expect([tail.address, tail.length, tail.view[0]]).toEqual([start + BigInt(3 * PAGE_SIZE), PAGE_SIZE, 4]);
+    expect([tail.backing, tail.pageSize, tail.prot, tail.shared]).toEqual([m.backing, m.pageSize, m.prot, m.shared]);
+    expect(tail.id).not.toBe(m.id);
+    m.unmap();
+    expect(isMapped(tail)).toBe(true); // each piece unmaps only itself
+    const tailRange = tail.range();
+    tail.unmap();
+    expect(isMapped(tailRange)).toBe(false);
+  });
+
+  it('a split memfd Mapping gives the tail its own descriptor on the same file', () => {
+    using m = Mapping.memfd(3 * PAGE_SIZE);
+    using tail = m.unmapRange(PAGE_SIZE, PAGE_SIZE)!;
+    expect(tail.fd).toBeDefined();
+    expect(tail.fd).not.toBe(m.fd);
+    tail.view[0] = 0x5c; // file offset 2 * PAGE_SIZE
+    const b = Buffer.alloc(1);
+    fs.readSync(m.fd!, b, 0, 1, 2 * PAGE_SIZE);
+    expect(b[0]).toBe(0x5c);
+    m.unmap();
+    fs.readSync(tail.fd!, b, 0, 1, 2 * PAGE_SIZE); // still open after the head is gone
+    expect(b[0]).toBe(0x5c);
+  });
+
+  it('unmapping the whole range is unmap(); bad ranges are refused before any munmap', () => {
+    const m = Mapping.anonymous(2 * PAGE_SIZE);
+    for (const [f, code] of [
+      [() => m.unmapRange(1), 'ERR_INVALID_ARG_VALUE'],
+      [() => m.unmapRange(0, 100), 'ERR_INVALID_ARG_VALUE'],
+      [() => m.unmapRange(0, 0), 'ERR_INVALID_ARG_VALUE'],
+      [() => m.unmapRange(PAGE_SIZE, 2 * PAGE_SIZE), 'ERR_OUT_OF_RANGE'],
+      [() => m.unmapRange(-PAGE_SIZE), 'ERR_OUT_OF_RANGE'],
+    ] as const) {
+      expect(catchErr(f).code).toBe(code);
+    }
+    expect(m.view.length).toBe(2 * PAGE_SIZE);
+    const range = m.range();
+    expect(m.unmapRange(0, 2 * PAGE_SIZE)).toBeUndefined();
+    expect(m.mapped).toBe(false);
+    expect(isMapped(range)).toBe(false);
+    expect(catchErr(() => m.unmapRange(0)).code).toBe('ERR_INVALID_STATE');
+  });
+
+  it('hugetlb: the cut must be huge-page aligned', () => {
+    // the check runs before any syscall, so an adopted range stands in for a hugetlb mapping
+    using m = Mapping.anonymous(2 * HPAGE_PMD_SIZE);
+    using h = Mapping.adopt(m.address, m.length, { pageSize: HPAGE_PMD_SIZE });
+    expect(catchErr(() => h.unmapRange(PAGE_SIZE, PAGE_SIZE)).code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(h.length).toBe(2 * HPAGE_PMD_SIZE);
+  });
+});
+
 describe('remap', () => {
   it('MAYMOVE to a fixed address moves the data and detaches the old view', () => {
     using m = Mapping.anonymous(4 * PAGE_SIZE);
@@ -292,6 +384,21 @@ describe('finalizer', async () => {
     } finally {
       native.munmap(addr, range.length);
     }
+  });
+
+  it('the view an unmapRange() replaced, once collected, does not unmap the part that stays', async () => {
+    using m = Mapping.anonymous(4 * PAGE_SIZE);
+    const cut = () => {
+      m.view.fill(9); // the old whole-range view, unreachable after the cut
+      m.unmapRange(2 * PAGE_SIZE);
+    };
+    cut();
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(isMapped(m)).toBe(true);
+    expect(m.view[PAGE_SIZE]).toBe(9);
   });
 
   it('a forgotten memfd Mapping closes its descriptor', async () => {
