@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { guestUnavailableReason } from '../../src/vm/index.js';
+import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
 import { allExamples, exampleTitle, throwingAssert } from '../docs-examples.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 
@@ -52,7 +52,7 @@ describe('docs examples booting their own guest (ts vm)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-docs-vm-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
   for (const e of vmExamples) {
-    const kernel = /kernel: '([\d.]+)'/.exec(e.code)?.[1] ?? '6.12';
+    const kernel = kernelSeries(/kernelSeries\('([\w.]+)'\)/.exec(e.code)?.[1] ?? '6.12');
     const reason = guestUnavailableReason(kernel);
     if (reason) console.warn(`${e.file}:${e.line} skipped: ${reason}`);
     it.skipIf(reason !== null)(exampleTitle(e), { timeout: 300_000 }, async () => {
