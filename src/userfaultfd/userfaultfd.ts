@@ -24,6 +24,7 @@
 // or that thread waits until the uffd is read or closed.
 import { EventEmitter } from 'node:events';
 import { native } from '../addon.js';
+import type { UffdDeliveryHandle, UffdMessage, UffdServerHandle } from '../native.js';
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import type { MemoryRange } from './access.js';
@@ -40,7 +41,7 @@ import {
 } from './constants.js';
 
 const EVENT_NAMES = new Set(['event', 'pagefault', 'fork', 'remap', 'remove', 'unmap']);
-const PAGE_SIZE: number = native.mmConstants.PAGE_SIZE;
+const PAGE_SIZE = native.mmConstants.PAGE_SIZE;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 // ------------------------------------------------------------------ types
@@ -203,20 +204,6 @@ function timeoutError(ms: number): Error {
   return Object.assign(new Error(`No userfaultfd event within ${ms} ms`), { code: 'ETIMEDOUT' });
 }
 
-interface RawMessage {
-  event: number;
-  readNs: bigint;
-  flags?: number;
-  address?: bigint;
-  ptid?: number;
-  ufd?: number;
-  from?: bigint;
-  to?: bigint;
-  len?: number;
-  start?: bigint;
-  end?: bigint;
-}
-
 const finalizer = new FinalizationRegistry<{ fd: number; closed: boolean }>((s) => {
   if (!s.closed) {
     s.closed = true;
@@ -247,7 +234,7 @@ export class PageFault implements BaseEvent {
   private _resolvedBy: string | null = null;
 
   /** @internal built by the uffd from a message */
-  constructor(uffd: Userfaultfd, m: RawMessage) {
+  constructor(uffd: Userfaultfd, m: UffdMessage) {
     this.uffd = uffd;
     this.address = m.address!;
     this.pageSize = uffd.pageSizeAt(this.address);
@@ -323,13 +310,13 @@ export class PageFault implements BaseEvent {
 
 /** A native thread resolving faults of one uffd with a fixed policy. */
 export class FaultServer implements Disposable {
-  private handle: unknown;
+  private handle: UffdServerHandle;
   private result: FaultServerResult | null = null;
 
   /** @internal */
   constructor(
     private readonly owner: Userfaultfd,
-    handle: unknown,
+    handle: UffdServerHandle,
   ) {
     this.handle = handle;
   }
@@ -389,7 +376,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   private state: { fd: number; closed: boolean };
   private readonly registrations: Registration[] = [];
-  private delivery: unknown = null;
+  private delivery: UffdDeliveryHandle | null = null;
   private server: FaultServer | null = null;
   private backlog: UffdEvent[] = [];
   private waiters: Waiter[] = [];
@@ -515,7 +502,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
       throw invalidArg('pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
     const { address, length } = checkRange('range', range, pageSize);
-    const bits: bigint = native.uffdRegister(fd, address, length, mode);
+    const bits = native.uffdRegister(fd, address, length, mode);
     const reg: Registration = { address, length, modes: [...new Set(list)], pageSize, ioctls: decodeIoctls(bits).names, ioctlBits: bits };
     this.registrations.push(reg);
     return reg;
@@ -617,7 +604,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   read(): UffdEvent[] {
     const fd = this.live();
     if (this.delivery || this.server) throw invalidState('A reader thread owns this userfaultfd');
-    return (native.uffdRead(fd) as RawMessage[]).map((m) => this.toEvent(m));
+    return native.uffdRead(fd).map((m) => this.toEvent(m));
   }
 
   // ---------------------------------------------------------------- delivery
@@ -627,7 +614,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     const fd = this.live();
     if (this.server) throw invalidState('A fault server owns this userfaultfd; stop it first');
     if (this.delivery) return this;
-    this.delivery = native.uffdDeliveryStart(fd, (err: Error | null, m: RawMessage | null) => this.onMessage(err, m));
+    this.delivery = native.uffdDeliveryStart(fd, (err, m) => this.onMessage(err, m));
     if (!this.refed) native.uffdDeliveryRef(this.delivery, false);
     return this;
   }
@@ -657,7 +644,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     return this;
   }
 
-  private toEvent(m: RawMessage): UffdEvent {
+  private toEvent(m: UffdMessage): UffdEvent {
     switch (m.event) {
       case C.UFFD_EVENT_PAGEFAULT:
         return new PageFault(this, m);
@@ -679,7 +666,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     }
   }
 
-  private onMessage(err: Error | null, m: RawMessage | null): void {
+  private onMessage(err: Error | null, m: UffdMessage | null): void {
     if (err) {
       for (const w of this.waiters.splice(0)) {
         clearTimeout(w.timer);
