@@ -10,6 +10,8 @@
 //   I64  ArgI64: a bigint in the int64 range or an integer number
 //   Fd   ArgFd:  as I64, and 0 ≤ fd ≤ INT32_MAX
 // Values read with Napi::Number/BigInt/TypedArray directly are typed as such.
+// A trailing argument the C++ reads only when present (info.Length() > n)
+// is an overload without it: passing undefined there throws.
 //
 // Every group's constants are one plain object of numbers, exported at the
 // top level as `<group>Constants` (mmConstants, forkConstants, ...).
@@ -72,7 +74,7 @@ export interface MmNative {
   newView(addr: U64, length: U64, owned: boolean): NativeView;
   /** Detaches the buffer; with its record, its finalizer no longer unmaps. */
   releaseView(buffer: ArrayBuffer, record?: ViewRecord): void;
-  /** nodes null (or omitted) only asks where each page is. */
+  /** nodes null only asks where each page is. */
   movePages(pid: I64, addrs: BigUint64Array, nodes: Int32Array | null, flags: I64): MovePagesRaw;
   /** nodemask: bit n = node n */
   mbind(addr: U64, length: U64, mode: I64, nodemask: U64, flags: U64): void;
@@ -231,25 +233,29 @@ export interface UffdServerConfig {
   maxSamples: number;
 }
 
-export interface UffdServerCounters {
+export interface FaultServerCounters {
   faults: number;
   missing: number;
   wp: number;
   minor: number;
+  /** COPY found the page already mapped (another thread faulted it in): the waiters were woken. */
   eexist: number;
+  /** EAGAIN retries (the mm changed under the copy). */
   eagain: number;
   errors: number;
+  lastErrno: number;
   forks: number;
   remaps: number;
   removes: number;
   unmaps: number;
-  lastErrno: number;
 }
 
-export interface UffdServerSamples extends UffdServerCounters {
+export interface UffdServerSamples extends FaultServerCounters {
+  /** Per-fault service time: message read to resolving ioctl returned, in ns. */
   serviceNs: Float64Array;
+  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
   readAtNs: Float64Array;
-  /** each fault's address */
+  /** Each fault's address (as a double: exact for user addresses), same order. */
   address: Float64Array;
 }
 
@@ -276,27 +282,40 @@ export interface UserfaultfdNative {
   uffdDeliveryRef(handle: UffdDeliveryHandle, ref: boolean): void;
   uffdReaderStop(handle: UffdDeliveryHandle | UffdServerHandle): void;
   uffdServerStart(fd: Fd, config: UffdServerConfig): UffdServerHandle;
-  uffdServerStats(handle: UffdServerHandle): UffdServerCounters;
+  uffdServerStats(handle: UffdServerHandle): FaultServerCounters;
   uffdServerStop(handle: UffdServerHandle): UffdServerSamples;
   uffdConstants: Readonly<Record<UffdConstantName, number>>;
 }
 
 // ---------------------------------------------------------------- thread_access.cc
 
-export interface NativeAccessResult {
-  /** the accessing thread (threadAccess) or the child's pid (forkAccess) */
-  tid: number;
-  startNs: bigint;
-  endNs: bigint;
-  completed: number;
-  latencyNs: Float64Array;
-  offsetNs: Float64Array;
-  /** reads only */
-  bytes?: Uint8Array;
-  signal: { signal: 'SIGBUS'; code: number; address: bigint } | null;
+export interface AccessSignal {
+  signal: 'SIGBUS';
+  /** si_code (BUS_ADRERR = 2, BUS_MCEERR_AR = 4, ...). */
+  code: number;
+  address: bigint;
 }
 
-export interface NativeForkAccessResult extends NativeAccessResult {
+export interface ThreadAccessResult {
+  /** Kernel thread id of the accessing thread (matches a fault's tid with THREAD_ID). */
+  tid: number;
+  /** CLOCK_MONOTONIC at the start and end of the loop. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Accesses that finished (less than requested when a SIGBUS stopped the loop). */
+  completed: number;
+  /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
+  latencyNs: Float64Array;
+  /** Start of each completed access in ns after startNs (to line accesses up with events' readNs). */
+  offsetNs: Float64Array;
+  /** Bytes read (reads only): each access's `width` bytes, concatenated. */
+  bytes?: Uint8Array;
+  /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */
+  signal: AccessSignal | null;
+}
+
+/** forkAccess: tid is the child's pid too; termSignal is strsignal()'s text. */
+export interface ForkAccessResult extends ThreadAccessResult {
   pid: number;
   exitCode: number | null;
   termSignal: string | null;
@@ -307,11 +326,11 @@ export interface ThreadAccessNative {
   threadAccess(
     addr: U64, length: U64, stride: U64, width: U64, write: boolean,
     data?: NodeJS.TypedArray, fill?: number, startAtNs?: U64,
-  ): Promise<NativeAccessResult>;
+  ): Promise<ThreadAccessResult>;
   forkAccess(
     addr: U64, length: U64, stride: U64, width: U64, write: boolean,
     data?: NodeJS.TypedArray, fill?: number, startAtNs?: U64,
-  ): Promise<NativeForkAccessResult>;
+  ): Promise<ForkAccessResult>;
   gettid(): number;
   monotonicNs(): bigint;
 }
@@ -342,12 +361,18 @@ export type PerfStatus =
   /** code 'disabled' (not asked for: no errno, no message) or the errno name */
   | { available: false; code: string; errno?: number; message?: string };
 
+export interface FaultCounts {
+  pageFaults: number;
+  minor: number;
+  major: number;
+}
+
 export interface FaultRepRaw {
   address: bigint;
   samples: Float64Array;
   totalNs: number;
   rusage: { minflt: number; majflt: number };
-  perf: { pageFaults: number; minor: number; major: number } | null;
+  perf: FaultCounts | null;
 }
 
 export interface FaultRunRaw {
@@ -364,7 +389,8 @@ export interface FaultTimingNative {
   clockOverhead(n: U64): Float64Array;
   perfProbe(): PerfStatus;
   /** method 0: memset; 1: rep stosb (x86-64). chunk 0 or omitted: the whole range. */
-  clearTiming(addr: U64, length: U64, passes: U64, method: I64, chunk?: U64): Float64Array;
+  clearTiming(addr: U64, length: U64, passes: U64, method: I64): Float64Array;
+  clearTiming(addr: U64, length: U64, passes: U64, method: I64, chunk: U64): Float64Array;
   timedMadvise(addr: U64, length: U64, advice: I64): number;
 }
 
@@ -451,10 +477,12 @@ export interface MirrordrmFunctions {
   accessAddrAsync(fd: Fd, handle: U64, offset: U64, length: U64, address: U64, flags: U64): Promise<MirrordrmAccessResult>;
   /** count struct drm_mirrordrm_page */
   snapshot(fd: Fd, handle: U64, firstPage: U64, count: U64): Buffer;
-  invalRead(fd: Fd, max: U64, flags?: U64): MirrordrmInvalRead;
+  invalRead(fd: Fd, max: U64): MirrordrmInvalRead;
+  invalRead(fd: Fd, max: U64, flags: U64): MirrordrmInvalRead;
   /** struct drm_mirrordrm_counters */
   stats(fd: Fd, handle: U64): Buffer;
-  setBehaviour(fd: Fd, handle: U64, flags: U64, fenceWaitNs: U64, populateDelayNs?: U64): void;
+  setBehaviour(fd: Fd, handle: U64, flags: U64, fenceWaitNs: U64): void;
+  setBehaviour(fd: Fd, handle: U64, flags: U64, fenceWaitNs: U64, populateDelayNs: U64): void;
   /** Any request with a caller-built argument (a buffer, an address or none); returns 0. */
   ioctl(fd: Fd, request: U64, arg?: Buffer | U64 | null): number;
   /** Resolves with poll's revents (0 on timeout). */

@@ -3,7 +3,7 @@
 // mapping, the madvise calls and the timed loop happen natively, a fresh
 // mapping per repetition, so every repetition is a real first touch.
 import { native } from '../addon.js';
-import type { FaultRunRaw, PerfStatus } from '../native.js';
+import type { FaultCounts, FaultRunRaw, PerfStatus } from '../native.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { PAGE_SIZE } from '../memory/index.js';
@@ -43,11 +43,7 @@ export interface FaultRunOptions extends MappingSpec {
   keepLast?: boolean;
 }
 
-export interface FaultCounts {
-  pageFaults: number;
-  minor: number;
-  major: number;
-}
+export type { FaultCounts };
 
 export interface FaultRep {
   address: bigint;

@@ -24,7 +24,7 @@
 // or that thread waits until the uffd is read or closed.
 import { EventEmitter } from 'node:events';
 import { native } from '../addon.js';
-import type { UffdDeliveryHandle, UffdMessage, UffdServerHandle } from '../native.js';
+import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdServerHandle, UffdServerSamples } from '../native.js';
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import type { MemoryRange } from './access.js';
@@ -151,30 +151,9 @@ export interface FaultServerPolicy {
   maxSamples?: number;
 }
 
-export interface FaultServerCounters {
-  faults: number;
-  missing: number;
-  wp: number;
-  minor: number;
-  /** COPY found the page already mapped (another thread faulted it in): the waiters were woken. */
-  eexist: number;
-  /** EAGAIN retries (the mm changed under the copy). */
-  eagain: number;
-  errors: number;
-  lastErrno: number;
-  forks: number;
-  remaps: number;
-  removes: number;
-  unmaps: number;
-}
+export type { FaultServerCounters };
 
-export interface FaultServerResult extends FaultServerCounters {
-  /** Per-fault service time: message read to resolving ioctl returned, in ns. */
-  serviceNs: Float64Array;
-  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
-  readAtNs: Float64Array;
-  /** Each fault's address (as a double: exact for user addresses), same order. */
-  address: Float64Array;
+export interface FaultServerResult extends UffdServerSamples {
   service: Summary;
 }
 
