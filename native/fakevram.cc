@@ -11,7 +11,7 @@
 //                                    vmaOpens, vmaCloses, splitZaps }
 //   fakevramEvict(fd, offset, length) -> { offset, length }   (the range zapped)
 //   fakevramAccess(fd, offset, buffer, write)    FAKEVRAM_IOC_ACCESS with a Uint8Array
-//   fakevramConstants() -> { IOC_*, KIND_*, ENTRY_*, CAP_*, POLICY_* }
+//   fakevramConstants: { IOC_*, KIND_*, ENTRY_*, CAP_*, POLICY_*, SIZEOF_* }
 //
 //   patternFill(addr, length, seed, base = 0)    one u64 per 4 KiB page: ((base + offset) ^ seed)
 //   patternCheck(addr, length, seed, base) -> number of 4 KiB pages that differ
@@ -153,9 +153,8 @@ Napi::Value Access(const Napi::CallbackInfo &info)
 	return env.Undefined();
 }
 
-Napi::Value Constants(const Napi::CallbackInfo &info)
+Napi::Object Constants(Napi::Env env)
 {
-	Napi::Env env = info.Env();
 	Napi::Object o = Napi::Object::New(env);
 	auto set = [&](const char *k, double v) { o.Set(k, Napi::Number::New(env, v)); };
 	set("IOC_INFO", FAKEVRAM_IOC_INFO);
@@ -312,7 +311,7 @@ void InitFakevram(Napi::Env env, Napi::Object exports)
 	exports.Set("fakevramCounters", Napi::Function::New(env, Counters, "fakevramCounters"));
 	exports.Set("fakevramEvict", Napi::Function::New(env, Evict, "fakevramEvict"));
 	exports.Set("fakevramAccess", Napi::Function::New(env, Access, "fakevramAccess"));
-	exports.Set("fakevramConstants", Napi::Function::New(env, Constants, "fakevramConstants"));
+	exports.Set("fakevramConstants", Constants(env));
 	exports.Set("patternFill", Napi::Function::New(env, PatternFill, "patternFill"));
 	exports.Set("patternCheck", Napi::Function::New(env, PatternCheck, "patternCheck"));
 	exports.Set("processVmReadv", Napi::Function::New(env, ProcessVmReadv, "processVmReadv"));

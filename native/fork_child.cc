@@ -299,5 +299,5 @@ void InitForkChild(Napi::Env env, Napi::Object exports)
 	C(OP_WRITE); C(OP_READ); C(OP_MADVISE); C(OP_MPROTECT); C(OP_MUNMAP);
 	C(OP_SLEEP); C(OP_WAIT); C(OP_FILL); C(OP_IOCTL);
 #undef C
-	exports.Set("forkOps", c);
+	exports.Set("forkConstants", c);
 }

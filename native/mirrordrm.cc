@@ -483,6 +483,6 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	c.Set("sizeofRecord", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_inval_record)));
 	c.Set("sizeofCounters", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_counters)));
 #undef C
-	m.Set("constants", c);
 	exports.Set("mirrordrm", m);
+	exports.Set("mirrordrmConstants", c);
 }

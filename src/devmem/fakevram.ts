@@ -12,7 +12,7 @@ export type EntrySize = 'pte' | 'pmd' | 'pud';
 export const ENTRY_SIZES: readonly EntrySize[] = ['pte', 'pmd', 'pud'];
 export type DeviceKind = 'iomem' | 'pages';
 
-const C = native.fakevramConstants() as Record<string, number>;
+const C = native.fakevramConstants;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
@@ -84,7 +84,7 @@ export function patternFill(address: bigint, length: number, seed: bigint, base 
 }
 /** Number of 4 KiB pages in [address, address + length) whose first u64 is not ((base + offset) ^ seed). */
 export function patternCheck(address: bigint, length: number, seed: bigint, base = 0): number {
-  return native.patternCheck(address, length, seed, base) as number;
+  return native.patternCheck(address, length, seed, base);
 }
 /** The same pattern in a buffer (for driver-side writes). */
 export function patternBuffer(length: number, seed: bigint, base = 0): Uint8Array {
@@ -102,9 +102,7 @@ export class FakeVram {
   private constructor(path: string, fd: number) {
     this.path = path;
     this.#fd = fd;
-    const raw = native.fakevramInfo(fd) as {
-      size: number; physBase: bigint; kind: number; caps: number; pageShift: number; pmdShift: number; pudShift: number; kernelVersion: number;
-    };
+    const raw = native.fakevramInfo(fd);
     const v = raw.kernelVersion;
     this.info = {
       kind: raw.kind === C.KIND_IOMEM ? 'iomem' : 'pages',
@@ -148,7 +146,7 @@ export class FakeVram {
   }
 
   get policy(): Required<Policy> {
-    const p = native.fakevramGetPolicy(this.fd) as { maxEntry: number; flags: number };
+    const p = native.fakevramGetPolicy(this.fd);
     return {
       maxEntry: ENTRY_SIZES[p.maxEntry] ?? 'pte',
       prefault: (p.flags & C.POLICY_PREFAULT) !== 0,
@@ -158,19 +156,19 @@ export class FakeVram {
 
   /** Counters of this open file; reset: zero them as they are read. */
   counters(reset = false): FakeVramCounters {
-    const c = native.fakevramCounters(this.fd, reset) as Record<string, number | number[]>;
+    const c = native.fakevramCounters(this.fd, reset);
     return {
-      faults: perSize(c.faults as number[]),
-      hugeFaultCalls: perSize(c.hugeFaultCalls as number[]),
-      fallbacks: perSize(c.fallbacks as number[]),
-      prefaultEntries: perSize(c.prefaultEntries as number[]),
-      prefaultSkipped: c.prefaultSkipped as number,
-      sigbus: c.sigbus as number,
-      zaps: c.zaps as number,
-      mmaps: c.mmaps as number,
-      vmaOpens: c.vmaOpens as number,
-      vmaCloses: c.vmaCloses as number,
-      splitZaps: c.splitZaps as number,
+      faults: perSize(c.faults),
+      hugeFaultCalls: perSize(c.hugeFaultCalls),
+      fallbacks: perSize(c.fallbacks),
+      prefaultEntries: perSize(c.prefaultEntries),
+      prefaultSkipped: c.prefaultSkipped,
+      sigbus: c.sigbus,
+      zaps: c.zaps,
+      mmaps: c.mmaps,
+      vmaOpens: c.vmaOpens,
+      vmaCloses: c.vmaCloses,
+      splitZaps: c.splitZaps,
     };
   }
 
@@ -183,7 +181,7 @@ export class FakeVram {
     checkAligned('offset', offset, false);
     checkAligned('length', length, false);
     if (offset > this.info.size || length > this.info.size - offset) throw outOfRange('length', length, `offset + length <= ${this.info.size}`);
-    return native.fakevramEvict(this.fd, offset, length) as { offset: number; length: number };
+    return native.fakevramEvict(this.fd, offset, length);
   }
 
   /** Reads device memory from the driver side (not through any user mapping). */
@@ -213,7 +211,7 @@ export class FakeVram {
     const prot = options.prot ?? 'rw';
     if (prot !== 'r' && prot !== 'rw') throw invalidArg('options.prot', prot, "must be 'r' or 'rw'");
     const bits = prot === 'rw' ? PROT_READ | PROT_WRITE : PROT_READ;
-    const addr = native.mmap(0n, length, bits, MAP_SHARED, this.fd, offset) as bigint;
+    const addr = native.mmap(0n, length, bits, MAP_SHARED, this.fd, offset);
     return Mapping.adopt(addr, length, { prot, shared: true, backing: 'adopted' });
   }
 

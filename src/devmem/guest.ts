@@ -89,7 +89,7 @@ export interface InfoResult {
 
 export async function info(path = '/dev/fakevram0'): Promise<InfoResult> {
   using dev = FakeVram.open(path);
-  const c = native.fakevramConstants() as Record<string, number>;
+  const c = native.fakevramConstants;
   return {
     kind: dev.info.kind, size: dev.info.size, physBase: `0x${dev.info.physBase.toString(16)}`,
     supports: dev.info.supports, kernel: dev.info.kernel,

@@ -3,6 +3,7 @@
 // mapping, the madvise calls and the timed loop happen natively, a fresh
 // mapping per repetition, so every repetition is a real first touch.
 import { native } from '../addon.js';
+import type { FaultCounts, FaultRunRaw, PerfStatus } from '../native.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { PAGE_SIZE } from '../memory/index.js';
@@ -42,11 +43,7 @@ export interface FaultRunOptions extends MappingSpec {
   keepLast?: boolean;
 }
 
-export interface FaultCounts {
-  pageFaults: number;
-  minor: number;
-  major: number;
-}
+export type { FaultCounts };
 
 export interface FaultRep {
   address: bigint;
@@ -60,9 +57,7 @@ export interface FaultRep {
   faults: number;
 }
 
-export type PerfStatus =
-  | { available: true; excludeKernel: boolean }
-  | { available: false; code: string; errno?: number; message?: string };
+export type { PerfStatus };
 
 export interface FaultSource {
   used: 'perf' | 'getrusage';
@@ -94,7 +89,7 @@ export interface FaultRunResult {
   keptAddress: bigint | null;
 }
 
-const c = native.mmConstants as Record<string, number>;
+const c = native.mmConstants;
 const HUGE_2M = 2 << 20;
 const HUGE_1G = 1 << 30;
 
@@ -221,11 +216,9 @@ export function faultSourceFor(perf: PerfStatus, method: 'touch' | 'populate-wri
   };
 }
 
-interface RawRep { address: bigint; samples: Float64Array; totalNs: number; rusage: { minflt: number; majflt: number }; perf: FaultCounts | null }
-interface RawRun { clock: 'CLOCK_MONOTONIC'; processFirst: boolean; perf: PerfStatus; reps: RawRep[]; keptAddress: bigint | null }
 
 /** Shape a native (or touch_ref) run: fault source, cold/warm split and summaries. */
-export function shapeResult(raw: RawRun, how: { access: Access; method: 'touch' | 'populate-write'; length: number; stride: number }): FaultRunResult {
+export function shapeResult(raw: FaultRunRaw, how: { access: Access; method: 'touch' | 'populate-write'; length: number; stride: number }): FaultRunResult {
   const faultSource = faultSourceFor(raw.perf, how.method);
   const reps: FaultRep[] = raw.reps.map((r) => ({
     ...r,

@@ -2,7 +2,7 @@
 import { native } from '../addon.js';
 import { invalidArg, invalidType } from '../errors.js';
 
-const C = native.mmConstants as Record<string, number>;
+const C = native.mmConstants;
 
 /** Protection: a number of PROT_* bits, 'none', or letters from 'rwx' ('rw', 'r', 'rx'). */
 export type Prot = number | 'none' | string;

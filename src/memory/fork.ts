@@ -17,12 +17,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { native } from '../addon.js';
+import type { NativeForkEvent, NativeForkOp } from '../native.js';
 import { invalidArg, invalidState, invalidType } from '../errors.js';
 import { adviceValue, protBits, type Advice, type Prot } from './constants.js';
 import { Mapping } from './mapping.js';
 import { PAGE_SIZE, checkAddress, checkNoOverflow, checkSize, checkSubrange } from './validate.js';
 
-const OPS = native.forkOps as Record<string, number>;
+const OPS = native.forkConstants;
 
 /** Where an operation acts: a Mapping (offset/length within it) or a raw address range. */
 export type ForkTarget =
@@ -71,14 +72,6 @@ export interface ForkHandle {
   readonly done: Promise<ForkResult>;
 }
 
-interface NativeOp {
-  code: number;
-  addr: bigint;
-  length: number;
-  arg: number;
-  data?: Uint8Array;
-}
-
 function target(op: Record<string, unknown>, i: number, align: number, defaultLength?: number): { addr: bigint; length: number } {
   const where = `ops[${i}]`;
   if (op.mapping !== undefined) {
@@ -94,7 +87,7 @@ function target(op: Record<string, unknown>, i: number, align: number, defaultLe
   return { addr, length };
 }
 
-function compile(ops: readonly ForkOp[]): NativeOp[] {
+function compile(ops: readonly ForkOp[]): NativeForkOp[] {
   if (!Array.isArray(ops)) throw invalidType('ops', ops, 'an array of operations');
   return ops.map((raw, i) => {
     if (raw === null || typeof raw !== 'object') throw invalidType(`ops[${i}]`, raw, 'an operation object');
@@ -155,7 +148,7 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
   let resolveDone!: (r: ForkResult) => void;
   const done = new Promise<ForkResult>((res) => (resolveDone = res));
 
-  const onEvent = (ev: { type: string; index: number; errno: number; code?: string; bytes?: Buffer; exitCode: number | null; signal: number | null; pid: number }) => {
+  const onEvent = (ev: NativeForkEvent) => {
     if (ev.type === 'wait') {
       const w = waiters.shift();
       if (w) w.resolve(ev.index);
@@ -183,7 +176,7 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
     resolveDone({ pid: ev.pid, exitCode: ev.exitCode, signal, results });
   };
 
-  const r = native.forkRun(compiled, onEvent) as { pid: number; ctlFd: number };
+  const r = native.forkRun(compiled, onEvent);
   ctlFd = r.ctlFd;
   const pid = r.pid;
   return {

@@ -27,6 +27,7 @@
 import fs from 'node:fs';
 import { inspect } from 'node:util';
 import { native } from '../addon.js';
+import type { NativeView } from '../native.js';
 import { invalidArg, invalidState, invalidType } from '../errors.js';
 import {
   ADVICE, MAP, MFD, MREMAP, adviceValue, checkHugeSize, hugeSizeFlag, HUGE_SIZES, protBits, protString,
@@ -81,11 +82,6 @@ export interface RemapResult {
 
 const MAP_OPTS = ['prot', 'shared', 'populate'] as const;
 
-interface ViewHandle {
-  buffer: ArrayBuffer;
-  record: unknown;
-}
-
 // memfd / file descriptors a forgotten Mapping still holds.
 const fdRegistry = new FinalizationRegistry<number>((fd) => {
   try {
@@ -107,7 +103,7 @@ export class Mapping {
   #prot: number;
   #fd: number | undefined;
   readonly path: string | undefined;
-  #handle: ViewHandle | undefined;
+  #handle: NativeView | undefined;
   #view: Uint8Array;
   #state: 'mapped' | 'unmapped' = 'mapped';
 
@@ -122,7 +118,7 @@ export class Mapping {
     this.#prot = init.prot;
     this.#fd = init.fd;
     this.path = init.path;
-    this.#handle = native.newView(init.address, init.length, true) as ViewHandle;
+    this.#handle = native.newView(init.address, init.length, true);
     this.#view = new Uint8Array(this.#handle.buffer);
     if (init.fd !== undefined) fdRegistry.register(this, init.fd, this);
   }
@@ -138,7 +134,7 @@ export class Mapping {
     const prot = protBits(o.prot ?? 'rw', 'options.prot');
     const populate = checkPopulate(o.populate);
     const flags = (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.ANONYMOUS | (populate === 'map' ? MAP.POPULATE : 0);
-    const address = thp ? mapAligned(len, HPAGE_PMD_SIZE, prot, flags, -1) : (native.mmap(0n, len, prot, flags, -1, 0) as bigint);
+    const address = thp ? mapAligned(len, HPAGE_PMD_SIZE, prot, flags, -1) : native.mmap(0n, len, prot, flags, -1, 0);
     const m = new Mapping({
       address, length: len, pageSize: PAGE_SIZE, shared, prot,
       backing: shared ? (thp ? 'anon-shared-thp' : 'anon-shared') : thp ? 'anon-thp' : 'anon',
@@ -157,7 +153,7 @@ export class Mapping {
     const populate = checkPopulate(o.populate);
     const flags = (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.ANONYMOUS | MAP.HUGETLB | hugeSizeFlag(hs) |
       (populate === 'map' ? MAP.POPULATE : 0);
-    const address = native.mmap(0n, len, prot, flags, -1, 0) as bigint;
+    const address = native.mmap(0n, len, prot, flags, -1, 0);
     const m = new Mapping({ address, length: len, pageSize: HUGE_SIZES[hs], shared, prot, backing: `hugetlb-${hs}` });
     m.#setup(undefined, populate);
     return m;
@@ -180,12 +176,12 @@ export class Mapping {
     const populate = checkPopulate(o.populate);
     if (o.name !== undefined && typeof o.name !== 'string') throw invalidType('options.name', o.name, 'of type string');
     const name = (o.name as string | undefined) ?? 'mirrorlab';
-    const fd = native.memfdCreate(name, MFD.CLOEXEC | (huge ? MFD.HUGETLB | hugeSizeFlag(huge) : 0)) as number;
+    const fd = native.memfdCreate(name, MFD.CLOEXEC | (huge ? MFD.HUGETLB | hugeSizeFlag(huge) : 0));
     let address: bigint;
     try {
       fs.ftruncateSync(fd, len);
       const flags = (shared ? MAP.SHARED : MAP.PRIVATE) | (populate === 'map' ? MAP.POPULATE : 0);
-      address = thp ? mapAligned(len, HPAGE_PMD_SIZE, prot, flags, fd) : (native.mmap(0n, len, prot, flags, fd, 0) as bigint);
+      address = thp ? mapAligned(len, HPAGE_PMD_SIZE, prot, flags, fd) : native.mmap(0n, len, prot, flags, fd, 0);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -215,7 +211,7 @@ export class Mapping {
     try {
       if (create && fs.fstatSync(fd).size < offset + len) fs.ftruncateSync(fd, offset + len);
       const flags = (shared ? MAP.SHARED : MAP.PRIVATE) | (populate === 'map' ? MAP.POPULATE : 0);
-      address = native.mmap(0n, len, prot, flags, fd, offset) as bigint;
+      address = native.mmap(0n, len, prot, flags, fd, offset);
     } finally {
       fs.closeSync(fd);
     }
@@ -364,7 +360,7 @@ export class Mapping {
     const flags = (mayMove ? MREMAP.MAYMOVE : 0) | (fixed !== undefined ? MREMAP.FIXED : 0) | (dontUnmap ? MREMAP.DONTUNMAP : 0);
     const oldAddress = this.#address;
     const oldLength = this.#length;
-    const addr = native.mremap(oldAddress, oldLength, len, flags, fixed ?? 0n) as bigint;
+    const addr = native.mremap(oldAddress, oldLength, len, flags, fixed ?? 0n);
     const moved = addr !== oldAddress;
     const result: RemapResult = { moved, oldAddress, oldLength };
     // The kernel has moved/resized the range: the old view must not reach it.
@@ -426,7 +422,7 @@ export class Mapping {
     native.releaseView(this.#handle!.buffer, this.#handle!.record);
     this.#address = address;
     this.#length = length;
-    this.#handle = native.newView(address, length, true) as ViewHandle;
+    this.#handle = native.newView(address, length, true);
     this.#view = new Uint8Array(this.#handle.buffer);
   }
 
@@ -492,11 +488,11 @@ function checkPopulate(v: unknown): Populate | undefined {
  */
 function mapAligned(length: number, align: number, prot: number, flags: number, fd: number): bigint {
   const total = length + align;
-  const resv = native.mmap(0n, total, 0, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0) as bigint;
+  const resv = native.mmap(0n, total, 0, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
   const a = (resv + BigInt(align - 1)) & ~BigInt(align - 1);
   let addr: bigint;
   try {
-    addr = native.mmap(a, length, prot, flags | MAP.FIXED, fd, 0) as bigint;
+    addr = native.mmap(a, length, prot, flags | MAP.FIXED, fd, 0);
   } catch (e) {
     native.munmap(resv, total);
     throw e;

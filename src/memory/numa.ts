@@ -13,7 +13,7 @@ import { native } from '../addon.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { PAGE_SIZE, checkAddress, checkNoOverflow, checkSize } from './validate.js';
 
-const C = native.mmConstants as Record<string, number>;
+const C = native.mmConstants;
 
 export interface MovePagesResult {
   /** the syscall's return: 0, or how many pages it left unmigrated */

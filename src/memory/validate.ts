@@ -2,7 +2,7 @@
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { native } from '../addon.js';
 
-export const PAGE_SIZE: number = native.mmConstants.PAGE_SIZE;
+export const PAGE_SIZE = native.mmConstants.PAGE_SIZE;
 export const HPAGE_PMD_SIZE = 2 * 1024 * 1024;
 export const HPAGE_PUD_SIZE = 1024 * 1024 * 1024;
 const U64_MAX = (1n << 64n) - 1n;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { native } from '../addon.js';
+import type { NativeView } from '../native.js';
 import { MockDrm } from './mockdrm.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
 import { Mapping } from '../memory/index.js';
@@ -18,7 +19,7 @@ interface Region {
   addr: bigint;
   length: number;
   bytes: Uint8Array;
-  view: { buffer: ArrayBuffer; record: unknown };
+  view: NativeView;
 }
 
 function mapAnon(length: number, extraFlags = 0): Region {
@@ -653,7 +654,7 @@ export async function exitRelease() {
   const { runInChild } = await import('../memory/fork.js');
   const { decodeCounters } = await import('./decode.js');
   const md = native.mirrordrm;
-  const K = md.constants;
+  const K = native.mirrordrmConstants;
   using dev = MockDrm.open();
   const r = mapAnon(4 * PAGE);
   r.bytes.fill(0x11);

@@ -21,8 +21,7 @@ import {
   type MirrorPageState,
 } from './types.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const md = (): any => native.mirrordrm;
+const md = native.mirrordrm;
 const PAGE = 4096;
 
 interface DeviceState {
@@ -45,7 +44,7 @@ const deviceRegistry = new FinalizationRegistry<DeviceState>((s) => {
 const bufferRegistry = new FinalizationRegistry<{ dev: DeviceState; handle: number; closed: boolean }>((b) => {
   if (!b.closed && !b.dev.closed) {
     try {
-      md().gemClose(b.dev.fd, b.handle);
+      md.gemClose(b.dev.fd, b.handle);
     } catch {
       /* the device went first */
     }
@@ -65,7 +64,7 @@ export function findMirrordrmNode(dir = '/dev/dri'): string | undefined {
     let fd = -1;
     try {
       fd = fs.openSync(p, fs.constants.O_RDWR /* libuv adds O_CLOEXEC */);
-      if (md().version(fd).name === 'mirrordrm') return p;
+      if (md.version(fd).name === 'mirrordrm') return p;
     } catch {
       /* not ours, or not openable */
     } finally {
@@ -172,25 +171,25 @@ export class MockDrmBuffer implements MirroredBuffer {
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.#check(offset, length);
     const out = new Uint8Array(length);
-    await md().accessAsync(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_READ, out);
+    await md.accessAsync(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_READ, out);
     return out;
   }
 
   async write(offset: number, data: Uint8Array, options?: DeviceWriteOptions): Promise<DeviceAccessResult> {
     this.#checkWrite(offset, data, options);
-    return md().accessAsync(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
+    return md.accessAsync(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
   }
 
   readSync(offset: number, length: number): Uint8Array {
     this.#check(offset, length);
     const out = new Uint8Array(length);
-    md().access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_READ, out);
+    md.access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_READ, out);
     return out;
   }
 
   writeSync(offset: number, data: Uint8Array, options?: DeviceWriteOptions): DeviceAccessResult {
     this.#checkWrite(offset, data, options);
-    return md().access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
+    return md.access(this.#dev.fd, this.handle, offset, MIRRORDRM.ACCESS_WRITE, data);
   }
 
   snapshot(firstPage = 0, count?: number): MirrorPageState[] {
@@ -199,25 +198,25 @@ export class MockDrmBuffer implements MirroredBuffer {
     if (this.closed) throw invalidState(`mirrordrm buffer ${this.handle} is closed`);
     if (!Number.isSafeInteger(firstPage) || firstPage < 0 || firstPage >= pages) throw outOfRange('firstPage', firstPage, `in [0, ${pages})`);
     if (!Number.isSafeInteger(n) || n <= 0 || firstPage + n > pages) throw outOfRange('count', n, `in [1, ${pages - firstPage}]`);
-    return decodePages(md().snapshot(this.#dev.fd, this.handle, firstPage, n), firstPage);
+    return decodePages(md.snapshot(this.#dev.fd, this.handle, firstPage, n), firstPage);
   }
 
   stats(): MirrorCounters {
     if (this.closed) throw invalidState(`mirrordrm buffer ${this.handle} is closed`);
-    return decodeCounters(md().stats(this.#dev.fd, this.handle));
+    return decodeCounters(md.stats(this.#dev.fd, this.handle));
   }
 
   setBehaviour(b: CallbackBehaviour): void {
     const [flags, ns, delay] = behaviourArgs(b);
     if (this.closed) throw invalidState(`mirrordrm buffer ${this.handle} is closed`);
-    md().setBehaviour(this.#dev.fd, this.handle, flags, ns, delay);
+    md.setBehaviour(this.#dev.fd, this.handle, flags, ns, delay);
   }
 
   close(): void {
     if (this.#token.closed) return;
     this.#token.closed = true;
     bufferRegistry.unregister(this);
-    if (!this.#dev.closed) md().gemClose(this.#dev.fd, this.handle);
+    if (!this.#dev.closed) md.gemClose(this.#dev.fd, this.handle);
   }
 
   [Symbol.dispose](): void {
@@ -244,7 +243,7 @@ export class MockDrm implements MirrorDevice {
     if (!p) throw invalidState('no mirrordrm render node: load the module (modprobe mirrordrm) first');
     const fd = fs.openSync(p, fs.constants.O_RDWR /* libuv adds O_CLOEXEC */);
     try {
-      const v = md().version(fd);
+      const v = md.version(fd);
       if (v.name !== 'mirrordrm') throw invalidArg('path', p, `is a ${v.name} device, not mirrordrm`);
     } catch (e) {
       fs.closeSync(fd);
@@ -269,7 +268,7 @@ export class MockDrm implements MirrorDevice {
     const { address, length } = checkRange(range);
     const flags = userptrFlags(options);
     this.#live();
-    const handle: number = await md().userptrAsync(this.fd, address, length, flags);
+    const handle = await md.userptrAsync(this.fd, address, length, flags);
     return new MockDrmBuffer(this, handle, address, length, options.mode, { ...options });
   }
 
@@ -277,7 +276,7 @@ export class MockDrm implements MirrorDevice {
     const { address, length } = checkRange(range);
     const flags = userptrFlags(options);
     this.#live();
-    const handle: number = md().userptr(this.fd, address, length, flags);
+    const handle = md.userptr(this.fd, address, length, flags);
     return new MockDrmBuffer(this, handle, address, length, options.mode, { ...options });
   }
 
@@ -288,7 +287,7 @@ export class MockDrm implements MirrorDevice {
     let lostTotal = 0n;
     let pending = 0;
     for (;;) {
-      const r = md().invalRead(this.fd, 256);
+      const r = md.invalRead(this.fd, 256);
       records.push(...decodeRecords(r.records));
       lost += r.lost;
       lostTotal = r.lostTotal;
@@ -308,19 +307,19 @@ export class MockDrm implements MirrorDevice {
       const d = this.drainInvalidations();
       if (d.lost > 0n) throw invalidState(`mirrordrm invalidation log overflowed: ${d.lost} records lost`);
       for (const r of d.records) yield r;
-      if (d.records.length === 0) await md().pollAsync(this.fd, 100);
+      if (d.records.length === 0) await md.pollAsync(this.fd, 100);
     }
   }
 
   stats(): MirrorCounters {
     this.#live();
-    return decodeCounters(md().stats(this.fd, 0));
+    return decodeCounters(md.stats(this.fd, 0));
   }
 
   setBehaviour(b: CallbackBehaviour): void {
     const [flags, ns, delay] = behaviourArgs(b);
     this.#live();
-    md().setBehaviour(this.fd, 0, flags, ns, delay);
+    md.setBehaviour(this.fd, 0, flags, ns, delay);
   }
 
   close(): void {

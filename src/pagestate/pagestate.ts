@@ -199,7 +199,7 @@ export interface PageSummary {
  */
 export function pageSummary(target: RangeLike, offset?: number, length?: number): PageSummary {
   const r = resolveRange(target, offset, length);
-  const s = native.pageSummary(r.address, r.length) as Omit<PageSummary, 'address' | 'length' | 'smaps' | 'pmdMappedBytes'>;
+  const s = native.pageSummary(r.address, r.length);
   const vmas: SmapsVma[] = smapsFor(r);
   const end = r.address + BigInt(r.length);
   const sum = (k: string) => vmas.reduce((a, v) => a + (v.kB[k] ?? 0), 0);
@@ -207,7 +207,7 @@ export function pageSummary(target: RangeLike, offset?: number, length?: number)
     address: r.address,
     length: r.length,
     ...s,
-    pmdMappedBytes: s.pmdMapped === undefined ? undefined : s.pmdMapped * s.pageSize,
+    pmdMappedBytes: s.pagemapScan ? s.pmdMapped * s.pageSize : undefined,
     smaps: {
       vmas: vmas.length,
       exact: vmas.every((v) => v.start >= r.address && v.end <= end),
@@ -232,7 +232,7 @@ export function pagemapScan(
   const res = native.pagemapScan(
     r.address, r.address + BigInt(r.length), options.categoryMask ?? 0, options.anyofMask ?? 0,
     options.invertedMask ?? 0, options.returnMask ?? all, options.maxPages ?? 0,
-  ) as { regions: BigUint64Array; walkEnd: bigint };
+  );
   const regions = [];
   for (let i = 0; i < res.regions.length; i += 3)
     regions.push({ start: res.regions[i], end: res.regions[i + 1], categories: Number(res.regions[i + 2]) });

@@ -213,7 +213,7 @@ export function probeUserfaultfd(): ProbeReport['userfaultfd'] {
 /** Read pagemap for a page we mapped and wrote ourselves, then its kpageflags entry. */
 export function probePagemap(): { pagemap: ProbeReport['pagemap']; kpageflags: ProbeReport['kpageflags'] } {
   const run = native.faultRun({ length: 4096, stride: 4096, write: true, repetitions: 1, keepLast: true, perf: false });
-  const addr: bigint = run.keptAddress;
+  const addr = run.keptAddress!; // keepLast: the mapping outlives the run
   let readable = false;
   let pfn = 0n;
   let note: string | undefined;
@@ -259,11 +259,11 @@ export function probePagemap(): { pagemap: ProbeReport['pagemap']; kpageflags: P
 
 export function probePerf(): ProbeReport['perf'] {
   const paranoid = readInt('/proc/sys/kernel/perf_event_paranoid');
-  const p = native.perfProbe() as { available: boolean; excludeKernel?: boolean; code?: string; message?: string };
+  const p = native.perfProbe();
   return {
     value: { paranoid, available: p.available, ...(p.available ? { excludeKernel: p.excludeKernel } : { code: p.code }) },
     source: '/proc/sys/kernel/perf_event_paranoid, perf_event_open(2) of PERF_COUNT_SW_PAGE_FAULTS{,_MIN,_MAJ} on this thread',
-    ...(p.message ? { note: p.message } : {}),
+    ...(!p.available && p.message ? { note: p.message } : {}),
   };
 }
 
@@ -283,7 +283,7 @@ export function probeModules(config: ProbeReport['config']): ProbeReport['module
 export function probeKvm(): ProbeReport['kvm'] {
   const source = 'open(/dev/kvm), ioctl(KVM_GET_API_VERSION, KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_RUN)';
   if (!existsSync('/dev/kvm')) return { value: { present: false, verdict: 'absent' }, source: 'stat(/dev/kvm)' };
-  const r = native.kvmProbe() as { apiVersion?: number; vmCreated?: boolean; guestRan?: boolean; exits?: string; failedAt?: string; code?: string };
+  const r = native.kvmProbe();
   if (!r.vmCreated)
     return { value: { present: true, verdict: 'unusable', ...r }, source, note: `${r.failedAt} failed: ${r.code}` };
   // The real test: a Linux guest booted by the QEMU runner (src/vm/kvm.ts),
@@ -321,7 +321,7 @@ export function probeDrm(): ProbeReport['drm'] {
       /* virtual devices have no parent driver */
     }
     try {
-      const v = native.drmVersion(p) as { name: string; desc: string; date: string; major: number; minor: number; patchlevel: number };
+      const v = native.drmVersion(p);
       return { path: p, driver: v.name, desc: v.desc, date: v.date, version: `${v.major}.${v.minor}.${v.patchlevel}`, sysfsDriver };
     } catch (e) {
       return { path: p, driver: null, code: errCode(e), sysfsDriver };

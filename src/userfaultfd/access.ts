@@ -7,6 +7,7 @@
 // settle when the last access returns, so a script can start one, hold the
 // fault it raises, do something else, and release it.
 import { native } from '../addon.js';
+import type { AccessSignal, ForkAccessResult, ThreadAccessResult } from '../native.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 
 /** Anything with an address and a length: a Mapping, a registration, a plain object. */
@@ -32,36 +33,7 @@ export interface ThreadWriteOptions extends ThreadAccessOptions {
   fill?: number;
 }
 
-export interface AccessSignal {
-  signal: 'SIGBUS';
-  /** si_code (BUS_ADRERR = 2, BUS_MCEERR_AR = 4, ...). */
-  code: number;
-  address: bigint;
-}
-
-export interface ThreadAccessResult {
-  /** Kernel thread id of the accessing thread (matches a fault's tid with THREAD_ID). */
-  tid: number;
-  /** CLOCK_MONOTONIC at the start and end of the loop. */
-  startNs: bigint;
-  endNs: bigint;
-  /** Accesses that finished (less than requested when a SIGBUS stopped the loop). */
-  completed: number;
-  /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
-  latencyNs: Float64Array;
-  /** Start of each completed access in ns after startNs (to line accesses up with events' readNs). */
-  offsetNs: Float64Array;
-  /** Bytes read (reads only): each access's `width` bytes, concatenated. */
-  bytes?: Uint8Array;
-  /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */
-  signal: AccessSignal | null;
-}
-
-export interface ForkAccessResult extends ThreadAccessResult {
-  pid: number;
-  exitCode: number | null;
-  termSignal: string | null;
-}
+export type { AccessSignal, ThreadAccessResult, ForkAccessResult };
 
 interface Spec {
   address: bigint;

@@ -3,8 +3,8 @@
 // the bits newer than the build machine's headers itself).
 import { native } from '../addon.js';
 
-const C = native.uffdConstants as Record<string, number>;
-export const uffdConstants: Readonly<Record<string, number>> = C;
+const C = native.uffdConstants;
+export const uffdConstants = C;
 
 /** UFFD_FEATURE_* without the prefix, in bit order. */
 export const UFFD_FEATURES = [

@@ -157,7 +157,7 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
   const length = pages * page;
 
   const mapAnon = (): MemoryRange => {
-    const address: bigint = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_PRIVATE | M.MAP_ANONYMOUS, -1, 0);
+    const address = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_PRIVATE | M.MAP_ANONYMOUS, -1, 0);
     native.madvise(address, length, M.MADV_NOHUGEPAGE);
     return { address, length };
   };

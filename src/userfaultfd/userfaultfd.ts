@@ -24,6 +24,7 @@
 // or that thread waits until the uffd is read or closed.
 import { EventEmitter } from 'node:events';
 import { native } from '../addon.js';
+import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdServerHandle, UffdServerSamples } from '../native.js';
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import type { MemoryRange } from './access.js';
@@ -40,7 +41,7 @@ import {
 } from './constants.js';
 
 const EVENT_NAMES = new Set(['event', 'pagefault', 'fork', 'remap', 'remove', 'unmap']);
-const PAGE_SIZE: number = native.mmConstants.PAGE_SIZE;
+const PAGE_SIZE = native.mmConstants.PAGE_SIZE;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 // ------------------------------------------------------------------ types
@@ -150,30 +151,9 @@ export interface FaultServerPolicy {
   maxSamples?: number;
 }
 
-export interface FaultServerCounters {
-  faults: number;
-  missing: number;
-  wp: number;
-  minor: number;
-  /** COPY found the page already mapped (another thread faulted it in): the waiters were woken. */
-  eexist: number;
-  /** EAGAIN retries (the mm changed under the copy). */
-  eagain: number;
-  errors: number;
-  lastErrno: number;
-  forks: number;
-  remaps: number;
-  removes: number;
-  unmaps: number;
-}
+export type { FaultServerCounters };
 
-export interface FaultServerResult extends FaultServerCounters {
-  /** Per-fault service time: message read to resolving ioctl returned, in ns. */
-  serviceNs: Float64Array;
-  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
-  readAtNs: Float64Array;
-  /** Each fault's address (as a double: exact for user addresses), same order. */
-  address: Float64Array;
+export interface FaultServerResult extends UffdServerSamples {
   service: Summary;
 }
 
@@ -201,20 +181,6 @@ function checkBoolOpts(name: string, opts: object | undefined, allowed: string[]
 
 function timeoutError(ms: number): Error {
   return Object.assign(new Error(`No userfaultfd event within ${ms} ms`), { code: 'ETIMEDOUT' });
-}
-
-interface RawMessage {
-  event: number;
-  readNs: bigint;
-  flags?: number;
-  address?: bigint;
-  ptid?: number;
-  ufd?: number;
-  from?: bigint;
-  to?: bigint;
-  len?: number;
-  start?: bigint;
-  end?: bigint;
 }
 
 const finalizer = new FinalizationRegistry<{ fd: number; closed: boolean }>((s) => {
@@ -247,7 +213,7 @@ export class PageFault implements BaseEvent {
   private _resolvedBy: string | null = null;
 
   /** @internal built by the uffd from a message */
-  constructor(uffd: Userfaultfd, m: RawMessage) {
+  constructor(uffd: Userfaultfd, m: UffdMessage) {
     this.uffd = uffd;
     this.address = m.address!;
     this.pageSize = uffd.pageSizeAt(this.address);
@@ -323,13 +289,13 @@ export class PageFault implements BaseEvent {
 
 /** A native thread resolving faults of one uffd with a fixed policy. */
 export class FaultServer implements Disposable {
-  private handle: unknown;
+  private handle: UffdServerHandle;
   private result: FaultServerResult | null = null;
 
   /** @internal */
   constructor(
     private readonly owner: Userfaultfd,
-    handle: unknown,
+    handle: UffdServerHandle,
   ) {
     this.handle = handle;
   }
@@ -389,7 +355,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   private state: { fd: number; closed: boolean };
   private readonly registrations: Registration[] = [];
-  private delivery: unknown = null;
+  private delivery: UffdDeliveryHandle | null = null;
   private server: FaultServer | null = null;
   private backlog: UffdEvent[] = [];
   private waiters: Waiter[] = [];
@@ -515,7 +481,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (!Number.isSafeInteger(pageSize) || pageSize < PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
       throw invalidArg('pageSize', pageSize, `must be a power of two >= ${PAGE_SIZE}`);
     const { address, length } = checkRange('range', range, pageSize);
-    const bits: bigint = native.uffdRegister(fd, address, length, mode);
+    const bits = native.uffdRegister(fd, address, length, mode);
     const reg: Registration = { address, length, modes: [...new Set(list)], pageSize, ioctls: decodeIoctls(bits).names, ioctlBits: bits };
     this.registrations.push(reg);
     return reg;
@@ -617,7 +583,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   read(): UffdEvent[] {
     const fd = this.live();
     if (this.delivery || this.server) throw invalidState('A reader thread owns this userfaultfd');
-    return (native.uffdRead(fd) as RawMessage[]).map((m) => this.toEvent(m));
+    return native.uffdRead(fd).map((m) => this.toEvent(m));
   }
 
   // ---------------------------------------------------------------- delivery
@@ -627,7 +593,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     const fd = this.live();
     if (this.server) throw invalidState('A fault server owns this userfaultfd; stop it first');
     if (this.delivery) return this;
-    this.delivery = native.uffdDeliveryStart(fd, (err: Error | null, m: RawMessage | null) => this.onMessage(err, m));
+    this.delivery = native.uffdDeliveryStart(fd, (err, m) => this.onMessage(err, m));
     if (!this.refed) native.uffdDeliveryRef(this.delivery, false);
     return this;
   }
@@ -657,7 +623,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     return this;
   }
 
-  private toEvent(m: RawMessage): UffdEvent {
+  private toEvent(m: UffdMessage): UffdEvent {
     switch (m.event) {
       case C.UFFD_EVENT_PAGEFAULT:
         return new PageFault(this, m);
@@ -679,7 +645,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     }
   }
 
-  private onMessage(err: Error | null, m: RawMessage | null): void {
+  private onMessage(err: Error | null, m: UffdMessage | null): void {
     if (err) {
       for (const w of this.waiters.splice(0)) {
         clearTimeout(w.timer);

@@ -15,7 +15,7 @@ import { validateResults } from '../../src/report/validate.js';
 const C = native.mmConstants;
 
 function populateNs(length: number): number {
-  const addr: bigint = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+  const addr = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
   try {
     const t0 = process.hrtime.bigint();
     native.madvise(addr, length, C.MADV_POPULATE_WRITE);

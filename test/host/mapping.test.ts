@@ -373,7 +373,7 @@ describe('finalizer', async () => {
     };
     const range = make();
     // map something else at exactly the same place
-    const addr = native.mmap(range.address, range.length, 3, 0x22 | 0x100000, -1, 0) as bigint;
+    const addr = native.mmap(range.address, range.length, 3, 0x22 | 0x100000, -1, 0);
     expect(addr).toBe(range.address);
     try {
       for (let i = 0; i < 5; i++) {

@@ -20,7 +20,7 @@ import { chromium, chromiumFlags, decodePng, MIN_COLOURED, renderCanvases } from
 const C = native.mmConstants;
 
 function populateOnce(length: number, advice = C.MADV_POPULATE_WRITE): number {
-  const addr: bigint = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+  const addr = native.mmap(0n, length, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
   try {
     const t0 = process.hrtime.bigint();
     native.madvise(addr, length, advice);

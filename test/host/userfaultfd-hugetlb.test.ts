@@ -51,7 +51,7 @@ describe('hugetlb 2M', () => {
     using _pool = reserve(1, ctx);
     using a = Mapping.memfd(M2, { hugetlb: '2M' });
     const M = native.mmConstants;
-    const addr: bigint = native.mmap(0n, M2, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd, 0);
+    const addr = native.mmap(0n, M2, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd!, 0);
     using b = Mapping.adopt(addr, M2, { shared: true, pageSize: M2 });
     const data = pattern(M2, 77);
     b.view.set(data);

@@ -11,7 +11,7 @@ export { Mapping };
 export function memfdTwice(length: number): { a: Mapping; b: Mapping; [Symbol.dispose](): void } {
   const a = Mapping.memfd(length);
   const M = native.mmConstants;
-  const addr: bigint = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd, 0);
+  const addr = native.mmap(0n, length, M.PROT_READ | M.PROT_WRITE, M.MAP_SHARED, a.fd!, 0);
   const b = Mapping.adopt(addr, length, { shared: true });
   return {
     a,

@@ -507,7 +507,7 @@ describe.skipIf(noUffd)('errors', () => {
   });
 
   it('the handshake refuses unknown feature bits and a second UFFDIO_API', () => {
-    const fd: number = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
+    const fd = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
     try {
       expect(errorOf(() => native.uffdApi(fd, 1n << 40n))).toMatchObject({ code: 'EINVAL', syscall: 'ioctl(UFFDIO_API)' });
       // A refused handshake leaves the uffd uninitialized: a good one still works, once.
@@ -539,7 +539,7 @@ describe.skipIf(noUffd)('errors', () => {
   });
 
   it('a reader thread that fails reports the error (a uffd polled before UFFDIO_API: POLLERR)', async () => {
-    const fd: number = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
+    const fd = native.uffdOpen(native.uffdConstants.O_CLOEXEC | native.uffdConstants.O_NONBLOCK, false);
     let failed!: (e: any) => void;
     const done = new Promise<any>((r) => (failed = r));
     const handle = native.uffdDeliveryStart(fd, (err: Error | null) => {

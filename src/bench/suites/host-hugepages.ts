@@ -36,7 +36,7 @@ import { summarize } from '../../stats/summary.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { deriveResult, errorMessage, gibPerS, infoResult, repeatRecorded, sizeWanted, type SizeName } from './common.js';
 
-const C = native.mmConstants as Record<string, number>;
+const C = native.mmConstants;
 const PAGE: number = C.PAGE_SIZE;
 const M2 = 2 << 20;
 const G1 = 1 << 30;
@@ -172,7 +172,7 @@ export function faultRun(c: FaultCase, method: HugepageMethod, length: number): 
   const m = mappingFor(c);
   let fd = -1;
   if (c.kind === 'shmem') {
-    fd = native.memfdCreate('mirrorlab-bench-shmem', C.MFD_CLOEXEC) as number;
+    fd = native.memfdCreate('mirrorlab-bench-shmem', C.MFD_CLOEXEC);
   }
   try {
     if (fd >= 0) fs.ftruncateSync(fd, length);
@@ -182,7 +182,7 @@ export function faultRun(c: FaultCase, method: HugepageMethod, length: number): 
       flags: m.flags, fd, offset: 0, align: m.align, madvise: m.madvise, mode, keepLast: true, perf: true,
     });
     const run = shapeResult(raw, { access: 'write', method: method === 'touch' ? 'touch' : 'populate-write', length, stride: c.pageSize });
-    const address = raw.keptAddress as bigint;
+    const address = raw.keptAddress!; // keepLast: the mapping outlives the run
     let state: PageSummary;
     try {
       state = pageSummary({ address, length });
@@ -200,7 +200,7 @@ export function faultRun(c: FaultCase, method: HugepageMethod, length: number): 
 }
 
 function mapAligned(length: number, align: number): bigint {
-  const raw = native.mmap(0n, length + align, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0) as bigint;
+  const raw = native.mmap(0n, length + align, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
   const a = (raw + BigInt(align - 1)) & ~BigInt(align - 1);
   const head = Number(a - raw);
   if (head) native.munmap(raw, head);
@@ -353,7 +353,7 @@ async function measureClear(ctx: SuiteContext, v: ClearVariant): Promise<Measure
     const state = pageSummary({ address, length });
     const bytes = v.chunk || length;
     const r = await repeatUntilStable(
-      () => Array.from(native.clearTiming(address, length, v.passes, v.method, v.chunk) as Float64Array, (ns) => gibPerS(bytes, ns)),
+      () => Array.from(native.clearTiming(address, length, v.passes, v.method, v.chunk), (ns) => gibPerS(bytes, ns)),
       ctx.repeat,
     );
     return toMeasurement(
@@ -390,7 +390,7 @@ async function measureCollapse(ctx: SuiteContext): Promise<Measurement | null> {
       const before = pageSummary({ address, length });
       // MADV_COLLAPSE refuses VM_NOHUGEPAGE; MADV_HUGEPAGE clears it without touching the pages.
       native.madvise(address, length, C.MADV_HUGEPAGE);
-      const ns = native.timedMadvise(address, length, C.MADV_COLLAPSE) as number;
+      const ns = native.timedMadvise(address, length, C.MADV_COLLAPSE);
       const after = pageSummary({ address, length });
       return { samples: [ns / regions], info: { before, after } as CollapseInfo };
     } finally {

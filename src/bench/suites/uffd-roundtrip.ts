@@ -49,7 +49,7 @@ export const uffdRoundTripSuite: Suite = {
       status: failures === 0 ? 'pass' : 'fail',
       reason: `${paired.infos.length} rounds, ${failures} with missing samples; every page read back the copied byte (checked per run, a mismatch throws)`,
     });
-    const params = { pages, pageSize: native.mmConstants.PAGE_SIZE as number, warmRunsPerRound: warmRuns, access: 'read of a missing page (MISSING mode, UFFDIO_COPY)' };
+    const params = { pages, pageSize: native.mmConstants.PAGE_SIZE, warmRunsPerRound: warmRuns, access: 'read of a missing page (MISSING mode, UFFDIO_COPY)' };
     const js = toMeasurement({ id: 'roundtrip/js', title: 'userfaultfd round trip handled in JavaScript: ns per fault', unit: 'ns', params: { ...params, handler: 'javascript' } }, paired.a);
     const nat = toMeasurement({ id: 'roundtrip/native', title: 'userfaultfd round trip, native fault server: ns per fault', unit: 'ns', params: { ...params, handler: 'native' } }, paired.b);
     ctx.measurement(nat);

@@ -1,0 +1,563 @@
+// The native addon's exports, typed: one interface per Init function in
+// native/*.cc (see native/addon.h), in the same order, with the parameter
+// order, number/bigint choice and result shapes that the C++ reads and builds.
+// test/host/addon-exports.test.ts checks at run time that the loaded addon
+// exports exactly these names, so a function added in C++ without a type
+// here fails the suite.
+//
+// Argument conventions of native/syscall_error.cc:
+//   U64  ArgU64: a bigint in the uint64 range or a non-negative safe integer
+//   I64  ArgI64: a bigint in the int64 range or an integer number
+//   Fd   ArgFd:  as I64, and 0 ≤ fd ≤ INT32_MAX
+// Values read with Napi::Number/BigInt/TypedArray directly are typed as such.
+// A trailing argument the C++ reads only when present (info.Length() > n)
+// is an overload without it: passing undefined there throws.
+//
+// Every group's constants are one plain object of numbers, exported at the
+// top level as `<group>Constants` (mmConstants, forkConstants, ...).
+
+import type { SyscallError } from './errors.js';
+
+export type U64 = bigint | number;
+export type I64 = bigint | number;
+export type Fd = bigint | number;
+
+// Opaque handles: Napi::External values that JavaScript only passes back.
+declare const viewRecord: unique symbol;
+declare const uffdDelivery: unique symbol;
+declare const uffdServer: unique symbol;
+/** The ViewRecord of a view (newView), shared with the buffer's finalizer. */
+export interface ViewRecord { readonly [viewRecord]: true }
+/** A running uffd delivery thread (uffdDeliveryStart). */
+export interface UffdDeliveryHandle { readonly [uffdDelivery]: true }
+/** A running native fault server (uffdServerStart). */
+export interface UffdServerHandle { readonly [uffdServer]: true }
+
+// ---------------------------------------------------------------- mm.cc
+
+export type MmConstantName =
+  | 'PROT_NONE' | 'PROT_READ' | 'PROT_WRITE' | 'PROT_EXEC'
+  | 'MAP_SHARED' | 'MAP_PRIVATE' | 'MAP_FIXED' | 'MAP_FIXED_NOREPLACE'
+  | 'MAP_ANONYMOUS' | 'MAP_POPULATE' | 'MAP_NORESERVE' | 'MAP_HUGETLB'
+  | 'MAP_HUGE_SHIFT' | 'MAP_LOCKED'
+  | 'MADV_NORMAL' | 'MADV_RANDOM' | 'MADV_SEQUENTIAL' | 'MADV_WILLNEED'
+  | 'MADV_DONTNEED' | 'MADV_FREE' | 'MADV_REMOVE' | 'MADV_DONTFORK' | 'MADV_DOFORK'
+  | 'MADV_MERGEABLE' | 'MADV_UNMERGEABLE' | 'MADV_HUGEPAGE' | 'MADV_NOHUGEPAGE'
+  | 'MADV_COLD' | 'MADV_PAGEOUT' | 'MADV_POPULATE_READ' | 'MADV_POPULATE_WRITE'
+  | 'MADV_COLLAPSE'
+  | 'MREMAP_MAYMOVE' | 'MREMAP_FIXED' | 'MREMAP_DONTUNMAP'
+  | 'MFD_CLOEXEC' | 'MFD_ALLOW_SEALING' | 'MFD_HUGETLB' | 'MFD_HUGE_SHIFT'
+  | 'MPOL_DEFAULT' | 'MPOL_PREFERRED' | 'MPOL_BIND' | 'MPOL_INTERLEAVE' | 'MPOL_LOCAL'
+  | 'MPOL_MF_STRICT' | 'MPOL_MF_MOVE' | 'MPOL_MF_MOVE_ALL'
+  | 'PAGE_SIZE';
+
+/** newView's result: an external ArrayBuffer over the mapping and its record. */
+export interface NativeView {
+  buffer: ArrayBuffer;
+  record: ViewRecord;
+}
+
+export interface MovePagesRaw {
+  /** the syscall's return: 0, or the number of pages left unmigrated */
+  result: number;
+  /** per page: its node, a negative errno, or INT32_MIN where the kernel wrote nothing */
+  status: Int32Array;
+}
+
+export interface MmNative {
+  mmap(addr: U64, length: U64, prot: I64, flags: I64, fd: I64, offset: I64): bigint;
+  munmap(addr: U64, length: U64): void;
+  mprotect(addr: U64, length: U64, prot: I64): void;
+  madvise(addr: U64, length: U64, advice: I64): void;
+  mremap(oldAddr: U64, oldLength: U64, newLength: U64, flags: I64, newAddr: U64): bigint;
+  memfdCreate(name: string, flags: U64): number;
+  newView(addr: U64, length: U64, owned: boolean): NativeView;
+  /** Detaches the buffer; with its record, its finalizer no longer unmaps. */
+  releaseView(buffer: ArrayBuffer, record?: ViewRecord): void;
+  /** nodes null only asks where each page is. */
+  movePages(pid: I64, addrs: BigUint64Array, nodes: Int32Array | null, flags: I64): MovePagesRaw;
+  /** nodemask: bit n = node n */
+  mbind(addr: U64, length: U64, mode: I64, nodemask: U64, flags: U64): void;
+  mmConstants: Readonly<Record<MmConstantName, number>>;
+}
+
+// ---------------------------------------------------------------- fork_child.cc
+
+export type ForkConstantName =
+  | 'OP_WRITE' | 'OP_READ' | 'OP_MADVISE' | 'OP_MPROTECT' | 'OP_MUNMAP'
+  | 'OP_SLEEP' | 'OP_WAIT' | 'OP_FILL' | 'OP_IOCTL';
+
+/** One operation for forkRun; data is required by OP_WRITE and OP_IOCTL (length bytes). */
+export interface NativeForkOp {
+  code: number;
+  addr: bigint;
+  length: number;
+  arg: number;
+  data?: Uint8Array;
+}
+
+/** Operation `index` finished ('result') or, an OP_WAIT, is waiting for forkResume ('wait'). */
+export interface NativeForkStep<T extends 'result' | 'wait'> {
+  type: T;
+  index: number;
+  /** negative errno, -0 on success */
+  errno: number;
+  code?: string;
+  /** OP_READ: the bytes read; OP_IOCTL: the argument after the call */
+  bytes?: Buffer;
+}
+
+export interface NativeForkExit {
+  type: 'exit';
+  pid: number;
+  /** the wait status */
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+}
+
+export type NativeForkEvent = NativeForkStep<'result'> | NativeForkStep<'wait'> | NativeForkExit;
+
+export interface ForkChildNative {
+  /** The callback runs on the JavaScript thread; ctlFd is the caller's to close after 'exit'. */
+  forkRun(ops: readonly NativeForkOp[], onEvent: (event: NativeForkEvent) => void): { pid: number; ctlFd: number };
+  forkResume(ctlFd: Fd): void;
+  forkConstants: Readonly<Record<ForkConstantName, number>>;
+}
+
+// ---------------------------------------------------------------- pagemap.cc
+
+export type PagemapConstantName =
+  | 'PAGE_IS_WPALLOWED' | 'PAGE_IS_WRITTEN' | 'PAGE_IS_FILE' | 'PAGE_IS_PRESENT'
+  | 'PAGE_IS_SWAPPED' | 'PAGE_IS_PFNZERO' | 'PAGE_IS_HUGE' | 'PAGE_IS_SOFT_DIRTY'
+  | 'PAGE_IS_GUARD';
+
+export interface PageStateRaw {
+  /** raw /proc/self/pagemap entries */
+  pagemap: BigUint64Array;
+  /** flags of each present PFN; null (and kpageflagsErrno) when unreadable */
+  kpageflags: BigUint64Array | null;
+  kpageflagsErrno?: number;
+  /** PAGEMAP_SCAN categories; null (and scanErrno) when refused */
+  scan: Uint8Array | null;
+  scanErrno?: number;
+}
+
+export interface PagemapScanRaw {
+  /** (start, end, categories) triples */
+  regions: BigUint64Array;
+  walkEnd: bigint;
+}
+
+export type PageSummaryRaw = {
+  pages: number;
+  pageSize: number;
+  present: number;
+  swapped: number;
+  exclusive: number;
+  softDirty: number;
+  fileOrSharedAnon: number;
+  uffdWp: number;
+  guard: number;
+  pfnKnown: number;
+} & (
+  | { kpageflags: true; thp: number; thpHead: number; thpTail: number; hugetlb: number; zeroPage: number; ksm: number; anon: number; lru: number }
+  | { kpageflags: false; kpageflagsErrno: number }
+) & (
+  | { pagemapScan: true; scanPresent: number; scanHuge: number; pfnZero: number; pmdMapped: number }
+  | { pagemapScan: false; pagemapScanErrno: number }
+);
+
+export interface PagemapNative {
+  pageStateRaw(addr: U64, length: U64): PageStateRaw;
+  pagemapScan(
+    start: U64, end: U64, categoryMask: U64, categoryAnyofMask: U64,
+    categoryInverted: U64, returnMask: U64, maxPages: U64,
+  ): PagemapScanRaw;
+  pageSummary(addr: U64, length: U64): PageSummaryRaw;
+  pagemapConstants: Readonly<Record<PagemapConstantName, number>>;
+}
+
+// ---------------------------------------------------------------- userfaultfd.cc
+
+export type UffdConstantName =
+  | 'O_CLOEXEC' | 'O_NONBLOCK' | 'UFFD_USER_MODE_ONLY' | 'UFFD_API'
+  | 'UFFD_FEATURE_PAGEFAULT_FLAG_WP' | 'UFFD_FEATURE_EVENT_FORK' | 'UFFD_FEATURE_EVENT_REMAP'
+  | 'UFFD_FEATURE_EVENT_REMOVE' | 'UFFD_FEATURE_MISSING_HUGETLBFS' | 'UFFD_FEATURE_MISSING_SHMEM'
+  | 'UFFD_FEATURE_EVENT_UNMAP' | 'UFFD_FEATURE_SIGBUS' | 'UFFD_FEATURE_THREAD_ID'
+  | 'UFFD_FEATURE_MINOR_HUGETLBFS' | 'UFFD_FEATURE_MINOR_SHMEM' | 'UFFD_FEATURE_EXACT_ADDRESS'
+  | 'UFFD_FEATURE_WP_HUGETLBFS_SHMEM' | 'UFFD_FEATURE_WP_UNPOPULATED' | 'UFFD_FEATURE_POISON'
+  | 'UFFD_FEATURE_WP_ASYNC' | 'UFFD_FEATURE_MOVE'
+  | '_UFFDIO_REGISTER' | '_UFFDIO_UNREGISTER' | '_UFFDIO_WAKE' | '_UFFDIO_COPY'
+  | '_UFFDIO_ZEROPAGE' | '_UFFDIO_MOVE' | '_UFFDIO_WRITEPROTECT' | '_UFFDIO_CONTINUE'
+  | '_UFFDIO_POISON' | '_UFFDIO_API'
+  | 'UFFDIO_REGISTER_MODE_MISSING' | 'UFFDIO_REGISTER_MODE_WP' | 'UFFDIO_REGISTER_MODE_MINOR'
+  | 'UFFDIO_COPY_MODE_DONTWAKE' | 'UFFDIO_COPY_MODE_WP' | 'UFFDIO_ZEROPAGE_MODE_DONTWAKE'
+  | 'UFFDIO_WRITEPROTECT_MODE_WP' | 'UFFDIO_WRITEPROTECT_MODE_DONTWAKE'
+  | 'UFFDIO_CONTINUE_MODE_DONTWAKE' | 'UFFDIO_CONTINUE_MODE_WP'
+  | 'UFFDIO_MOVE_MODE_DONTWAKE' | 'UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES'
+  | 'UFFDIO_POISON_MODE_DONTWAKE'
+  | 'UFFD_EVENT_PAGEFAULT' | 'UFFD_EVENT_FORK' | 'UFFD_EVENT_REMAP' | 'UFFD_EVENT_REMOVE'
+  | 'UFFD_EVENT_UNMAP'
+  | 'UFFD_PAGEFAULT_FLAG_WRITE' | 'UFFD_PAGEFAULT_FLAG_WP' | 'UFFD_PAGEFAULT_FLAG_MINOR'
+  | 'POLICY_COPY' | 'POLICY_ZEROPAGE';
+
+/**
+ * One struct uffd_msg. Which of the optional fields are set depends on event:
+ * PAGEFAULT flags, address, ptid; FORK ufd; REMAP from, to, len;
+ * REMOVE and UNMAP start, end.
+ */
+export interface UffdMessage {
+  event: number;
+  /** CLOCK_MONOTONIC ns when the batch holding this message was read */
+  readNs: bigint;
+  flags?: number;
+  address?: bigint;
+  ptid?: number;
+  ufd?: number;
+  from?: bigint;
+  to?: bigint;
+  len?: number;
+  start?: bigint;
+  end?: bigint;
+}
+
+export interface UffdServerConfig {
+  /** POLICY_COPY or POLICY_ZEROPAGE */
+  policy: number;
+  /** repeated to fill one page for UFFDIO_COPY (zeros without it) */
+  pattern?: NodeJS.TypedArray;
+  pageSize: number;
+  copyMode: number;
+  delayNs: number;
+  maxSamples: number;
+}
+
+export interface FaultServerCounters {
+  faults: number;
+  missing: number;
+  wp: number;
+  minor: number;
+  /** COPY found the page already mapped (another thread faulted it in): the waiters were woken. */
+  eexist: number;
+  /** EAGAIN retries (the mm changed under the copy). */
+  eagain: number;
+  errors: number;
+  lastErrno: number;
+  forks: number;
+  remaps: number;
+  removes: number;
+  unmaps: number;
+}
+
+export interface UffdServerSamples extends FaultServerCounters {
+  /** Per-fault service time: message read to resolving ioctl returned, in ns. */
+  serviceNs: Float64Array;
+  /** CLOCK_MONOTONIC (ns) at which each fault's service began, same order as serviceNs. */
+  readAtNs: Float64Array;
+  /** Each fault's address (as a double: exact for user addresses), same order. */
+  address: Float64Array;
+}
+
+export interface UserfaultfdNative {
+  uffdOpen(flags: I64, viaDevice: boolean): number;
+  uffdClose(fd: Fd): void;
+  /** The api, features and ioctls words the kernel wrote back. */
+  uffdApi(fd: Fd, features: U64): { api: bigint; features: bigint; ioctls: bigint };
+  /** Returns the ioctls bits the range allows. */
+  uffdRegister(fd: Fd, start: U64, len: U64, mode: U64): bigint;
+  uffdUnregister(fd: Fd, start: U64, len: U64): void;
+  uffdWake(fd: Fd, start: U64, len: U64): void;
+  /** src: an address, or a typed array read during the ioctl. Returns bytes copied. */
+  uffdCopy(fd: Fd, dst: U64, src: U64 | NodeJS.TypedArray, len: U64, mode: U64): number;
+  uffdZeropage(fd: Fd, start: U64, len: U64, mode: U64): number;
+  uffdWriteprotect(fd: Fd, start: U64, len: U64, mode: U64): void;
+  uffdContinue(fd: Fd, start: U64, len: U64, mode: U64): number;
+  uffdMove(fd: Fd, dst: U64, src: U64, len: U64, mode: U64): number;
+  uffdPoison(fd: Fd, start: U64, len: U64, mode: U64): number;
+  /** [] when nothing is queued (O_NONBLOCK uffd). */
+  uffdRead(fd: Fd): UffdMessage[];
+  /** Exactly one of err and message is null. */
+  uffdDeliveryStart(fd: Fd, callback: (err: SyscallError | null, message: UffdMessage | null) => void): UffdDeliveryHandle;
+  uffdDeliveryRef(handle: UffdDeliveryHandle, ref: boolean): void;
+  uffdReaderStop(handle: UffdDeliveryHandle | UffdServerHandle): void;
+  uffdServerStart(fd: Fd, config: UffdServerConfig): UffdServerHandle;
+  uffdServerStats(handle: UffdServerHandle): FaultServerCounters;
+  uffdServerStop(handle: UffdServerHandle): UffdServerSamples;
+  uffdConstants: Readonly<Record<UffdConstantName, number>>;
+}
+
+// ---------------------------------------------------------------- thread_access.cc
+
+export interface AccessSignal {
+  signal: 'SIGBUS';
+  /** si_code (BUS_ADRERR = 2, BUS_MCEERR_AR = 4, ...). */
+  code: number;
+  address: bigint;
+}
+
+export interface ThreadAccessResult {
+  /** Kernel thread id of the accessing thread (matches a fault's tid with THREAD_ID). */
+  tid: number;
+  /** CLOCK_MONOTONIC at the start and end of the loop. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Accesses that finished (less than requested when a SIGBUS stopped the loop). */
+  completed: number;
+  /** Per-access latency in nanoseconds, fault included, one entry per completed access. */
+  latencyNs: Float64Array;
+  /** Start of each completed access in ns after startNs (to line accesses up with events' readNs). */
+  offsetNs: Float64Array;
+  /** Bytes read (reads only): each access's `width` bytes, concatenated. */
+  bytes?: Uint8Array;
+  /** Set when the loop ended on SIGBUS (poisoned page, UFFD_FEATURE_SIGBUS, ...). */
+  signal: AccessSignal | null;
+}
+
+/** forkAccess: tid is the child's pid too; termSignal is strsignal()'s text. */
+export interface ForkAccessResult extends ThreadAccessResult {
+  pid: number;
+  exitCode: number | null;
+  termSignal: string | null;
+}
+
+export interface ThreadAccessNative {
+  /** data (writes, exactly the bytes written) or fill (a byte, default 0). */
+  threadAccess(
+    addr: U64, length: U64, stride: U64, width: U64, write: boolean,
+    data?: NodeJS.TypedArray, fill?: number, startAtNs?: U64,
+  ): Promise<ThreadAccessResult>;
+  forkAccess(
+    addr: U64, length: U64, stride: U64, width: U64, write: boolean,
+    data?: NodeJS.TypedArray, fill?: number, startAtNs?: U64,
+  ): Promise<ForkAccessResult>;
+  gettid(): number;
+  monotonicNs(): bigint;
+}
+
+// ---------------------------------------------------------------- fault_timing.cc
+
+export interface FaultRunSpec {
+  length: U64;
+  stride?: U64;
+  write?: boolean;
+  repetitions?: U64;
+  prot?: number;
+  flags?: number;
+  fd?: number;
+  offset?: number;
+  /** a power of two; 0 = no alignment */
+  align?: U64;
+  madvise?: number[];
+  /** 0: one access per touch; 1: one MADV_POPULATE_WRITE */
+  mode?: number;
+  keepLast?: boolean;
+  /** default true */
+  perf?: boolean;
+}
+
+export type PerfStatus =
+  | { available: true; excludeKernel: boolean }
+  /** code 'disabled' (not asked for: no errno, no message) or the errno name */
+  | { available: false; code: string; errno?: number; message?: string };
+
+export interface FaultCounts {
+  pageFaults: number;
+  minor: number;
+  major: number;
+}
+
+export interface FaultRepRaw {
+  address: bigint;
+  samples: Float64Array;
+  totalNs: number;
+  rusage: { minflt: number; majflt: number };
+  perf: FaultCounts | null;
+}
+
+export interface FaultRunRaw {
+  clock: 'CLOCK_MONOTONIC';
+  processFirst: boolean;
+  perf: PerfStatus;
+  reps: FaultRepRaw[];
+  keptAddress: bigint | null;
+}
+
+export interface FaultTimingNative {
+  faultRun(spec: FaultRunSpec): FaultRunRaw;
+  faultTouch(addr: U64, length: U64, stride: U64, write: boolean, perf?: boolean): FaultRunRaw;
+  clockOverhead(n: U64): Float64Array;
+  perfProbe(): PerfStatus;
+  /** method 0: memset; 1: rep stosb (x86-64). chunk 0 or omitted: the whole range. */
+  clearTiming(addr: U64, length: U64, passes: U64, method: I64): Float64Array;
+  clearTiming(addr: U64, length: U64, passes: U64, method: I64, chunk: U64): Float64Array;
+  timedMadvise(addr: U64, length: U64, advice: I64): number;
+}
+
+// ---------------------------------------------------------------- drm.cc
+
+export interface DrmVersion {
+  name: string;
+  date: string;
+  desc: string;
+  major: number;
+  minor: number;
+  patchlevel: number;
+}
+
+export interface DrmNative {
+  drmVersion(path: string): DrmVersion;
+}
+
+// ---------------------------------------------------------------- kvm.cc
+
+/** What kvmProbe reached; failedAt, code and errno name the step that failed. */
+export interface KvmProbe {
+  apiVersion?: number;
+  vmCreated?: boolean;
+  exits?: string;
+  guestRan?: boolean;
+  failedAt?: string;
+  code?: string;
+  errno?: number;
+}
+
+export interface KvmNative {
+  kvmProbe(): KvmProbe;
+}
+
+// ---------------------------------------------------------------- mirrordrm.cc
+
+export type MirrordrmConstantName =
+  | 'MIRRORDRM_USERPTR_MODE_MASK' | 'MIRRORDRM_USERPTR_MODE_GUP'
+  | 'MIRRORDRM_USERPTR_MODE_GUP_LONGTERM' | 'MIRRORDRM_USERPTR_MODE_GUP_GET'
+  | 'MIRRORDRM_USERPTR_MODE_HMM' | 'MIRRORDRM_USERPTR_READ_ONLY'
+  | 'MIRRORDRM_USERPTR_POPULATE' | 'MIRRORDRM_USERPTR_GUP_REPIN'
+  | 'MIRRORDRM_USERPTR_FLAGS' | 'MIRRORDRM_USERPTR_MAX_SIZE'
+  | 'MIRRORDRM_ACCESS_READ' | 'MIRRORDRM_ACCESS_WRITE'
+  | 'MIRRORDRM_PAGE_VALID' | 'MIRRORDRM_PAGE_WRITE' | 'MIRRORDRM_PAGE_ZERO'
+  | 'MIRRORDRM_PAGE_ERROR' | 'MIRRORDRM_PAGE_STALE' | 'MIRRORDRM_PAGE_SAME'
+  | 'MIRRORDRM_PAGE_ORDER_SHIFT' | 'MIRRORDRM_PAGE_ORDER_MASK'
+  | 'MIRRORDRM_RECORD_BLOCKABLE' | 'MIRRORDRM_RECORD_WOULD_BLOCK'
+  | 'MIRRORDRM_RECORD_READ_ONLY' | 'MIRRORDRM_RECORD_DOWNGRADED'
+  | 'MIRRORDRM_RECORD_KEPT_STALE' | 'MIRRORDRM_RECORD_FENCE_WAIT'
+  | 'MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE' | 'MIRRORDRM_FENCE_WAIT_MAX_NS'
+  | 'MIRRORDRM_POPULATE_DELAY_MAX_NS'
+  | 'MIRRORDRM_EVENT_SLOTS'
+  | 'DRM_IOCTL_MIRRORDRM_USERPTR' | 'DRM_IOCTL_MIRRORDRM_ACCESS'
+  | 'DRM_IOCTL_MIRRORDRM_SNAPSHOT' | 'DRM_IOCTL_MIRRORDRM_INVAL_READ'
+  | 'DRM_IOCTL_MIRRORDRM_STATS' | 'DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR'
+  | 'POLLIN'
+  | 'sizeofPage' | 'sizeofRecord' | 'sizeofCounters';
+
+export interface MirrordrmAccessResult {
+  populates: number;
+  retries: number;
+}
+
+export interface MirrordrmInvalRead {
+  /** count struct drm_mirrordrm_inval_record */
+  records: Buffer;
+  count: number;
+  lost: bigint;
+  lostTotal: bigint;
+  pending: number;
+}
+
+/** The mirrordrm ioctls, in one namespace object: native.mirrordrm. */
+export interface MirrordrmFunctions {
+  version(fd: Fd): DrmVersion;
+  gemClose(fd: Fd, handle: U64): void;
+  /** Returns the new GEM handle. */
+  userptr(fd: Fd, address: U64, size: U64, flags: U64): number;
+  userptrAsync(fd: Fd, address: U64, size: U64, flags: U64): Promise<number>;
+  access(fd: Fd, handle: U64, offset: U64, flags: U64, data: Uint8Array): MirrordrmAccessResult;
+  accessAsync(fd: Fd, handle: U64, offset: U64, flags: U64, data: Uint8Array): Promise<MirrordrmAccessResult>;
+  accessAddr(fd: Fd, handle: U64, offset: U64, length: U64, address: U64, flags: U64): MirrordrmAccessResult;
+  accessAddrAsync(fd: Fd, handle: U64, offset: U64, length: U64, address: U64, flags: U64): Promise<MirrordrmAccessResult>;
+  /** count struct drm_mirrordrm_page */
+  snapshot(fd: Fd, handle: U64, firstPage: U64, count: U64): Buffer;
+  invalRead(fd: Fd, max: U64): MirrordrmInvalRead;
+  invalRead(fd: Fd, max: U64, flags: U64): MirrordrmInvalRead;
+  /** struct drm_mirrordrm_counters */
+  stats(fd: Fd, handle: U64): Buffer;
+  setBehaviour(fd: Fd, handle: U64, flags: U64, fenceWaitNs: U64): void;
+  setBehaviour(fd: Fd, handle: U64, flags: U64, fenceWaitNs: U64, populateDelayNs: U64): void;
+  /** Any request with a caller-built argument (a buffer, an address or none); returns 0. */
+  ioctl(fd: Fd, request: U64, arg?: Buffer | U64 | null): number;
+  /** Resolves with poll's revents (0 on timeout). */
+  pollAsync(fd: Fd, timeoutMs: I64): Promise<number>;
+  timeUserptr(fd: Fd, address: U64, size: U64, flags: U64, reps: U64): BigUint64Array;
+  /** advice >= 0: madvise(adviseAddr, adviseLen, advice), untimed, before each access. */
+  timeAccess(
+    fd: Fd, handle: U64, offset: U64, length: U64, flags: U64, reps: U64,
+    advice: I64, adviseAddr: U64, adviseLen: U64,
+  ): BigUint64Array;
+}
+
+export interface MirrordrmNative {
+  mirrordrm: MirrordrmFunctions;
+  mirrordrmConstants: Readonly<Record<MirrordrmConstantName, number>>;
+}
+
+// ---------------------------------------------------------------- fakevram.cc
+
+export type FakevramConstantName =
+  | 'IOC_INFO' | 'IOC_SET_POLICY' | 'IOC_GET_POLICY' | 'IOC_COUNTERS' | 'IOC_EVICT' | 'IOC_ACCESS'
+  | 'KIND_IOMEM' | 'KIND_PAGES'
+  | 'ENTRY_PTE' | 'ENTRY_PMD' | 'ENTRY_PUD'
+  | 'CAP_PMD' | 'CAP_PUD'
+  | 'POLICY_PREFAULT' | 'POLICY_NO_ALIGN'
+  | 'SIZEOF_INFO' | 'SIZEOF_POLICY' | 'SIZEOF_COUNTERS' | 'SIZEOF_EVICT' | 'SIZEOF_ACCESS';
+
+export interface FakevramInfoRaw {
+  size: number;
+  physBase: bigint;
+  kind: number;
+  caps: number;
+  pageShift: number;
+  pmdShift: number;
+  pudShift: number;
+  kernelVersion: number;
+}
+
+/** Per entry size where an array: [pte, pmd, pud]. */
+export interface FakevramCountersRaw {
+  faults: number[];
+  hugeFaultCalls: number[];
+  fallbacks: number[];
+  prefaultEntries: number[];
+  prefaultSkipped: number;
+  sigbus: number;
+  zaps: number;
+  mmaps: number;
+  vmaOpens: number;
+  vmaCloses: number;
+  splitZaps: number;
+}
+
+export interface FakevramNative {
+  fakevramInfo(fd: Fd): FakevramInfoRaw;
+  fakevramSetPolicy(fd: Fd, maxEntry: U64, flags: U64): void;
+  fakevramGetPolicy(fd: Fd): { maxEntry: number; flags: number };
+  fakevramCounters(fd: Fd, reset: boolean): FakevramCountersRaw;
+  /** Returns the range actually zapped. */
+  fakevramEvict(fd: Fd, offset: U64, length: U64): { offset: number; length: number };
+  fakevramAccess(fd: Fd, offset: U64, buffer: Uint8Array, write: boolean): void;
+  fakevramConstants: Readonly<Record<FakevramConstantName, number>>;
+  /** One u64 per 4 KiB page: (base + offset) ^ seed. */
+  patternFill(addr: U64, length: U64, seed: U64, base?: U64): void;
+  /** Returns the number of 4 KiB pages that differ. */
+  patternCheck(addr: U64, length: U64, seed: U64, base: U64): number;
+  processVmReadv(pid: I64, local: U64, remote: U64, length: U64): number;
+  processVmWritev(pid: I64, local: U64, remote: U64, length: U64): number;
+  vmspliceFrom(addr: U64, length: U64): number;
+  /** FUTEX_WAIT without a timeout: call with val != *addr. */
+  futexWait(addr: U64, val: U64, isPrivate: boolean): number;
+  preadInto(fd: Fd, addr: U64, length: U64, offset: I64): number;
+  pipeRoundTrip(src: U64, dst: U64, length: U64): { written: number; read: number };
+}
+
+/** Everything the addon exports. */
+export type Native = MmNative & ForkChildNative & PagemapNative & UserfaultfdNative &
+  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative;

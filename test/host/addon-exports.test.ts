@@ -1,0 +1,113 @@
+// The addon's exports against their types (src/native.ts), both ways:
+// `declared` must satisfy Shape<Native>, so tsc (npm run typecheck) fails when
+// the interface has a name this list lacks or the other way round; the test
+// then fails when the loaded addon exports a name, a kind (function, number,
+// namespace object) or a namespace member the list does not have, or lacks one
+// it has. A native function added without a type, or a typed one the addon
+// does not export, fails CI either way.
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon.js';
+import type { Native } from '../../src/native.js';
+
+const F = 'function';
+const N = 'number';
+
+type Shape<T> = {
+  [K in keyof T]-?: T[K] extends (...args: never[]) => unknown ? typeof F : T[K] extends number ? typeof N : Shape<T[K]>;
+};
+
+// In the order of the Init functions (native/addon.cc) and their exports.
+const declared = {
+  mmap: F, munmap: F, mprotect: F, madvise: F, mremap: F, memfdCreate: F, newView: F, releaseView: F,
+  movePages: F, mbind: F,
+  mmConstants: {
+    PROT_NONE: N, PROT_READ: N, PROT_WRITE: N, PROT_EXEC: N, MAP_SHARED: N, MAP_PRIVATE: N, MAP_FIXED: N,
+    MAP_FIXED_NOREPLACE: N, MAP_ANONYMOUS: N, MAP_POPULATE: N, MAP_NORESERVE: N, MAP_HUGETLB: N,
+    MAP_HUGE_SHIFT: N, MAP_LOCKED: N, MADV_NORMAL: N, MADV_RANDOM: N, MADV_SEQUENTIAL: N, MADV_WILLNEED: N,
+    MADV_DONTNEED: N, MADV_FREE: N, MADV_REMOVE: N, MADV_DONTFORK: N, MADV_DOFORK: N, MADV_MERGEABLE: N,
+    MADV_UNMERGEABLE: N, MADV_HUGEPAGE: N, MADV_NOHUGEPAGE: N, MADV_COLD: N, MADV_PAGEOUT: N,
+    MADV_POPULATE_READ: N, MADV_POPULATE_WRITE: N, MADV_COLLAPSE: N, MREMAP_MAYMOVE: N, MREMAP_FIXED: N,
+    MREMAP_DONTUNMAP: N, MFD_CLOEXEC: N, MFD_ALLOW_SEALING: N, MFD_HUGETLB: N, MFD_HUGE_SHIFT: N,
+    MPOL_DEFAULT: N, MPOL_PREFERRED: N, MPOL_BIND: N, MPOL_INTERLEAVE: N, MPOL_LOCAL: N, MPOL_MF_STRICT: N,
+    MPOL_MF_MOVE: N, MPOL_MF_MOVE_ALL: N, PAGE_SIZE: N,
+  },
+  forkRun: F, forkResume: F,
+  forkConstants: {
+    OP_WRITE: N, OP_READ: N, OP_MADVISE: N, OP_MPROTECT: N, OP_MUNMAP: N, OP_SLEEP: N, OP_WAIT: N, OP_FILL: N,
+    OP_IOCTL: N,
+  },
+  pageStateRaw: F, pagemapScan: F, pageSummary: F,
+  pagemapConstants: {
+    PAGE_IS_WPALLOWED: N, PAGE_IS_WRITTEN: N, PAGE_IS_FILE: N, PAGE_IS_PRESENT: N, PAGE_IS_SWAPPED: N,
+    PAGE_IS_PFNZERO: N, PAGE_IS_HUGE: N, PAGE_IS_SOFT_DIRTY: N, PAGE_IS_GUARD: N,
+  },
+  uffdOpen: F, uffdClose: F, uffdApi: F, uffdRegister: F, uffdUnregister: F, uffdWake: F, uffdCopy: F,
+  uffdZeropage: F, uffdWriteprotect: F, uffdContinue: F, uffdMove: F, uffdPoison: F, uffdRead: F,
+  uffdDeliveryStart: F, uffdDeliveryRef: F, uffdReaderStop: F, uffdServerStart: F, uffdServerStats: F,
+  uffdServerStop: F,
+  uffdConstants: {
+    O_CLOEXEC: N, O_NONBLOCK: N, UFFD_USER_MODE_ONLY: N, UFFD_API: N, UFFD_FEATURE_PAGEFAULT_FLAG_WP: N,
+    UFFD_FEATURE_EVENT_FORK: N, UFFD_FEATURE_EVENT_REMAP: N, UFFD_FEATURE_EVENT_REMOVE: N,
+    UFFD_FEATURE_MISSING_HUGETLBFS: N, UFFD_FEATURE_MISSING_SHMEM: N, UFFD_FEATURE_EVENT_UNMAP: N,
+    UFFD_FEATURE_SIGBUS: N, UFFD_FEATURE_THREAD_ID: N, UFFD_FEATURE_MINOR_HUGETLBFS: N,
+    UFFD_FEATURE_MINOR_SHMEM: N, UFFD_FEATURE_EXACT_ADDRESS: N, UFFD_FEATURE_WP_HUGETLBFS_SHMEM: N,
+    UFFD_FEATURE_WP_UNPOPULATED: N, UFFD_FEATURE_POISON: N, UFFD_FEATURE_WP_ASYNC: N, UFFD_FEATURE_MOVE: N,
+    _UFFDIO_REGISTER: N, _UFFDIO_UNREGISTER: N, _UFFDIO_WAKE: N, _UFFDIO_COPY: N, _UFFDIO_ZEROPAGE: N,
+    _UFFDIO_MOVE: N, _UFFDIO_WRITEPROTECT: N, _UFFDIO_CONTINUE: N, _UFFDIO_POISON: N, _UFFDIO_API: N,
+    UFFDIO_REGISTER_MODE_MISSING: N, UFFDIO_REGISTER_MODE_WP: N, UFFDIO_REGISTER_MODE_MINOR: N,
+    UFFDIO_COPY_MODE_DONTWAKE: N, UFFDIO_COPY_MODE_WP: N, UFFDIO_ZEROPAGE_MODE_DONTWAKE: N,
+    UFFDIO_WRITEPROTECT_MODE_WP: N, UFFDIO_WRITEPROTECT_MODE_DONTWAKE: N, UFFDIO_CONTINUE_MODE_DONTWAKE: N,
+    UFFDIO_CONTINUE_MODE_WP: N, UFFDIO_MOVE_MODE_DONTWAKE: N, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES: N,
+    UFFDIO_POISON_MODE_DONTWAKE: N, UFFD_EVENT_PAGEFAULT: N, UFFD_EVENT_FORK: N, UFFD_EVENT_REMAP: N,
+    UFFD_EVENT_REMOVE: N, UFFD_EVENT_UNMAP: N, UFFD_PAGEFAULT_FLAG_WRITE: N, UFFD_PAGEFAULT_FLAG_WP: N,
+    UFFD_PAGEFAULT_FLAG_MINOR: N, POLICY_COPY: N, POLICY_ZEROPAGE: N,
+  },
+  threadAccess: F, forkAccess: F, gettid: F, monotonicNs: F, faultRun: F, faultTouch: F, clockOverhead: F,
+  perfProbe: F, clearTiming: F, timedMadvise: F, drmVersion: F, kvmProbe: F,
+  mirrordrm: {
+    version: F, gemClose: F, userptr: F, userptrAsync: F, access: F, accessAsync: F, accessAddr: F,
+    accessAddrAsync: F, snapshot: F, invalRead: F, stats: F, setBehaviour: F, ioctl: F, pollAsync: F,
+    timeUserptr: F, timeAccess: F,
+  },
+  mirrordrmConstants: {
+    MIRRORDRM_USERPTR_MODE_MASK: N, MIRRORDRM_USERPTR_MODE_GUP: N, MIRRORDRM_USERPTR_MODE_GUP_LONGTERM: N,
+    MIRRORDRM_USERPTR_MODE_GUP_GET: N, MIRRORDRM_USERPTR_MODE_HMM: N, MIRRORDRM_USERPTR_READ_ONLY: N,
+    MIRRORDRM_USERPTR_POPULATE: N, MIRRORDRM_USERPTR_GUP_REPIN: N, MIRRORDRM_USERPTR_FLAGS: N,
+    MIRRORDRM_USERPTR_MAX_SIZE: N, MIRRORDRM_ACCESS_READ: N, MIRRORDRM_ACCESS_WRITE: N,
+    MIRRORDRM_PAGE_VALID: N, MIRRORDRM_PAGE_WRITE: N, MIRRORDRM_PAGE_ZERO: N, MIRRORDRM_PAGE_ERROR: N,
+    MIRRORDRM_PAGE_STALE: N, MIRRORDRM_PAGE_SAME: N, MIRRORDRM_PAGE_ORDER_SHIFT: N,
+    MIRRORDRM_PAGE_ORDER_MASK: N, MIRRORDRM_RECORD_BLOCKABLE: N, MIRRORDRM_RECORD_WOULD_BLOCK: N,
+    MIRRORDRM_RECORD_READ_ONLY: N, MIRRORDRM_RECORD_DOWNGRADED: N, MIRRORDRM_RECORD_KEPT_STALE: N,
+    MIRRORDRM_RECORD_FENCE_WAIT: N, MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE: N, MIRRORDRM_FENCE_WAIT_MAX_NS: N,
+    MIRRORDRM_POPULATE_DELAY_MAX_NS: N, MIRRORDRM_EVENT_SLOTS: N, DRM_IOCTL_MIRRORDRM_USERPTR: N,
+    DRM_IOCTL_MIRRORDRM_ACCESS: N, DRM_IOCTL_MIRRORDRM_SNAPSHOT: N, DRM_IOCTL_MIRRORDRM_INVAL_READ: N,
+    DRM_IOCTL_MIRRORDRM_STATS: N, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR: N, POLLIN: N, sizeofPage: N,
+    sizeofRecord: N, sizeofCounters: N,
+  },
+  fakevramInfo: F, fakevramSetPolicy: F, fakevramGetPolicy: F, fakevramCounters: F, fakevramEvict: F,
+  fakevramAccess: F,
+  fakevramConstants: {
+    IOC_INFO: N, IOC_SET_POLICY: N, IOC_GET_POLICY: N, IOC_COUNTERS: N, IOC_EVICT: N, IOC_ACCESS: N,
+    KIND_IOMEM: N, KIND_PAGES: N, ENTRY_PTE: N, ENTRY_PMD: N, ENTRY_PUD: N, CAP_PMD: N, CAP_PUD: N,
+    POLICY_PREFAULT: N, POLICY_NO_ALIGN: N, SIZEOF_INFO: N, SIZEOF_POLICY: N, SIZEOF_COUNTERS: N,
+    SIZEOF_EVICT: N, SIZEOF_ACCESS: N,
+  },
+  patternFill: F, patternCheck: F, processVmReadv: F, processVmWritev: F, vmspliceFrom: F, futexWait: F,
+  pipeRoundTrip: F, preadInto: F,
+} satisfies Shape<Native>;
+
+/** What a loaded object really holds, in the same terms as Shape. */
+function shapeOf(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === 'object' && v !== null) out[k] = shapeOf(v);
+    else out[k] = typeof v;
+  }
+  return out;
+}
+
+describe('native addon exports', () => {
+  it('are exactly the names and kinds src/native.ts declares', () => {
+    expect(shapeOf(native)).toEqual(declared);
+  });
+});
