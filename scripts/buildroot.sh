@@ -11,14 +11,17 @@
 #       path (so absolute Kbuild paths resolve) and /proc mounted (objtool
 #       reads it); COMMAND runs in the first DIR
 #
-# The root is ${MIRRORLAB_CACHE:-/var/cache/mirrorlab}/buildroot/<suite>/. Its
+# The root is <suite>/ under ${MIRRORLAB_BUILDROOTS:-<cache>/buildroot}, <cache>
+# being ${MIRRORLAB_CACHE:-/var/cache/mirrorlab} (a fresh kernel cache can
+# share the build roots as it shares the .deb files, see MIRRORLAB_DEBS). Its
 # .complete marker holds the package list and is written last: a root without
-# it, or with another list, is rebuilt from scratch (debootstrap takes about
-# half a minute). The mounts live in a private mount namespace, so they go
+# it, or with another list, is rebuilt from scratch (debootstrap: half a
+# minute on an idle machine, three on a busy one). The mounts live in a private mount namespace, so they go
 # away with the command whatever way it ends; the trap unmounts them early.
 set -euo pipefail
 
 cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
+roots=${MIRRORLAB_BUILDROOTS:-$cache/buildroot}
 mirror=${MIRRORLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Kbuild needs make, bc, bison and flex; libelf and libssl headers for
 # out-of-tree objtool/sign-file fallbacks; kmod for modinfo; pahole for BTF.
@@ -31,20 +34,20 @@ usage() { sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 ensure() { # suite package...
 	local suite=$1 root want tmp
 	shift
-	root=$cache/buildroot/$suite
+	root=$roots/$suite
 	want=$(printf '%s\n' "${base_pkgs[@]}" "$@" | sort -u | tr '\n' ' ')
-	mkdir -p "$cache/buildroot"
-	exec 8>"$cache/buildroot/.$suite.lock"
+	mkdir -p "$roots"
+	exec 8>"$roots/.$suite.lock"
 	flock 8
 	if [ -f "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$want" ]; then
 		echo "$root"
 		return 0
 	fi
 	command -v debootstrap >/dev/null || die "debootstrap not installed (scripts/setup.sh installs it)"
-	tmp=$cache/buildroot/.$suite.new
+	tmp=$roots/.$suite.new
 	rm -rf "$tmp" "$root"
 	log "$suite: debootstrap ($want)"
-	local blog=$cache/buildroot/.$suite.log
+	local blog=$roots/.$suite.log
 	if ! debootstrap --variant=minbase --include="$(tr ' ' ',' <<<"${want% }")" \
 		"$suite" "$tmp" "$mirror" >"$blog" 2>&1; then
 		tail -n 30 "$blog" >&2
@@ -59,12 +62,12 @@ ensure() { # suite package...
 }
 
 run() { # suite dir... -- command...
-	local suite=$1 root dirs=() d
+	local suite=$1 root dirs=() d status
 	shift
-	root=$cache/buildroot/$suite
+	root=$roots/$suite
 	[ -f "$root/.complete" ] || die "$suite: no build root in $root; run scripts/buildroot.sh ensure $suite"
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		dirs+=("$(realpath "$1")")
+		dirs+=("$(realpath -s "$1")")
 		shift
 	done
 	[ $# -gt 1 ] && [ ${#dirs[@]} -gt 0 ] || usage
@@ -90,7 +93,10 @@ run() { # suite dir... -- command...
 			shift
 		done
 		chroot "$root" /usr/bin/env -C "$work" PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
-	' buildroot "$root" "${#dirs[@]}" "${dirs[@]}" "$@"
+	' buildroot "$root" "${#dirs[@]}" "${dirs[@]}" "$@" || status=$?
+	# The mount points are empty directories now; rmdir never removes more.
+	for d in "${dirs[@]}"; do rmdir -p --ignore-fail-on-non-empty "$root$d" 2>/dev/null || true; done
+	return "${status:-0}"
 }
 
 [ $# -ge 2 ] || usage

@@ -298,7 +298,7 @@ provision() {
 	# build a trivial module and compare its vermagic with the release.
 	local probe vm
 	probe=$(mktemp -d)
-	printf '#include <linux/module.h>\nstatic int __init p_init(void) { return 0; }\nmodule_init(p_init);\nMODULE_LICENSE("GPL");\n' >"$probe/kprobe_build.c"
+	printf '#include <linux/module.h>\nstatic int __init p_init(void) { return 0; }\nmodule_init(p_init);\nMODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("Kbuild probe");\n' >"$probe/kprobe_build.c"
 	echo 'obj-m := kprobe_build.o' >"$probe/Kbuild"
 	log "$series: test build of a trivial module"
 	"$scripts/kbuild.sh" "$dir" "$probe" -s >&2 || die "$series: test module build failed"
