@@ -72,6 +72,17 @@ run() { # suite dir... -- command...
 	done
 	[ $# -gt 1 ] && [ ${#dirs[@]} -gt 0 ] || usage
 	shift
+	# Mount points: remember the topmost directory each mkdir creates, so
+	# that only those are removed afterwards, never the root's own (/tmp).
+	local made=() top
+	for d in "${dirs[@]}"; do
+		top=
+		while [ ! -e "$root$d" ]; do
+			top=$root$d
+			d=$(dirname "$d")
+		done
+		[ -n "$top" ] && made+=("$top")
+	done
 	for d in "${dirs[@]}"; do mkdir -p "$root$d"; done
 	# The inner shell is the namespace's only process: its mounts die with
 	# it, and unshare makes them private, so the host never sees them.
@@ -94,8 +105,8 @@ run() { # suite dir... -- command...
 		done
 		chroot "$root" /usr/bin/env -C "$work" PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
 	' buildroot "$root" "${#dirs[@]}" "${dirs[@]}" "$@" || status=$?
-	# The mount points are empty directories now; rmdir never removes more.
-	for d in "${dirs[@]}"; do rmdir -p --ignore-fail-on-non-empty "$root$d" 2>/dev/null || true; done
+	# The mount points are empty again; rm -d removes only empty directories.
+	for top in "${made[@]}"; do find "$top" -depth -type d -exec rm -d {} + 2>/dev/null || true; done
 	return "${status:-0}"
 }
 
