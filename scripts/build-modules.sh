@@ -5,10 +5,12 @@
 #
 #   scripts/build-modules.sh [series...]      default: the default series of scripts/kernel-series
 #
-# Output: build/modules/<series>/<name>.ko (and build/modules/<series>/release).
-# Sources are copied to build/modules/.work/<series>/<dir> so that the two
-# series never share objects and kernel-patches/ stays clean; make rebuilds
-# only what changed.
+# Output: build/modules/<series>/<name>.ko (and build/modules/<series>/release);
+# a series' aliases are symlinks to it (build/modules/sid -> 7.2).
+# Sources are copied to build/modules/.work/<series>/<dir> so that no two
+# series share objects and kernel-patches/ stays clean; make rebuilds only
+# what changed. A kernel from another suite than the host's (sid) is built
+# in that suite's build root (scripts/kbuild.sh, scripts/buildroot.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/kernel-series.sh
@@ -19,11 +21,11 @@ jobs=${MIRRORLAB_MAKE_JOBS:-2}
 log() { printf 'build-modules: %s\n' "$*" >&2; }
 die() { printf 'build-modules: error: %s\n' "$*" >&2; exit 1; }
 
-series_list=()
+rows=()
 for name in "$@"; do
-	series_list+=("$(series_of "$name")") || die "unknown series '$name' (known: $(known_series))"
+	rows+=("$(series_of "$name")") || die "unknown series '$name' (known: $(known_series))"
 done
-[ ${#series_list[@]} -gt 0 ] || mapfile -t series_list < <(default_series)
+[ ${#rows[@]} -gt 0 ] || mapfile -t rows < <(default_series)
 
 dirs=()
 for k in kernel-patches/*/Kbuild; do
@@ -31,10 +33,11 @@ for k in kernel-patches/*/Kbuild; do
 done
 [ ${#dirs[@]} -gt 0 ] || { log "no kernel-patches/*/Kbuild found"; exit 0; }
 
-for series in "${series_list[@]}"; do
-	kc=$cache/kernels/$series
-	[ -f "$kc/.complete" ] || die "kernel cache for $series missing ($kc); run scripts/kernels.sh $series"
-	kdir=$(cat "$kc/kdir")
+for row in "${rows[@]}"; do
+	kc=$(series_cache_dir "$cache/kernels" "$row")
+	[ -f "$kc/.complete" ] || die "kernel cache for $row missing ($kc); run scripts/kernels.sh $row"
+	# sid's series is the one kernels.sh resolved (7.2, later 7.3).
+	series=$(basename "$kc")
 	release=$(cat "$kc/release")
 	out=build/modules/$series
 	mkdir -p "$out"
@@ -45,7 +48,7 @@ for series in "${series_list[@]}"; do
 		cp -a -u "$d/." "$work/"
 		log "$series: $name"
 		blog=$(mktemp)
-		if ! make -s -j"$jobs" -C "$kdir" M="$PWD/$work" KCFLAGS=-Werror modules >"$blog" 2>&1; then
+		if ! scripts/kbuild.sh --bind "$PWD/kernel-patches" "$kc" "$PWD/$work" -s -j"$jobs" KCFLAGS=-Werror >"$blog" 2>&1; then
 			cat "$blog" >&2
 			rm -f "$blog"
 			die "$series: $name failed to build"
@@ -65,5 +68,8 @@ for series in "${series_list[@]}"; do
 		done
 	done
 	echo "$release" >"$out/release"
+	for a in $(series_column "$row" 5 | tr ',' ' '); do
+		[ "$a" = - ] || ln -sfn "$series" "build/modules/$a"
+	done
 	log "$series: $(cd "$out" && ls ./*.ko | tr '\n' ' ')-> $out"
 done

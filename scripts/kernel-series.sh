@@ -32,3 +32,19 @@ series_of() { # name
 series_column() { # series column
 	series_rows | awk -v s="$1" -v c="$2" '$1 == s { print $c; exit }'
 }
+
+# Every series, default or not, one per line (setup provisions them all).
+all_series() {
+	series_rows | awk '{ print $1 }'
+}
+
+# The cache directory holding a series under kernels-root: <series>/, or,
+# for a suite that moves on (sid), the directory one of its aliases links to
+# (kernels/sid -> 7.3 once sid has 7.3; scripts/kernels.sh writes the links).
+series_cache_dir() { # kernels-root series
+	local a
+	for a in $(series_column "$2" 5 | tr ',' ' '); do
+		[ "$a" != - ] && [ -L "$1/$a" ] && { readlink -f "$1/$a"; return 0; }
+	done
+	echo "$1/$2"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the guest kernels listed in scripts/kernel-series (Debian's 6.1 and
-# 6.12 series), each as the -unsigned image package plus the exactly matching
-# headers, extracted into a cache (no kernel is installed into the host's /boot).
+# 6.12 series from bookworm, 7.2 from sid), each as the image packages plus the
+# exactly matching headers, extracted into a cache (no kernel is installed into
+# the host's /boot).
 #
 #   scripts/kernels.sh [series...]     default: the default series of scripts/kernel-series
 #
@@ -9,22 +10,40 @@
 #   vmlinuz        the kernel image (bzImage)
 #   vmlinux        the same kernel uncompressed (ELF with a PVH entry): QEMU boots it
 #                  without decompressing under emulation (6.1's xz payload costs seconds)
-#   modules/       dpkg -x of linux-image-<release>-unsigned (lib/modules/<release>/..., depmod run)
+#   modules/       dpkg -x of linux-image-<release>-unsigned, or of sid's split
+#                  linux-binary-, linux-modules- and linux-base-<release>
+#                  (lib/modules/<release>/..., depmod run)
 #   headers/       dpkg -x of linux-headers-<release>, its -common and linux-kbuild-<x>
 #   kdir           absolute Kbuild directory: make -C "$(cat kdir)" M=<dir> modules
 #   release        the kernel release string (uname -r in the guest)
 #   manifest.json  exact package names and versions
+#   buildroot      only for a suite other than the host's: "<suite> <compiler package>",
+#                  the build root (scripts/buildroot.sh) its modules are built in
 #   .complete      written last; a directory without it is incomplete and rebuilt
+#
+# A series from the host's own suite (bookworm) is resolved by the host's apt.
+# Any other suite (sid) gets an apt configuration of its own under
+# <cache>/apt/<suite>/ (its sources list, lists and package cache; the host's
+# sources are never touched), and its modules are built in a build root of that
+# suite, since its compiler and Kbuild tools do not run on the host. sid
+# replaces its kernel with each upload: its cache directory is named after the
+# series apt resolves (kernels/7.2/), its aliases are symlinks to it
+# (kernels/sid -> 7.2), and its lists are refreshed only when they are missing
+# or a download fails, so a completed series stays put until its packages
+# have left the archive.
 #
 # Downloaded .deb files are kept in ${MIRRORLAB_DEBS:-<cache>/debs}; files already
 # in /var/cache/apt/archives or /var/cache/mirrorlab/debs are reused.
 # Idempotent: a series whose .complete matches the resolved versions is skipped.
 set -euo pipefail
 source "$(dirname "$0")/kernel-series.sh"
+scripts=$(cd "$(dirname "$0")" && pwd)
 
 cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
 root=$cache/kernels
 debs=${MIRRORLAB_DEBS:-$cache/debs}
+mirror=${MIRRORLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
 log() { printf 'kernels: %s\n' "$*" >&2; }
 die() { printf 'kernels: error: %s\n' "$*" >&2; exit 1; }
@@ -40,9 +59,25 @@ mkdir -p "$root" "$debs"
 exec 9>"$root/.lock"
 flock 9
 
+# Which apt answers for a suite: the host's for its own suite, else one
+# configured under <cache>/apt/<suite>/ that reads nothing of the host's
+# sources or installed packages. Sets aptopts and lists.
+use_suite() { # suite
+	local suite=$1 dir
+	aptopts=()
+	lists=/var/lib/apt/lists
+	[ "$suite" = "$host_suite" ] && return 0
+	dir=$cache/apt/$suite
+	lists=$dir/lists
+	mkdir -p "$lists/partial" "$dir/archives/partial"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$dir/sources.list"
+	aptopts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$lists" -o "Dir::Cache=$dir" -o Dir::State::Status=/dev/null)
+}
+
 # The first linux-image-* (or given prefix) dependency of a package.
 dep_of() { # pkg regex
-	apt-cache depends "$1" 2>/dev/null | awk -v re="$2" '$1 == "Depends:" && $2 ~ re { print $2; exit }'
+	apt-cache "${aptopts[@]}" depends "$1" 2>/dev/null | awk -v re="$2" '$1 == "Depends:" && $2 ~ re { print $2; exit }'
 }
 
 # The uncompressed ELF inside a bzImage (xz, zstd or gzip payload), as the
@@ -68,15 +103,15 @@ extract_vmlinux() { # dir
 	log "$(basename "$1"): no ELF payload found in vmlinuz; guests will boot the bzImage"
 }
 
-updated=0
-apt_update() {
-	[ "$updated" = 1 ] && return 0
-	log "apt-get update"
-	apt-get update -q >&2 || log "apt-get update failed (continuing with what apt knows)"
-	updated=1
+declare -A updated=()
+apt_update() { # suite
+	[ -n "${updated[$1]:-}" ] && return 1
+	log "apt-get update ($1)"
+	apt-get "${aptopts[@]}" update -q >&2 || log "apt-get update failed (continuing with what apt knows)"
+	updated[$1]=1
 }
 
-# Find or download pkg=version; prints the .deb path.
+# Find or download pkg=version; prints the .deb path, or fails.
 fetch_deb() { # name version
 	local name=$1 ver=$2 f enc
 	enc=${ver//:/%3a}
@@ -86,79 +121,128 @@ fetch_deb() { # name version
 		done
 	done
 	log "downloading $name $ver"
-	(cd "$debs" && apt-get -o APT::Sandbox::User=root download "$name=$ver" >&2) || die "apt-get download $name=$ver failed"
+	(cd "$debs" && apt-get "${aptopts[@]}" -o APT::Sandbox::User=root download "$name=$ver" >&2) || return 1
 	for f in "$debs/${name}_${ver}_"*.deb "$debs/${name}_${enc}_"*.deb; do
 		[ -f "$f" ] && { echo "$f"; return 0; }
 	done
 	die "downloaded $name but cannot find its .deb in $debs"
 }
 
-provision() {
-	local series=$1 meta suite dep release image hdr common kbuild dir tmp
-	meta=$(series_column "$series" 3)
-	suite=$(series_column "$series" 2)
-	dir=$root/$series
-
-	# Nothing apt knows can have changed since this series was completed.
-	if [ -f "$dir/.complete" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -type f -newer "$dir/.complete" -print -quit 2>/dev/null)" ]; then
-		extract_vmlinux "$dir"
-		log "$series: $(cat "$dir/release") up to date"
-		return 0
-	fi
-
+# Resolve what apt offers for a row now. Sets release, pkgs (image packages
+# first, nimage of them, then the three headers packages), vers and want.
+resolve() { # series suite meta
+	local series=$1 suite=$2 meta=$3 dep hdr hdeps common kbuild policy p v i
 	dep=$(dep_of "$meta" '^linux-image-')
-	if [ -z "$dep" ]; then
-		apt_update
+	if [ -z "$dep" ] && apt_update "$suite"; then
 		dep=$(dep_of "$meta" '^linux-image-')
 	fi
-	if [ -z "$dep" ]; then
-		if [ -f "$dir/.complete" ]; then
-			log "$series: apt cannot resolve $meta; keeping the cached $(cat "$dir/release")"
-			return 0
-		fi
-		die "$series: apt cannot resolve $meta (are $suite and its security updates in sources.list?)"
-	fi
+	[ -n "$dep" ] || return 1
 	release=${dep#linux-image-}
-	image=linux-image-$release-unsigned
+	# sid splits the image: linux-image-<r> is a meta package over the kernel
+	# (linux-binary-), its modules (linux-modules-) and config and
+	# System.map (linux-base-); bookworm has one -unsigned package.
+	if [ -n "$(dep_of "$dep" "^linux-binary-")" ]; then
+		pkgs=("linux-binary-$release" "linux-modules-$release" "linux-base-$release")
+	else
+		pkgs=("linux-image-$release-unsigned")
+	fi
+	nimage=${#pkgs[@]}
 	hdr=linux-headers-$release
-	local hdeps
-	hdeps=$(apt-cache depends "$hdr" 2>/dev/null | awk '$1 == "Depends:" { print $2 }')
+	hdeps=$(apt-cache "${aptopts[@]}" depends "$hdr" 2>/dev/null | awk '$1 == "Depends:" { print $2 }')
 	common=$(grep -m1 '^linux-headers-.*-common' <<<"$hdeps" || true)
 	kbuild=$(grep -m1 '^linux-kbuild-' <<<"$hdeps" || true)
 	[ -n "$common" ] && [ -n "$kbuild" ] || die "$series: cannot resolve the dependencies of $hdr"
+	pkgs+=("$hdr" "$common" "$kbuild")
 
-	local pkgs=("$image" "$hdr" "$common" "$kbuild") vers=() p v
-	local policy
-	policy=$(apt-cache policy "${pkgs[@]}" 2>/dev/null)
+	vers=()
+	policy=$(apt-cache "${aptopts[@]}" policy "${pkgs[@]}" 2>/dev/null)
 	for p in "${pkgs[@]}"; do
 		v=$(awk -v p="$p:" '$0 == p { f = 1; next } /^[^ ]/ { f = 0 } f && $1 == "Candidate:" { print $2; exit }' <<<"$policy")
 		[ -n "$v" ] && [ "$v" != "(none)" ] || die "$series: no candidate version for $p"
 		vers+=("$v")
 	done
-	local want="" i
+	want=""
 	for i in "${!pkgs[@]}"; do want+="${pkgs[$i]}=${vers[$i]} "; done
+}
+
+# Point the row's aliases at its cache directory (relative links: the cache
+# may be moved or bind-mounted elsewhere).
+link_aliases() { # row-series dir
+	local a
+	for a in $(series_column "$1" 5 | tr ',' ' '); do
+		[ "$a" = - ] || ln -sfn "$(basename "$2")" "$root/$a"
+	done
+}
+
+provision() {
+	local row=$1 series=$1 meta suite release pkgs=() vers=() nimage want dir tmp i
+	meta=$(series_column "$row" 3)
+	suite=$(series_column "$row" 2)
+	use_suite "$suite"
+	dir=$(series_cache_dir "$root" "$row")
+
+	# Nothing apt knows can have changed since this series was completed.
+	if [ -f "$dir/.complete" ] && [ -z "$(find "$lists" -maxdepth 1 -type f -newer "$dir/.complete" -print -quit 2>/dev/null)" ]; then
+		extract_vmlinux "$dir"
+		link_aliases "$row" "$dir"
+		log "$(basename "$dir"): $(cat "$dir/release") up to date"
+		return 0
+	fi
+
+	if ! resolve "$row" "$suite" "$meta"; then
+		if [ -f "$dir/.complete" ]; then
+			log "$row: apt cannot resolve $meta; keeping the cached $(cat "$dir/release")"
+			return 0
+		fi
+		die "$row: apt cannot resolve $meta (are $suite and its security updates in apt's sources?)"
+	fi
+	# A suite that moves on (sid) names the series by the kernel it has now.
+	if [ "$suite" != "$host_suite" ]; then
+		series=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$release")
+		[ "$series" = "$row" ] || log "$row: $suite now has $release; provisioning it as series $series"
+		dir=$root/$series
+	fi
 
 	if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$want" ]; then
 		extract_vmlinux "$dir"
+		link_aliases "$row" "$dir"
 		log "$series: $release up to date"
 		touch "$dir/.complete"
 		return 0
 	fi
 
 	log "$series: $release (${want% })"
-	local files=()
-	for i in "${!pkgs[@]}"; do files+=("$(fetch_deb "${pkgs[$i]}" "${vers[$i]}")"); done
+	local files=() f
+	for i in "${!pkgs[@]}"; do
+		if ! f=$(fetch_deb "${pkgs[$i]}" "${vers[$i]}"); then
+			# Lists that predate an upload name packages the archive has
+			# dropped: refresh them once and start this series again.
+			apt_update "$suite" && { provision "$row"; return; }
+			die "apt-get download ${pkgs[$i]}=${vers[$i]} failed"
+		fi
+		files+=("$f")
+	done
 
 	tmp=$root/.$series.new
 	rm -rf "$tmp"
 	mkdir -p "$tmp/modules" "$tmp/headers"
-	log "$series: extracting ${pkgs[0]}"
-	dpkg -x "${files[0]}" "$tmp/modules"
-	for i in 1 2 3; do
+	for i in "${!pkgs[@]}"; do
 		log "$series: extracting ${pkgs[$i]}"
-		dpkg -x "${files[$i]}" "$tmp/headers"
+		if [ "$i" -lt "$nimage" ]; then
+			dpkg -x "${files[$i]}" "$tmp/modules"
+		else
+			dpkg -x "${files[$i]}" "$tmp/headers"
+		fi
 	done
-	cp "$tmp/modules/boot/vmlinuz-$release" "$tmp/vmlinuz"
+	# sid ships the modules under usr/lib/modules/<r>/ (merged /usr), with
+	# vmlinuz beside them; depmod -b and the initramfs builder read
+	# lib/modules/<r>/, as on bookworm.
+	[ -d "$tmp/modules/usr/lib/modules" ] && [ ! -e "$tmp/modules/lib" ] && ln -s usr/lib "$tmp/modules/lib"
+	for f in "$tmp/modules/boot/vmlinuz-$release" "$tmp/modules/lib/modules/$release/vmlinuz" ""; do
+		[ -f "$f" ] && break
+	done
+	[ -n "$f" ] || die "$series: no vmlinuz in ${pkgs[*]:0:$nimage}"
+	cp "$f" "$tmp/vmlinuz"
 	extract_vmlinux "$tmp"
 	echo "$release" >"$tmp/release"
 
@@ -177,15 +261,26 @@ provision() {
 		esac
 	done < <(find "$tmp/modules" "$tmp/headers" -type l -print0)
 
-	# The arch-specific Makefile includes the -common one by absolute path.
+	# The arch-specific Makefile includes the -common one by absolute path
+	# (and sid's sets KBUILD_OUTPUT to its own /usr/src path).
 	local mk
 	for mk in "$tmp"/headers/usr/src/*/Makefile; do
-		sed -i "s|^include /usr/src/|include $dir/headers/usr/src/|" "$mk"
+		sed -i -E "s@^(include |KBUILD_OUTPUT=)/usr/src/@\1$dir/headers/usr/src/@" "$mk"
 	done
 	echo "$dir/headers/usr/src/linux-headers-$release" >"$tmp/kdir"
 
+	# Another suite's kernel needs its own compiler (the one its .config
+	# names, e.g. x86_64-linux-gnu-gcc-16) in a build root of that suite.
+	local cc
+	if [ "$suite" != "$host_suite" ]; then
+		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$tmp/headers/usr/src/linux-headers-$release/.config")
+		[ -n "$cc" ] || die "$series: no CONFIG_CC_VERSION_TEXT in the headers' .config"
+		echo "$suite ${cc##*-linux-gnu-}" >"$tmp/buildroot"
+	fi
+
 	{
-		printf '{\n  "series": "%s",\n  "release": "%s",\n  "meta": "%s",\n  "packages": [\n' "$series" "$release" "$meta"
+		printf '{\n  "series": "%s",\n  "release": "%s",\n  "suite": "%s",\n  "meta": "%s",\n  "packages": [\n' \
+			"$series" "$release" "$suite" "$meta"
 		for i in "${!pkgs[@]}"; do
 			[ "$i" -gt 0 ] && printf ',\n'
 			printf '    { "name": "%s", "version": "%s", "sha256": "%s" }' \
@@ -203,14 +298,15 @@ provision() {
 	# build a trivial module and compare its vermagic with the release.
 	local probe vm
 	probe=$(mktemp -d)
-	printf '#include <linux/module.h>\nstatic int __init p_init(void) { return 0; }\nmodule_init(p_init);\nMODULE_LICENSE("GPL");\n' >"$probe/kprobe_build.c"
+	printf '#include <linux/module.h>\nstatic int __init p_init(void) { return 0; }\nmodule_init(p_init);\nMODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("Kbuild probe");\n' >"$probe/kprobe_build.c"
 	echo 'obj-m := kprobe_build.o' >"$probe/Kbuild"
 	log "$series: test build of a trivial module"
-	make -s -C "$(cat "$dir/kdir")" M="$probe" modules >&2 || die "$series: test module build failed"
+	"$scripts/kbuild.sh" "$dir" "$probe" -s >&2 || die "$series: test module build failed"
 	vm=$(modinfo -F vermagic "$probe/kprobe_build.ko")
 	rm -rf "$probe"
 	[ "${vm%% *}" = "$release" ] || die "$series: vermagic '$vm' does not match $release"
 	echo "$want" >"$dir/.complete"
+	link_aliases "$row" "$dir"
 	log "$series: ready in $dir"
 }
 

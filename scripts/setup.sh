@@ -19,8 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: the toolchain for the addon and the modules, and QEMU with
 # busybox and cpio for the guests, pahole (dwarves) for module BTF on 6.12,
+# debootstrap for the sid build root (7.2's modules need sid's gcc-16),
 # Chromium to check the HTML report renders.
-apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves chromium)
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap chromium)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -55,13 +56,17 @@ npm run --silent build:native >/tmp/mirrorlab-node-gyp.log 2>&1 || { cat /tmp/mi
 npm run --silent build:ts
 
 if [ -x scripts/kernels.sh ]; then
-	# Debian's 6.1 and 6.12 kernels and headers into /var/cache/mirrorlab
-	# (pahole from dwarves is needed for module BTF on 6.12), then our
-	# out-of-tree modules against both.
+	# Every series of scripts/kernel-series, default or not, so that a
+	# fresh machine can run any of them: Debian's kernels and headers into
+	# /var/cache/mirrorlab (pahole from dwarves is needed for module BTF on
+	# 6.12; sid's 7.2 brings a sid build root), then our out-of-tree
+	# modules against each.
+	source scripts/kernel-series.sh
+	mapfile -t all < <(all_series)
 	step "guest kernels"
-	scripts/kernels.sh
+	scripts/kernels.sh "${all[@]}"
 	step "kernel modules"
-	scripts/build-modules.sh
+	scripts/build-modules.sh "${all[@]}"
 fi
 
 if [ "$run_main" = 1 ]; then

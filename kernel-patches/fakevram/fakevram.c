@@ -64,7 +64,6 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
-#include <linux/pfn_t.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -85,6 +84,30 @@
 #define FV_HUGE_PUD	1
 #else
 #define FV_HUGE_PUD	0
+#endif
+
+/*
+ * vmf_insert_pfn_pmd/pud() take the bare pfn since 6.17 (pfn_t is gone).
+ * Before, PFN_DEV without PFN_MAP asked for the same entry: special, not
+ * devmap, as there is no struct page behind it to refcount.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define fv_huge_pfn(pfn)	(pfn)
+#else
+#include <linux/pfn_t.h>
+#define fv_huge_pfn(pfn)	__pfn_to_pfn_t(pfn, PFN_DEV)
+#endif
+
+/*
+ * Zapping a VM_PFNMAP range is zap_special_vma_range() in 7.2's headers,
+ * zap_vma_ptes() up to 6.12 (the release in between that renamed it is not
+ * one we build for, so the check names the first one we know).  Either
+ * takes the range out of a VM_PFNMAP vma only.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+#define fv_zap(vma, addr, size)	zap_special_vma_range(vma, addr, size)
+#else
+#define fv_zap(vma, addr, size)	zap_vma_ptes(vma, addr, size)
 #endif
 
 /* ->huge_fault takes an order since 6.6, an enum page_entry_size before. */
@@ -297,7 +320,7 @@ static void fv_prefault(struct vm_fault *vmf, unsigned int max)
 
 			if (!pud_none(pud))
 				goto skip;
-			ret = vmf_insert_pfn_pud(&v, __pfn_to_pfn_t(pfn, PFN_DEV), false);
+			ret = vmf_insert_pfn_pud(&v, fv_huge_pfn(pfn), false);
 #endif
 			goto done;
 		}
@@ -315,7 +338,7 @@ static void fv_prefault(struct vm_fault *vmf, unsigned int max)
 
 			if (!pmd_none(pmd))
 				goto skip;
-			ret = vmf_insert_pfn_pmd(&v, __pfn_to_pfn_t(pfn, PFN_DEV), false);
+			ret = vmf_insert_pfn_pmd(&v, fv_huge_pfn(pfn), false);
 			goto done;
 		}
 
@@ -444,13 +467,13 @@ static vm_fault_t fv_huge_fault(struct vm_fault *vmf, enum page_entry_size pe_si
 #if FV_HUGE_PMD
 		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
 			goto fallback;
-		ret = vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false);
+		ret = vmf_insert_pfn_pmd(vmf, fv_huge_pfn(pfn), false);
 #endif
 	} else {
 #if FV_HUGE_PUD
 		if (!pud_none(READ_ONCE(*vmf->pud)))
 			goto fallback;
-		ret = vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false);
+		ret = vmf_insert_pfn_pud(vmf, fv_huge_pfn(pfn), false);
 #endif
 	}
 	if (ret != VM_FAULT_NOPAGE)
@@ -499,7 +522,7 @@ static int fv_may_split(struct vm_area_struct *vma, unsigned long addr)
 
 	if (haddr != addr && haddr >= vma->vm_start && haddr + PUD_SIZE <= vma->vm_end &&
 	    haddr + PUD_SIZE > haddr) {
-		zap_vma_ptes(vma, haddr, PUD_SIZE);
+		fv_zap(vma, haddr, PUD_SIZE);
 		fv_inc(&fv_file_of(vma)->c.split_zaps);
 	}
 #endif
@@ -507,10 +530,28 @@ static int fv_may_split(struct vm_area_struct *vma, unsigned long addr)
 }
 
 #if FV_HUGE_PUD
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+/*
+ * 7.2 exports __flush_tlb_all() to KVM only.  Do what it does on a CPU
+ * without INVPCID: toggling CR4.PGE drops every TLB entry, global ones and
+ * those of every PCID included.  Written here because native_write_cr4()
+ * is not exported either; the value put back is the one read, so the
+ * kernel's shadow of CR4 stays right.  on_each_cpu() calls this with
+ * interrupts off, as the kernel's own toggle needs.
+ */
+static void fv_flush_local_tlb(void *unused)
+{
+	unsigned long cr4 = native_read_cr4();
+
+	asm volatile("mov %0, %%cr4" : : "r" (cr4 ^ X86_CR4_PGE) : "memory");
+	asm volatile("mov %0, %%cr4" : : "r" (cr4) : "memory");
+}
+#else
 static void fv_flush_local_tlb(void *unused)
 {
 	__flush_tlb_all();
 }
+#endif
 
 /*
  * Called after mremap() moved a VMA.  On 6.12, move_page_tables() reaches
@@ -570,7 +611,10 @@ static unsigned long fv_mm_get_unmapped_area(struct file *file, unsigned long ad
 					     unsigned long len, unsigned long pgoff,
 					     unsigned long flags)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+	/* 7.2's takes current->mm itself (not checked for 6.13 to 7.1). */
+	return mm_get_unmapped_area(file, addr, len, pgoff, flags);
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
 	return mm_get_unmapped_area(current->mm, file, addr, len, pgoff, flags);
 #else
 	return current->mm->get_unmapped_area(file, addr, len, pgoff, flags);

@@ -82,7 +82,13 @@
 
 #define DRIVER_NAME	"mirrordrm"
 #define DRIVER_DESC	"mock DRM driver mirroring user memory (GUP and HMM)"
+/*
+ * struct drm_driver lost .date in 6.14; DRM_IOCTL_VERSION has answered "0"
+ * for it since 6.12 whatever the driver says.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
 #define DRIVER_DATE	"20261122"
+#endif
 #define DRIVER_MAJOR	1
 #define DRIVER_MINOR	0
 
@@ -1216,7 +1222,9 @@ static const struct drm_driver mdrm_driver = {
 	.fops = &mdrm_fops,
 	.name = DRIVER_NAME,
 	.desc = DRIVER_DESC,
+#ifdef DRIVER_DATE
 	.date = DRIVER_DATE,
+#endif
 	.major = DRIVER_MAJOR,
 	.minor = DRIVER_MINOR,
 };

@@ -200,7 +200,7 @@ function plan(k: KernelInfo, series: KernelSeries): { entries: Entry[]; modules:
   const deps = readModulesDep(k);
   const builtin = builtinModules(k);
   const modDir = `lib/modules/${k.release}`;
-  const ours = walk(path.join(repoRoot, 'build/modules', series), (p) => p.endsWith('.ko'));
+  const ours = walk(path.join(repoRoot, 'build/modules', path.basename(k.dir)), (p) => p.endsWith('.ko'));
   const order = new Map<string, string[]>();
   const guestPath = (name: string): string => {
     const d = deps.get(name);

@@ -82,9 +82,24 @@ export interface KernelInfo {
   manifest: unknown;
 }
 
+/**
+ * The cache directory of a series: kernels/<series>, or, for a suite that
+ * moves on (sid), where one of its aliases links (kernels/sid -> 7.3 once sid
+ * has 7.3), as scripts/kernel-series.sh's series_cache_dir finds it.
+ */
+export function kernelCacheDir(series: KernelSeries): string {
+  const root = path.join(cacheRoot(), 'kernels');
+  const line = KERNEL_SERIES_LINES.find((l) => l.series === series);
+  for (const alias of line?.aliases ?? []) {
+    const link = path.join(root, alias);
+    if (fs.lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) return fs.realpathSync(link);
+  }
+  return path.join(root, series);
+}
+
 /** Reads a complete cache entry, or explains what is missing. */
 export function kernelInfo(series: KernelSeries): KernelInfo {
-  const dir = path.join(cacheRoot(), 'kernels', series);
+  const dir = kernelCacheDir(series);
   if (!fs.existsSync(path.join(dir, '.complete'))) {
     throw new Error(`kernel ${series}: cache ${dir} is missing or incomplete; run scripts/kernels.sh ${series}`);
   }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
-import { DEFAULT_KERNELS, guestUnavailableReason, kernelSeries, type KernelSeries } from '../../src/vm/kernels.js';
+import { DEFAULT_KERNELS, guestUnavailableReason, kernelCacheDir, kernelSeries, type KernelSeries } from '../../src/vm/kernels.js';
 import type { Vm as VmType, VmOptions } from '../../src/vm/vm.js';
 import { repoRoot } from '../../src/paths.js';
 
@@ -50,7 +50,7 @@ export function ensureGuestBuild(series: KernelSeries[]): void {
   if (src > dist) run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
   const kp = newest(path.join(repoRoot, 'kernel-patches'), () => true);
   const stale = series.filter((s) => {
-    const stamp = path.join(repoRoot, 'build/modules', s, 'release');
+    const stamp = path.join(repoRoot, 'build/modules', path.basename(kernelCacheDir(s)), 'release');
     return !fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < kp;
   });
   if (stale.length) run(path.join(repoRoot, 'scripts/build-modules.sh'), stale);
