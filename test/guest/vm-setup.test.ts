@@ -1,5 +1,6 @@
 // A missing kernel cache is rebuilt by setup: scripts/kernels.sh into an empty
 // cache root (one series, the .deb files already downloaded are reused).
+import { caseOf } from './cases.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,7 @@ const reason = !findOnPath('apt-get')
 if (reason) console.warn(`cache rebuild test skipped: ${reason}`);
 
 describe('scripts/kernels.sh', () => {
-  it.skipIf(reason !== null)(`rebuilds a missing ${series} cache, then is a fast no-op`, { timeout: 300_000 }, () => {
+  it.skipIf(reason !== null)(...caseOf('kernel-cache-rebuild', `rebuilds a missing ${series} cache, then is a fast no-op`, { timeout: 300_000, kernel: series }), () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-cache-'));
     try {
       const env = { ...process.env, MIRRORLAB_CACHE: root, MIRRORLAB_DEBS: '/var/cache/mirrorlab/debs' };
