@@ -2,7 +2,7 @@
 // every userptr mode, side by side. Each case asserts the bytes the device
 // read, the exact invalidation records and the stats; cases whose outcome
 // differs between modes or kernels say so in their name and print it.
-import { caseId, caseOf } from './cases.js';
+import { CASE_ID, caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -870,9 +870,15 @@ for (const series of kernels()) {
       expect(r.status).toBe(0);
       // documented fork behaviour: FOLL_PIN pages are copied for the child at fork,
       // so pinned objects stay coherent in the parent; a plain reference does not.
-      expect(out).toMatch(/ok \d+ - gup: fork \+ COW: device reads the parent's new bytes/);
-      expect(out).toMatch(/ok \d+ - gup-get: fork \+ COW: device reads a stale page/);
-      expect(out).toMatch(/ok \d+ - hmm: fork \+ COW: device reads the parent's new bytes/);
+      // (each case one KTAP result named by its id, its checks diagnostic lines before it, "# FAIL" for a failed one)
+      expect(out).toMatch(/^ok \d+ fork-cow@child-first\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: gup: fork \+ COW: device reads the parent's new bytes\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: gup-get: fork \+ COW: device reads a stale page\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: hmm: fork \+ COW: device reads the parent's new bytes\r?$/m);
+      // the same ids as this suite's cases, in the same grammar
+      const ids = out.split('\n').flatMap((l) => /^(?:not )?ok \d+ (\S+)/.exec(l)?.[1] ?? []);
+      expect(ids.filter((id) => !CASE_ID.test(id))).toEqual([]);
+      expect(ids).toEqual(expect.arrayContaining(['read-write@gup', 'munmap-partial@hmm', 'misleading-pin@gup@repin', 'exit-release', 'bad-args', 'two-files']));
     });
   });
 }

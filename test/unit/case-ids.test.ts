@@ -2,8 +2,9 @@
 // follows the grammar, is unique per file and kernel, and carries its
 // description; the KTAP reporter names results by id, description first.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CASE_ID, caseId, caseOf } from '../guest/cases.js';
 import { kernelOfTest, ktapFileLines } from '../guest/ktap-reporter.js';
 
@@ -33,6 +34,9 @@ function collectGuestTests(): Collected[] {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: repo, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out.slice(out.lastIndexOf('\n@@') + 3)) as Collected[];
 }
+let collected: Collected[] | undefined;
+/** The guest tests, collected once for this file (seconds). */
+const guestTests = (): Collected[] => (collected ??= collectGuestTests());
 
 describe('case id grammar', () => {
   it('accepts kebab-case words with @variants, nothing else', () => {
@@ -49,7 +53,10 @@ describe('case id grammar', () => {
 });
 
 describe('guest test cases', () => {
-  const tests = collectGuestTests();
+  let tests: Collected[] = [];
+  beforeAll(() => {
+    tests = guestTests();
+  }, 120_000);
 
   it('every guest test file is collected', () => {
     const files = new Set(tests.map((t) => path.basename(t.file)));
@@ -72,6 +79,26 @@ describe('guest test cases', () => {
     expect(dups).toEqual([]);
   });
 }, 120_000);
+
+describe('the C selftest kernel-patches/mirrordrm/selftest/mirrordrm_test.c', () => {
+  const source = fs.readFileSync(path.join(repo, 'kernel-patches/mirrordrm/selftest/mirrordrm_test.c'), 'utf8');
+  const table = /static const struct mdrm_case cases\[\] = \{([^]*?)\n\};/.exec(source)?.[1] ?? '';
+  const ids = [...table.matchAll(/^\t\{ "([^"]+)",/gm)].map((m) => m[1]);
+
+  it('names its cases by ids in the same grammar, each once', () => {
+    expect(ids.length).toBeGreaterThan(30);
+    expect(ids.filter((id) => !CASE_ID.test(id))).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('shares the ids of the cases the TypeScript suite also has', () => {
+    const ts = new Set(guestTests().filter((t) => path.basename(t.file) === 'mirrordrm.test.ts').map((t) => t.name));
+    const shared = ['read-write@gup', 'read-write@hmm', 'munmap-partial@gup', 'munmap-partial@hmm', 'mprotect-read@gup', 'mprotect-read@hmm',
+      'mprotect-read@hmm@ro-downgrade', 'misleading-pin@gup', 'misleading-pin@hmm', 'misleading-pin@gup@repin', 'misleading-pin@hmm@hugetlb-1g',
+      'fork-cow@child-first', 'exit-release', 'bad-args', 'two-files', 'race-mprotect@hmm', 'race-dontneed@hmm', 'race-dontneed@gup'];
+    expect(shared.filter((id) => !ids.includes(id) || !ts.has(id))).toEqual([]);
+  }, 120_000);
+});
 
 describe('KTAP lines of a test file', () => {
   const row = (id: string, kernel: string | null, status: 'pass' | 'fail' | 'skip', extra: object = {}) => ({
