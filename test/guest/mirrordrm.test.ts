@@ -1,7 +1,8 @@
 // mirrordrm in QEMU guests on Debian's 6.1 and 6.12 kernels: the same buffer in
 // every userptr mode, side by side. Each case asserts the bytes the device
 // read, the exact invalidation records and the stats; cases whose outcome
-// differs between modes or kernels say so in their name and print it.
+// differs between modes or kernels say so in their description and print it;
+// each is named by a stable case id (docs/case-ids.md).
 import { CASE_ID, caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
