@@ -2,6 +2,7 @@
 // bench runner with --quick on each kernel: results valid against the schema,
 // fault counts exact, comparisons present with their spread, kernel
 // differences reported as skips with the reason. Nothing here asserts a speed.
+import { caseOf } from './cases.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +43,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
     return m.samples;
   };
 
-  it('writes results that validate against the schema, every suite complete with no failed check', () => {
+  it(...caseOf('results-valid', 'writes results that validate against the schema, every suite complete with no failed check'), () => {
     expect(validateResults(results)).toEqual([]);
     expect(results.run.quick).toBe(true);
     expect(results.suites.map((s) => `${s.id}@${s.kernel}`)).toEqual(['guest/fakevram', 'guest/mirrordrm'].flatMap((id) => matrix.map((k) => `${id}@${k}`)));
@@ -56,7 +57,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
 
   for (const kernel of matrix) {
     const huge = kernel !== '6.1';
-    it(`${kernel}: fakevram fault counts are exact per entry size and policy`, () => {
+    it(...caseOf('fakevram-fault-counts', `${kernel}: fakevram fault counts are exact per entry size and policy`, { kernel }), () => {
       const s = suite('guest/fakevram', kernel);
       // touched once per 4 KiB: one fault per entry
       expect(new Set(warmOf(s, 'faults/touch-all/per-fault/pte'))).toEqual(new Set([GiB / 4096]));
@@ -78,7 +79,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
       }
     });
 
-    it(`${kernel}: fakevram comparisons with their spread; the pte/pmd and pte/pud targets reported on 6.12`, () => {
+    it(...caseOf('fakevram-comparisons', `${kernel}: fakevram comparisons with their spread; the pte/pmd and pte/pud targets reported on 6.12`, { kernel }), () => {
       const s = suite('guest/fakevram', kernel);
       for (const c of s.comparisons) {
         expect(c.ratio.lo, c.id).toBeLessThanOrEqual(c.ratio.median);
@@ -99,7 +100,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
       }
     });
 
-    it(`${kernel}: mirrordrm registration per mode and backing, revalidation and callbacks, with comparisons and curves`, () => {
+    it(...caseOf('mirrordrm-registration', `${kernel}: mirrordrm registration per mode and backing, revalidation and callbacks, with comparisons and curves`, { kernel }), () => {
       const s = suite('guest/mirrordrm', kernel);
       for (const backing of ['anon', 'thp', 'hugetlb-2M']) {
         for (const mode of ['gup', 'gup-longterm', 'gup-get', 'hmm']) {
@@ -129,7 +130,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
     });
   }
 
-  it('Ctrl-C in the middle of a guest call: the guest is killed at once, the suite is marked incomplete, no QEMU is left', async () => {
+  it(...caseOf('ctrl-c', 'Ctrl-C in the middle of a guest call: the guest is killed at once, the suite is marked incomplete, no QEMU is left', { timeout: 300_000 }), async () => {
     const kernel = matrix[matrix.length - 1];
     const controller = new AbortController();
     // Abort 2 s into the first round of fault-ins (a guest call in flight).
@@ -146,5 +147,5 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
     expect(s.guest?.release).toBeDefined();
     expect(ourQemuPids()).toEqual([]);
     expect(validateResults(JSON.parse(readFileSync(run.written.json, 'utf8')))).toEqual([]);
-  }, 300_000);
+  });
 });

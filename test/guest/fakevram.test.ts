@@ -3,6 +3,7 @@
 // operations on huge pfnmaps. The steps run in the guest (src/devmem/guest.ts);
 // this file judges. What differs between kernels is asserted per kernel and
 // printed, not treated as a failure.
+import { caseId, caseOf } from './cases.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -115,7 +116,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       }
     };
 
-    it('pages kind: 1 GiB of contiguous system pages, 1 GiB aligned, PMD entries, data both ways', async () => {
+    it(...caseOf('map-data@pages', 'pages kind: 1 GiB of contiguous system pages, 1 GiB aligned, PMD entries, data both ways'), async () => {
       const vm = g.vm;
       // 1 GiB so that the probes below get a PUD entry on 6.12 as on iomem.
       // First in the guest: alloc_contig_range() needs a free, 1 GiB aligned
@@ -135,9 +136,9 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(r.counters.faults[hugePfnmaps(kernel) ? 'pmd' : 'pte']).toBe(hugePfnmaps(kernel) ? 128 : 65536);
     });
 
-    it('pages kind: GUP paths refuse the mapping as on iomem', () => gupCase('pages'));
+    it(...caseOf('gup-refused@pages', 'pages kind: GUP paths refuse the mapping as on iomem'), () => gupCase('pages'));
 
-    it('pages kind: mirrordrm userptr gets EFAULT at creation and when revalidating, as on iomem', async () => {
+    it(...caseOf('userptr-efault@pages', 'pages kind: mirrordrm userptr gets EFAULT at creation and when revalidating, as on iomem'), async () => {
       try {
         await mirrorCase('pages');
       } finally {
@@ -146,7 +147,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       }
     });
 
-    it('loads on the reserved iomem range and reports what this kernel supports', async () => {
+    it(...caseOf('load-report', 'loads on the reserved iomem range and reports what this kernel supports'), async () => {
       const vm = g.vm;
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
       const info = await vm.call<InfoResult>('devmem/guest.js', 'info');
@@ -163,7 +164,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     });
 
     for (const e of ['pte', 'pmd', 'pud'] as const) {
-      it(`${e}: one fault per ${e} entry touched once per 4 KiB, data both ways, evict and refault`, async () => {
+      it(...caseOf(caseId('fault-per-entry', e), `${e}: one fault per ${e} entry touched once per 4 KiB, data both ways, evict and refault`), async () => {
         const l = lenFor(e);
         const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l);
         const c = r.counters;
@@ -191,7 +192,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     }
 
     for (const e of ['pte', 'pmd', 'pud'] as const) {
-      it(`prefault up to ${e}: the first fault fills the whole mapping`, async () => {
+      it(...caseOf(caseId('prefault', e), `prefault up to ${e}: the first fault fills the whole mapping`), async () => {
         const l = lenFor(e);
         const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l, { prefault: true });
         const c = r.counters;
@@ -209,7 +210,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       });
     }
 
-    it('misaligned on purpose (no-align switch, address 4 KiB past a 2 MiB boundary): no PMD entries, 4 KiB faults only', async () => {
+    it(...caseOf('misaligned', 'misaligned on purpose (no-align switch, address 4 KiB past a 2 MiB boundary): no PMD entries, 4 KiB faults only'), async () => {
       const l = 64 << 20;
       // With alignment off the driver passes a free hint through, so the
       // mapping lands 4 KiB past a 2 MiB boundary while the device memory
@@ -243,11 +244,11 @@ describe.each(matrix)('kernel %s', (kernel) => {
       }
     });
 
-    it('GUP paths refuse the mapping cleanly: O_DIRECT (brd), process_vm_readv/writev, vmsplice, futex, /proc/self/mem', () => gupCase('iomem'));
+    it(...caseOf('gup-refused@iomem', 'GUP paths refuse the mapping cleanly: O_DIRECT (brd), process_vm_readv/writev, vmsplice, futex, /proc/self/mem'), () => gupCase('iomem'));
 
-    it('mirrordrm userptr on the mapping gets EFAULT in GUP and HMM modes, at creation and when revalidating', () => mirrorCase('iomem'));
+    it(...caseOf('userptr-efault@iomem', 'mirrordrm userptr on the mapping gets EFAULT in GUP and HMM modes, at creation and when revalidating'), () => mirrorCase('iomem'));
 
-    it('VMA operations on huge pfnmaps: mprotect, partial mprotect, fork, partial munmap, mremap', async () => {
+    it(...caseOf('vma-ops', 'VMA operations on huge pfnmaps: mprotect, partial mprotect, fork, partial munmap, mremap'), async () => {
       const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
       // 1 GiB where a PUD entry can be split; 64 MiB of 4 KiB entries elsewhere.
       const l = hugePfnmaps(kernel) ? len : 64 << 20;
@@ -287,7 +288,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       }
     });
 
-    it('the KTAP test program tools/fakevram-test.c (bounds, security, faults, GUP, VMA operations; no benchmark) passes in the guest', async () => {
+    it(...caseOf('c-selftest', 'the KTAP test program tools/fakevram-test.c (bounds, security, faults, GUP, VMA operations; no benchmark) passes in the guest'), async () => {
       const bin = buildKtapTest();
       await g.vm.call('mirror/guest-scenarios.js', 'installFile', '/tmp/fakevram-test', fs.readFileSync(bin));
       // -b: its O_DIRECT case reads from a brd ram disk into the mapping
@@ -330,7 +331,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     // entries: that fork never copies a PUD. These fork a fresh mapping.
     for (const e of ['pud', 'pmd', 'pte'] as const) {
       const on = e === 'pte' ? !hugePfnmaps(kernel) : hugePfnmaps(kernel);
-      it(`fork with a fresh ${e}-mapped 1 GiB mapping: the child reads the parent's data, the parent sees the child's write`, async (ctx) => {
+      it(...caseOf(caseId('fork-fresh', e), `fork with a fresh ${e}-mapped 1 GiB mapping: the child reads the parent's data, the parent sees the child's write`), async (ctx) => {
         if (!on) {
           const why = e === 'pte' ? `${kernel} maps this GiB with a PUD entry; the 4 KiB case runs on 6.1` : `${kernel} has no huge pfnmaps (before 6.12): every entry is 4 KiB`;
           console.warn(`${kernel} fork over ${e} skipped: ${why}`);
@@ -358,7 +359,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       });
     }
 
-    it('benchmark: fault-in per policy, ratios in one run (MIRRORLAB_BENCH=1)', async (ctx) => {
+    it(...caseOf('bench-fault-in', 'benchmark: fault-in per policy, ratios in one run (MIRRORLAB_BENCH=1)'), async (ctx) => {
       if (!process.env.MIRRORLAB_BENCH) {
         const why = 'MIRRORLAB_BENCH is not set (mirrorlab bench runs the guest/fakevram suite)';
         console.warn(`${kernel} fakevram benchmark skipped: ${why}`);

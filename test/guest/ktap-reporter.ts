@@ -1,7 +1,11 @@
 // Results of the guest suite (test/guest/*) as KTAP and as a results JSON,
 // written at the end of every vitest run that included guest files:
-//   results/guest.ktap   KTAP version 1, one subtest block per test file
-//   results/guest.json   per test: name, kernel, status, duration, errors, guest console excerpt
+//   results/guest.ktap   KTAP version 1: one subtest per test file, in it one
+//                        subtest per kernel; each case named by its stable id
+//                        (test/guest/cases.ts) with its description in a
+//                        diagnostic line before its result line
+//   results/guest.json   per test: id, description, name, kernel, status,
+//                        duration, errors, skip reason, guest console excerpt
 // ($MIRRORLAB_RESULTS changes the directory.) The console excerpt is what the
 // test helpers put in task.meta.guestLog: the guest console lines printed
 // while that test ran (the crash report itself for a crash).
@@ -25,12 +29,70 @@ export function kernelOfTest(fullName: string, metaKernel?: string): string | nu
 
 interface Row {
   file: string;
+  /** The stable case id: the test's own name. */
+  id: string;
+  description: string | null;
+  /** The full vitest name (describe titles > id). */
   name: string;
   kernel: string | null;
   status: 'pass' | 'fail' | 'skip';
   durationMs: number;
   errors: string[];
   guestLog: string | null;
+  /** Why it was skipped, where vitest knows. */
+  skipReason: string | null;
+}
+
+/** KTAP allows anything but '#' and newlines in a name or a diagnostic line. */
+const ktapText = (s: string): string => s.replace(/[#\n]/g, ' ');
+
+/**
+ * KTAP lines of one test: its description and errors as diagnostic lines
+ * directly before its result line (as the KTAP spec asks), indented by `ind`.
+ */
+function caseLines(r: Row, n: number, ind: string): string[] {
+  const lines: string[] = [];
+  if (r.description) lines.push(`${ind}# ${r.id}: ${ktapText(r.description)}`);
+  if (r.status === 'fail') for (const e of r.errors) for (const l of e.split('\n').slice(0, 60)) lines.push(`${ind}# ${l.replace(/\r/g, '')}`);
+  const result = r.status === 'fail' ? 'not ok' : 'ok';
+  const skip = r.status === 'skip' ? ` # SKIP${r.skipReason ? ` ${ktapText(r.skipReason)}` : ''}` : '';
+  lines.push(`${ind}${result} ${n} ${ktapText(r.id)}${skip}`);
+  return lines;
+}
+
+/**
+ * The KTAP subtest of one test file: tests that ran on a kernel grouped in a
+ * nested subtest per kernel ("kernel 6.12"), so that a case's id stays the
+ * same across kernels; tests without a kernel directly in the file's subtest.
+ */
+export function ktapFileLines(file: string, rows: Row[], fileFailed: boolean): { lines: string[]; ok: boolean } {
+  const groups: (Row | { kernel: string; rows: Row[] })[] = [];
+  for (const r of rows) {
+    if (r.kernel === null) {
+      groups.push(r);
+      continue;
+    }
+    const g = groups.find((x): x is { kernel: string; rows: Row[] } => 'rows' in x && x.kernel === r.kernel);
+    if (g) g.rows.push(r);
+    else groups.push({ kernel: r.kernel, rows: [r] });
+  }
+  const ind = '    ';
+  const lines = [`${ind}KTAP version 1`, `${ind}# Subtest: ${ktapText(file)}`, `${ind}1..${groups.length}`];
+  let ok = !fileFailed;
+  groups.forEach((g, gi) => {
+    if (!('rows' in g)) {
+      lines.push(...caseLines(g, gi + 1, ind));
+      if (g.status === 'fail') ok = false;
+      return;
+    }
+    const name = `kernel ${g.kernel}`;
+    lines.push(`${ind}${ind}KTAP version 1`, `${ind}${ind}# Subtest: ${name}`, `${ind}${ind}1..${g.rows.length}`);
+    g.rows.forEach((r, i) => lines.push(...caseLines(r, i + 1, ind + ind)));
+    const groupOk = g.rows.every((r) => r.status !== 'fail');
+    if (!groupOk) ok = false;
+    lines.push(`${ind}${groupOk ? 'ok' : 'not ok'} ${gi + 1} ${name}`);
+  });
+  return { lines, ok };
 }
 
 export default class KtapReporter implements Reporter {
@@ -41,40 +103,26 @@ export default class KtapReporter implements Reporter {
     const ktap: string[] = ['KTAP version 1', `1..${guest.length}`];
     guest.forEach((m, mi) => {
       const file = path.relative(process.cwd(), m.moduleId);
-      const sub: string[] = [];
-      let fileOk = true;
-      let n = 0;
+      const fileRows: Row[] = [];
       for (const t of m.children.allTests()) {
         const r = t.result();
-        const meta = t.meta() as { guestLog?: string; kernel?: string };
-        const status = r.state === 'passed' ? 'pass' : r.state === 'failed' ? 'fail' : 'skip';
-        const errors = (r.errors ?? []).map((e) => String(e.message ?? e));
-        const kernel = kernelOfTest(t.fullName, meta.kernel);
-        rows.push({
+        const meta = t.meta();
+        fileRows.push({
           file,
+          id: t.name,
+          description: meta.description ?? null,
           name: t.fullName,
-          kernel,
-          status,
+          kernel: kernelOfTest(t.fullName, meta.kernel),
+          status: r.state === 'passed' ? 'pass' : r.state === 'failed' ? 'fail' : 'skip',
           durationMs: Math.round(t.diagnostic()?.duration ?? 0),
-          errors,
+          errors: (r.errors ?? []).map((e) => String(e.message ?? e)),
           guestLog: meta.guestLog ?? null,
+          skipReason: r.state === 'skipped' && r.note ? r.note : null,
         });
-        n++;
-        const name = t.fullName.replace(/[#\n]/g, ' ');
-        if (status === 'fail') {
-          fileOk = false;
-          sub.push(`    not ok ${n} ${name}`);
-          for (const e of errors) for (const l of e.split('\n').slice(0, 60)) sub.push(`    # ${l}`);
-        } else if (status === 'skip') {
-          const note = r.state === 'skipped' && r.note ? ` ${r.note}` : '';
-          sub.push(`    ok ${n} ${name} # SKIP${note}`);
-        } else {
-          sub.push(`    ok ${n} ${name}`);
-        }
       }
-      if (m.state() === 'failed') fileOk = false;
-      ktap.push('    KTAP version 1', `    # Subtest: ${file}`, `    1..${n}`, ...sub);
-      ktap.push(`${fileOk ? 'ok' : 'not ok'} ${mi + 1} ${file}`);
+      const { lines, ok } = ktapFileLines(file, fileRows, m.state() === 'failed');
+      ktap.push(...lines, `${ok ? 'ok' : 'not ok'} ${mi + 1} ${ktapText(file)}`);
+      rows.push(...fileRows);
     });
     const counts = { pass: 0, fail: 0, skip: 0 };
     for (const r of rows) counts[r.status]++;

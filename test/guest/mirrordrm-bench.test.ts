@@ -2,6 +2,7 @@
 // mode, revalidation cost after an invalidation, time in the invalidation
 // callback by event. Reported with spread and as ratios from one run; nothing
 // here asserts a speed. Results also go to results/mirrordrm-bench-<kernel>.json.
+import { caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -39,7 +40,7 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
     ['anon', [4096, 65536, 1 << 20, 16 << 20, 256 << 20]],
     ['thp', [2 << 20, 16 << 20, 256 << 20]],
     ['hugetlb-2M', [2 << 20, 16 << 20, 64 << 20]],
-  ] as [string, number[]][]) it(`registration ns per page on ${backing}: gup, gup-longterm, gup-get, hmm (populate, lazy)`, async () => {
+  ] as [string, number[]][]) it(...caseOf(caseId('registration', backing), `registration ns per page on ${backing}: gup, gup-longterm, gup-get, hmm (populate, lazy)`, { timeout: 600_000 }), async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const r = await guest.vm.callWith<any[]>({ timeoutMs: 600_000 }, SCEN, 'benchRegistration', sizes, 7, backing);
     report[`registration-${backing}`] = r;
@@ -49,9 +50,9 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
       console.log(`  gup/hmm-populate median ratio ${row.gupOverHmm.median.toFixed(2)} [${row.gupOverHmm.lo.toFixed(2)}, ${row.gupOverHmm.hi.toFixed(2)}], longterm/gup ${row.longtermOverGup.median.toFixed(2)}`);
       expect(row.nsPerPage.gup.n).toBe(7);
     }
-  }, 600_000);
+  });
 
-  it('device read of 1 MiB: warm vs right after MADV_DONTNEED (revalidation)', async () => {
+  it(...caseOf('revalidation-read', 'device read of 1 MiB: warm vs right after MADV_DONTNEED (revalidation)', { timeout: 600_000 }), async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const r = await guest.vm.callWith<any>({ timeoutMs: 600_000 }, SCEN, 'benchRevalidation', 15);
     report.revalidation = r;
@@ -59,12 +60,12 @@ describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
       console.log(`${report.kernel} ${m}: warm ${fmt(v.warmNs)} ns; after DONTNEED ${fmt(v.afterInvalidationNs)} ns; slowdown ${v.slowdown.median.toFixed(1)}x [${v.slowdown.lo.toFixed(1)}, ${v.slowdown.hi.toFixed(1)}]; revalidations ${v.stats.revalidations}`);
       expect(v.stats.revalidations).toBeGreaterThanOrEqual(15);
     }
-  }, 600_000);
+  });
 
-  it('time in the invalidation callback by mode and event (16 pages)', async () => {
+  it(...caseOf('callback-time', 'time in the invalidation callback by mode and event (16 pages)', { timeout: 600_000 }), async () => {
     const r = await guest.vm.callWith<Record<string, never>>({ timeoutMs: 600_000 }, SCEN, 'benchCallbacks', 15);
     report.callbacks = r;
     for (const [k, s] of Object.entries(r)) console.log(`${report.kernel} ${k.padEnd(22)} ns ${fmt(s)}`);
     expect(Object.keys(r)).toEqual(expect.arrayContaining(['gup PROTECTION_VMA', 'hmm PROTECTION_VMA', 'gup CLEAR', 'hmm CLEAR', 'gup UNMAP', 'hmm UNMAP']));
-  }, 600_000);
+  });
 });

@@ -1,7 +1,9 @@
 // mirrordrm in QEMU guests on Debian's 6.1 and 6.12 kernels: the same buffer in
 // every userptr mode, side by side. Each case asserts the bytes the device
 // read, the exact invalidation records and the stats; cases whose outcome
-// differs between modes or kernels say so in their name and print it.
+// differs between modes or kernels say so in their description and print it;
+// each is named by a stable case id (docs/case-ids.md).
+import { CASE_ID, caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -56,7 +58,7 @@ for (const series of kernels()) {
       await call('setNumaBalancing', 0);
     }, 60_000);
 
-    it(`probe finds the card and render nodes and names the driver through DRM_IOCTL_VERSION (date: ${series === '6.1' ? "the driver's" : '"0", the DRM core no longer reports it'})`, async () => {
+    it(...caseOf('drm-probe', `probe finds the card and render nodes and names the driver through DRM_IOCTL_VERSION (date: ${series === '6.1' ? "the driver's" : '"0", the DRM core no longer reports it'})`), async () => {
       const r = await call('drmDevices');
       console.log(`[${release}] /dev/dri: ${JSON.stringify(r.value)}`);
       const ours = r.value.filter((d: { driver: string | null }) => d.driver === 'mirrordrm');
@@ -67,7 +69,7 @@ for (const series of kernels()) {
     });
 
     for (const mode of MIRROR_MODES) {
-      it(`${mode}: device read returns the buffer's bytes, device write lands in the CPU mapping`, async () => {
+      it(...caseOf(caseId('read-write', mode), `${mode}: device read returns the buffer's bytes, device write lands in the CPU mapping`), async () => {
         const r = await call('readWrite', mode);
         expect(r.length).toBe(3 * PAGE);
         expect(r.mismatches).toBe(0);
@@ -76,7 +78,7 @@ for (const series of kernels()) {
         expect(r.stats.pagesPinned).toBe(isGup(mode) ? 8 : 0);
       });
 
-      it(`${mode}: munmap of one page gives exactly one blockable UNMAP of that page (device afterwards differs: gup keeps the page, hmm faults)`, async () => {
+      it(...caseOf(caseId('munmap-partial', mode), `${mode}: munmap of one page gives exactly one blockable UNMAP of that page (device afterwards differs: gup keeps the page, hmm faults)`), async () => {
         const r = await call('munmapPartial', mode);
         expect(r.records).toHaveLength(1);
         const rec = r.records[0];
@@ -95,7 +97,7 @@ for (const series of kernels()) {
         console.log(`[${release}] ${mode} munmap: device read after = ${JSON.stringify(r.after)}, page 1 ${JSON.stringify(r.snap[1])}`);
       });
 
-      it(`${mode}: the misleading pin: after MADV_DONTNEED and a CPU write, ${isGup(mode) ? 'the device reads the OLD page' : 'the device reads the new bytes'}`, async () => {
+      it(...caseOf(caseId('misleading-pin', mode), `${mode}: the misleading pin: after MADV_DONTNEED and a CPU write, ${isGup(mode) ? 'the device reads the OLD page' : 'the device reads the new bytes'}`), async () => {
         const r = await call('misleadingPin', mode);
         expect(r.cpu).toBe(0x22);
         expect(r.records.map((x: { event: string }) => x.event)).toEqual(['CLEAR']);
@@ -106,7 +108,7 @@ for (const series of kernels()) {
       });
     }
 
-    it('gup repin: after MADV_DONTNEED the object drops its pins and re-pins: reads the new bytes', async () => {
+    it(...caseOf('misleading-pin@gup@repin', 'gup repin: after MADV_DONTNEED the object drops its pins and re-pins: reads the new bytes'), async () => {
       const r = await call('misleadingPin', 'gup', true);
       expect(r.records[0]).toMatchObject({ event: 'CLEAR', pagesDropped: 2, keptStale: false });
       expect(r.device).toBe(0x22);
@@ -115,7 +117,7 @@ for (const series of kernels()) {
     });
 
     for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
-      it(`${mode}: mprotect(PROT_READ) gives one PROTECTION_VMA over the range (read-only known: 6.1 yes, 6.12 no)`, async () => {
+      it(...caseOf(caseId('mprotect-read', mode), `${mode}: mprotect(PROT_READ) gives one PROTECTION_VMA over the range (read-only known: 6.1 yes, 6.12 no)`), async () => {
         const r = await call('mprotectReadOnly', mode, false);
         expect(r.records).toHaveLength(1);
         expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', relStart: 0, relEnd: 4 * PAGE, blockable: true, handle: r.handle });
@@ -130,7 +132,7 @@ for (const series of kernels()) {
       });
     }
 
-    it(`hmm read-only downgrade: ${series === '6.1' ? 'the kernel says the update is read-only, the device keeps reading' : 'the kernel cannot say (helper removed in 6.5): pages dropped, EPERM'}`, async () => {
+    it(...caseOf('mprotect-read@hmm@ro-downgrade', `hmm read-only downgrade: ${series === '6.1' ? 'the kernel says the update is read-only, the device keeps reading' : 'the kernel cannot say (helper removed in 6.5): pages dropped, EPERM'}`), async () => {
       const r = await call('mprotectReadOnly', 'hmm', true);
       const rec = r.records[0];
       if (series === '6.1') {
@@ -151,7 +153,7 @@ for (const series of kernels()) {
       const what = mode === 'hmm' ? 'device access gets EFAULT, no fault is delivered'
         : longterm61 ? 'on 6.1 FOLL_LONGTERM registration fails with EFAULT, no fault is delivered'
         : 'registration blocks until JavaScript resolves each held fault';
-      it(`${mode}: userfaultfd MISSING range: ${what}`, async () => {
+      it(...caseOf(caseId('uffd-missing', mode), `${mode}: userfaultfd MISSING range: ${what}`), async () => {
         const r = await call('userfaultfdMissing', mode);
         if (longterm61) {
           expect(r.faults).toEqual([]);
@@ -173,7 +175,7 @@ for (const series of kernels()) {
     }
 
     for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
-      it(`${mode}: THP: snapshot shows a PMD mapping (order 9); a partial mprotect splits it and the device still reads`, async () => {
+      it(...caseOf(caseId('thp-split', mode), `${mode}: THP: snapshot shows a PMD mapping (order 9); a partial mprotect splits it and the device still reads`), async () => {
         const r = await call('thpOrder', mode);
         console.log(`[${release}] ${mode} THP: orders before ${JSON.stringify(r.ordersBefore)} after ${JSON.stringify(r.ordersAfter)}, records ${JSON.stringify(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]))}`);
         expect(r.ordersBefore).toEqual([9]);
@@ -199,7 +201,7 @@ for (const series of kernels()) {
         const stale = isGup(mode) && !shared;
         // 6.1 zaps a private hugetlb range with a CLEAR and then an UNMAP of the same 2 MiB; 6.12 with one CLEAR
         const events = backing.startsWith('hugetlb') && series === '6.1' ? ['CLEAR', 'UNMAP'] : ['CLEAR'];
-        it(`${mode} on ${backing}: MADV_DONTNEED + CPU write: the device reads ${stale ? 'the OLD page (private memory: new page, the pin keeps the old)' : 'the new bytes'}; records ${events.join(' + ')}`, async () => {
+        it(...caseOf(caseId('misleading-pin', mode, backing), `${mode} on ${backing}: MADV_DONTNEED + CPU write: the device reads ${stale ? 'the OLD page (private memory: new page, the pin keeps the old)' : 'the new bytes'}; records ${events.join(' + ')}`), async () => {
           const r = await call('misleadingPinBacking', backing, mode);
           console.log(`[${release}] ${mode} ${backing}: order ${r.orderBefore}, device 0x${r.device.toString(16)}, records ${JSON.stringify(r.records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]))}, page 0 after ${JSON.stringify(r.after)}`);
           expect(r.cpu).toBe(0x22);
@@ -217,7 +219,7 @@ for (const series of kernels()) {
       }
     }
 
-    it('hmm read-only downgrade on mprotect(PROT_NONE): not a read-only update, the device loses read access (EFAULT)', async () => {
+    it(...caseOf('mprotect-none@hmm@ro-downgrade', 'hmm read-only downgrade on mprotect(PROT_NONE): not a read-only update, the device loses read access (EFAULT)'), async () => {
       const r = await call('mprotectNone', 'hmm');
       expect(r.records).toHaveLength(1);
       expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', relStart: 0, relEnd: 4 * PAGE, readOnlyUpdate: false, downgraded: false, pagesDropped: 4 });
@@ -225,7 +227,7 @@ for (const series of kernels()) {
     });
 
     for (const [mode, downgrade] of [['gup', false], ['hmm', false], ['hmm', true]] as [MirrorMode, boolean][]) {
-      it(`${mode}${downgrade ? ' ro-downgrade' : ''}: soft-dirty reset (clear_refs 4) gives SOFT_DIRTY over [0, ULONG_MAX); the CPU's next write needs no invalidation`, async () => {
+      it(...caseOf(caseId('soft-dirty', mode, ...(downgrade ? ['ro-downgrade'] : [])), `${mode}${downgrade ? ' ro-downgrade' : ''}: soft-dirty reset (clear_refs 4) gives SOFT_DIRTY over [0, ULONG_MAX); the CPU's next write needs no invalidation`), async () => {
         const r = await call('softDirty', mode, downgrade);
         console.log(`[${release}] ${mode}${downgrade ? ' ro-downgrade' : ''} soft-dirty: ${JSON.stringify(r.records.map((x: { event: string; pagesDropped: number; pagesDowngraded: number }) => [x.event, x.pagesDropped, x.pagesDowngraded]))} then ${JSON.stringify(r.more.map((x: { event: string; relStart: number; relEnd: number }) => [x.event, x.relStart, x.relEnd]))}, page 0 ${JSON.stringify(r.snap[0])}, device 0x${r.device.toString(16)}`);
         expect(r.records).toHaveLength(1);
@@ -238,7 +240,7 @@ for (const series of kernels()) {
     }
 
     for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
-      it(`${mode}: mremap move, shrink and DONTUNMAP: the events each gives the device, and what it reads after`, async () => {
+      it(...caseOf(caseId('mremap', mode), `${mode}: mremap move, shrink and DONTUNMAP: the events each gives the device, and what it reads after`), async () => {
         const r = await call('mremapCases', mode);
         const show = (k: string) => JSON.stringify({ rec: r[k].records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]), after: r[k].after, tail: r[k].tail });
         console.log(`[${release}] ${mode} mremap move ${show('move')}\n  shrink ${show('shrink')}\n  dontunmap ${show('dontunmap')}`);
@@ -262,7 +264,7 @@ for (const series of kernels()) {
     }
 
     for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
-      it(`${mode}: MADV_FREE clears (CLEAR over the range) and keeps the bytes without memory pressure; COLD and PAGEOUT without swap invalidate nothing`, async () => {
+      it(...caseOf(caseId('madv-free', mode), `${mode}: MADV_FREE clears (CLEAR over the range) and keeps the bytes without memory pressure; COLD and PAGEOUT without swap invalidate nothing`), async () => {
         const r = await call('madviseCases', mode);
         const ev = (k: string) => r[k].records.map((x: { event: string; relStart: number; relEnd: number; pagesDropped: number }) => [x.event, x.relStart, x.relEnd, x.pagesDropped]);
         console.log(`[${release}] ${mode} madvise (swap devices ${r.swapDevices}): FREE ${JSON.stringify(ev('FREE'))} ${JSON.stringify(r.FREE.device)}; COLD ${JSON.stringify(ev('COLD'))}; PAGEOUT ${JSON.stringify(ev('PAGEOUT'))} ${JSON.stringify(r.PAGEOUT.device)}`);
@@ -275,7 +277,7 @@ for (const series of kernels()) {
       });
     }
 
-    it('NUMA balancing: background PROTECTION_VMA (hinting) events reach the mirror; the device keeps reading', async () => {
+    it(...caseOf('numa-balancing', 'NUMA balancing: background PROTECTION_VMA (hinting) events reach the mirror; the device keeps reading', { timeout: 60_000 }), async () => {
       const r = await call('numaHinting', 'hmm', 20_000);
       const byEvent: Record<string, number> = {};
       for (const x of r.records as { event: string }[]) byEvent[x.event] = (byEvent[x.event] ?? 0) + 1;
@@ -286,9 +288,9 @@ for (const series of kernels()) {
       // 6.1's helper calls a hinting pass read-only (the VMA keeps VM_READ); 6.12 cannot say
       expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', blockable: true, pid: r.pid, readOnlyUpdate: series === '6.1' });
       expect(r.device).toEqual({ ok: true, value: [0x61] });
-    }, 60_000);
+    });
 
-    it('invalidations() yields a record while JavaScript keeps running; the tracker finds exact records and explains failures', async () => {
+    it(...caseOf('invalidation-stream', 'invalidations() yields a record while JavaScript keeps running; the tracker finds exact records and explains failures'), async () => {
       const r = await call('iterateAndTrack');
       expect(r.first).toEqual({ event: 'UNMAP', relStart: PAGE, relEnd: 2 * PAGE });
       expect(r.waitedMs).toBeGreaterThanOrEqual(150);
@@ -297,7 +299,7 @@ for (const series of kernels()) {
     });
 
     for (const [mode, readOnly] of [['gup', false], ['hmm', true], ['hmm', false]] as [MirrorMode, boolean][]) {
-      it(`${mode}${readOnly ? ' read-only' : ''}: KSM merging of 8 identical pages`, async (ctx) => {
+      it(...caseOf(caseId('ksm', mode, ...(readOnly ? ['read-only'] : [])), `${mode}${readOnly ? ' read-only' : ''}: KSM merging of 8 identical pages`, { timeout: 120_000 }), async (ctx) => {
         const r = await call('ksmMerge', mode, readOnly, 30_000);
         if (!r.available) {
           console.warn(`[${release}] KSM not available in this kernel: skipped`);
@@ -320,10 +322,10 @@ for (const series of kernels()) {
           // write and breaks its sharing; a read-only mirror maps the KSM page
           expect(r.distinctCpuPfnsAfterAccess).toBe(readOnly ? 1 : 2);
         }
-      }, 120_000);
+      });
     }
 
-    it('two files mirror one buffer (GUP and HMM): each log gets its own CLEAR; GUP reads the old page, HMM the new', async () => {
+    it(...caseOf('two-files', 'two files mirror one buffer (GUP and HMM): each log gets its own CLEAR; GUP reads the old page, HMM the new'), async () => {
       const r = await call('twoDevices');
       const [ha, hb] = r.handles;
       expect(r.recordsA).toEqual([['CLEAR', 0, PAGE, ha, true, 0]]);
@@ -338,7 +340,7 @@ for (const series of kernels()) {
       // gup/gup-longterm object stays coherent; a plain reference (gup-get) is
       // not a pin, the parent's write copies away from it (stale); HMM has no
       // reference, drops its view at the fork's PROTECTION_PAGE and refaults
-      it(`fork + COW (${order}): gup and gup-longterm stay coherent, gup-get reads a STALE page, hmm reads the parent's new bytes`, async () => {
+      it(...caseOf(caseId('fork-cow', order), `fork + COW (${order}): gup and gup-longterm stay coherent, gup-get reads a STALE page, hmm reads the parent's new bytes`), async () => {
         const r = await call('forkCow', order);
         for (const m of r.modes) console.log(`[${release}] fork ${order} ${m.mode}: device 0x${m.device.toString(16)} cpu 0x${m.cpu.toString(16)} child 0x${m.child?.toString(16)}, records ${JSON.stringify(m.records)}, page ${JSON.stringify(m.snap)}, pinned ${m.pinned}`);
         expect([r.childExit, r.childSignal]).toEqual([0, null]);
@@ -370,7 +372,7 @@ for (const series of kernels()) {
         const what = isGup(mode)
           ? `the pinned ${backing === 'shmem' ? 'pages do' : 'folio does'} not move; each of ${passes} migration passes unmaps and restores ${backing === 'shmem' ? 'every page' : 'the whole folio'} (a CLEAR each${backing === 'shmem' ? ', 6.1: 10 passes, 6.12: 2' : ''})`
           : `the ${backing === 'shmem' ? 'pages move (a CLEAR per page)' : 'folio moves whole (one CLEAR of 2 MiB), still order 9'}, the device reads the same bytes`;
-        it(`${mode}: NUMA migration on ${backing}: move_pages and mbind(BIND, MOVE|STRICT): ${what}`, async (ctx) => {
+        it(...caseOf(caseId('numa-migrate', mode, backing), `${mode}: NUMA migration on ${backing}: move_pages and mbind(BIND, MOVE|STRICT): ${what}`), async (ctx) => {
           const r = await call('numaMigrate', mode, backing);
           if (!r.available) {
             console.warn(`[${release}] NUMA migration skipped: ${r.reason}`);
@@ -413,7 +415,7 @@ for (const series of kernels()) {
       shmem: 'no invalidation and no COW: the parent sees the child\'s write, every mode reads the parent\'s bytes',
     } as const;
     for (const backing of ['thp', 'hugetlb-2M', 'shmem'] as const) {
-      it(`fork + COW on ${backing} (child first): ${forkBackingWhat[backing]}`, async () => {
+      it(...caseOf(caseId('fork-cow', backing, 'child-first'), `fork + COW on ${backing} (child first): ${forkBackingWhat[backing]}`), async () => {
         const r = await call('forkCowBacking', backing);
         for (const m of r.modes) console.log(`[${release}] fork ${backing} ${m.mode}: device 0x${m.device.toString(16)} cpu 0x${m.cpu.toString(16)} child 0x${m.child?.toString(16)}${m.parentSawChildWrite ? ' (parent saw the child\'s write)' : ''}, order ${m.orderBefore} -> ${m.orderAfter}, records ${JSON.stringify(m.records)}, pinned ${m.pinned}`);
         expect([r.childExit, r.childSignal]).toEqual([0, null]);
@@ -459,7 +461,7 @@ for (const series of kernels()) {
       shmem: 'no COW: the child\'s later write lands in the one shared page, every mode reads it, no invalidation',
     } as const;
     for (const backing of ['thp', 'hugetlb-2M', 'shmem'] as const) {
-      it(`fork + COW on ${backing} (parent first): ${parentFirstWhat[backing]}`, async () => {
+      it(...caseOf(caseId('fork-cow', backing, 'parent-first'), `fork + COW on ${backing} (parent first): ${parentFirstWhat[backing]}`), async () => {
         const r = await call('forkCowBacking', backing, 'parent-first');
         for (const m of r.modes) console.log(`[${release}] fork parent-first ${backing} ${m.mode}: device 0x${m.device.toString(16)} cpu 0x${m.cpu.toString(16)} child 0x${m.child?.toString(16)}, order ${m.orderBefore} -> ${m.orderAfter}, records ${JSON.stringify(m.records)}, pinned ${m.pinned}`);
         expect([r.childExit, r.childSignal]).toEqual([0, null]);
@@ -495,7 +497,7 @@ for (const series of kernels()) {
       });
     }
 
-    it('process exit with live objects (fd shared with the parent): one RELEASE per object over [0, ULONG_MAX); the GUP object outlives the mm with the child\'s page', async () => {
+    it(...caseOf('exit-release', 'process exit with live objects (fd shared with the parent): one RELEASE per object over [0, ULONG_MAX); the GUP object outlives the mm with the child\'s page'), async () => {
       const r = await call('exitRelease');
       const ours = r.records.filter((x: { handle: number }) => x.handle === r.handles.hmm || x.handle === r.handles.gup);
       const show = ours.map((x: { handle: number; event: string; start: bigint; end: bigint; blockable: boolean; pid: number; pagesDropped: number }) =>
@@ -522,7 +524,7 @@ for (const series of kernels()) {
     });
 
     for (const mode of ['gup', 'gup-longterm', 'hmm'] as MirrorMode[]) {
-      it(`${mode}: NUMA migration: move_pages to the other node and mbind(BIND, MOVE|STRICT) back: ${isGup(mode) ? 'pinned pages do not move' : 'the pages move, the device reads the same bytes'}`, async (ctx) => {
+      it(...caseOf(caseId('numa-migrate', mode), `${mode}: NUMA migration: move_pages to the other node and mbind(BIND, MOVE|STRICT) back: ${isGup(mode) ? 'pinned pages do not move' : 'the pages move, the device reads the same bytes'}`), async (ctx) => {
         const r = await call('numaMigrate', mode);
         if (!r.available) {
           console.warn(`[${release}] NUMA migration skipped: ${r.reason}`);
@@ -573,7 +575,7 @@ for (const series of kernels()) {
           : shared
             ? 'the page cache page comes back: every mode reads the new bytes after DONTNEED'
             : `private COW copies: ${isGup(mode) ? 'the pin keeps the old copy after DONTNEED' : 'hmm reads the new bytes'}`;
-        it(`${mode} on a ramfs file, ${shared ? 'MAP_SHARED' : 'MAP_PRIVATE'}: munmap, mprotect, DONTNEED: ${what}`, async () => {
+        it(...caseOf(caseId('ramfs-file', mode, shared ? 'shared' : 'private'), `${mode} on a ramfs file, ${shared ? 'MAP_SHARED' : 'MAP_PRIVATE'}: munmap, mprotect, DONTNEED: ${what}`), async () => {
           const r = await call('fileBacked', mode, shared);
           const show = (k: string) => JSON.stringify(r[k]);
           console.log(`[${release}] ${mode} file (${r.fsType}) ${shared ? 'shared' : 'private'}:\n  munmap ${show('munmap')}\n  mprotect ${show('mprotect')}\n  dontneed ${show('dontneed')}`);
@@ -623,7 +625,7 @@ for (const series of kernels()) {
     ];
     for (const [mode, kind, backing] of races) {
       const on = backing === 'anon' ? '' : ` on ${backing}`;
-      it(`race${on}: ${raceLoop[kind]} loop on the JS thread while ${mode} device reads run on the pool: ${mode === 'hmm' ? 'the retry counter moves' : 'the kept pin reads its first page'}, no foreign bytes`, async () => {
+      it(...caseOf(caseId(`race-${kind}`, mode, ...(backing === 'anon' ? [] : [backing])), `race${on}: ${raceLoop[kind]} loop on the JS thread while ${mode} device reads run on the pool: ${mode === 'hmm' ? 'the retry counter moves' : 'the kept pin reads its first page'}, no foreign bytes`, { timeout: 180_000 }), async () => {
         const hmm = mode === 'hmm';
         const r = await call('raceInvalidate', mode, kind, 10, hmm ? 200 : 10, hmm ? 20 : 3, backing, hmm ? 1_000_000 : 0);
         console.log(`[${release}] ${mode} race${on} (${kind}): ${r.reads} reads, ${r.invalidations} invalidating calls, ${r.errors} errors ${JSON.stringify(r.errorCodes)}, foreign bytes ${r.bad} ${r.firstBad}; access populates ${r.accessPopulates} retries ${r.accessRetries}; object: invalidations ${r.stats.invalidations}, populates ${r.stats.populates}, hmm_range_fault ${r.stats.hmmRangeFaultCalls} (-EBUSY ${r.stats.hmmRangeFaultEbusy}), read_retry ${r.stats.readRetry}`);
@@ -637,7 +639,7 @@ for (const series of kernels()) {
         } else {
           expect(r.stats.pagesPinned).toBe(8);
         }
-      }, 180_000);
+      });
     }
 
     describe('with block devices (brd): swap and a disk file system', () => {
@@ -665,7 +667,7 @@ for (const series of kernels()) {
       };
       const page = (i: number) => [i * PAGE, (i + 1) * PAGE];
       for (const mode of MIRROR_MODES) {
-        it(`${mode}: reclaim (MADV_PAGEOUT with swap) and re-access: ${reclaimWhat[mode]}`, async () => {
+        it(...caseOf(caseId('reclaim', mode), `${mode}: reclaim (MADV_PAGEOUT with swap) and re-access: ${reclaimWhat[mode]}`), async () => {
           const r = await call('reclaimSwap', mode);
           const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
           console.log(`[${release}] ${mode} reclaim: pageout ${JSON.stringify(r.afterPageout)} ${JSON.stringify(r.pageout)}, ${r.pageoutRecords.length} records, device ${snap(r.snapPageout)}; device read ${JSON.stringify(r.device)} ${JSON.stringify(r.deviceVmstat)} -> ${JSON.stringify(r.afterDevice)}; CPU read -> ${JSON.stringify(r.afterCpu)}, end ${snap(r.snapEnd)}`);
@@ -711,7 +713,7 @@ for (const series of kernels()) {
         'hmm file': 'the page-cache pages are unmapped (a CLEAR each drops one); the device refaults them with no major fault',
       };
       for (const [mode, backing] of [['gup', 'thp'], ['gup-get', 'thp'], ['hmm', 'thp'], ['gup', 'file'], ['hmm', 'file']] as [MirrorMode, 'thp' | 'file'][]) {
-        it(`${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'clean page-cache pages of a shared ext2 file (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`, async () => {
+        it(...caseOf(caseId('reclaim', mode, backing), `${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'clean page-cache pages of a shared ext2 file (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`), async () => {
           const r = await call('reclaimSwap', mode, backing, MNT);
           const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
           const recs = (x: unknown[][]) => JSON.stringify(x.length > 4 ? [...x.slice(0, 2), `... ${x.length} records`] : x);
@@ -755,7 +757,7 @@ for (const series of kernels()) {
 
       for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
         for (const shared of [true, false]) {
-          it(`${mode}: mremap of a ${shared ? 'MAP_SHARED' : 'MAP_PRIVATE'} ext2 file mapping, then a CPU write at the new address: two UNMAPs of the old range; ${isGup(mode) ? 'the pins are the pages the CPU maps at the new address (it reads the write)' : 'the object on the old range faults (EFAULT)'}`, async () => {
+          it(...caseOf(caseId('mremap-file', mode, shared ? 'shared' : 'private'), `${mode}: mremap of a ${shared ? 'MAP_SHARED' : 'MAP_PRIVATE'} ext2 file mapping, then a CPU write at the new address: two UNMAPs of the old range; ${isGup(mode) ? 'the pins are the pages the CPU maps at the new address (it reads the write)' : 'the object on the old range faults (EFAULT)'}`), async () => {
             const r = await call('fileMremap', mode, shared, MNT);
             console.log(`[${release}] ${mode} file mremap (${shared ? 'shared' : 'private'}): ${JSON.stringify({ ...r, stats: undefined })}`);
             expect(r.registration).toEqual({ ok: true });
@@ -777,7 +779,7 @@ for (const series of kernels()) {
           : isGup(mode)
             ? "a device write after writeback is NOT written back by fsync (the page stays clean) until the object's close dirties it"
             : 'writeback drops the page, the device write refaults it through page_mkwrite and fsync writes it';
-        it(`${mode}: writeback of a MAP_SHARED file on a disk file system (ext2): ${what}`, async () => {
+        it(...caseOf(caseId('writeback', mode), `${mode}: writeback of a MAP_SHARED file on a disk file system (ext2): ${what}`), async () => {
           const r = await call('diskFileWriteback', mode, MNT);
           console.log(`[${release}] ${mode} writeback (${fsType}): ${JSON.stringify(r)}`);
           expect(fsType).toBe('ext2');
@@ -809,7 +811,7 @@ for (const series of kernels()) {
       }
     });
 
-    it('bad arguments get the right errno from the kernel, and the facade refuses first', async () => {
+    it(...caseOf('bad-args', 'bad arguments get the right errno from the kernel, and the facade refuses first'), async () => {
       const r = await call<Record<string, string>>('badArguments');
       expect(r).toEqual({
         'size 0': 'EINVAL',
@@ -844,7 +846,7 @@ for (const series of kernels()) {
       });
     });
 
-    it('module unload is refused while a file is open, works once it is closed, and the module loads again', async () => {
+    it(...caseOf('module-unload', 'module unload is refused while a file is open, works once it is closed, and the module loads again'), async () => {
       const script = 'n=$(ls /dev/dri | grep renderD | head -1); exec 3</dev/dri/$n; rmmod mirrordrm 2>&1; echo "open:$?"; exec 3<&-; rmmod mirrordrm 2>&1; echo "closed:$?"';
       const r = await guest.vm.exec('/bin/sh', ['-c', script]);
       console.log(`[${release}] rmmod: ${JSON.stringify(r.stdout.trim())}`);
@@ -855,7 +857,7 @@ for (const series of kernels()) {
       expect(again.mismatches).toBe(0);
     });
 
-    it('the C selftest (fork + COW, exit RELEASE, poll, stats) passes in the guest', async () => {
+    it(...caseOf('c-selftest', 'the C selftest (fork + COW, exit RELEASE, poll, stats) passes in the guest', { timeout: 120_000 }), async () => {
       const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
       execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
       await call('installFile', '/tmp/mirrordrm_test', fs.readFileSync(bin));
@@ -869,9 +871,15 @@ for (const series of kernels()) {
       expect(r.status).toBe(0);
       // documented fork behaviour: FOLL_PIN pages are copied for the child at fork,
       // so pinned objects stay coherent in the parent; a plain reference does not.
-      expect(out).toMatch(/ok \d+ - gup: fork \+ COW: device reads the parent's new bytes/);
-      expect(out).toMatch(/ok \d+ - gup-get: fork \+ COW: device reads a stale page/);
-      expect(out).toMatch(/ok \d+ - hmm: fork \+ COW: device reads the parent's new bytes/);
-    }, 120_000);
+      // (each case one KTAP result named by its id, its checks diagnostic lines before it, "# FAIL" for a failed one)
+      expect(out).toMatch(/^ok \d+ fork-cow@child-first\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: gup: fork \+ COW: device reads the parent's new bytes\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: gup-get: fork \+ COW: device reads a stale page\r?$/m);
+      expect(out).toMatch(/^# fork-cow@child-first: hmm: fork \+ COW: device reads the parent's new bytes\r?$/m);
+      // the same ids as this suite's cases, in the same grammar
+      const ids = out.split('\n').flatMap((l) => /^(?:not )?ok \d+ (\S+)/.exec(l)?.[1] ?? []);
+      expect(ids.filter((id) => !CASE_ID.test(id))).toEqual([]);
+      expect(ids).toEqual(expect.arrayContaining(['read-write@gup', 'munmap-partial@hmm', 'misleading-pin@gup@repin', 'exit-release', 'bad-args', 'two-files']));
+    });
   });
 }

@@ -1,6 +1,7 @@
 // No QEMU outlives the process that started it: a host killed by SIGKILL
 // (setpriv --pdeathsig) or ending on SIGTERM (signal hook) takes its guest
 // along. First kernel of the matrix only.
+import { caseOf } from './cases.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -42,7 +43,7 @@ async function gone(pid: number, ms: number): Promise<boolean> {
   return !processAlive(pid);
 }
 
-it.skipIf(reason !== null)('a host killed with SIGKILL or ended by SIGTERM leaves no QEMU behind', { timeout: 240_000 }, async () => {
+it.skipIf(reason !== null)(...caseOf('host-killed', 'a host killed with SIGKILL or ended by SIGTERM leaves no QEMU behind', { timeout: 240_000, kernel }), async () => {
   for (const sig of ['SIGKILL', 'SIGTERM'] as const) {
     const { host, qemu } = await hostWithGuest();
     expect(processAlive(qemu)).toBe(true);

@@ -1,4 +1,5 @@
 // mirrorlab vm --kernel X -- <command>: the command's output and exit status (first kernel of the matrix).
+import { caseOf } from './cases.js';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ beforeAll(() => {
   if (!reason) ensureGuestBuild([kernel]);
 }, 600_000);
 
-it.skipIf(reason !== null)(`mirrorlab vm --kernel ${kernel} -- <command> returns the command's exit status`, { timeout: 180_000 }, () => {
+it.skipIf(reason !== null)(...caseOf('cli-exit-status', `mirrorlab vm --kernel ${kernel} -- <command> returns the command's exit status`, { timeout: 180_000, kernel }), () => {
   const r = spawnSync(
     process.execPath,
     [path.join(repoRoot, 'dist/cli/main.js'), 'vm', '--kernel', kernel, '--', 'sh', '-c', 'uname -r; echo to-stderr >&2; exit 3'],

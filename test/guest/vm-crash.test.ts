@@ -1,5 +1,6 @@
 // Crash detection, proven with the test-only mltrigger module (loaded nowhere
 // else), and a guest that stops answering. No QEMU may survive either.
+import { caseId, caseOf } from './cases.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, ourQemuPids, processAlive, skipReason } from './helpers.js';
 import { Vm } from '../../src/vm/vm.js';
@@ -38,7 +39,7 @@ function warnHeader(kernel: string): RegExp {
 describe.each(matrix)('kernel %s', (kernel) => {
   const reason = skipReason(kernel);
 
-  it.skipIf(reason !== null)('catches a WARN raised by mltrigger and reports the console excerpt', { timeout: 180_000 }, async (ctx) => {
+  it.skipIf(reason !== null)(...caseOf('crash@warn', 'catches a WARN raised by mltrigger and reports the console excerpt', { timeout: 180_000 }), async (ctx) => {
     const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
     try {
       const nodes = await vm.exec('sh', ['-c', 'ls -l /dev/mltrigger /sys/kernel/debug/mltrigger/trigger; cat /dev/mltrigger']);
@@ -73,7 +74,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     { what: 'hang', setup: 'echo 1 > /proc/sys/kernel/hung_task_timeout_secs; ', kind: 'hung-task', lines: [/INFO: task sh:\d+ blocked for more than \d+ seconds?/, /mltrigger/] },
   ];
   for (const r of raised) {
-    it.skipIf(reason !== null)(`catches ${r.kind === 'bug' ? 'an Oops (BUG) raised' : 'a hung task made'} by mltrigger (${r.what}) with the console excerpt`, { timeout: 180_000 }, async (ctx) => {
+    it.skipIf(reason !== null)(...caseOf(caseId('crash', r.kind), `catches ${r.kind === 'bug' ? 'an Oops (BUG) raised' : 'a hung task made'} by mltrigger (${r.what}) with the console excerpt`, { timeout: 180_000 }), async (ctx) => {
       const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
       try {
         const outcome = await trigger(vm, `${r.setup}echo ${r.what} > /dev/mltrigger`);
@@ -91,7 +92,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     });
   }
 
-  it.skipIf(reason !== null)('allowing() collects an expected crash line instead of failing; the same line outside it fails the run', { timeout: 180_000 }, async () => {
+  it.skipIf(reason !== null)(...caseOf('crash-allowed', 'allowing() collects an expected crash line instead of failing; the same line outside it fails the run', { timeout: 180_000 }), async () => {
     const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
     try {
       const { lines } = await vm.allowing([warnHeader(kernel)], () => vm.exec('sh', ['-c', 'echo warn > /dev/mltrigger']));
@@ -109,7 +110,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     expect(ourQemuPids()).toEqual([]);
   });
 
-  it.skipIf(reason !== null)('kills a guest that stops answering after the timeout, leaving no QEMU', { timeout: 180_000 }, async () => {
+  it.skipIf(reason !== null)(...caseOf('call-timeout', 'kills a guest that stops answering after the timeout, leaving no QEMU', { timeout: 180_000 }), async () => {
     const vm = await Vm.boot({ kernel, callTimeoutMs: 5_000 });
     const pid = vm.pid!;
     expect(processAlive(pid)).toBe(true);

@@ -1,6 +1,7 @@
 // A missing kernel cache is rebuilt by setup: scripts/kernels.sh into an empty
 // cache root (one series, the .deb files already downloaded and, for sid's
 // kernel, the build root are reused).
+import { caseOf } from './cases.js';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,7 +23,7 @@ if (reason) console.warn(`cache rebuild test skipped: ${reason}`);
 describe('scripts/kernels.sh', () => {
   // Asynchronous: a rebuild takes minutes (7.2's longer than a minute), and a
   // synchronous one would keep the test worker from answering vitest.
-  it.skipIf(reason !== null)(`rebuilds a missing ${series} cache, then is a fast no-op`, { timeout: 300_000 }, async () => {
+  it.skipIf(reason !== null)(...caseOf('kernel-cache-rebuild', `rebuilds a missing ${series} cache, then is a fast no-op`, { timeout: 300_000, kernel: series }), async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-cache-'));
     try {
       const env = {

@@ -1,4 +1,5 @@
 // The guest runner on each kernel: boot shape, exec, RPC payloads, console streaming, exit status.
+import { caseOf } from './cases.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, ourQemuPids, sharedVm, skipReason } from './helpers.js';
@@ -12,7 +13,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
   describe.skipIf(reason !== null)('guest', { timeout: 180_000 }, () => {
     const g = sharedVm(() => ({ kernel }));
 
-    it('boots the cached kernel with two NUMA nodes, hugetlb pools and the reserved iomem range', async () => {
+    it(...caseOf('boot', 'boots the cached kernel with two NUMA nodes, hugetlb pools and the reserved iomem range'), async () => {
       const vm = g.vm;
       console.log(`${kernel}: boot to agent ready ${vm.bootMs} ms (${vm.accel})`);
       expect(vm.release).toBe(kernelInfo(kernel).release);
@@ -40,7 +41,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       for (const fs of ['debugfs', 'devtmpfs', 'hugetlbfs', 'proc', 'sysfs']) expect(r.stdout).toContain(` type ${fs} `);
     });
 
-    it("returns a guest command's exit status, stdout and stderr", async () => {
+    it(...caseOf('exec-status', "returns a guest command's exit status, stdout and stderr"), async () => {
       const r = await g.vm.exec('sh', ['-c', 'echo out; echo err >&2; exit 42']);
       expect(r).toEqual({ status: 42, signal: null, stdout: 'out\n', stderr: 'err\n' });
       const killed = await g.vm.exec('sh', ['-c', 'kill -KILL $$']);
@@ -51,7 +52,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(input.stdout.trim()).toBe('1000');
     });
 
-    it('carries a 1 MiB payload through call() and back intact', async () => {
+    it(...caseOf('call-payload', 'carries a 1 MiB payload through call() and back intact'), async () => {
       const payload = randomBytes(1 << 20);
       const r = await g.vm.call<{ length: number; sha256: string; bytes: Buffer }>('vm/selftest.js', 'digest', payload);
       expect(r.length).toBe(payload.length);
@@ -59,7 +60,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(Buffer.compare(r.bytes, payload)).toBe(0);
     });
 
-    it('round-trips BigInt, bytes, nested values and errors with their code', async () => {
+    it(...caseOf('call-round-trip', 'round-trips BigInt, bytes, nested values and errors with their code'), async () => {
       const v = { a: 2n ** 64n + 1n, b: new Uint8Array([0, 255, 7]), c: [1, 'x', null, { d: -5n }], $e: true };
       const [back] = await g.vm.call<unknown[]>('vm/selftest.js', 'echo', v);
       expect(back).toEqual({ a: 2n ** 64n + 1n, b: Buffer.from([0, 255, 7]), c: [1, 'x', null, { d: -5n }], $e: true });
@@ -69,7 +70,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       await expect(g.vm.call('vm/selftest.js', 'noSuchExport')).rejects.toThrow(/no exported function/);
     });
 
-    it('streams the kernel log to the host (events, waitFor and async iteration)', async () => {
+    it(...caseOf('log-stream', 'streams the kernel log to the host (events, waitFor and async iteration)'), async () => {
       const token = `mirrorlab-kmsg-test-${Date.now()}`;
       const seen: string[] = [];
       const onLine = (l: { text: string }): void => {
@@ -90,14 +91,14 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(seen).toHaveLength(2);
     });
 
-    it('loads the native addon inside the guest', async () => {
+    it(...caseOf('addon-load', 'loads the native addon inside the guest'), async () => {
       const keys = await g.vm.call<string[]>('vm/selftest.js', 'addonExports');
       expect(Array.isArray(keys)).toBe(true);
       expect(keys.length).toBeGreaterThan(0);
     });
   });
 
-  it.skipIf(reason !== null)('returns the exit status given at shutdown and leaves no QEMU behind', { timeout: 180_000 }, async () => {
+  it.skipIf(reason !== null)(...caseOf('shutdown-status', 'returns the exit status given at shutdown and leaves no QEMU behind', { timeout: 180_000 }), async () => {
     const { Vm } = await import('../../src/vm/vm.js');
     const vm = await Vm.boot({ kernel });
     const pid = vm.pid!;
