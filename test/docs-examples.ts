@@ -70,6 +70,16 @@ export function allExamples(): Example[] {
 }
 
 /** A name for the example's test: file, line and its first meaningful line. */
+/**
+ * A stable case id for a runnable example: its file and its place among that
+ * file's examples of the same kind (docs-example@api@2), the title apart.
+ */
+export function exampleId(e: Example, all: readonly Example[]): string {
+  const slug = path.basename(e.file, '.md').toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const n = all.filter((x) => x.file === e.file && x.kind === e.kind).indexOf(e) + 1;
+  return `docs-example${e.kind === 'vm' ? '-vm' : ''}@${slug}@${n}`;
+}
+
 export function exampleTitle(e: Example): string {
   const first = e.code.split('\n').find((l) => l.trim() && !l.startsWith('import ')) ?? '';
   return `${e.file}:${e.line} ${first.trim().slice(0, 70)}`;

@@ -10,7 +10,8 @@ import path from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
-import { allExamples, exampleTitle, throwingAssert } from '../docs-examples.js';
+import { allExamples, exampleId, exampleTitle, throwingAssert } from '../docs-examples.js';
+import { caseOf } from './cases.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 
 const examples = allExamples();
@@ -38,7 +39,7 @@ for (const series of kernels()) {
     }, 60_000);
 
     for (const e of guestExamples) {
-      it(exampleTitle(e), { timeout: 300_000 }, async () => {
+      it(...caseOf(exampleId(e, guestExamples), exampleTitle(e), { timeout: 300_000 }), async () => {
         const r = await guest.vm.exec('node', ['--input-type=module', '-e', forGuest(e.code)], { cwd: '/mirrorlab', timeoutMs: 280_000 });
         if (r.stdout) console.log(`[${series}] ${r.stdout.trimEnd()}`);
         expect(r.stderr, `${e.file}:${e.line}`).toBe('');
@@ -55,7 +56,7 @@ describe('docs examples booting their own guest (ts vm)', () => {
     const kernel = kernelSeries(/kernelSeries\('([\w.]+)'\)/.exec(e.code)?.[1] ?? '6.12');
     const reason = guestUnavailableReason(kernel);
     if (reason) console.warn(`${e.file}:${e.line} skipped: ${reason}`);
-    it.skipIf(reason !== null)(exampleTitle(e), { timeout: 300_000 }, async () => {
+    it.skipIf(reason !== null)(...caseOf(exampleId(e, vmExamples), exampleTitle(e), { timeout: 300_000, kernel }), async () => {
       ensureGuestBuild([kernel]);
       const file = path.join(tmp, `${e.file.replace(/\W/g, '_')}_${e.line}.ts`);
       fs.writeFileSync(file, e.code);

@@ -4,6 +4,7 @@
 // The guest side is a node process importing the library by its package name
 // (what a script in the guest does), so only the public API is used.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { caseOf } from './cases.js';
 import { MIRROR_MODES } from '../../src/index.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 
@@ -44,7 +45,7 @@ for (const series of kernels()) {
     beforeAll(() => ensureGuestBuild([series]), 600_000);
     const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
 
-    it('a device write through a READ_ONLY object: refused in TypeScript, and with { unchecked: true } by the kernel with EACCES', { timeout: 180_000 }, async () => {
+    it(...caseOf('write-read-only-refused', 'a device write through a READ_ONLY object: refused in TypeScript, and with { unchecked: true } by the kernel with EACCES', { timeout: 180_000 }), async () => {
       const r = await guest.vm.exec('node', ['--input-type=module', '-e', GUEST_SCRIPT], { cwd: '/mirrorlab' });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);

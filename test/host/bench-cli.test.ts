@@ -209,7 +209,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     const cases: [string[], RegExp][] = [
       [['--suite', 'host/fault'], /unknown suite "host\/fault" \(suites: host\/faults, .*; groups: host, guest\)/],
       [['--suite', 'host/faults', '--size', '3X'], /unknown size "3X" \(sizes: 4K, 2M, 1G\)/],
-      [['--suite', 'guest', '--kernel', '5.4'], /unknown kernel "5.4" \(kernels: 6.1, 6.12\)/],
+      [['--suite', 'guest', '--kernel', '5.4'], /unknown kernel "5.4" \(kernels: 6.1, 6.12, 7.2 \(sid\)\)/],
     ];
     for (const [args, message] of cases) {
       const out = path.join(tmp(), 'out');
