@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -436,6 +437,76 @@ Napi::Value PollAsync(const Napi::CallbackInfo &info)
 	return p;
 }
 
+// sizeof and offsetof of the uapi structures, so that the TypeScript decoders
+// take their layout from the header the kernel module is built with.
+Napi::Object Layout(Napi::Env env)
+{
+	Napi::Object l = Napi::Object::New(env);
+	Napi::Object o;
+#define STRUCT(s) \
+	o = Napi::Object::New(env); \
+	l.Set(#s, o); \
+	o.Set("sizeof", Napi::Number::New(env, (double)sizeof(struct s)))
+#define FIELD(s, f) o.Set(#f, Napi::Number::New(env, (double)offsetof(struct s, f)))
+	STRUCT(drm_mirrordrm_userptr);
+	FIELD(drm_mirrordrm_userptr, address); FIELD(drm_mirrordrm_userptr, size);
+	FIELD(drm_mirrordrm_userptr, flags); FIELD(drm_mirrordrm_userptr, handle);
+	STRUCT(drm_mirrordrm_access);
+	FIELD(drm_mirrordrm_access, handle); FIELD(drm_mirrordrm_access, flags);
+	FIELD(drm_mirrordrm_access, offset); FIELD(drm_mirrordrm_access, length);
+	FIELD(drm_mirrordrm_access, data); FIELD(drm_mirrordrm_access, populates);
+	FIELD(drm_mirrordrm_access, retries);
+	STRUCT(drm_mirrordrm_page);
+	FIELD(drm_mirrordrm_page, dev_pfn); FIELD(drm_mirrordrm_page, cpu_pfn);
+	FIELD(drm_mirrordrm_page, dev_flags); FIELD(drm_mirrordrm_page, cpu_flags);
+	STRUCT(drm_mirrordrm_snapshot);
+	FIELD(drm_mirrordrm_snapshot, handle); FIELD(drm_mirrordrm_snapshot, flags);
+	FIELD(drm_mirrordrm_snapshot, first_page); FIELD(drm_mirrordrm_snapshot, count);
+	FIELD(drm_mirrordrm_snapshot, pages);
+	STRUCT(drm_mirrordrm_inval_record);
+	FIELD(drm_mirrordrm_inval_record, seq); FIELD(drm_mirrordrm_inval_record, start);
+	FIELD(drm_mirrordrm_inval_record, end);
+	FIELD(drm_mirrordrm_inval_record, timestamp_ns);
+	FIELD(drm_mirrordrm_inval_record, duration_ns);
+	FIELD(drm_mirrordrm_inval_record, pages_dropped);
+	FIELD(drm_mirrordrm_inval_record, pages_downgraded);
+	FIELD(drm_mirrordrm_inval_record, handle); FIELD(drm_mirrordrm_inval_record, event);
+	FIELD(drm_mirrordrm_inval_record, flags); FIELD(drm_mirrordrm_inval_record, pid);
+	STRUCT(drm_mirrordrm_inval_read);
+	FIELD(drm_mirrordrm_inval_read, records); FIELD(drm_mirrordrm_inval_read, count);
+	FIELD(drm_mirrordrm_inval_read, flags); FIELD(drm_mirrordrm_inval_read, lost);
+	FIELD(drm_mirrordrm_inval_read, lost_total);
+	FIELD(drm_mirrordrm_inval_read, pending);
+	STRUCT(drm_mirrordrm_counters);
+	FIELD(drm_mirrordrm_counters, objects); FIELD(drm_mirrordrm_counters, pages);
+	FIELD(drm_mirrordrm_counters, pages_pinned);
+	FIELD(drm_mirrordrm_counters, pages_valid);
+	FIELD(drm_mirrordrm_counters, gup_calls); FIELD(drm_mirrordrm_counters, gup_pages);
+	FIELD(drm_mirrordrm_counters, hmm_range_fault_calls);
+	FIELD(drm_mirrordrm_counters, hmm_range_fault_ebusy);
+	FIELD(drm_mirrordrm_counters, read_retry);
+	FIELD(drm_mirrordrm_counters, populates);
+	FIELD(drm_mirrordrm_counters, revalidations);
+	FIELD(drm_mirrordrm_counters, device_accesses);
+	FIELD(drm_mirrordrm_counters, device_bytes);
+	FIELD(drm_mirrordrm_counters, invalidations);
+	FIELD(drm_mirrordrm_counters, would_block);
+	FIELD(drm_mirrordrm_counters, pages_dropped);
+	FIELD(drm_mirrordrm_counters, pages_downgraded);
+	FIELD(drm_mirrordrm_counters, log_lost); FIELD(drm_mirrordrm_counters, by_event);
+	STRUCT(drm_mirrordrm_stats);
+	FIELD(drm_mirrordrm_stats, handle); FIELD(drm_mirrordrm_stats, flags);
+	FIELD(drm_mirrordrm_stats, counters); FIELD(drm_mirrordrm_stats, size);
+	FIELD(drm_mirrordrm_stats, pad);
+	STRUCT(drm_mirrordrm_behaviour);
+	FIELD(drm_mirrordrm_behaviour, handle); FIELD(drm_mirrordrm_behaviour, flags);
+	FIELD(drm_mirrordrm_behaviour, fence_wait_ns);
+	FIELD(drm_mirrordrm_behaviour, populate_delay_ns);
+#undef FIELD
+#undef STRUCT
+	return l;
+}
+
 } // namespace
 
 void InitMirrordrm(Napi::Env env, Napi::Object exports)
@@ -474,7 +545,16 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	C(MIRRORDRM_RECORD_KEPT_STALE); C(MIRRORDRM_RECORD_FENCE_WAIT);
 	C(MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE); C(MIRRORDRM_FENCE_WAIT_MAX_NS);
 	C(MIRRORDRM_POPULATE_DELAY_MAX_NS);
-	C(MIRRORDRM_EVENT_SLOTS);
+	C(MIRRORDRM_ACCESS_FLAGS); C(MIRRORDRM_BEHAVIOUR_FLAGS);
+	C(MIRRORDRM_IOCTL_BASE); C(MIRRORDRM_COMMAND_BASE);
+	C(DRM_MIRRORDRM_USERPTR); C(DRM_MIRRORDRM_ACCESS); C(DRM_MIRRORDRM_SNAPSHOT);
+	C(DRM_MIRRORDRM_INVAL_READ); C(DRM_MIRRORDRM_STATS);
+	C(DRM_MIRRORDRM_SET_BEHAVIOUR);
+	C(MIRRORDRM_EVENT_UNMAP); C(MIRRORDRM_EVENT_CLEAR);
+	C(MIRRORDRM_EVENT_PROTECTION_VMA); C(MIRRORDRM_EVENT_PROTECTION_PAGE);
+	C(MIRRORDRM_EVENT_SOFT_DIRTY); C(MIRRORDRM_EVENT_RELEASE);
+	C(MIRRORDRM_EVENT_MIGRATE); C(MIRRORDRM_EVENT_EXCLUSIVE);
+	C(MIRRORDRM_EVENT_UNKNOWN); C(MIRRORDRM_EVENT_SLOTS);
 	C(DRM_IOCTL_MIRRORDRM_USERPTR); C(DRM_IOCTL_MIRRORDRM_ACCESS);
 	C(DRM_IOCTL_MIRRORDRM_SNAPSHOT); C(DRM_IOCTL_MIRRORDRM_INVAL_READ);
 	C(DRM_IOCTL_MIRRORDRM_STATS); C(DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR);
@@ -483,6 +563,7 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	c.Set("sizeofRecord", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_inval_record)));
 	c.Set("sizeofCounters", Napi::Number::New(env, (double)sizeof(drm_mirrordrm_counters)));
 #undef C
+	m.Set("layout", Layout(env));
 	exports.Set("mirrordrm", m);
 	exports.Set("mirrordrmConstants", c);
 }

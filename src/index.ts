@@ -13,3 +13,4 @@ export * from './devmem/index.js';
 export * from './bench/index.js';
 export * from './measure/index.js';
 export * from './report/index.js';
+export * from './guest/index.js';

@@ -443,12 +443,39 @@ export type MirrordrmConstantName =
   | 'MIRRORDRM_RECORD_KEPT_STALE' | 'MIRRORDRM_RECORD_FENCE_WAIT'
   | 'MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE' | 'MIRRORDRM_FENCE_WAIT_MAX_NS'
   | 'MIRRORDRM_POPULATE_DELAY_MAX_NS'
+  | 'MIRRORDRM_ACCESS_FLAGS' | 'MIRRORDRM_BEHAVIOUR_FLAGS'
+  | 'MIRRORDRM_IOCTL_BASE' | 'MIRRORDRM_COMMAND_BASE'
+  | 'DRM_MIRRORDRM_USERPTR' | 'DRM_MIRRORDRM_ACCESS' | 'DRM_MIRRORDRM_SNAPSHOT'
+  | 'DRM_MIRRORDRM_INVAL_READ' | 'DRM_MIRRORDRM_STATS' | 'DRM_MIRRORDRM_SET_BEHAVIOUR'
+  | 'MIRRORDRM_EVENT_UNMAP' | 'MIRRORDRM_EVENT_CLEAR' | 'MIRRORDRM_EVENT_PROTECTION_VMA'
+  | 'MIRRORDRM_EVENT_PROTECTION_PAGE' | 'MIRRORDRM_EVENT_SOFT_DIRTY' | 'MIRRORDRM_EVENT_RELEASE'
+  | 'MIRRORDRM_EVENT_MIGRATE' | 'MIRRORDRM_EVENT_EXCLUSIVE' | 'MIRRORDRM_EVENT_UNKNOWN'
   | 'MIRRORDRM_EVENT_SLOTS'
   | 'DRM_IOCTL_MIRRORDRM_USERPTR' | 'DRM_IOCTL_MIRRORDRM_ACCESS'
   | 'DRM_IOCTL_MIRRORDRM_SNAPSHOT' | 'DRM_IOCTL_MIRRORDRM_INVAL_READ'
   | 'DRM_IOCTL_MIRRORDRM_STATS' | 'DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR'
   | 'POLLIN'
   | 'sizeofPage' | 'sizeofRecord' | 'sizeofCounters';
+
+/** sizeof (key `sizeof`) and offsetof of each field, by C names. */
+export interface MirrordrmLayout {
+  drm_mirrordrm_userptr: StructLayout<'address' | 'size' | 'flags' | 'handle'>;
+  drm_mirrordrm_access: StructLayout<'handle' | 'flags' | 'offset' | 'length' | 'data' | 'populates' | 'retries'>;
+  drm_mirrordrm_page: StructLayout<'dev_pfn' | 'cpu_pfn' | 'dev_flags' | 'cpu_flags'>;
+  drm_mirrordrm_snapshot: StructLayout<'handle' | 'flags' | 'first_page' | 'count' | 'pages'>;
+  drm_mirrordrm_inval_record: StructLayout<
+    'seq' | 'start' | 'end' | 'timestamp_ns' | 'duration_ns' | 'pages_dropped' | 'pages_downgraded'
+    | 'handle' | 'event' | 'flags' | 'pid'>;
+  drm_mirrordrm_inval_read: StructLayout<'records' | 'count' | 'flags' | 'lost' | 'lost_total' | 'pending'>;
+  drm_mirrordrm_counters: StructLayout<
+    'objects' | 'pages' | 'pages_pinned' | 'pages_valid' | 'gup_calls' | 'gup_pages'
+    | 'hmm_range_fault_calls' | 'hmm_range_fault_ebusy' | 'read_retry' | 'populates' | 'revalidations'
+    | 'device_accesses' | 'device_bytes' | 'invalidations' | 'would_block' | 'pages_dropped'
+    | 'pages_downgraded' | 'log_lost' | 'by_event'>;
+  drm_mirrordrm_stats: StructLayout<'handle' | 'flags' | 'counters' | 'size' | 'pad'>;
+  drm_mirrordrm_behaviour: StructLayout<'handle' | 'flags' | 'fence_wait_ns' | 'populate_delay_ns'>;
+}
+export type StructLayout<F extends string> = Readonly<Record<F | 'sizeof', number>>;
 
 export interface MirrordrmAccessResult {
   populates: number;
@@ -493,6 +520,8 @@ export interface MirrordrmFunctions {
     fd: Fd, handle: U64, offset: U64, length: U64, flags: U64, reps: U64,
     advice: I64, adviseAddr: U64, adviseLen: U64,
   ): BigUint64Array;
+  /** The uapi structures as the addon was compiled against them. */
+  layout: Readonly<MirrordrmLayout>;
 }
 
 export interface MirrordrmNative {
@@ -507,7 +536,9 @@ export type FakevramConstantName =
   | 'KIND_IOMEM' | 'KIND_PAGES'
   | 'ENTRY_PTE' | 'ENTRY_PMD' | 'ENTRY_PUD'
   | 'CAP_PMD' | 'CAP_PUD'
-  | 'POLICY_PREFAULT' | 'POLICY_NO_ALIGN'
+  | 'NR_ENTRY_SIZES'
+  | 'POLICY_PREFAULT' | 'POLICY_NO_ALIGN' | 'POLICY_FLAGS'
+  | 'COUNTERS_RESET' | 'COUNTERS_FLAGS' | 'ACCESS_WRITE' | 'ACCESS_FLAGS' | 'IOC_MAGIC'
   | 'SIZEOF_INFO' | 'SIZEOF_POLICY' | 'SIZEOF_COUNTERS' | 'SIZEOF_EVICT' | 'SIZEOF_ACCESS';
 
 export interface FakevramInfoRaw {

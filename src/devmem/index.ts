@@ -1,2 +1,2 @@
-// Device memory: the fakevram driver (guests only) and what the guest tests run with it.
+// Device memory: the fakevram driver (guests only); its guest-side steps are in src/guest/fakevram.ts.
 export * from './fakevram.js';

@@ -1,38 +1,12 @@
 // Decoding of the mirrordrm uapi structures (kernel-patches/include/uapi/mirrordrm.h)
-// from the raw bytes the native layer returns. Pure functions: unit-tested on the host.
+// from the raw bytes the native layer returns, with the layout and flag values
+// the addon was compiled with (uapi.ts). Pure functions: unit-tested on the host.
 import type { InvalidationEvent, InvalidationRecord, MirrorCounters, MirrorMode, MirrorPageState } from './types.js';
+import { MIRRORDRM, MIRRORDRM_LAYOUT, MODE_FLAGS, eventValue } from './uapi.js';
 
-export const MIRRORDRM = {
-  MODE_GUP: 0x1,
-  MODE_GUP_LONGTERM: 0x2,
-  MODE_GUP_GET: 0x3,
-  MODE_HMM: 0x4,
-  READ_ONLY: 1 << 4,
-  POPULATE: 1 << 5,
-  GUP_REPIN: 1 << 6,
-  ACCESS_READ: 1,
-  ACCESS_WRITE: 2,
-  PAGE_VALID: 1 << 0,
-  PAGE_WRITE: 1 << 1,
-  PAGE_ZERO: 1 << 2,
-  PAGE_ERROR: 1 << 3,
-  PAGE_STALE: 1 << 4,
-  PAGE_SAME: 1 << 5,
-  PAGE_ORDER_SHIFT: 8,
-  RECORD_BLOCKABLE: 1 << 0,
-  RECORD_WOULD_BLOCK: 1 << 1,
-  RECORD_READ_ONLY: 1 << 2,
-  RECORD_DOWNGRADED: 1 << 3,
-  RECORD_KEPT_STALE: 1 << 4,
-  RECORD_FENCE_WAIT: 1 << 5,
-  BEHAVIOUR_RO_DOWNGRADE: 1 << 0,
-  FENCE_WAIT_MAX_NS: 1_000_000_000,
-  POPULATE_DELAY_MAX_NS: 1_000_000_000,
-  MAX_SIZE: 2 ** 32,
-  SIZEOF_RECORD: 72,
-  SIZEOF_PAGE: 24,
-} as const;
+export { MIRRORDRM, MIRRORDRM_LAYOUT, MIRRORDRM_UAPI, MODE_FLAGS } from './uapi.js';
 
+/** The events the log names (MIRRORDRM_EVENT_*), UNKNOWN aside. */
 export const EVENTS: readonly InvalidationEvent[] = [
   'UNMAP',
   'CLEAR',
@@ -44,43 +18,40 @@ export const EVENTS: readonly InvalidationEvent[] = [
   'EXCLUSIVE',
 ];
 
+const EVENT_BY_VALUE = new Map(EVENTS.map((e) => [eventValue(e), e]));
+
 export function eventName(v: number): InvalidationEvent {
-  return EVENTS[v] ?? 'UNKNOWN';
+  return EVENT_BY_VALUE.get(v) ?? 'UNKNOWN';
 }
 
 export function modeFlags(mode: MirrorMode): number {
-  switch (mode) {
-    case 'gup':
-      return MIRRORDRM.MODE_GUP;
-    case 'gup-longterm':
-      return MIRRORDRM.MODE_GUP_LONGTERM;
-    case 'gup-get':
-      return MIRRORDRM.MODE_GUP_GET;
-    case 'hmm':
-      return MIRRORDRM.MODE_HMM;
-  }
+  return MODE_FLAGS[mode];
 }
 
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+const RECORD = MIRRORDRM_LAYOUT.drm_mirrordrm_inval_record;
+const PAGE = MIRRORDRM_LAYOUT.drm_mirrordrm_page;
+const COUNTERS = MIRRORDRM_LAYOUT.drm_mirrordrm_counters;
+
 export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
   const dv = view(bytes);
   const out: InvalidationRecord[] = [];
-  for (let o = 0; o + MIRRORDRM.SIZEOF_RECORD <= bytes.byteLength; o += MIRRORDRM.SIZEOF_RECORD) {
-    const flags = dv.getUint32(o + 64, true);
+  for (let o = 0; o + RECORD.sizeof <= bytes.byteLength; o += RECORD.sizeof) {
+    const flags = dv.getUint32(o + RECORD.flags, true);
     out.push({
-      seq: dv.getBigUint64(o, true),
-      start: dv.getBigUint64(o + 8, true),
-      end: dv.getBigUint64(o + 16, true),
-      timestampNs: dv.getBigUint64(o + 24, true),
-      durationNs: Number(dv.getBigUint64(o + 32, true)),
-      pagesDropped: Number(dv.getBigUint64(o + 40, true)),
-      pagesDowngraded: Number(dv.getBigUint64(o + 48, true)),
-      handle: dv.getUint32(o + 56, true),
-      event: eventName(dv.getUint32(o + 60, true)),
-      pid: dv.getUint32(o + 68, true),
+      seq: dv.getBigUint64(o + RECORD.seq, true),
+      start: dv.getBigUint64(o + RECORD.start, true),
+      end: dv.getBigUint64(o + RECORD.end, true),
+      timestampNs: dv.getBigUint64(o + RECORD.timestamp_ns, true),
+      durationNs: Number(dv.getBigUint64(o + RECORD.duration_ns, true)),
+      pagesDropped: Number(dv.getBigUint64(o + RECORD.pages_dropped, true)),
+      pagesDowngraded: Number(dv.getBigUint64(o + RECORD.pages_downgraded, true)),
+      handle: dv.getUint32(o + RECORD.handle, true),
+      event: eventName(dv.getUint32(o + RECORD.event, true)),
+      pid: dv.getUint32(o + RECORD.pid, true),
       blockable: (flags & MIRRORDRM.RECORD_BLOCKABLE) !== 0,
       wouldBlock: (flags & MIRRORDRM.RECORD_WOULD_BLOCK) !== 0,
       readOnlyUpdate: (flags & MIRRORDRM.RECORD_READ_ONLY) !== 0,
@@ -95,13 +66,13 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
 export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageState[] {
   const dv = view(bytes);
   const out: MirrorPageState[] = [];
-  for (let i = 0, o = 0; o + MIRRORDRM.SIZEOF_PAGE <= bytes.byteLength; i++, o += MIRRORDRM.SIZEOF_PAGE) {
-    const df = dv.getUint32(o + 16, true);
-    const cf = dv.getUint32(o + 20, true);
+  for (let i = 0, o = 0; o + PAGE.sizeof <= bytes.byteLength; i++, o += PAGE.sizeof) {
+    const df = dv.getUint32(o + PAGE.dev_flags, true);
+    const cf = dv.getUint32(o + PAGE.cpu_flags, true);
     out.push({
       index: firstPage + i,
       device: {
-        pfn: dv.getBigUint64(o, true),
+        pfn: dv.getBigUint64(o + PAGE.dev_pfn, true),
         valid: (df & MIRRORDRM.PAGE_VALID) !== 0,
         write: (df & MIRRORDRM.PAGE_WRITE) !== 0,
         zero: (df & MIRRORDRM.PAGE_ZERO) !== 0,
@@ -109,47 +80,48 @@ export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageSta
         sameAsCpu: (df & MIRRORDRM.PAGE_SAME) !== 0,
       },
       cpu: {
-        pfn: dv.getBigUint64(o + 8, true),
+        pfn: dv.getBigUint64(o + PAGE.cpu_pfn, true),
         valid: (cf & MIRRORDRM.PAGE_VALID) !== 0,
         write: (cf & MIRRORDRM.PAGE_WRITE) !== 0,
         zero: (cf & MIRRORDRM.PAGE_ZERO) !== 0,
         error: (cf & MIRRORDRM.PAGE_ERROR) !== 0,
-        order: (cf >> MIRRORDRM.PAGE_ORDER_SHIFT) & 0x1f,
+        order: (cf & MIRRORDRM.PAGE_ORDER_MASK) >> MIRRORDRM.PAGE_ORDER_SHIFT,
       },
     });
   }
   return out;
 }
 
-const COUNTER_FIELDS = [
-  'objects',
-  'pages',
-  'pagesPinned',
-  'pagesValid',
-  'gupCalls',
-  'gupPages',
-  'hmmRangeFaultCalls',
-  'hmmRangeFaultEbusy',
-  'readRetry',
-  'populates',
-  'revalidations',
-  'deviceAccesses',
-  'deviceBytes',
-  'invalidations',
-  'wouldBlock',
-  'pagesDropped',
-  'pagesDowngraded',
-  'logLost',
-] as const;
+/** struct drm_mirrordrm_counters' fields (but by_event) by their names in MirrorCounters. */
+const COUNTER_FIELDS: Record<Exclude<keyof MirrorCounters, 'byEvent'>, keyof typeof MIRRORDRM_LAYOUT.drm_mirrordrm_counters> = {
+  objects: 'objects',
+  pages: 'pages',
+  pagesPinned: 'pages_pinned',
+  pagesValid: 'pages_valid',
+  gupCalls: 'gup_calls',
+  gupPages: 'gup_pages',
+  hmmRangeFaultCalls: 'hmm_range_fault_calls',
+  hmmRangeFaultEbusy: 'hmm_range_fault_ebusy',
+  readRetry: 'read_retry',
+  populates: 'populates',
+  revalidations: 'revalidations',
+  deviceAccesses: 'device_accesses',
+  deviceBytes: 'device_bytes',
+  invalidations: 'invalidations',
+  wouldBlock: 'would_block',
+  pagesDropped: 'pages_dropped',
+  pagesDowngraded: 'pages_downgraded',
+  logLost: 'log_lost',
+};
 
+/** Counters from a STATS reply; fields past the end of a shorter (older) reply read 0. */
 export function decodeCounters(bytes: Uint8Array): MirrorCounters {
   const dv = view(bytes);
-  const get = (i: number): number => (i * 8 + 8 <= bytes.byteLength ? Number(dv.getBigInt64(i * 8, true)) : 0);
+  const get = (offset: number): number => (offset + 8 <= bytes.byteLength ? Number(dv.getBigInt64(offset, true)) : 0);
   const c = {} as Record<string, unknown>;
-  COUNTER_FIELDS.forEach((f, i) => (c[f] = get(i)));
+  for (const [name, field] of Object.entries(COUNTER_FIELDS)) c[name] = get(COUNTERS[field]);
   const byEvent = {} as Record<InvalidationEvent, number>;
-  EVENTS.forEach((e, i) => (byEvent[e] = get(COUNTER_FIELDS.length + i)));
-  byEvent.UNKNOWN = get(COUNTER_FIELDS.length + 15);
+  for (const e of [...EVENTS, 'UNKNOWN' as const]) byEvent[e] = get(COUNTERS.by_event + 8 * eventValue(e));
   c.byEvent = byEvent;
   return c as unknown as MirrorCounters;
 }

@@ -128,3 +128,27 @@ export class LineSplitter {
 }
 
 export { TAGS as codecTags };
+
+/**
+ * The type a value of type T has after a trip through encode/decode: bytes
+ * arrive as Buffer, Map as a plain object, Set as an array, Date as its ISO
+ * string, Error as an Error (name, message, stack, code, errno, syscall);
+ * undefined properties are dropped, functions cannot be sent at all.
+ */
+export type Delivered<T> = unknown extends T
+  ? T
+  : T extends Uint8Array
+    ? Buffer
+  : T extends null | undefined | boolean | number | string | bigint
+    ? T
+    : T extends Date
+      ? string
+      : T extends Error
+        ? Error & { code?: unknown; errno?: unknown; syscall?: unknown }
+        : T extends Map<infer K, infer V>
+          ? Record<K & string, Delivered<V>>
+          : T extends Set<infer V>
+            ? Delivered<V>[]
+            : T extends (...args: never[]) => unknown
+              ? never
+              : { [P in keyof T]: Delivered<T[P]> };

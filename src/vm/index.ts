@@ -6,3 +6,6 @@ export { KERNEL_SERIES, DEFAULT_KERNELS, kernelSeries, kernelInfo, guestUnavaila
 export type { KernelInfo, KernelSeries } from './kernels.js';
 export { ensureInitramfs } from './initramfs.js';
 export { encode, decode } from './codec.js';
+export type { Delivered } from './codec.js';
+export { guestModule } from './guest-module.js';
+export type { GuestModule, GuestFunctions, GuestArgs, GuestResult } from './guest-module.js';

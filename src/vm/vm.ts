@@ -15,6 +15,7 @@ import { ensureInitramfs } from './initramfs.js';
 import { findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
 import { cachedKvmVerdict, kvmDeviceOpens, recordKvmVerdict } from './kvm.js';
 import { RPC_PORT_NAME } from './constants.js';
+import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './guest-module.js';
 
 export type Accel = 'tcg' | 'kvm';
 
@@ -491,14 +492,14 @@ export class Vm {
     return (await this.request('exec', [cmd, args, rest], { timeoutMs })) as ExecResult;
   }
 
-  /** Calls an exported async function of the compiled JavaScript in the guest: call('vm/selftest.js', 'echo', 1). */
-  async call<T = unknown>(modulePath: string, exportName: string, ...args: unknown[]): Promise<T> {
-    return (await this.request('call', [modulePath, exportName, args])) as T;
+  /** Calls an exported async function of a guest module (src/guest/) in the guest: call(selftest, 'echo', 1). */
+  async call<M, K extends GuestFunctions<M>>(module: GuestModule<M>, exportName: K, ...args: GuestArgs<M, K>): Promise<GuestResult<M, K>> {
+    return (await this.request('call', [module.path, exportName, args])) as GuestResult<M, K>;
   }
 
   /** call() with its own time limit. */
-  async callWith<T = unknown>(opts: { timeoutMs?: number }, modulePath: string, exportName: string, ...args: unknown[]): Promise<T> {
-    return (await this.request('call', [modulePath, exportName, args], opts)) as T;
+  async callWith<M, K extends GuestFunctions<M>>(opts: { timeoutMs?: number }, module: GuestModule<M>, exportName: K, ...args: GuestArgs<M, K>): Promise<GuestResult<M, K>> {
+    return (await this.request('call', [module.path, exportName, args], opts)) as GuestResult<M, K>;
   }
 
   /**

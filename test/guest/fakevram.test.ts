@@ -1,6 +1,6 @@
 // fakevram in guests (6.1 and 6.12): fault counts per entry size, data both
 // ways, eviction and refault, prefault, GUP refusing device memory, VMA
-// operations on huge pfnmaps. The steps run in the guest (src/devmem/guest.ts);
+// operations on huge pfnmaps. The steps run in the guest (src/guest/fakevram.ts);
 // this file judges. What differs between kernels is asserted per kernel and
 // printed, not treated as a failure.
 import { caseId, caseOf } from './cases.js';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
-import type { FaultDataResult, ForkMappedResult, GupResult, InfoResult, MirrorProbeResult, VmaOpsResult, BenchResult } from '../../src/devmem/guest.js';
+import { fakevramSteps, guestSystem } from '../../src/guest/index.js';
 
 const matrix = kernels();
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
@@ -80,7 +80,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       } catch (err) {
         console.warn(`${kernel}: O_DIRECT case without a block device: ${(err as Error).message}`);
       }
-      const r = await g.vm.call<GupResult>('devmem/guest.js', 'gupProbes', e, len, blockdev);
+      const r = await g.vm.call(fakevramSteps, 'gupProbes', e, len, blockdev);
       if (blockdev) await g.vm.unloadModule('brd');
       console.log(`${kernel} GUP on ${e}-mapped fakevram (${kind}): ${Object.entries({ ...r, counters: undefined, maxEntry: undefined }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}`);
       if (hugePfnmaps(kernel)) expect(r.counters.faults.pud).toBe(1);
@@ -100,7 +100,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     const mirrorCase = async (kind: string): Promise<void> => {
       const e: Entry = hugePfnmaps(kernel) ? 'pud' : 'pte';
       await g.vm.loadModule('mirrordrm');
-      const r = await g.vm.call<MirrorProbeResult>('devmem/guest.js', 'mirrorProbes', e);
+      const r = await g.vm.call(fakevramSteps, 'mirrorProbes', e);
       console.log(`${kernel} mirrordrm on ${e}-mapped fakevram (${kind}): create ${Object.entries(r.create).map(([k, v]) => `${k}=${outcome(v)}`).join(' ')}; ` +
         `replaced under a registered userptr: ${Object.entries(r.swapped).map(([k, v]) => `${k}: register=${outcome(v.registered)} access=${outcome(v.access)} (faults ${JSON.stringify(v.faults)}, ${v.invalidations} invalidations)`).join('; ')}`);
       // Creation: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP before any GUP.
@@ -123,12 +123,12 @@ describe.each(matrix)('kernel %s', (kernel) => {
       // GiB, and the kernel allocations of later tests can take it (seen on
       // 6.12 after the KTAP program: insmod ENOMEM).
       await vm.loadModule('fakevram', { kind: 'pages', size: '1G' });
-      const info = await vm.call<InfoResult>('devmem/guest.js', 'info');
+      const info = await vm.call(fakevramSteps, 'info');
       console.log(`${kernel} pages kind: ${JSON.stringify(info)}`);
       expect(info.kind).toBe('pages');
       expect(info.size).toBe(GiB);
       expect(BigInt(info.physBase) % BigInt(GiB)).toBe(0n);
-      const r = await vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', 'pmd', 256 << 20);
+      const r = await vm.call(fakevramSteps, 'faultsAndData', 'pmd', 256 << 20);
       console.log(`${kernel} pages pmd: faults ${JSON.stringify(r.counters.faults)} at ${info.physBase}`);
       expect(r.badDeviceView).toBe(0);
       expect(r.badMappingView).toBe(0);
@@ -150,7 +150,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     it(...caseOf('load-report', 'loads on the reserved iomem range and reports what this kernel supports'), async () => {
       const vm = g.vm;
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
-      const info = await vm.call<InfoResult>('devmem/guest.js', 'info');
+      const info = await vm.call(fakevramSteps, 'info');
       console.log(`${kernel}: fakevram ${JSON.stringify(info)}`);
       expect(info.kind).toBe('iomem');
       expect(BigInt(info.physBase)).toBe(vm.iomem.base);
@@ -166,7 +166,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     for (const e of ['pte', 'pmd', 'pud'] as const) {
       it(...caseOf(caseId('fault-per-entry', e), `${e}: one fault per ${e} entry touched once per 4 KiB, data both ways, evict and refault`), async () => {
         const l = lenFor(e);
-        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l);
+        const r = await g.vm.call(fakevramSteps, 'faultsAndData', e, l);
         const c = r.counters;
         console.log(`${kernel} ${e}: touch ${r.touchMs.toFixed(1)} ms at ${r.address}, faults ${JSON.stringify(c.faults)}, huge_fault calls ${JSON.stringify(c.hugeFaultCalls)}, fallbacks ${JSON.stringify(c.fallbacks)}`);
         expect(r.badDeviceView).toBe(0);
@@ -194,7 +194,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     for (const e of ['pte', 'pmd', 'pud'] as const) {
       it(...caseOf(caseId('prefault', e), `prefault up to ${e}: the first fault fills the whole mapping`), async () => {
         const l = lenFor(e);
-        const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', e, l, { prefault: true });
+        const r = await g.vm.call(fakevramSteps, 'faultsAndData', e, l, { prefault: true });
         const c = r.counters;
         const faults = c.faults.pte + c.faults.pmd + c.faults.pud;
         console.log(`${kernel} prefault up to ${e}: ${faults} fault(s), prefault entries ${JSON.stringify(c.prefaultEntries)}, skipped ${c.prefaultSkipped}, touch ${r.touchMs.toFixed(1)} ms`);
@@ -215,7 +215,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       // With alignment off the driver passes a free hint through, so the
       // mapping lands 4 KiB past a 2 MiB boundary while the device memory
       // behind it starts 2 MiB (1 GiB) aligned: no PMD slot can ever match.
-      const r = await g.vm.call<FaultDataResult>('devmem/guest.js', 'faultsAndData', 'pmd', l, { noAlign: true, skew: 4096 });
+      const r = await g.vm.call(fakevramSteps, 'faultsAndData', 'pmd', l, { noAlign: true, skew: 4096 });
       const c = r.counters;
       console.log(`${kernel} no-align: mapped at ${r.address}, faults ${JSON.stringify(c.faults)}, huge_fault calls ${JSON.stringify(c.hugeFaultCalls)}, fallbacks ${JSON.stringify(c.fallbacks)}, refault ${JSON.stringify(r.refault.faults)}`);
       expect(BigInt(r.address) % BigInt(2 << 20)).toBe(4096n);
@@ -255,7 +255,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       // 6.12's mremap of a huge special PUD logs "bad pud" (get_old_pud()
       // clears it); the crash detector would fail the run on it, so this one
       // case collects those lines and asserts them instead
-      const { value: r, lines: badLines } = await g.vm.allowing([/: bad pud\b/], () => g.vm.call<VmaOpsResult>('devmem/guest.js', 'vmaOps', e, l));
+      const { value: r, lines: badLines } = await g.vm.allowing([/: bad pud\b/], () => g.vm.call(fakevramSteps, 'vmaOps', e, l));
       console.log(`${kernel} vma ops on ${e}: ${JSON.stringify({
         splitZaps: r.partialMprotect.counters.splitZaps + r.partialMunmap.counters.splitZaps,
         fork: r.fork, mremapFaults: r.mremap.counters.faults,
@@ -290,7 +290,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
 
     it(...caseOf('c-selftest', 'the KTAP test program tools/fakevram-test.c (bounds, security, faults, GUP, VMA operations; no benchmark) passes in the guest'), async () => {
       const bin = buildKtapTest();
-      await g.vm.call('mirror/guest-scenarios.js', 'installFile', '/tmp/fakevram-test', fs.readFileSync(bin));
+      await g.vm.call(guestSystem, 'installFile', '/tmp/fakevram-test', fs.readFileSync(bin));
       // -b: its O_DIRECT case reads from a brd ram disk into the mapping
       await g.vm.loadModule('brd', { rd_nr: 1, rd_size: 16384 });
       const t0 = Date.now();
@@ -337,7 +337,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
           console.warn(`${kernel} fork over ${e} skipped: ${why}`);
           return ctx.skip(why);
         }
-        const r = await g.vm.call<ForkMappedResult>('devmem/guest.js', 'forkMapped', e, len);
+        const r = await g.vm.call(fakevramSteps, 'forkMapped', e, len);
         const b = r.beforeFork, d = r.duringChild;
         console.log(`${kernel} fork over ${e}: at ${r.address}, mapped before fork ${JSON.stringify(b.faults)} (zaps ${b.zaps}, split zaps ${b.splitZaps}); child: exit ${r.exitCode}, ${r.childOffsets.length} reads ${r.childBad} bad, faults ${JSON.stringify(d.faults)}, vma opens ${d.vmaOpens} closes ${d.vmaCloses}`);
         // exactly the entries of one size, none removed since: what fork copied
@@ -368,7 +368,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       const vm = g.vm;
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
       const reps = Number(process.env.MIRRORLAB_BENCH_REPS ?? 3);
-      const r = await vm.callWith<BenchResult>({ timeoutMs: 290_000 }, 'devmem/guest.js', 'bench', len, reps);
+      const r = await vm.callWith({ timeoutMs: 290_000 }, fakevramSteps, 'bench', len, reps);
       for (const [k, s] of Object.entries(r.cases)) {
         console.log(`${kernel} bench ${k}: median ${s.median.toFixed(2)} ms min ${s.min.toFixed(2)} max ${s.max.toFixed(2)} stddev ${s.stddev.toFixed(2)} (n=${s.n}) faults ${JSON.stringify(r.faults[k]?.faults)}`);
       }

@@ -12,9 +12,11 @@ import { guestUnavailableReason, type KernelSeries } from '../../src/vm/index.js
 import { repoRoot } from '../../src/paths.js';
 import { kernels, sharedVm } from './helpers.js';
 import { MIRROR_MODES, type MirrorMode } from '../../src/mirror/index.js';
-import type { Backing } from '../../src/mirror/guest-scenarios.js';
+import type { Backing } from '../../src/guest/mirrordrm/index.js';
+import { mirrordrmScenarios } from '../../src/guest/index.js';
+import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
 
-const SCEN = 'mirror/guest-scenarios.js';
+type Scenarios = typeof import('../../src/guest/mirrordrm/index.js');
 const PAGE = 4096;
 const isGup = (m: MirrorMode) => m !== 'hmm';
 
@@ -31,7 +33,7 @@ function summary(recs: [string, number, number, number, boolean][]): string {
 function unavailable(series: KernelSeries): string | null {
   const r = guestUnavailableReason(series);
   if (r) return r;
-  if (!fs.existsSync(path.join(repoRoot, 'dist', SCEN))) return `dist/${SCEN} missing: run npm run build:ts`;
+  if (!fs.existsSync(path.join(repoRoot, 'dist', mirrordrmScenarios.path))) return `dist/${mirrordrmScenarios.path} missing: run npm run build:ts`;
   return null;
 }
 
@@ -48,11 +50,13 @@ for (const series of kernels()) {
     }, 300_000);
     const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
     let release = '';
+    // The scenario's name and arguments are checked by tsc; its result stays
+    // loose, as the assertions below read it (records by index, cases by key).
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const call = <T = any>(name: string, ...args: unknown[]) => guest.vm.call<T>(SCEN, name, ...args);
+    const call = <K extends GuestFunctions<Scenarios>>(name: K, ...args: GuestArgs<Scenarios, K>): Promise<any> => guest.vm.call(mirrordrmScenarios, name, ...args);
 
     beforeAll(async () => {
-      release = await call<string>('kernelRelease');
+      release = await call('kernelRelease');
       // NUMA balancing (two nodes) changes protections in the background; the
       // exact-record cases run without it, one case below shows it on purpose
       await call('setNumaBalancing', 0);
@@ -652,7 +656,7 @@ for (const series of kernels()) {
         await guest.vm.loadModule('crc32c_generic');
         await guest.vm.loadModule('ext4');
         expect(await call('swapOn', SWAP)).toEqual([SWAP]);
-        fsType = await call<string>('mountDiskFs', DISK, MNT);
+        fsType = await call('mountDiskFs', DISK, MNT);
       }, 120_000);
       afterAll(async () => {
         // the other cases expect no swap
@@ -812,7 +816,7 @@ for (const series of kernels()) {
     });
 
     it(...caseOf('bad-args', 'bad arguments get the right errno from the kernel, and the facade refuses first'), async () => {
-      const r = await call<Record<string, string>>('badArguments');
+      const r = await call('badArguments');
       expect(r).toEqual({
         'size 0': 'EINVAL',
         'unaligned address': 'EINVAL',

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, ourQemuPids, processAlive, skipReason } from './helpers.js';
 import { Vm } from '../../src/vm/vm.js';
 import { VmCrashError, VmTimeoutError } from '../../src/vm/crash.js';
+import { selftest } from '../../src/guest/index.js';
 
 const matrix = kernels();
 
@@ -115,7 +116,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
     const pid = vm.pid!;
     expect(processAlive(pid)).toBe(true);
     const t0 = Date.now();
-    const err = await vm.call('vm/selftest.js', 'hang').catch((e: unknown) => e);
+    const err = await vm.call(selftest, 'hang').catch((e: unknown) => e);
     const waited = Date.now() - t0;
     expect(err).toBeInstanceOf(VmTimeoutError);
     expect((err as Error).message).toMatch(/did not answer call within 5000 ms; killed/);

@@ -4,14 +4,14 @@
 // workload touching every 4 KiB and one touching 1 byte per 2 MiB. Cases run
 // interleaved in every round, so the ratios come from one run. Fault counts
 // are measurements too (unit 'count') and are checked against the entry size.
-import type { FaultCase, FaultRoundSample, InfoResult } from '../../devmem/guest.js';
+import type { FaultCase, FaultRoundSample } from '../../guest/fakevram.js';
+import { fakevramSteps as GUEST } from '../../guest/index.js';
 import type { EntrySize } from '../../devmem/fakevram.js';
 import { roundRatio, toMeasurement, type RepeatResult } from '../../measure/repeat.js';
 import type { Comparison, Measurement } from '../../report/results.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { GiB, guestSuiteUnsupported, repeatRounds, withGuest } from './guest-common.js';
 
-const GUEST = 'devmem/guest.js';
 const ENTRY_BYTES: Record<EntrySize, number> = { pte: 4096, pmd: 2 << 20, pud: GiB };
 const WORKLOADS = [
   { name: 'touch-all', stride: 4096, title: 'every 4 KiB touched' },
@@ -55,7 +55,7 @@ export const guestFakevramSuite: Suite = {
     const length = GiB;
     await withGuest(ctx, { kernel, callTimeoutMs: 600_000 }, async (vm) => {
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
-      const info = await vm.call<InfoResult>(GUEST, 'info');
+      const info = await vm.call(GUEST, 'info');
       const entries = (['pte', 'pmd', 'pud'] as EntrySize[]).filter((e) => info.supports[e]);
       for (const e of ['pmd', 'pud'] as EntrySize[]) {
         if (!info.supports[e]) {
@@ -75,7 +75,7 @@ export const guestFakevramSuite: Suite = {
       const rounds: FaultRoundSample[][] = [];
       const times = await repeatRounds(
         async () => {
-          const r = await vm.call<FaultRoundSample[]>(GUEST, 'faultRound', cases.map(({ maxEntry, prefault, stride, length: l }) => ({ maxEntry, prefault, stride, length: l })));
+          const r = await vm.call(GUEST, 'faultRound', cases.map(({ maxEntry, prefault, stride, length: l }) => ({ maxEntry, prefault, stride, length: l })));
           rounds.push(r);
           return Object.fromEntries(cases.map((c, i) => [c.key, [r[i].ns / 1e6]]));
         },

@@ -4,14 +4,14 @@
 // anonymous pages, THP, hugetlb 2 MiB), from 4 KiB to 1 GiB; the cost of a
 // device read that must revalidate after an invalidation; and the time spent
 // in the invalidation callback by event. Modes run interleaved in every round.
-import type { BenchBacking } from '../../mirror/guest-bench.js';
+import type { BenchBacking } from '../../guest/mirrordrm-bench.js';
+import { mirrordrmBench as GUEST } from '../../guest/index.js';
+import { MIRROR_MODES as MODES } from '../../mirror/types.js';
 import { roundRatio, toMeasurement, type RepeatResult } from '../../measure/repeat.js';
 import type { Measurement } from '../../report/results.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { GiB, MiB, guestSuiteUnsupported, repeatRounds, sizeFilter, sizeLabel, withGuest } from './guest-common.js';
 
-const GUEST = 'mirror/guest-bench.js';
-const MODES = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
 const PAGE = 4096;
 
 function registrationSizes(quick: boolean, filter: string[]): Array<[BenchBacking, number[]]> {
@@ -75,7 +75,7 @@ export const guestMirrordrmSuite: Suite = {
             const label = sizeLabel(size);
             let opened: { id: number; mapOrder: number };
             try {
-              opened = await vm.call<{ id: number; mapOrder: number }>(GUEST, 'registrationOpen', backing, size);
+              opened = await vm.call(GUEST, 'registrationOpen', backing, size);
             } catch (e) {
               if (ctx.signal.aborted || vm.error) throw e;
               ctx.check({ name: `${kernel} registration ${backing} ${label}: buffer`, status: 'skip', reason: (e as Error).message });
@@ -90,7 +90,7 @@ export const guestMirrordrmSuite: Suite = {
             });
             try {
               const reps = repsFor(size);
-              const r = await repeatRounds((i) => vm.call<Record<string, number[]>>(GUEST, 'registrationRound', opened.id, MODES, reps, i), ctx.repeat, ctx.signal);
+              const r = await repeatRounds((i) => vm.call(GUEST, 'registrationRound', opened.id, MODES, reps, i), ctx.repeat, ctx.signal);
               for (const mode of MODES) {
                 const res = r.get(mode);
                 if (!res) continue;
@@ -113,7 +113,7 @@ export const guestMirrordrmSuite: Suite = {
 
         if (ctx.signal.aborted) return;
         const revalSize = MiB;
-        const reval = await repeatRounds(() => vm.call<Record<string, number[]>>(GUEST, 'revalidationRound', revalSize, ctx.quick ? 3 : 5), ctx.repeat, ctx.signal);
+        const reval = await repeatRounds(() => vm.call(GUEST, 'revalidationRound', revalSize, ctx.quick ? 3 : 5).then((r) => r.samples), ctx.repeat, ctx.signal);
         const revalPages = revalSize / PAGE;
         const perPage = (r: RepeatResult): RepeatResult => {
           const f = (ns: number): number => ns / revalPages;
@@ -132,7 +132,7 @@ export const guestMirrordrmSuite: Suite = {
         ctx.step('revalidation');
 
         if (ctx.signal.aborted) return;
-        const cb = await repeatRounds(() => vm.call<Record<string, number[]>>(GUEST, 'callbackRound', ctx.quick ? 2 : 4), ctx.repeat, ctx.signal);
+        const cb = await repeatRounds(() => vm.call(GUEST, 'callbackRound', ctx.quick ? 2 : 4), ctx.repeat, ctx.signal);
         const events = new Set<string>();
         for (const [key, res] of cb) {
           const [mode, event] = key.split('/');

@@ -1,5 +1,5 @@
 // Guest-side functions used by the runner's own tests (test/guest/vm*.test.ts)
-// through vm.call('vm/selftest.js', name, ...). Small on purpose.
+// through Vm.call(selftest, name, ...). Small on purpose.
 import { createHash } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 

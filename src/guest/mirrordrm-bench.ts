@@ -1,18 +1,27 @@
-// Guest-side rounds of the mirrordrm benchmark suite (src/bench/suites/
-// guest-mirrordrm.ts), called through vm.call('mirror/guest-bench.js', ...).
-// Each call is one round and returns raw samples, so the host builds the
-// measurements (cold round, warm rounds, spread). A buffer stays mapped
-// between rounds (open / round / close), so a round times only registration.
+// Guest-side rounds of the mirrordrm benchmark (the suite src/bench/suites/
+// guest-mirrordrm.ts and test/guest/mirrordrm-bench.test.ts), called through
+// Vm.call(mirrordrmBench, ...). Each call is one round and returns raw
+// samples, so the host builds the measurements (cold round, warm rounds,
+// spread). A buffer stays mapped between rounds (open / round / close), so a
+// round times only registration.
 import { native } from '../addon.js';
 import { Mapping } from '../memory/mapping.js';
-import { MockDrm } from './mockdrm.js';
-import type { MirrorMode } from './types.js';
+import { MockDrm } from '../mirror/mockdrm.js';
+import { MIRROR_MODES, type MirrorMode } from '../mirror/types.js';
+import { MIRRORDRM, MODE_FLAGS } from '../mirror/uapi.js';
+import { PAGE, mapBacking, type Backing } from './common.js';
 
-const PAGE = 4096;
+export type BenchBacking = Extract<Backing, 'anon' | 'thp' | 'hugetlb-2M'>;
 
-export type BenchBacking = 'anon' | 'thp' | 'hugetlb-2M';
-/** USERPTR flags of each registration mode (hmm populates: the whole range is faulted in at creation, as GUP does). */
-export const REGISTRATION_MODES: Record<string, number> = { gup: 0x1, 'gup-longterm': 0x2, 'gup-get': 0x3, hmm: 0x4 | 0x20 };
+/**
+ * USERPTR flags of each registration mode: the mirror modes, where hmm
+ * populates (the whole range is faulted in at creation, as GUP does), and
+ * hmm-lazy (registration only, pages faulted in at the first access).
+ */
+export const REGISTRATION_MODES: Readonly<Record<string, number>> = {
+  ...Object.fromEntries(MIRROR_MODES.map((m) => [m, MODE_FLAGS[m] | (m === 'hmm' ? MIRRORDRM.POPULATE : 0)])),
+  'hmm-lazy': MIRRORDRM.MODE_HMM,
+};
 
 interface Open {
   dev: MockDrm;
@@ -20,17 +29,6 @@ interface Open {
 }
 const open = new Map<number, Open>();
 let nextId = 1;
-
-function mapBacking(b: BenchBacking, length: number): Mapping {
-  switch (b) {
-    case 'anon':
-      return Mapping.anonymous(length);
-    case 'thp':
-      return Mapping.anonymous(length, { thp: true });
-    case 'hugetlb-2M':
-      return Mapping.hugetlb(length, '2M');
-  }
-}
 
 /**
  * Maps and populates `size` bytes of `backing` for registration rounds.
@@ -62,7 +60,7 @@ export async function registrationOpen(backing: BenchBacking, size: number): Pro
  * round and the repetition, so no mode always runs right after the same one.
  * Samples are ns per page.
  */
-export async function registrationRound(id: number, modes: string[], reps: number, round = 0): Promise<Record<string, number[]>> {
+export async function registrationRound(id: number, modes: readonly string[], reps: number, round = 0): Promise<Record<string, number[]>> {
   const o = open.get(id);
   if (!o) throw new Error(`no registration buffer ${id}`);
   const pages = o.map.length / PAGE;
@@ -89,12 +87,15 @@ export async function registrationClose(id: number): Promise<void> {
  * One round of revalidation cost: a device read of `size` bytes, `reps`
  * times warm and `reps` times right after MADV_DONTNEED of the whole buffer
  * (the device first revalidates: hmm_range_fault, or a new pin for
- * gup-repin). Samples are ns per read.
+ * gup-repin). Samples are ns per read, by "mode/state"; revalidations are
+ * the object's counter, by mode, to show each read after DONTNEED really
+ * revalidated.
  */
-export async function revalidationRound(size: number, reps: number): Promise<Record<string, number[]>> {
+export async function revalidationRound(size: number, reps: number): Promise<{ samples: Record<string, number[]>; revalidations: Record<string, number> }> {
   using dev = MockDrm.open();
   const md = native.mirrordrm;
-  const out: Record<string, number[]> = {};
+  const samples: Record<string, number[]> = {};
+  const revalidations: Record<string, number> = {};
   for (const [name, opts] of [
     ['hmm', { mode: 'hmm' as MirrorMode, populate: true }],
     ['gup-repin', { mode: 'gup' as MirrorMode, repin: true }],
@@ -102,10 +103,12 @@ export async function revalidationRound(size: number, reps: number): Promise<Rec
     using m = Mapping.anonymous(size);
     native.patternFill(m.address, size, 3n, 0);
     using buf = dev.userptrSync({ address: m.address, length: size }, opts);
-    out[`${name}/warm`] = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, 1, reps, -1, 0n, 0) as BigUint64Array, Number);
-    out[`${name}/after-dontneed`] = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, 1, reps, native.mmConstants.MADV_DONTNEED, m.address, size) as BigUint64Array, Number);
+    const READ = MIRRORDRM.ACCESS_READ;
+    samples[`${name}/warm`] = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, READ, reps, -1, 0n, 0) as BigUint64Array, Number);
+    samples[`${name}/after-dontneed`] = Array.from(md.timeAccess(dev.fd, buf.handle, 0, size, READ, reps, native.mmConstants.MADV_DONTNEED, m.address, size) as BigUint64Array, Number);
+    revalidations[name] = buf.stats().revalidations;
   }
-  return out;
+  return { samples, revalidations };
 }
 
 /**

@@ -1,15 +1,16 @@
 // Guest-side steps of the fakevram tests and benchmark, called through
-// vm.call('devmem/guest.js', name, ...args) inside a QEMU guest with the
+// Vm.call(fakevramSteps, name, ...args) inside a QEMU guest with the
 // fakevram module loaded. Each step is small in JavaScript (guest JIT is slow):
 // the touching, pattern and timing loops are C++.
 import fs from 'node:fs';
 import { native } from '../addon.js';
-import { isSyscallError } from '../errors.js';
 import { Mapping } from '../memory/mapping.js';
 import { runInChild } from '../memory/fork.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import { MockDrm } from '../mirror/mockdrm.js';
-import { FakeVram, ENTRY_SIZES, patternCheck, patternFill, type EntrySize, type FakeVramCounters } from './fakevram.js';
+import { MIRRORDRM, MODE_FLAGS } from '../mirror/uapi.js';
+import { attemptSyscall, type Outcome as StepOutcome } from './common.js';
+import { FakeVram, ENTRY_SIZES, patternCheck, patternFill, type EntrySize, type FakeVramCounters } from '../devmem/fakevram.js';
 
 const CHUNK = 64 << 20;
 
@@ -75,11 +76,6 @@ function checkAll(address: bigint, length: number, inside: bigint, outside: bigi
   }
   if (at < length) bad += patternCheck(address + BigInt(at), length - at, outside, at);
   return bad;
-}
-
-function errResult(e: unknown): { ok: false; code: string; errno: number } {
-  if (isSyscallError(e)) return { ok: false, code: e.code, errno: e.errno };
-  throw e;
 }
 
 export interface InfoResult {
@@ -161,15 +157,8 @@ function mapSkewed(dev: FakeVram, length: number, skew: number): Mapping {
   return Mapping.adopt(addr, length, { prot: 'rw', shared: true, backing: 'adopted' });
 }
 
-type Outcome = { ok: true; value: number } | { ok: false; code: string; errno: number };
-
-function attempt(f: () => number): Outcome {
-  try {
-    return { ok: true, value: f() };
-  } catch (e) {
-    return errResult(e);
-  }
-}
+type Outcome = StepOutcome<number>;
+const attempt = (f: () => number): Outcome => attemptSyscall(f);
 
 export interface GupResult {
   maxEntry: EntrySize;
@@ -234,10 +223,6 @@ export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: 
   return { maxEntry, counters, oDirectRead, processVmReadv, processVmWritev, vmsplice, futexShared, futexPrivate, procSelfMem, pipeCopy };
 }
 
-const USERPTR_MODES = { gup: 0x1, 'gup-longterm': 0x2, 'gup-get': 0x3, hmm: 0x4 } as const;
-const USERPTR_POPULATE = 0x20;
-const USERPTR_GUP_REPIN = 0x40;
-
 export interface MirrorProbeResult {
   maxEntry: EntrySize;
   /** USERPTR straight on the fakevram mapping: mirrordrm's own VMA check refuses VM_IO | VM_PFNMAP. */
@@ -267,13 +252,13 @@ export async function mirrorProbes(maxEntry: EntrySize, path?: string): Promise<
   {
     using m = dev.map(GiB);
     m.view[0] = 1;
-    for (const [name, mode] of Object.entries(USERPTR_MODES)) {
-      create[name] = attempt(() => md.userptr(drm.fd, m.address, win, mode | (mode === 4 ? USERPTR_POPULATE : 0)) as number);
+    for (const [name, mode] of Object.entries(MODE_FLAGS)) {
+      create[name] = attempt(() => md.userptr(drm.fd, m.address, win, mode | (mode === MIRRORDRM.MODE_HMM ? MIRRORDRM.POPULATE : 0)) as number);
     }
-    create['hmm-lazy'] = attempt(() => md.userptr(drm.fd, m.address, win, USERPTR_MODES.hmm) as number);
+    create['hmm-lazy'] = attempt(() => md.userptr(drm.fd, m.address, win, MIRRORDRM.MODE_HMM) as number);
   }
   const swapped: MirrorProbeResult['swapped'] = {};
-  for (const [name, flags] of [['gup-repin', USERPTR_MODES.gup | USERPTR_GUP_REPIN], ['gup-longterm-repin', USERPTR_MODES['gup-longterm'] | USERPTR_GUP_REPIN], ['hmm', USERPTR_MODES.hmm | USERPTR_POPULATE]] as const) {
+  for (const [name, flags] of [['gup-repin', MODE_FLAGS.gup | MIRRORDRM.GUP_REPIN], ['gup-longterm-repin', MODE_FLAGS['gup-longterm'] | MIRRORDRM.GUP_REPIN], ['hmm', MODE_FLAGS.hmm | MIRRORDRM.POPULATE]] as const) {
     // A 1 GiB aligned address: reserve 2 GiB, keep the aligned GiB.
     using spare = Mapping.anonymous(2 * GiB, { prot: 'none' });
     const a = (spare.address + BigInt(GiB - 1)) & ~BigInt(GiB - 1);
@@ -286,7 +271,7 @@ export async function mirrorProbes(maxEntry: EntrySize, path?: string): Promise<
     native.patternFill(a, 4096, 9n, 0); // one touch: the fault inserts the entry
     const faults = dev.counters(true).faults;
     const access = registered.ok ? attempt(() => {
-      md.access(drm.fd, registered.value, 0, 1, new Uint8Array(4096));
+      md.access(drm.fd, registered.value, 0, MIRRORDRM.ACCESS_READ, new Uint8Array(4096));
       return 4096;
     }) : registered;
     const invalidations = drm.drainInvalidations().records.length;

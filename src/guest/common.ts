@@ -1,0 +1,101 @@
+// Helpers shared by the guest modules (src/guest/): they run inside the QEMU
+// guest, called through Vm.call. Small, plain functions: guest JavaScript runs
+// about 300x slower under TCG than on the host.
+import { native } from '../addon.js';
+import type { NativeView } from '../native.js';
+import { isSyscallError } from '../errors.js';
+import { Mapping } from '../memory/mapping.js';
+import type { InvalidationEvent, InvalidationRecord, MirrorPageState } from '../mirror/types.js';
+
+export const PAGE = 4096;
+
+/** An anonymous mapping and a view of its bytes (mapAnon, unmapAll). */
+export interface Region {
+  addr: bigint;
+  length: number;
+  bytes: Uint8Array;
+  view: NativeView;
+}
+
+export function mapAnon(length: number, extraFlags = 0): Region {
+  const c = native.mmConstants;
+  const addr: bigint = native.mmap(0n, length, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | extraFlags, -1, 0);
+  const view = native.newView(addr, length, false);
+  return { addr, length, bytes: new Uint8Array(view.buffer), view };
+}
+
+export function unmapAll(r: Region): void {
+  native.releaseView(r.view.buffer, r.view.record);
+  native.munmap(r.addr, r.length);
+}
+
+/** A step that may fail: its value, or the error's code and errno. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; errno: number };
+
+/** Runs fn; any error becomes an Outcome (code and errno as the error carries them). */
+export async function attempt<T>(fn: () => Promise<T> | T): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    const err = e as { code?: string; errno?: number };
+    return { ok: false, code: String(err.code), errno: Number(err.errno) };
+  }
+}
+
+/** Records with addresses relative to the region, for readable assertions. */
+export function rel(records: InvalidationRecord[], base: bigint) {
+  return records.map((r) => ({ ...r, relStart: Number(r.start - base), relEnd: r.end === 0xffff_ffff_ffff_ffffn ? -1 : Number(r.end - base) }));
+}
+
+/** The byte at offset i of a patterned buffer. */
+/** A record in short, relative to the region: [event, start, end, pages dropped, kept stale]. */
+export type RecordRow = [event: InvalidationEvent, relStart: number, relEnd: number, pagesDropped: number, keptStale: boolean];
+
+export function rows(records: InvalidationRecord[], base: bigint): RecordRow[] {
+  return rel(records, base).map((x) => [x.event, x.relStart, x.relEnd, x.pagesDropped, x.keptStale]);
+}
+
+/** The byte at offset i of a patterned buffer. */
+export function pattern(i: number): number {
+  return (i * 7 + 3) & 0xff;
+}
+
+/** Memory a scenario maps for the buffer. */
+export type Backing = 'anon' | 'thp' | 'shmem' | 'hugetlb-2M' | 'hugetlb-1G';
+
+export function mapBacking(b: Backing, length: number): Mapping {
+  switch (b) {
+    case 'anon':
+      return Mapping.anonymous(length);
+    case 'thp':
+      return Mapping.anonymous(length, { thp: true });
+    case 'shmem':
+      return Mapping.memfd(length, { shared: true });
+    case 'hugetlb-2M':
+      return Mapping.hugetlb(length, '2M');
+    case 'hugetlb-1G':
+      return Mapping.hugetlb(length, '1G');
+  }
+}
+
+/** One page of a snapshot in short: device and CPU flags ("VW-Z=", "VWo9"). */
+export function brief(p: MirrorPageState) {
+  return {
+    i: p.index,
+    dev: (p.device.valid ? 'V' : '-') + (p.device.write ? 'W' : '-') + (p.device.stale ? 'S' : '-') + (p.device.zero ? 'Z' : '-') + (p.device.sameAsCpu ? '=' : ''),
+    cpu: p.cpu.error ? 'E' : (p.cpu.valid ? 'V' : '-') + (p.cpu.write ? 'W' : '-') + (p.cpu.zero ? 'Z' : '-') + (p.cpu.order ? `o${p.cpu.order}` : ''),
+  };
+}
+
+/**
+ * Synchronous attempt for steps whose only expected failure is a syscall
+ * error: that becomes an Outcome, anything else is a bug and propagates.
+ */
+export function attemptSyscall<T>(fn: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (e) {
+    if (isSyscallError(e)) return { ok: false, code: e.code, errno: e.errno };
+    throw e;
+  }
+}

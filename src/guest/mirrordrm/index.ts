@@ -1,0 +1,11 @@
+// The mirrordrm scenarios the guest tests run (test/guest/mirrordrm.test.ts),
+// one module for Vm.call: guest.vm.call(mirrordrmScenarios, 'munmapPartial', mode).
+export * from './invalidation.js';
+export * from './uffd.js';
+export * from './numa.js';
+export * from './fork.js';
+export * from './files.js';
+export * from './reclaim-writeback.js';
+export * from './races.js';
+export { kernelRelease, installFile } from '../system.js';
+export type { Backing } from '../common.js';
