@@ -11,6 +11,7 @@
 //   ```text         output or a transcript, not code
 import fs from 'node:fs';
 import path from 'node:path';
+import { vi } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -88,6 +89,21 @@ export function exampleTitle(e: Example): string {
 /** console.assert only prints; in an example a false assertion must fail. */
 export function throwingAssert(condition?: unknown, ...data: unknown[]): void {
   if (!condition) throw new Error(`Assertion failed${data.length ? ': ' + data.map((d) => (typeof d === 'string' ? d : JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)))).join(' ') : ''}`);
+}
+
+/**
+ * Runs a host-side example in this process: written as a .ts file in dir and
+ * imported (vitest compiles it), with console.assert made to throw.
+ */
+export async function runExampleHere(e: Example, dir: string): Promise<void> {
+  const file = path.join(dir, `${e.file.replace(/\W/g, '_')}_${e.line}.ts`);
+  fs.writeFileSync(file, e.code);
+  const assert = vi.spyOn(console, 'assert').mockImplementation(throwingAssert);
+  try {
+    await import(file);
+  } finally {
+    assert.mockRestore();
+  }
 }
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
-import { allExamples, exampleId, exampleTitle, throwingAssert } from '../docs-examples.js';
+import { allExamples, exampleId, exampleTitle, runExampleHere, throwingAssert } from '../docs-examples.js';
 import { caseOf } from './cases.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 
@@ -58,14 +58,7 @@ describe('docs examples booting their own guest (ts vm)', () => {
     if (reason) console.warn(`${e.file}:${e.line} skipped: ${reason}`);
     it.skipIf(reason !== null)(...caseOf(exampleId(e, vmExamples), exampleTitle(e), { timeout: 300_000, kernel }), async () => {
       ensureGuestBuild([kernel]);
-      const file = path.join(tmp, `${e.file.replace(/\W/g, '_')}_${e.line}.ts`);
-      fs.writeFileSync(file, e.code);
-      const assert = vi.spyOn(console, 'assert').mockImplementation(throwingAssert);
-      try {
-        await import(file);
-      } finally {
-        assert.mockRestore();
-      }
+      await runExampleHere(e, tmp);
     });
   }
 });

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { allExamples, brokenLinks, docFiles, exampleTitle, repoRoot, throwingAssert } from '../docs-examples.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allExamples, brokenLinks, docFiles, exampleTitle, repoRoot, runExampleHere } from '../docs-examples.js';
 import { ensureGuestBuild } from '../guest/helpers.js';
 
 const examples = allExamples();
@@ -25,14 +25,7 @@ describe('docs examples', () => {
   describe('ts host', () => {
     for (const e of examples.filter((x) => x.kind === 'host')) {
       it(exampleTitle(e), { timeout: 120_000 }, async () => {
-        const file = path.join(tmp, `${e.file.replace(/\W/g, '_')}_${e.line}.ts`);
-        fs.writeFileSync(file, e.code);
-        const assert = vi.spyOn(console, 'assert').mockImplementation(throwingAssert);
-        try {
-          await import(file);
-        } finally {
-          assert.mockRestore();
-        }
+        await runExampleHere(e, tmp);
       });
     }
   });
