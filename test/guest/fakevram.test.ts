@@ -45,7 +45,7 @@ function parseKtap(out: string): { ok: string[]; notOk: string[]; plan: number |
   };
 }
 
-/** One probe's outcome as the table in the README shows it: ok(value), the errno name, or skipped. */
+/** One probe's outcome as the table in docs/findings.md shows it: ok(value), the errno name, or skipped. */
 function outcome(v: unknown): string {
   const o = v as { ok?: boolean; value?: unknown; code?: string; skipped?: string; written?: number };
   if (o && typeof o === 'object' && 'skipped' in o) return `skipped(${o.skipped})`;

@@ -86,7 +86,7 @@ describe('mirrorlab CLI', () => {
   });
 });
 
-describe('README REPL example', () => {
+describe('docs/cli.md REPL example', () => {
   // `node` in the repository, then `const m = await import('mirrorlab')` (self-reference by package name).
   it.skipIf(!existsSync(path.join(repoRoot, 'dist/index.js')))('import("mirrorlab") works in a plain node REPL from the repository', async () => {
     const child = spawn(process.execPath, ['-i'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
