@@ -37,13 +37,10 @@
 # Idempotent: a series whose .complete matches the resolved versions is skipped.
 set -euo pipefail
 source "$(dirname "$0")/kernel-series.sh"
+source "$(dirname "$0")/debian-apt.sh"
 scripts=$(cd "$(dirname "$0")" && pwd)
 
-cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
 root=$cache/kernels
-debs=${MIRRORLAB_DEBS:-$cache/debs}
-mirror=${MIRRORLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
 log() { printf 'kernels: %s\n' "$*" >&2; }
 die() { printf 'kernels: error: %s\n' "$*" >&2; exit 1; }
@@ -58,22 +55,6 @@ done
 mkdir -p "$root" "$debs"
 exec 9>"$root/.lock"
 flock 9
-
-# Which apt answers for a suite: the host's for its own suite, else one
-# configured under <cache>/apt/<suite>/ that reads nothing of the host's
-# sources or installed packages. Sets aptopts and lists.
-use_suite() { # suite
-	local suite=$1 dir
-	aptopts=()
-	lists=/var/lib/apt/lists
-	[ "$suite" = "$host_suite" ] && return 0
-	dir=$cache/apt/$suite
-	lists=$dir/lists
-	mkdir -p "$lists/partial" "$dir/archives/partial"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$dir/sources.list"
-	aptopts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$lists" -o "Dir::Cache=$dir" -o Dir::State::Status=/dev/null)
-}
 
 # The first linux-image-* (or given prefix) dependency of a package.
 dep_of() { # pkg regex
@@ -103,31 +84,6 @@ extract_vmlinux() { # dir
 	log "$(basename "$1"): no ELF payload found in vmlinuz; guests will boot the bzImage"
 }
 
-declare -A updated=()
-apt_update() { # suite
-	[ -n "${updated[$1]:-}" ] && return 1
-	log "apt-get update ($1)"
-	apt-get "${aptopts[@]}" update -q >&2 || log "apt-get update failed (continuing with what apt knows)"
-	updated[$1]=1
-}
-
-# Find or download pkg=version; prints the .deb path, or fails.
-fetch_deb() { # name version
-	local name=$1 ver=$2 f enc
-	enc=${ver//:/%3a}
-	for d in "$debs" /var/cache/mirrorlab/debs /var/cache/apt/archives; do
-		for f in "$d/${name}_${ver}_"*.deb "$d/${name}_${enc}_"*.deb; do
-			[ -f "$f" ] && { echo "$f"; return 0; }
-		done
-	done
-	log "downloading $name $ver"
-	(cd "$debs" && apt-get "${aptopts[@]}" -o APT::Sandbox::User=root download "$name=$ver" >&2) || return 1
-	for f in "$debs/${name}_${ver}_"*.deb "$debs/${name}_${enc}_"*.deb; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	die "downloaded $name but cannot find its .deb in $debs"
-}
-
 # Resolve what apt offers for a row now. Sets release, pkgs (image packages
 # first, nimage of them, then the three headers packages), vers and want.
 resolve() { # series suite meta
@@ -154,12 +110,9 @@ resolve() { # series suite meta
 	[ -n "$common" ] && [ -n "$kbuild" ] || die "$series: cannot resolve the dependencies of $hdr"
 	pkgs+=("$hdr" "$common" "$kbuild")
 
-	vers=()
-	policy=$(apt-cache "${aptopts[@]}" policy "${pkgs[@]}" 2>/dev/null)
-	for p in "${pkgs[@]}"; do
-		v=$(awk -v p="$p:" '$0 == p { f = 1; next } /^[^ ]/ { f = 0 } f && $1 == "Candidate:" { print $2; exit }' <<<"$policy")
-		[ -n "$v" ] && [ "$v" != "(none)" ] || die "$series: no candidate version for $p"
-		vers+=("$v")
+	mapfile -t vers < <(candidate_versions "${pkgs[@]}")
+	for i in "${!pkgs[@]}"; do
+		[ "${vers[$i]}" != "(none)" ] || die "$series: no candidate version for ${pkgs[$i]}"
 	done
 	want=""
 	for i in "${!pkgs[@]}"; do want+="${pkgs[$i]}=${vers[$i]} "; done
