@@ -20,8 +20,9 @@ step() { printf '\n== %s\n' "$*"; }
 # Debian packages: the toolchain for the addon and the modules, and QEMU with
 # busybox and cpio for the guests, pahole (dwarves) for module BTF on 6.12,
 # debootstrap for the sid build root (7.2's modules need sid's gcc-16),
-# Chromium to check the HTML report renders.
-apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap chromium)
+# file to check that the kernel's selftests linked statically, Chromium to
+# check the HTML report renders.
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap file chromium)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -67,6 +68,10 @@ if [ -x scripts/kernels.sh ]; then
 	scripts/kernels.sh "${all[@]}"
 	step "kernel modules"
 	scripts/build-modules.sh "${all[@]}"
+	# The kernel's own mm selftests and test_hmm.ko, from each series'
+	# linux-source package (static binaries the guests run as they are).
+	step "kernel selftests"
+	scripts/selftests.sh "${all[@]}"
 fi
 
 if [ "$run_main" = 1 ]; then
