@@ -96,6 +96,8 @@ json_str() { # text
 }
 
 # Run a command in the source tree: in the series' build root, or on the host.
+# build_series sets both for the series it builds.
+broot="" src=""
 in_tree() { # command...
 	if [ -n "$broot" ]; then
 		"$scripts/buildroot.sh" run "$broot" "$src" -- "$@"
@@ -105,22 +107,22 @@ in_tree() { # command...
 }
 
 build_series() { # row
-	local row=$1 kc series release suite image_ver pkg ver cc compiler key out tmp src_deb deb
+	local row=$1 kc kconfig series release suite pkg ver cc compiler key out tmp src_deb deb
 	kc=$(series_cache_dir "$cache/kernels" "$row")
 	[ -f "$kc/.complete" ] || die "kernel cache for $row missing ($kc); run scripts/kernels.sh $row"
 	# sid's series is the one kernels.sh resolved (7.2, later 7.3).
 	series=$(basename "$kc")
 	release=$(cat "$kc/release")
+	kconfig=$(cat "$kc/kdir")/.config
 	suite=$(series_column "$row" 2)
 	out=$out_root/$series
 	step_name="" timings=""
 
 	# The source package of the kernel's own version: the version of the
 	# first (image) package in the kernel's manifest.
-	image_ver=$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$kc/manifest.json" | head -n1)
-	[ -n "$image_ver" ] || die "$series: no package version in $kc/manifest.json"
 	pkg=linux-source-$series
-	ver=$image_ver
+	ver=$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$kc/manifest.json" | head -n1)
+	[ -n "$ver" ] || die "$series: no package version in $kc/manifest.json"
 
 	# The kernel's compiler (CONFIG_CC_VERSION_TEXT, e.g. gcc-12 or
 	# x86_64-linux-gnu-gcc-16), in the build root kernels.sh named for it.
@@ -129,7 +131,7 @@ build_series() { # row
 		read -r broot cc <"$kc/buildroot"
 		"$scripts/buildroot.sh" ensure "$broot" "$cc" >/dev/null
 	else
-		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$(cat "$kc/kdir")/.config")
+		cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$kconfig")
 		cc=${cc##*-linux-gnu-}
 		command -v "$cc" >/dev/null || die "$series: the kernel's compiler $cc is not installed"
 	fi
@@ -238,8 +240,7 @@ build_series() { # row
 	done
 
 	step test_hmm
-	local test_hmm kconfig
-	kconfig=$(cat "$kc/kdir")/.config
+	local test_hmm
 	if ! grep -q '^CONFIG_DEVICE_PRIVATE=y' "$kconfig"; then
 		test_hmm="CONFIG_DEVICE_PRIVATE is not set in $release: test_hmm cannot create device-private memory"
 	elif [ ! -f "$src/lib/test_hmm.c" ]; then
