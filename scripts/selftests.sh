@@ -50,7 +50,7 @@ wanted=(hmm-tests cow gup_longterm gup_test uffd-unit-tests uffd-stress userfaul
 	madv_populate pagemap_ioctl migration khugepaged)
 libs=(libnuma-dev liburing-dev)
 # Part of the cache key: raise it when a change here changes what is built.
-recipe=2
+recipe=3
 reference=(run_vmtests.sh test_hmm.sh)
 
 log() { printf 'selftests: %s\n' "$*" >&2; }
@@ -210,7 +210,14 @@ build_series() { # row
 	in_tree bash -c 'dir=$1 cc=$2 libs=$3 logs=$4; shift 4
 		export C_INCLUDE_PATH=$libs/usr/include LIBRARY_PATH=$libs/usr/lib/x86_64-linux-gnu
 		for t; do
-			make -C "$dir" CC="$cc" LDFLAGS=-static "$PWD/$dir/$t" >"$logs/$t.log" 2>&1 || true
+			make -C "$dir" CC="$cc" LDFLAGS=-static "$PWD/$dir/$t" >"$logs/$t.log" 2>&1 && continue
+			# Debian 6.12.117'"'"'s khugepaged.c uses KSFT_SKIP without
+			# including kselftest.h (upstream includes it); give
+			# such a file the header rather than lose the suite.
+			grep -q "KSFT_[A-Z]*. undeclared" "$logs/$t.log" || continue
+			echo "retrying with -include kselftest.h" >>"$logs/$t.log"
+			make -C "$dir" CC="$cc" LDFLAGS=-static EXTRA_CFLAGS="-include ../kselftest.h" \
+				"$PWD/$dir/$t" >>"$logs/$t.log" 2>&1 || true
 		done' selftests "$dir" "$cc" "$src/.libs" "$blog" "${targets[@]}"
 
 	tmp=$out_root/.$series.new
