@@ -20,7 +20,7 @@ import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './gues
 export type Accel = 'tcg' | 'kvm';
 
 export interface VmOptions {
-  /** Kernel series from the cache (scripts/kernel-series): '6.1' or '6.12'. */
+  /** Kernel series from the cache (scripts/kernel-series): '6.1', '6.12' or '7.2'. */
   kernel: KernelSeries;
   /** Project (or in-tree) modules to load once the agent is up. */
   modules?: string[];
