@@ -76,7 +76,7 @@ fi
 
 if [ "$run_main" = 1 ]; then
 	# The main job: every benchmark suite this machine supports, the host's
-	# natively and the guests' in QEMU on 6.1 and 6.12. The report lands in
+	# natively and the guests' in QEMU on 6.1, 6.12 and 7.2. The report lands in
 	# results/latest/ (results.json, results.ktap, report.html).
 	step "main job: mirrorlab bench"
 	node dist/cli/main.js probe

@@ -6,9 +6,9 @@ import { replCommand } from './repl-command.js';
 export const usage = `usage: mirrorlab <command> [options]
 
 commands:
-  bench [--suite ID] [--kernel 6.1|6.12] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+  bench [--suite ID] [--kernel 6.1|6.12|7.2] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
                             the main job: every benchmark suite this machine supports (host
-                            natively, guests on 6.1 and 6.12); writes results.json,
+                            natively, guests on 6.1, 6.12 and 7.2); writes results.json,
                             results.ktap and report.html
   compare A.json B.json [--threshold 0.05]
                             what got faster or slower beyond the noise of both runs
@@ -21,7 +21,7 @@ commands:
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
   uffd-roundtrip [--pages N] [--runs N] [--json]
                             userfaultfd fault round trip: native fault server vs JavaScript
-  vm [--kernel 6.1|6.12] [--module NAME]... -- <command> [args...]
+  vm [--kernel 6.1|6.12|7.2] [--module NAME]... -- <command> [args...]
                             boot a Debian guest kernel in QEMU, load our modules, run a
                             command and return its exit status (--bench-boot N: boot time)
   repl                      a Node REPL with the library loaded as \`ml\`

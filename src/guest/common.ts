@@ -5,6 +5,7 @@ import { native } from '../addon.js';
 import type { NativeView } from '../native.js';
 import { isSyscallError } from '../errors.js';
 import { Mapping } from '../memory/mapping.js';
+import { pageState } from '../pagestate/index.js';
 import type { InvalidationEvent, InvalidationRecord, MirrorPageState } from '../mirror/types.js';
 
 export const PAGE = 4096;
@@ -27,6 +28,25 @@ export function mapAnon(length: number, extraFlags = 0): Region {
 export function unmapAll(r: Region): void {
   native.releaseView(r.view.buffer, r.view.record);
   native.munmap(r.addr, r.length);
+}
+
+/**
+ * The folios behind a mapped range, in pages each, from /proc/kpageflags
+ * (a compound head starts a large folio, its tails extend it): [1, 1, 1, 1]
+ * for four small page-cache pages, [16] for one 64 KiB folio. File systems
+ * with large folios (ext4 since 6.16) invalidate a mapping folio by folio.
+ */
+export function folioPages(range: { address: bigint; length: number }): number[] {
+  const st = pageState(range);
+  const sizes: number[] = [];
+  for (let i = 0; i < st.pages; i++) {
+    const flags = st.flags(i);
+    if (!flags) throw new Error('folioPages: /proc/kpageflags is not readable');
+    if (!st.present[i]) throw new Error(`folioPages: page ${i} is not present`);
+    if (flags.includes('COMPOUND_TAIL') && sizes.length) sizes[sizes.length - 1]++;
+    else sizes.push(1);
+  }
+  return sizes;
 }
 
 /** A step that may fail: its value, or the error's code and errno. */

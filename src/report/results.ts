@@ -59,7 +59,7 @@ export interface SuiteResult {
   id: string;
   title: string;
   environment: 'host' | 'guest';
-  /** Guest kernel series ('6.1', '6.12') or null on the host. */
+  /** Guest kernel series ('6.1', '6.12', '7.2') or null on the host. */
   kernel: KernelSeries | null;
   /** For guest suites: the exact kernel release and how QEMU ran it. */
   guest?: { release: string; accel: 'tcg' | 'kvm' };
@@ -100,7 +100,7 @@ export interface Results {
   run: RunInfo;
   machine: MachineInfo;
   suites: SuiteResult[];
-  /** 6.1 versus 6.12 (or any two kernels) for every case both ran. */
+  /** Each pair of kernels (6.1 / 6.12, 6.1 / 7.2, 6.12 / 7.2) for every case both ran. */
   kernelComparisons: KernelComparison[];
 }
 

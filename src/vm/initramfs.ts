@@ -19,10 +19,10 @@ const GUEST_ROOT = '/mirrorlab';
 const BOOT_MODULES = ['virtio_pci', 'virtio_console'];
 /**
  * In-tree modules the tests load on demand: brd gives block devices (O_DIRECT,
- * swap), ext4 a disk file system (mounted as ext2); ext4 asks the crypto API
- * for crc32c at mount (a soft dependency modules.dep does not list).
+ * swap), ext4 a disk file system (mounted as ext2). Their soft dependencies
+ * come along (see readSoftdeps).
  */
-const ON_DEMAND_MODULES = ['brd', 'crc32c_generic', 'ext4'];
+const ON_DEMAND_MODULES = ['brd', 'ext4'];
 
 export interface InitramfsResult {
   path: string;
@@ -48,6 +48,38 @@ function readModulesDep(k: KernelInfo): Map<string, ModDep> {
     const m = /^([^:]+):\s*(.*)$/.exec(line);
     if (!m) continue;
     map.set(modName(m[1]), { rel: m[1], deps: m[2].split(/\s+/).filter(Boolean).map(modName) });
+  }
+  return map;
+}
+
+/**
+ * The `pre:` soft dependencies of each module (modules.softdep, written by
+ * depmod from MODULE_SOFTDEP), as modprobe loads them first: names or aliases.
+ * They differ per kernel: 6.1 and 6.12's ext4 and jbd2 ask the crypto API for
+ * crc32c ("pre: crypto-crc32c", crc32c_generic and crc32c_intel); 7.2's ext4
+ * calls the crc32c library instead and keeps no softdep, jbd2 still names
+ * crypto-crc32c (crc32c_cryptoapi).
+ */
+function readSoftdeps(k: KernelInfo): Map<string, string[]> {
+  const f = path.join(k.modulesRoot, 'lib/modules', k.release, 'modules.softdep');
+  const map = new Map<string, string[]>();
+  if (!fs.existsSync(f)) return map;
+  for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+    const m = /^softdep\s+(\S+)\s+(.*)$/.exec(line);
+    const pre = m && /pre:\s*(.*?)\s*(?:post:|$)/.exec(m[2]);
+    if (!m || !pre) continue;
+    const name = modName(m[1]);
+    map.set(name, [...(map.get(name) ?? []), ...pre[1].split(/\s+/).filter(Boolean)]);
+  }
+  return map;
+}
+
+/** Exact aliases (modules.alias) to the modules that declare them; modprobe loads every one. */
+function readAliases(k: KernelInfo): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const line of fs.readFileSync(path.join(k.modulesRoot, 'lib/modules', k.release, 'modules.alias'), 'utf8').split('\n')) {
+    const m = /^alias\s+(\S+)\s+(\S+)$/.exec(line);
+    if (m) map.set(m[1], [...(map.get(m[1]) ?? []), modName(m[2])]);
   }
   return map;
 }
@@ -218,21 +250,34 @@ function plan(k: KernelInfo, series: KernelSeries): { entries: Entry[]; modules:
       xz: d.rel.endsWith('.xz'),
     });
   };
-  // modules.dep lists the full closure, deepest last: load in reverse.
-  const inTreeOrder = (name: string): string[] => {
+  const softdeps = readSoftdeps(k);
+  const aliases = readAliases(k);
+  // A soft dependency names a module or an alias; built-in ones need no load.
+  const softdepModules = (name: string): string[] =>
+    (softdeps.get(name) ?? []).flatMap((s) => (deps.has(modName(s)) ? [modName(s)] : aliases.get(s) ?? [])).filter((n) => !builtin.has(n));
+  // modules.dep lists the full closure, deepest last: load in reverse, each
+  // module after its soft dependencies (as modprobe does).
+  const inTreeOrder = (name: string, seen = new Set<string>()): string[] => {
     const d = deps.get(name);
     if (!d) throw new Error(`kernel ${k.release}: module ${name} not in modules.dep`);
-    const names = [...d.deps].reverse().concat(name);
+    const names: string[] = [];
+    for (const n of [...d.deps].reverse().concat(name)) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      for (const s of softdepModules(n)) for (const p of inTreeOrder(s, seen)) if (!names.includes(p)) names.push(p);
+      names.push(n);
+    }
     for (const n of names) include(n);
-    return names.map(guestPath);
+    return names;
   };
+  const inTreePaths = (name: string): string[] => inTreeOrder(name).map(guestPath);
   const boot: string[] = [];
   for (const b of BOOT_MODULES) {
     if (builtin.has(b)) continue;
-    order.set(b, inTreeOrder(b));
+    order.set(b, inTreePaths(b));
     boot.push(b);
   }
-  for (const m of ON_DEMAND_MODULES) if (!builtin.has(m) && deps.has(m)) order.set(m, inTreeOrder(m));
+  for (const m of ON_DEMAND_MODULES) if (!builtin.has(m) && deps.has(m)) order.set(m, inTreePaths(m));
   for (const ko of ours) {
     const name = modName(ko);
     const depends = execFileSync('/sbin/modinfo', ['-F', 'depends', ko], { encoding: 'utf8' })
@@ -240,7 +285,7 @@ function plan(k: KernelInfo, series: KernelSeries): { entries: Entry[]; modules:
       .split(',')
       .filter(Boolean);
     const list: string[] = [];
-    for (const d of depends) for (const p of inTreeOrder(d)) if (!list.includes(p)) list.push(p);
+    for (const d of depends) for (const p of inTreePaths(d)) if (!list.includes(p)) list.push(p);
     const dest = `${modDir}/extra/${path.basename(ko)}`;
     add({ dest, src: ko });
     list.push(`/${dest}`);

@@ -20,7 +20,7 @@ import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './gues
 export type Accel = 'tcg' | 'kvm';
 
 export interface VmOptions {
-  /** Kernel series from the cache (scripts/kernel-series): '6.1' or '6.12'. */
+  /** Kernel series from the cache (scripts/kernel-series): '6.1', '6.12' or '7.2'. */
   kernel: KernelSeries;
   /** Project (or in-tree) modules to load once the agent is up. */
   modules?: string[];
@@ -263,6 +263,10 @@ export class Vm {
       // HPET: every clock read becomes an emulated MMIO access and the vDSO
       // stops helping. Fault-timing code in the guest needs the TSC.
       'tsc=reliable',
+      // check_timer() counts timer ticks during a busy-wait; a vCPU starved by
+      // a loaded host counts too few and the kernel panics ("IO-APIC + timer
+      // doesn't work!", seen booting 6.1 at load 7). QEMU's routing is known good.
+      'no_timer_check',
       'cryptomgr.notests', // crypto self-tests cost boot time and test nothing of ours
       'i8042.noaux=1',
       'i8042.nokbd=1',

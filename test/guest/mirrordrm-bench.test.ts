@@ -1,4 +1,5 @@
-// mirrordrm benchmarks in the guest (6.12): registration cost per page in each
+// mirrordrm benchmarks in one guest (the newest kernel of the run, or
+// $MIRRORLAB_BENCH_KERNEL): registration cost per page in each
 // mode, revalidation cost after an invalidation, time in the invalidation
 // callback by event. Reported with spread and as ratios from one run; nothing
 // here asserts a speed. Results also go to results/mirrordrm-bench-<kernel>.json.
@@ -9,13 +10,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
-import { sharedVm } from './helpers.js';
+import { kernels, sharedVm } from './helpers.js';
 import { guestSystem, mirrordrmBench } from '../../src/guest/index.js';
 import { REGISTRATION_MODES, type BenchBacking } from '../../src/guest/mirrordrm-bench.js';
 import { ratio, summarize, type Summary } from '../../src/stats/summary.js';
 
 const summaries = (samples: Record<string, number[]>): Record<string, Summary> => Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
-const series = kernelSeries(process.env.MIRRORLAB_BENCH_KERNEL ?? '6.12');
+const series = kernelSeries(process.env.MIRRORLAB_BENCH_KERNEL ?? kernels()[kernels().length - 1]);
 const reason = guestUnavailableReason(series) ?? (fs.existsSync(path.join(repoRoot, 'dist', mirrordrmBench.path)) ? null : 'dist/ not built');
 if (reason) console.warn(`mirrordrm benchmarks skipped: ${reason}`);
 

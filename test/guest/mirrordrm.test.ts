@@ -1,4 +1,4 @@
-// mirrordrm in QEMU guests on Debian's 6.1 and 6.12 kernels: the same buffer in
+// mirrordrm in QEMU guests on Debian's 6.1, 6.12 and 7.2 kernels: the same buffer in
 // every userptr mode, side by side. Each case asserts the bytes the device
 // read, the exact invalidation records and the stats; cases whose outcome
 // differs between modes or kernels say so in their description and print it;
@@ -67,7 +67,7 @@ for (const series of kernels()) {
       console.log(`[${release}] /dev/dri: ${JSON.stringify(r.value)}`);
       const ours = r.value.filter((d: { driver: string | null }) => d.driver === 'mirrordrm');
       expect(ours.map((d: { path: string }) => d.path.replace(/\d+$/, ''))).toEqual(['/dev/dri/card', '/dev/dri/renderD']);
-      // 6.12's drm_version() answers "0" for the date (drm_driver.date: "unused, to be removed")
+      // 6.12's and 7.2's drm_version() answer "0" for the date (drm_driver.date: "unused, to be removed")
       const date = series === '6.1' ? '20261122' : '0';
       for (const d of ours) expect(d).toMatchObject({ desc: 'mock DRM driver mirroring user memory (GUP and HMM)', version: '1.0.0', date });
     });
@@ -121,7 +121,7 @@ for (const series of kernels()) {
     });
 
     for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
-      it(...caseOf(caseId('mprotect-read', mode), `${mode}: mprotect(PROT_READ) gives one PROTECTION_VMA over the range (read-only known: 6.1 yes, 6.12 no)`), async () => {
+      it(...caseOf(caseId('mprotect-read', mode), `${mode}: mprotect(PROT_READ) gives one PROTECTION_VMA over the range (read-only known: 6.1 yes, 6.12 and 7.2 no)`), async () => {
         const r = await call('mprotectReadOnly', mode, false);
         expect(r.records).toHaveLength(1);
         expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', relStart: 0, relEnd: 4 * PAGE, blockable: true, handle: r.handle });
@@ -152,7 +152,7 @@ for (const series of kernels()) {
 
     for (const mode of ['gup', 'gup-longterm', 'hmm'] as MirrorMode[]) {
       // 6.1 pins FOLL_LONGTERM without a 'locked' argument (no FAULT_FLAG_ALLOW_RETRY),
-      // so a userfault cannot be waited on there; 6.12 waits as for plain FOLL_PIN
+      // so a userfault cannot be waited on there; 6.12 and 7.2 wait as for plain FOLL_PIN
       const longterm61 = mode === 'gup-longterm' && series === '6.1';
       const what = mode === 'hmm' ? 'device access gets EFAULT, no fault is delivered'
         : longterm61 ? 'on 6.1 FOLL_LONGTERM registration fails with EFAULT, no fault is delivered'
@@ -203,7 +203,7 @@ for (const series of kernels()) {
       for (const mode of (backing === 'hugetlb-1G' ? ['hmm'] : ['gup', 'hmm']) as MirrorMode[]) {
         const shared = backing === 'shmem';
         const stale = isGup(mode) && !shared;
-        // 6.1 zaps a private hugetlb range with a CLEAR and then an UNMAP of the same 2 MiB; 6.12 with one CLEAR
+        // 6.1 zaps a private hugetlb range with a CLEAR and then an UNMAP of the same 2 MiB; 6.12 and 7.2 with one CLEAR
         const events = backing.startsWith('hugetlb') && series === '6.1' ? ['CLEAR', 'UNMAP'] : ['CLEAR'];
         it(...caseOf(caseId('misleading-pin', mode, backing), `${mode} on ${backing}: MADV_DONTNEED + CPU write: the device reads ${stale ? 'the OLD page (private memory: new page, the pin keeps the old)' : 'the new bytes'}; records ${events.join(' + ')}`), async () => {
           const r = await call('misleadingPinBacking', backing, mode);
@@ -289,7 +289,7 @@ for (const series of kernels()) {
       // the hinting pass is one PROTECTION_VMA; page-sized CLEARs after it are NUMA migrations of the pages
       console.log(`[${release}] NUMA hinting after ${r.waitedMs} ms: records by event ${JSON.stringify(byEvent)}; first [${f.event} +${f.relStart}..+${f.relEnd} read-only-update ${f.readOnlyUpdate} dropped ${f.pagesDropped}]`);
       expect(r.records.length).toBeGreaterThanOrEqual(1);
-      // 6.1's helper calls a hinting pass read-only (the VMA keeps VM_READ); 6.12 cannot say
+      // 6.1's helper calls a hinting pass read-only (the VMA keeps VM_READ); 6.12 and 7.2 cannot say
       expect(r.records[0]).toMatchObject({ event: 'PROTECTION_VMA', blockable: true, pid: r.pid, readOnlyUpdate: series === '6.1' });
       expect(r.device).toEqual({ ok: true, value: [0x61] });
     });
@@ -374,7 +374,7 @@ for (const series of kernels()) {
       for (const mode of ['gup', 'hmm'] as MirrorMode[]) {
         const passes = backing === 'shmem' && series !== '6.1' ? 2 : 10;
         const what = isGup(mode)
-          ? `the pinned ${backing === 'shmem' ? 'pages do' : 'folio does'} not move; each of ${passes} migration passes unmaps and restores ${backing === 'shmem' ? 'every page' : 'the whole folio'} (a CLEAR each${backing === 'shmem' ? ', 6.1: 10 passes, 6.12: 2' : ''})`
+          ? `the pinned ${backing === 'shmem' ? 'pages do' : 'folio does'} not move; each of ${passes} migration passes unmaps and restores ${backing === 'shmem' ? 'every page' : 'the whole folio'} (a CLEAR each${backing === 'shmem' ? ', 6.1: 10 passes, 6.12 and 7.2: 2' : ''})`
           : `the ${backing === 'shmem' ? 'pages move (a CLEAR per page)' : 'folio moves whole (one CLEAR of 2 MiB), still order 9'}, the device reads the same bytes`;
         it(...caseOf(caseId('numa-migrate', mode, backing), `${mode}: NUMA migration on ${backing}: move_pages and mbind(BIND, MOVE|STRICT): ${what}`), async (ctx) => {
           const r = await call('numaMigrate', mode, backing);
@@ -575,7 +575,7 @@ for (const series of kernels()) {
         // (writable_file_mapping_allowed); ramfs does not escape it
         const refused = mode === 'gup-longterm' && shared && series !== '6.1';
         const what = refused
-          ? 'on 6.12 registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
+          ? 'since 6.5 (6.12, 7.2) registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
           : shared
             ? 'the page cache page comes back: every mode reads the new bytes after DONTNEED'
             : `private COW copies: ${isGup(mode) ? 'the pin keeps the old copy after DONTNEED' : 'hmm reads the new bytes'}`;
@@ -660,7 +660,7 @@ for (const series of kernels()) {
       let fsType = '';
       beforeAll(async () => {
         await guest.vm.loadModule('brd', { rd_nr: 2, rd_size: 65536 });
-        await guest.vm.loadModule('crc32c_generic');
+        // with its soft dependencies (crc32c for the crypto API where the kernel asks for one)
         await guest.vm.loadModule('ext4');
         expect(await call('swapOn', SWAP)).toEqual([SWAP]);
         fsType = await call('mountDiskFs', DISK, MNT);
@@ -677,6 +677,12 @@ for (const series of kernels()) {
         hmm: 'written to swap (a CLEAR per page drops it), the device read swaps it back in and reads the same bytes',
       };
       const page = (i: number) => [i * PAGE, (i + 1) * PAGE];
+      // [start, end) of each folio behind a file mapping ([1, 1, 1, 1]: four pages; [16]: one 64 KiB
+      // folio, ext4's large folios since 6.16): rmap walks, hence invalidations, go folio by folio
+      const folioRanges = (folios: number[]) => folios.map((n, i) => {
+        const first = folios.slice(0, i).reduce((a, b) => a + b, 0);
+        return [first * PAGE, (first + n) * PAGE, n];
+      });
       for (const mode of MIRROR_MODES) {
         it(...caseOf(caseId('reclaim', mode), `${mode}: reclaim (MADV_PAGEOUT with swap) and re-access: ${reclaimWhat[mode]}`), async () => {
           const r = await call('reclaimSwap', mode);
@@ -719,9 +725,9 @@ for (const series of kernels()) {
       const reclaimOtherWhat: Record<string, string> = {
         'gup thp': 'the referenced THP is not reclaimed at all: no record, still PMD-mapped',
         'gup-get thp': 'the referenced THP is not reclaimed at all: no record, still PMD-mapped',
-        'hmm thp': 'swapped out whole (thp_swpout), dropped by CLEARs of the 2 MiB (6.1: two, 6.12: one); the device read swaps it in as 512 4 KiB pages',
-        'gup file': 'the page-cache pages are unmapped (a CLEAR each, pins kept) and the CPU maps the pinned pages back',
-        'hmm file': 'the page-cache pages are unmapped (a CLEAR each drops one); the device refaults them with no major fault',
+        'hmm thp': 'swapped out whole (thp_swpout), dropped by CLEARs of the 2 MiB (6.1: two, 6.12 and 7.2: one); the device read swaps it in as 512 4 KiB pages',
+        'gup file': 'the page-cache folios are unmapped (a CLEAR each, pins kept: 16 of a page on 6.1 and 6.12, one of 64 KiB on 7.2) and the CPU maps the pinned pages back',
+        'hmm file': 'the page-cache folios are unmapped (a CLEAR each drops its pages: 16 of a page on 6.1 and 6.12, one of 64 KiB on 7.2); the device refaults them with no major fault',
       };
       for (const [mode, backing] of [['gup', 'thp'], ['gup-get', 'thp'], ['hmm', 'thp'], ['gup', 'file'], ['hmm', 'file']] as [MirrorMode, 'thp' | 'file'][]) {
         it(...caseOf(caseId('reclaim', mode, backing), `${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'clean page-cache pages of a shared ext2 file (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`), async () => {
@@ -753,7 +759,8 @@ for (const series of kernels()) {
             ends('VW--=/VW-'); // back as 4 KiB pages: the huge page is gone
           } else {
             expect(r.afterPageout).toMatchObject({ present: 0, swapped: 0 });
-            expect(r.pageoutRecords).toEqual(Array.from({ length: 16 }, (_, i) => ['CLEAR', ...page(i), isGup(mode) ? 0 : 1, isGup(mode)]));
+            console.log(`[${release}] ${mode} reclaim file: page-cache folios (pages) ${JSON.stringify(r.folios)}`);
+            expect(r.pageoutRecords).toEqual(folioRanges(r.folios).map(([a, b, n]) => ['CLEAR', a, b, isGup(mode) ? 0 : n, isGup(mode)]));
             expect(r.deviceVmstat.pgmajfault).toBe(0);
             if (isGup(mode)) {
               expect(r.afterDevice).toMatchObject({ present: 0 }); // the device used its pins
@@ -786,7 +793,7 @@ for (const series of kernels()) {
       for (const mode of MIRROR_MODES) {
         const refused = mode === 'gup-longterm' && series !== '6.1';
         const what = refused
-          ? 'on 6.12 registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
+          ? 'since 6.5 (6.12, 7.2) registration is EFAULT (long-term writable pins of shared file pages refused); 6.1 pins them'
           : isGup(mode)
             ? "a device write after writeback is NOT written back by fsync (the page stays clean) until the object's close dirties it"
             : 'writeback drops the page, the device write refaults it through page_mkwrite and fsync writes it';
@@ -800,8 +807,9 @@ for (const series of kernels()) {
             return;
           }
           expect(r.registration).toEqual({ ok: true });
-          // writeback cleans each dirty page: page_mkclean write-protects it (PROTECTION_PAGE)
-          expect(r.fsyncRecords).toEqual([0, 1, 2, 3].map((i) => ['PROTECTION_PAGE', ...page(i), isGup(mode) ? 0 : 1, isGup(mode)]));
+          // writeback cleans each dirty folio: folio_mkclean write-protects it (PROTECTION_PAGE)
+          const folios = folioRanges(r.folios);
+          expect(r.fsyncRecords).toEqual(folios.map(([a, b, n]) => ['PROTECTION_PAGE', a, b, isGup(mode) ? 0 : n, isGup(mode)]));
           expect(r.diskAfterFsync).toEqual([0x22, 0x22, 0x22, 0x22]);
           expect(r.deviceWrite).toEqual({ ok: true, value: true });
           expect(r.writeRecords).toEqual([]);
@@ -813,7 +821,9 @@ for (const series of kernels()) {
             expect(r.diskAfterDeviceWrite).toEqual([0x22, 0x22, 0x22, 0x22]);
             expect(r.stats.pagesPinned).toBe(4);
           } else {
-            expect(r.secondFsyncRecords).toEqual([['PROTECTION_PAGE', ...page(1), 1, false]]);
+            // the folio holding page 1, the one page the device write refaulted
+            const [a, b] = folios.find(([x, y]) => x <= PAGE && PAGE < y)!;
+            expect(r.secondFsyncRecords).toEqual([['PROTECTION_PAGE', a, b, 1, false]]);
             expect(r.diskAfterDeviceWrite).toEqual([0x22, 0x44, 0x22, 0x22]);
             expect(r.stats.revalidations).toBe(1);
           }

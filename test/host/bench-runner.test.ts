@@ -65,6 +65,7 @@ describe('bench runner', () => {
       ['populate', null, 'complete'],
       ['needs-gpu', '6.1', 'skipped'],
       ['needs-gpu', '6.12', 'skipped'],
+      ['needs-gpu', '7.2', 'skipped'],
     ]);
     expect(run.results.suites[1].reason).toBe('no GPU in the 6.1 guest');
     expect(run.results.run.complete).toBe(true);

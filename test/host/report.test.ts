@@ -127,7 +127,7 @@ describe('report pipeline on a real measurement', () => {
   if (!chromium) console.warn('skip: Chromium not installed (scripts/setup.sh installs Debian chromium)');
 });
 
-// A guest suite on both kernels without booting QEMU: a suite declared
+// A guest suite on every default kernel without booting QEMU: a suite declared
 // 'guest' whose run() measures MADV_POPULATE_WRITE/READ on this host, so
 // runBench plans it once per kernel in DEFAULT_KERNELS and fills
 // kernelComparisons with its own code. The numbers are real host
@@ -160,9 +160,12 @@ describe('report of a two-kernel run', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-2k-'));
     const { results, written } = await runBench({ suites: [populateGuestSuite], quick: true, outDir: dir, log: () => {} });
     expect(results.suites.map((s) => [s.kernel, s.status])).toEqual(DEFAULT_KERNELS.map((k) => [k, 'complete']));
-    // One 6.1/6.12 ratio per measurement both kernels took, in the README's orientation (older over newer).
+    // One ratio per pair of kernels (6.1/6.12, 6.1/7.2, 6.12/7.2) per measurement both took,
+    // in the README's orientation (older over newer).
+    const pairs = DEFAULT_KERNELS.flatMap((a, i) => DEFAULT_KERNELS.slice(i + 1).map((b) => [a, b]));
+    expect(pairs.length).toBeGreaterThan(0);
     expect(results.kernelComparisons.map((k) => [k.suite, k.measurement, k.a, k.b])).toEqual(
-      results.suites[0].measurements.map((m) => ['guest/populate', m.id, '6.1', '6.12']),
+      pairs.flatMap(([a, b]) => results.suites[0].measurements.map((m) => ['guest/populate', m.id, a, b])),
     );
     for (const k of results.kernelComparisons) {
       expect(k.ratio.median, k.title).toBeGreaterThan(0);
@@ -175,7 +178,8 @@ describe('report of a two-kernel run', () => {
 
     const r = renderCanvases(written.html);
     console.log(`two-kernel report: ${r.canvases.map((c) => `${c.id} ${c.coloured}`).join(', ')}; control ${r.control.coloured}; ${r.screenshot}`);
-    const expected = ['k-0', 'c-0-0', 'c-0-1', 'c-0-2', 'c-1-0', 'c-1-1', 'c-1-2'];
+    // the kernel-versus-kernel chart, then the suite's three plots on each kernel
+    const expected = ['k-0', ...DEFAULT_KERNELS.flatMap((_, si) => [0, 1, 2].map((pi) => `c-${si}-${pi}`))];
     expect(r.rendered).toBe(expected.length);
     expect(r.canvases.map((c) => c.id)).toEqual(expected);
     expect(r.control.coloured).toBeLessThan(MIN_COLOURED);

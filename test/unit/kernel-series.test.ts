@@ -21,9 +21,9 @@ function shell(dir: string, call: string): { out: string; status: number } {
 }
 
 describe('kernel series list', () => {
-  it('names 6.1 and 6.12, both default, and 7.2 (sid), not default', () => {
+  it('names 6.1, 6.12 and 7.2 (sid), all default', () => {
     expect(KERNEL_SERIES).toEqual(['6.1', '6.12', '7.2']);
-    expect(DEFAULT_KERNELS).toEqual(['6.1', '6.12']);
+    expect(DEFAULT_KERNELS).toEqual(['6.1', '6.12', '7.2']);
   });
 
   it('kernelSeries() accepts a series and refuses an unknown name with the known ones', () => {
@@ -52,7 +52,7 @@ describe('kernel series list', () => {
     expect(lines.map((l) => [l.series, l.isDefault, l.aliases])).toEqual([
       ['6.1', true, []],
       ['6.12', true, []],
-      ['7.2', false, ['sid']],
+      ['7.2', true, ['sid']],
       ['7.9', false, ['forky', 'testing']],
     ]);
     expect(lines[3]).toMatchObject({ debianSuite: 'forky', metaPackage: 'linux-image-amd64' });
@@ -61,7 +61,7 @@ describe('kernel series list', () => {
     try {
       for (const f of ['kernel-series', 'kernel-series.sh']) copyFileSync(path.join(repoRoot, 'scripts', f), path.join(dir, f));
       appendFileSync(path.join(dir, 'kernel-series'), FORKY);
-      expect(shell(dir, 'default_series').out.split('\n')).toEqual(['6.1', '6.12']);
+      expect(shell(dir, 'default_series').out.split('\n')).toEqual(['6.1', '6.12', '7.2']);
       expect(shell(dir, 'known_series').out).toBe('6.1 6.12 7.2 (sid) 7.9 (forky,testing)');
       expect(shell(dir, 'series_of testing').out).toBe('7.9');
       expect(shell(dir, 'series_column 7.9 2').out).toBe('forky');

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { native } from '../../addon.js';
 import { MockDrm } from '../../mirror/mockdrm.js';
 import { Mapping } from '../../memory/mapping.js';
-import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief } from '../common.js';
+import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief, folioPages } from '../common.js';
 import type { MirrorMode } from '../../mirror/types.js';
 
 function swapDevices(): string[] {
@@ -83,6 +83,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
     dev.drainInvalidations();
     const swaps = swapDevices();
     const before = state();
+    const folios = backing === 'file' ? folioPages({ address: r.addr, length: r.length }) : null;
     const v0 = vmstat(counters);
     native.madvise(r.addr, r.length, c.MADV_PAGEOUT);
     const v1 = vmstat(counters);
@@ -100,7 +101,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
     const cpuRecords = ev();
     const snapEnd = buf.snapshot().map(brief);
     return {
-      swaps, before, afterPageout, pageout: delta(v0, v1), pageoutRecords, snapPageout,
+      swaps, before, folios, afterPageout, pageout: delta(v0, v1), pageoutRecords, snapPageout,
       device, deviceVmstat: delta(v1, v2), afterDevice, deviceRecords,
       devicePopulates: s1.populates - s0.populates, cpuSame, afterCpu, cpuRecords, snapEnd,
     };
@@ -167,6 +168,7 @@ export async function diskFileWriteback(mode: MirrorMode, dir: string) {
     out.registration = reg.ok ? { ok: true } : reg;
     if (!reg.ok) return out;
     const buf = reg.value;
+    out.folios = folioPages({ address: m.address, length: len });
     dev.drainInvalidations();
     fs.fsyncSync(fd);
     out.fsyncRecords = ev();
