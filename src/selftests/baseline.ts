@@ -92,7 +92,7 @@ export function loadBaseline(series: KernelSeries | string, file = baselinePath(
 }
 
 /** "fail in 1 of 5 runs, pass in 4": counts in OUTCOMES order, the rarest first named. */
-export function describeCounts(counts: Partial<Record<Outcome, number>>, runs: number): string {
+export function describeCounts(counts: { readonly [outcome: string]: number | undefined }, runs: number): string {
   const parts = OUTCOMES.filter((o) => counts[o]).sort((a, b) => counts[a]! - counts[b]!);
   return parts.map((o) => `${o} in ${counts[o]} of ${runs} runs`).join(', ');
 }

@@ -10,7 +10,7 @@ import { DEFAULT_KERNELS, kernelSeries, type KernelSeries } from '../vm/kernels.
 import { baselineFromRun, baselinePath, compareWithBaseline, formatDifference, loadBaseline, writeBaseline, type BaselineComparison, type SuiteOutcomes } from './baseline.js';
 import { countOutcomes, OUTCOMES } from './parse.js';
 import { runSelftests, type SelftestsRun } from './run.js';
-import { SELFTEST_SUITES, SELFTEST_SUITE_NAMES, selftestSuite } from './suites.js';
+import { DEFAULT_SELFTEST_SUITES, SELFTEST_SUITES, SELFTEST_SUITE_NAMES, selftestSuite } from './suites.js';
 
 const USAGE = `usage: mirrorlab selftests [--kernel SERIES[,SERIES]] [--suite NAME]... [--repeat N] [--json]
                           [--write-baseline] [--list]
@@ -78,7 +78,7 @@ export async function selftestsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.list) {
-    for (const s of SELFTEST_SUITES) console.log(`${s.name.padEnd(16)} ${[s.binaries[0], ...s.args].join(' ')} (limit ${s.limitS} s)\n${' '.repeat(17)}${s.covers}`);
+    for (const s of SELFTEST_SUITES) console.log(`${s.name.padEnd(19)} ${[s.binaries[0], ...s.args].join(' ')} (limit ${s.limitS} s)\n${' '.repeat(20)}${s.covers}${s.optIn ? `\n${' '.repeat(20)}only with --suite: ${s.optIn}` : ''}`);
     return 0;
   }
   let kernels: KernelSeries[];
@@ -99,7 +99,7 @@ export async function selftestsCommand(argv: string[]): Promise<number> {
     console.error(`mirrorlab selftests: --repeat must be an integer >= 1, got ${values.repeat}\n${USAGE}`);
     return 2;
   }
-  const suites = values.suite?.length ? SELFTEST_SUITES.filter((s) => values.suite!.includes(s.name)) : SELFTEST_SUITES;
+  const suites = values.suite?.length ? SELFTEST_SUITES.filter((s) => values.suite!.includes(s.name)) : DEFAULT_SELFTEST_SUITES;
 
   const checked: CheckedRun[] = [];
   for (const kernel of kernels) {

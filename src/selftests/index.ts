@@ -1,6 +1,6 @@
 // The kernel's own mm/HMM selftests, run in our guests: suites, output
 // parsers, baselines, the guest runner.
-export { SELFTEST_SUITES, SELFTEST_SUITE_NAMES, QUICK_SUITES, selftestSuite } from './suites.js';
+export { SELFTEST_SUITES, SELFTEST_SUITE_NAMES, DEFAULT_SELFTEST_SUITES, QUICK_SUITES, THP_BENCHMARK_SUITE, selftestSuite } from './suites.js';
 export type { SelftestSuite } from './suites.js';
 export { parseKtap, parseUffdUnit, parseSuiteOutput, parseThpMigration, suiteCases, outcomeFromExit, countOutcomes, OUTCOMES, KSFT } from './parse.js';
 export type { Outcome, CaseResult, ParsedOutput, SuiteExit, ThpMigrationFigure } from './parse.js';

@@ -11,7 +11,7 @@ import { repoRoot } from '../paths.js';
 import { seriesCacheDir, type KernelSeries } from '../vm/kernels.js';
 import { Vm, type VmOptions } from '../vm/vm.js';
 import { suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
-import { SELFTEST_SUITES, type SelftestSuite } from './suites.js';
+import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
 
 /** manifest.json of a build (scripts/selftests.sh). */
 export interface SelftestsManifest {
@@ -171,7 +171,7 @@ async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<S
  * with the Vm's error, naming the suite that was running.
  */
 export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
-  const suites = opts.suites ?? SELFTEST_SUITES;
+  const suites = opts.suites ?? DEFAULT_SELFTEST_SUITES;
   const repeat = opts.repeat ?? 1;
   const progress = opts.onProgress ?? (() => {});
   const found = selftestsBuild(opts.kernel);
