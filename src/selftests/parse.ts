@@ -41,6 +41,8 @@ interface Frame {
   cases: CaseResult[];
   /** The name from the last "# [RUN] name" comment (cow, gup_longterm print the name there). */
   runName: string | null;
+  /** The last other comment after it: where newer library users print a skip or failure reason. */
+  note: string | null;
   plan: number | null;
   /** A nested block's "# Subtest: name" line. */
   subtest: string | null;
@@ -84,7 +86,7 @@ export function parseKtap(text: string): ParsedOutput | null {
   const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   if (!lines.some((l) => RESULT.test(l.trim()) || /^\s*(K?TAP version \d+|1\.\.\d+)/.test(l))) return null;
   const out: ParsedOutput = { format: 'ktap', cases: [], plan: null };
-  const stack: Frame[] = [{ indent: 0, cases: [], runName: null, plan: null, subtest: null }];
+  const stack: Frame[] = [{ indent: 0, cases: [], runName: null, note: null, plan: null, subtest: null }];
   const top = (): Frame => stack[stack.length - 1];
   const seen = new Map<string, number>();
   const unique = (name: string): string => {
@@ -100,7 +102,7 @@ export function parseKtap(text: string): ParsedOutput | null {
     // A deeper line opens a nested block; the block closes at the result
     // line of the enclosing level, which names it.
     if (indent > top().indent && (RESULT.test(line) || /^(K?TAP version|1\.\.\d|# Subtest:)/.test(line))) {
-      stack.push({ indent, cases: [], runName: null, plan: null, subtest: null });
+      stack.push({ indent, cases: [], runName: null, note: null, plan: null, subtest: null });
     }
     while (stack.length > 1 && indent < top().indent) {
       // Leaving a block without its closing result line (a crash in the
@@ -128,6 +130,11 @@ export function parseKtap(text: string): ParsedOutput | null {
     }
     if ((m = /^#\s*\[RUN\]\s*(.*)$/.exec(line))) {
       frame.runName = m[1].trim();
+      frame.note = null;
+      continue;
+    }
+    if (frame.runName && (m = /^#\s*(.*\S)\s*$/.exec(line))) {
+      frame.note = m[1];
       continue;
     }
     if ((m = /^Bail out!\s*(.*)$/.exec(line))) {
@@ -145,12 +152,20 @@ export function parseKtap(text: string): ParsedOutput | null {
     let reason = dtext;
     if (parent.runName) {
       // The library's result line carries a message ("No leak from parent
-      // into child"), not the case name the [RUN] line printed.
+      // into child"), not the case name the [RUN] line printed; newer users
+      // (log_test_result) repeat the name there and print the reason as a
+      // comment line before it.
+      if (reason === parent.runName) reason = '';
       if (description && description !== parent.runName && outcome !== 'skip') reason = reason ? `${description}: ${reason}` : description;
       else if (description && description !== parent.runName && !reason) reason = description;
+      if (!reason && parent.note && outcome !== 'pass') reason = parent.note;
       name = parent.runName;
       parent.runName = null;
+      parent.note = null;
     }
+    // "ok 26 # SKIP wp-fork-pin on anon (reason)": a library user that
+    // prints no description names the case in the directive's text.
+    if (!name && reason) name = reason.replace(/\s*\([^()]*\)\s*$/, '');
     if (!name) name = `#${m[2]}`;
     if (child && child.cases.length) {
       const prefix = child.subtest ?? name;

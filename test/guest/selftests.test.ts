@@ -8,15 +8,21 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareWithBaseline, formatDifference, loadBaseline, type BaselineComparison } from '../../src/selftests/baseline.js';
 import { formatCheckedRun, outcomesOf } from '../../src/selftests/cli.js';
 import { runSelftests, selftestsBuild, type SelftestsRun } from '../../src/selftests/run.js';
-import { DEFAULT_SELFTEST_SUITES, THP_BENCHMARK_SUITE } from '../../src/selftests/suites.js';
+import { DEFAULT_SELFTEST_SUITES } from '../../src/selftests/suites.js';
 import { baselinePath } from '../../src/selftests/baseline.js';
 import { ensureGuestBuild, kernels, skipReason } from './helpers.js';
 
 const matrix = kernels();
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
 
-// The benchmark (minutes under TCG, and only measurements) runs in the bench.
-const SUITES = DEFAULT_SELFTEST_SUITES.filter((s) => s.name !== THP_BENCHMARK_SUITE);
+// The suites that take minutes under TCG (cow and uffd-unit-tests on 6.12,
+// the benchmark) keep this file near 5 minutes per kernel by staying out,
+// unless MIRRORLAB_SELFTESTS=all; `mirrorlab selftests` and the full bench
+// run them.
+const all = process.env.MIRRORLAB_SELFTESTS === 'all';
+const SUITES = DEFAULT_SELFTEST_SUITES.filter((s) => all || !s.slow);
+const left = DEFAULT_SELFTEST_SUITES.filter((s) => !SUITES.includes(s)).map((s) => s.name);
+if (left.length) console.warn(`kernel selftests left out (minutes under TCG; MIRRORLAB_SELFTESTS=all runs them): ${left.join(', ')}`);
 
 describe.each(matrix)('kernel %s', (kernel) => {
   const build = selftestsBuild(kernel);

@@ -81,6 +81,26 @@ describe('parseKtap', () => {
     expect(p.bailOut).toBe('1 out of 4 tests failed');
   });
 
+  it('takes the reason from the comment before the result where the result repeats the [RUN] name (log_test_result)', () => {
+    const p = parseKtap(`TAP version 13
+1..3
+# [RUN] Basic COW after fork() ... with swapped out base page
+# MADV_PAGEOUT did not work, is swap enabled?
+ok 1 # SKIP Basic COW after fork() ... with swapped out base page
+# [RUN] R/O longterm GUP pin ... with memfd
+# io_uring_queue_init() failed
+not ok 2 R/O longterm GUP pin ... with memfd
+# [RUN] Basic COW after fork() ... with base page
+# [INFO] something harmless
+ok 3 Basic COW after fork() ... with base page
+`)!;
+    expect(p.cases).toEqual([
+      { name: 'Basic COW after fork() ... with swapped out base page', outcome: 'skip', reason: 'MADV_PAGEOUT did not work, is swap enabled?' },
+      { name: 'R/O longterm GUP pin ... with memfd', outcome: 'fail', reason: 'io_uring_queue_init() failed' },
+      { name: 'Basic COW after fork() ... with base page', outcome: 'pass' },
+    ]);
+  });
+
   it('reads nested KTAP subtests under the name of their parent', () => {
     const p = parseKtap(`KTAP version 1
 1..2
@@ -120,6 +140,14 @@ ok 2 plain
   it('numbers results without a name and tells repeated names apart', () => {
     const p = parseKtap('1..3\nok 1\nok 2 same\nok 3 same\n')!;
     expect(p.cases.map((c) => c.name)).toEqual(['#1', 'same', 'same (2)']);
+  });
+
+  it('names a skip without a description after its directive text, less a trailing (reason)', () => {
+    const p = parseKtap('1..2\nok 1 # SKIP wp-fork-pin on anon (Possibly CONFIG_GUP_TEST missing or unprivileged)\nok 2 # SKIP MADV_HUGEPAGE failed\n')!;
+    expect(p.cases).toEqual([
+      { name: 'wp-fork-pin on anon', outcome: 'skip', reason: 'wp-fork-pin on anon (Possibly CONFIG_GUP_TEST missing or unprivileged)' },
+      { name: 'MADV_HUGEPAGE failed', outcome: 'skip', reason: 'MADV_HUGEPAGE failed' },
+    ]);
   });
 
   it('returns null for output without any TAP line', () => {
