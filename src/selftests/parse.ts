@@ -275,8 +275,9 @@ export function suiteCases(suite: string, exit: SuiteExit): { parsed: ParsedOutp
   const parsed = parseSuiteOutput(exit.stdout);
   const cases = [...parsed.cases];
   const tail = (): string => {
-    const lines = `${exit.stdout}\n${exit.stderr}`.trim().split('\n');
-    return lines.slice(-8).join(' | ');
+    // Progress lines rewrite themselves with \r and colour with escapes: keep the text.
+    const clean = `${exit.stdout}\n${exit.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').replace(/[^\n]*\r(?!\n)/g, '');
+    return clean.trim().split('\n').filter((l) => l.trim()).slice(-8).join(' | ');
   };
   if (exit.timedOut) {
     cases.push({ name: suite, outcome: 'fail', reason: `${suite} did not finish within ${exit.limitS} s (killed); last output: ${tail()}` });

@@ -196,6 +196,11 @@ describe('suiteCases', () => {
     expect(fail[0].reason).toContain('Collapse full.... Fail');
   });
 
+  it('keeps the text of progress lines (\\r) and colours out of the output tail', () => {
+    const { cases } = suiteCases('khugepaged', exit('Collapse full... \x1b[32mOK\x1b[0m\n\rstep 1/3...\rstep 3/3... Fail\n', 1));
+    expect(cases[0].reason).toBe('exit status 1; last output: Collapse full... OK | step 3/3... Fail');
+  });
+
   it('adds a failed case naming the suite when the output stops before its plan (a crash mid-suite)', () => {
     const crashed = HARNESS.split('\n').slice(0, 10).join('\n');
     const { cases } = suiteCases('hmm-tests', exit(crashed, 139 - 128 + 128));
