@@ -161,7 +161,8 @@ async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<S
   });
   const durationMs = Date.now() - t0;
   const timedOut = r.signal === 'SIGKILL' || (r.status === 137 && durationMs >= suite.limitS * 1000);
-  const { parsed, cases } = suiteCases(suite.name, { status: r.status, timedOut, limitS: suite.limitS, stdout: r.stdout, stderr: r.stderr });
+  const { parsed, cases: raw } = suiteCases(suite.name, { status: r.status, timedOut, limitS: suite.limitS, stdout: r.stdout, stderr: r.stderr });
+  const cases = suite.caseName ? raw.map((c) => ({ ...c, name: suite.caseName!(c.name) })) : raw;
   return { cases, format: parsed.format, exitStatus: r.status, timedOut, durationMs, output: r.stderr ? `${r.stdout}\n--- stderr ---\n${r.stderr}` : r.stdout };
 }
 
