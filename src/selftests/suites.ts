@@ -47,8 +47,9 @@ export const SELFTEST_SUITES: readonly SelftestSuite[] = [
     // has no page of the size asked for (4 KiB pages while THP-sized ones
     // are free, since 7.x's device THP), it maps a second chunk at the same
     // range and memremap_pages() WARNs "Conflicting mapping in same
-    // section", which fails the guest run. On 7.2 that happened within
-    // seconds in every run we made.
+    // section", which fails the guest run. On 7.2 it happened in both runs
+    // we made: in the whole binary at migrate_anon_huge_err, after 32
+    // coherent cases had passed, and with these arguments within seconds.
     optIn: "7.2's test_hmm WARNs (memremap_pages: Conflicting mapping in same section) when a DEVICE_COHERENT device asks for a second chunk of its fixed range, which fails the guest run",
   },
   {
