@@ -144,3 +144,49 @@ not ok 1 guest/selftests@6.12
     expect(html).toContain('<li class="fail">cow: vmsplice() + unmap in child ... with base page: new failure: expected pass, got fail 1 (Leak from parent into child)</li>');
   });
 });
+
+describe('THP migration measurements', () => {
+  // hmm-tests' benchmark_thp_migration as 7.2 printed it in a guest (two sizes of six).
+  const output = `#  RUN           hmm.hmm_device_private.benchmark_thp_migration ...
+
+HMM THP Migration Benchmark
+---------------------------
+System page size: 4096 bytes
+
+=== Small Buffer (0.5 MB) ===
+                     | With THP        | Without THP     | Improvement
+---------------------------------------------------------------------
+Sys->Dev Migration   | 26.563 ms        | 17.776 ms        | -49.4%
+Dev->Sys Migration   | 11.012 ms        | 4.132 ms        | -166.5%
+S->D Throughput      | 0.02 GB/s      | 0.03 GB/s      | -33.1%
+D->S Throughput      | 0.04 GB/s      | 0.12 GB/s      | -62.5%
+
+=== Single THP Size (2.0 MB) ===
+                     | With THP        | Without THP     | Improvement
+---------------------------------------------------------------------
+Sys->Dev Migration   | 69.656 ms        | 92.193 ms        | 24.4%
+Dev->Sys Migration   | 23.310 ms        | 50.543 ms        | 53.9%
+`;
+  it('become ms measurements per direction, page size and buffer size, with 4 KiB / THP ratios', async () => {
+    const { thpMigration } = await import('../../src/bench/suites/guest-selftests.js');
+    const got = { measurements: [] as { id: string; warm: { median: number } }[], comparisons: [] as { id: string; ratio: { median: number } }[], plots: 0 };
+    const runWith = (outputs: string[]): SelftestsRun => ({
+      ...run,
+      kernel: kernelSeries('7.2'),
+      suites: [{ suite: 'hmm-benchmark', binary: 'hmm-tests', args: [], runs: outputs.map((o) => ({ cases: [], format: 'ktap' as const, exitStatus: 1, timedOut: false, durationMs: 1, output: o })) }],
+    });
+    thpMigration({ measurement: (m) => got.measurements.push(m), comparison: (c) => got.comparisons.push(c), plot: () => got.plots++ }, runWith([output, output]));
+    expect(got.measurements.map((m) => [m.id, m.warm.median])).toEqual([
+      ['thp-migration/sys-to-dev/thp/524288', 26.563],
+      ['thp-migration/sys-to-dev/4k/524288', 17.776],
+      ['thp-migration/sys-to-dev/thp/2097152', 69.656],
+      ['thp-migration/sys-to-dev/4k/2097152', 92.193],
+      ['thp-migration/dev-to-sys/thp/524288', 11.012],
+      ['thp-migration/dev-to-sys/4k/524288', 4.132],
+      ['thp-migration/dev-to-sys/thp/2097152', 23.31],
+      ['thp-migration/dev-to-sys/4k/2097152', 50.543],
+    ]);
+    expect(got.comparisons.find((c) => c.id === '4k/thp sys-to-dev 2097152')!.ratio.median).toBeCloseTo(92.193 / 69.656, 6);
+    expect(got.plots).toBe(2);
+  });
+});

@@ -55,7 +55,7 @@ export function selftestsResult(run: SelftestsRun, cmp: BaselineComparison, base
 }
 
 /** The THP migration figures of every hmm-tests run as measurements, with 4 KiB / THP ratios per size. */
-function thpMigration(ctx: SuiteContext, run: SelftestsRun): void {
+export function thpMigration(ctx: Pick<SuiteContext, 'measurement' | 'comparison' | 'plot'>, run: SelftestsRun): void {
   const hmm = run.suites.find((s) => s.suite === THP_BENCHMARK_SUITE);
   const perRun = (hmm?.runs ?? []).map((r) => parseThpMigration(r.output)).filter((f) => f.length);
   if (!perRun.length) return;
