@@ -14,3 +14,4 @@ export * from './bench/index.js';
 export * from './measure/index.js';
 export * from './report/index.js';
 export * from './guest/index.js';
+export * from './selftests/index.js';

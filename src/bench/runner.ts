@@ -117,6 +117,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           check: (c) => result.checks.push(c),
           plot: (p) => result.plots.push(p),
           guest: (g) => (result.guest = g),
+          selftests: (r) => (result.selftests = r),
         });
         if (outer.aborted) {
           result.status = 'incomplete';

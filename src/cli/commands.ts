@@ -24,6 +24,10 @@ commands:
   vm [--kernel 6.1|6.12|7.2] [--module NAME]... -- <command> [args...]
                             boot a Debian guest kernel in QEMU, load our modules, run a
                             command and return its exit status (--bench-boot N: boot time)
+  selftests [--kernel K[,K]] [--suite NAME]... [--repeat N] [--json] [--write-baseline] [--list]
+                            the kernel's own mm/HMM selftests (hmm-tests, cow, gup_longterm,
+                            uffd-unit-tests, ...) in guests of each kernel, compared with the
+                            checked-in baselines (exit 1 on any difference)
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text`;
 
@@ -53,6 +57,10 @@ export async function run(argv: string[]): Promise<number> {
       case 'vm': {
         const { vmCommand } = await import('../vm/cli.js');
         return await vmCommand(args);
+      }
+      case 'selftests': {
+        const { selftestsCommand } = await import('../selftests/cli.js');
+        return await selftestsCommand(args);
       }
       case 'uffd-roundtrip': {
         const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');

@@ -151,6 +151,38 @@ function table(suite: SuiteResult): string {
   ].join('\n');
 }
 
+/** The kernel's own selftests of a guest suite: counts per selftest suite, every difference from the baseline flagged. */
+function selftestsTables(suite: SuiteResult): string {
+  const st = suite.selftests;
+  if (!st) return '';
+  const outcomes = ['pass', 'fail', 'skip', 'xfail', 'xpass'];
+  const rows = st.suites.map((s) => {
+    const bad = s.suiteDifferences.length + s.cases.filter((c) => c.verdict !== 'match' && c.verdict !== 'flaky').length;
+    const flaky = s.cases.filter((c) => c.verdict === 'flaky').length;
+    const verdict = s.skipped !== undefined && !bad ? `skipped: ${s.skipped}` : bad ? `${bad} difference(s)` : flaky ? `matches (${flaky} known flaky)` : 'matches';
+    const secs = s.durationsMs.map((ms) => (ms / 1000).toFixed(1)).join(', ');
+    const cells = [s.suite, String(s.runs), ...outcomes.map((o) => String(s.counts[o] ?? 0)), secs ? `${secs} s` : '-', verdict];
+    return `<tr class="${bad ? 'fail' : s.skipped !== undefined ? 'skip' : ''}">${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  });
+  const diffs: string[] = [];
+  const flaky: string[] = [];
+  for (const s of st.suites) {
+    for (const d of s.suiteDifferences) diffs.push(`<li class="fail">${esc(s.suite)}: ${esc(d.kind)}: expected ${esc(d.expected)}, got ${esc(d.got)}</li>`);
+    for (const c of s.cases) {
+      const got = Object.entries(c.outcomes).map(([o, n]) => `${o} ${n}`).join(', ') + (c.reasons?.length ? ` (${c.reasons.join('; ')})` : '');
+      if (c.verdict === 'flaky') flaky.push(`<li>${esc(s.suite)}: ${esc(c.name)}: ${esc(got)}; baseline ${esc(c.expected ?? '')}</li>`);
+      else if (c.verdict !== 'match') diffs.push(`<li class="fail">${esc(s.suite)}: ${esc(c.name)}: ${esc(c.verdict)}: expected ${esc(c.expected ?? '?')}, got ${esc(got)}</li>`);
+    }
+  }
+  const src = st.source ? `${st.source.package} ${st.source.version}` : 'no build';
+  return [
+    `<h3>Kernel selftests (${esc(src)}; baseline ${esc(st.baseline)}${st.baselineRelease ? `, recorded on ${esc(st.baselineRelease)}` : ', none'}; test_hmm.ko: ${esc(st.testHmm)})</h3>`,
+    `<table><thead><tr>${['suite', 'runs', ...outcomes, 'guest time', 'baseline'].map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
+    diffs.length ? `<h3>Differences from the baseline</h3><ul>${diffs.join('')}</ul>` : '<p>Every outcome matches the baseline.</p>',
+    flaky.length ? `<h3>Known flaky cases</h3><ul>${flaky.join('')}</ul>` : '',
+  ].join('\n');
+}
+
 const PAGE_SCRIPT = `
 const specs = JSON.parse(document.getElementById('chart-data').textContent);
 const markers = {
@@ -211,7 +243,7 @@ export function renderHtml(results: Results): string {
       boxes.push(`<div class="chart" id="${target}"></div>`);
     });
     const status = suite.status === 'complete' ? '' : ` <span class="status">${suite.status}${suite.reason ? `: ${esc(suite.reason)}` : ''}</span>`;
-    sections.push(`<section><h2>${esc(name)}${status}</h2><div class="charts">${boxes.join('')}</div>${table(suite)}</section>`);
+    sections.push(`<section><h2>${esc(name)}${status}</h2>${selftestsTables(suite)}<div class="charts">${boxes.join('')}</div>${table(suite)}</section>`);
   });
   const kc = kernelCharts(results).map((spec, i) => ({ ...spec, target: `k-${i}` }));
   specs.push(...kc);

@@ -55,6 +55,47 @@ export type Plot =
   | { kind: 'curve'; title: string; x: string; series: string; measurements: string[]; logX?: boolean }
   | { kind: 'bars'; title: string; label: string; measurements: string[] };
 
+/** One case of a kernel selftest suite: what each run gave, and how that compares with the baseline. */
+export interface SelftestCaseResult {
+  name: string;
+  /** Runs per outcome ('pass', 'fail', 'skip', 'xfail', 'xpass'). */
+  outcomes: Record<string, number>;
+  /** Skip/failure reasons the runs printed. */
+  reasons?: string[];
+  /** The baseline's expectation ("pass", "skip (reason)", "flaky (...)"), absent for a case it does not know. */
+  expected?: string;
+  /** 'match', 'flaky' (a known flaky case), or the kind of difference. */
+  verdict: string;
+}
+
+/** One kernel selftest suite (hmm-tests, cow, ...) run in a guest suite. */
+export interface SelftestSuiteResult {
+  suite: string;
+  binary: string | null;
+  args: string[];
+  /** Why it did not run on this kernel. */
+  skipped?: string;
+  runs: number;
+  /** Guest time of each run. */
+  durationsMs: number[];
+  counts: Record<string, number>;
+  cases: SelftestCaseResult[];
+  /** Differences from the baseline that concern the suite as a whole (skipped, no baseline). */
+  suiteDifferences: { kind: string; expected: string; got: string }[];
+  /** The name of the check that carries this suite's verdict. */
+  check: string;
+}
+
+/** The kernel's own selftests run by a guest suite, compared with the checked-in baseline. */
+export interface SelftestsResult {
+  /** Baseline file, relative to the package root. */
+  baseline: string;
+  baselineRelease: string | null;
+  source: { package: string; version: string } | null;
+  testHmm: string;
+  suites: SelftestSuiteResult[];
+}
+
 export interface SuiteResult {
   id: string;
   title: string;
@@ -70,6 +111,8 @@ export interface SuiteResult {
   comparisons: Comparison[];
   checks: Check[];
   plots: Plot[];
+  /** The kernel's own selftests (guest/selftests), per case with the baseline comparison. */
+  selftests?: SelftestsResult;
 }
 
 export interface RunInfo {

@@ -88,7 +88,15 @@ export interface KernelInfo {
  * has 7.3), as scripts/kernel-series.sh's series_cache_dir finds it.
  */
 export function kernelCacheDir(series: KernelSeries): string {
-  const root = path.join(cacheRoot(), 'kernels');
+  return seriesCacheDir('kernels', series);
+}
+
+/**
+ * A series' directory in one part of the cache (kernels/, selftests/), with
+ * the alias logic of kernelCacheDir.
+ */
+export function seriesCacheDir(part: string, series: KernelSeries): string {
+  const root = path.join(cacheRoot(), part);
   const line = KERNEL_SERIES_LINES.find((l) => l.series === series);
   for (const alias of line?.aliases ?? []) {
     const link = path.join(root, alias);

@@ -42,6 +42,11 @@ export interface VmOptions {
   callTimeoutMs?: number;
   /** 'auto' (default, or $MIRRORLAB_ACCEL): KVM only where a KVM boot was proven to work. */
   accel?: Accel | 'auto';
+  /**
+   * cpio archives appended to the initramfs (the kernel unpacks concatenated
+   * archives into the same root), e.g. the kernel's own selftests.
+   */
+  extraInitrd?: string[];
   /** Extra kernel command-line words. */
   cmdline?: string[];
   /** Copy every console line to this function as it arrives (e.g. the CLI's stderr). */
@@ -332,6 +337,13 @@ export class Vm {
   private async start(): Promise<void> {
     const status = this.opts.onStatus ?? (() => {});
     const initrd = ensureInitramfs(this.kernel, status);
+    // QEMU takes one -initrd file: the archives one after the other.
+    let initrdPath = initrd.path;
+    if (this.opts.extraInitrd?.length) {
+      initrdPath = path.join(this.tmp, 'initrd.cpio');
+      fs.copyFileSync(initrd.path, initrdPath);
+      for (const extra of this.opts.extraInitrd) fs.appendFileSync(initrdPath, fs.readFileSync(extra));
+    }
     const sockPath = path.join(this.tmp, 'rpc.sock');
     this.server = net.createServer();
     const connected = new Promise<net.Socket>((resolve) => this.server!.once('connection', resolve));
@@ -343,7 +355,7 @@ export class Vm {
     const qemu = findOnPath('qemu-system-x86_64');
     if (!qemu) throw new Error('qemu-system-x86_64 not found (scripts/setup.sh installs it)');
     const setpriv = findOnPath('setpriv');
-    const argv = this.qemuArgs(initrd.path, sockPath);
+    const argv = this.qemuArgs(initrdPath, sockPath);
     const [cmd, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', qemu, ...argv]] : [qemu, argv];
     installExitHooks();
     const t0 = Date.now();

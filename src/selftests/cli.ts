@@ -1,0 +1,127 @@
+// mirrorlab selftests [--kernel K[,K]] [--suite NAME]... [--repeat N] [--json]
+//                     [--write-baseline] [--list]
+// Runs the kernel's own mm/HMM selftests in guests and compares the outcomes
+// with the checked-in baselines: exit 0 when they match, 1 otherwise, 2 for
+// bad arguments (refused before anything boots).
+import { parseArgs } from 'node:util';
+import { table } from '../cli/format.js';
+import { ArgumentError } from '../errors.js';
+import { DEFAULT_KERNELS, kernelSeries, type KernelSeries } from '../vm/kernels.js';
+import { baselineFromRun, baselinePath, compareWithBaseline, formatDifference, loadBaseline, writeBaseline, type BaselineComparison, type SuiteOutcomes } from './baseline.js';
+import { countOutcomes, OUTCOMES } from './parse.js';
+import { runSelftests, type SelftestsRun } from './run.js';
+import { DEFAULT_SELFTEST_SUITES, SELFTEST_SUITES, SELFTEST_SUITE_NAMES, selftestSuite } from './suites.js';
+
+const USAGE = `usage: mirrorlab selftests [--kernel SERIES[,SERIES]] [--suite NAME]... [--repeat N] [--json]
+                          [--write-baseline] [--list]
+  suites: ${SELFTEST_SUITE_NAMES.join(', ')}`;
+
+/** The outcomes of a run, per suite and repetition, as the baseline compares them. */
+export function outcomesOf(run: SelftestsRun): SuiteOutcomes[] {
+  return run.suites.map((s) => (s.skipped !== undefined ? { suite: s.suite, skipped: s.skipped, runs: [] } : { suite: s.suite, runs: s.runs.map((r) => r.cases) }));
+}
+
+/** A run and its comparison with the baseline of its kernel. */
+export interface CheckedRun {
+  run: SelftestsRun;
+  baseline: string;
+  comparison: BaselineComparison;
+}
+
+export function checkRun(run: SelftestsRun): CheckedRun {
+  return { run, baseline: baselinePath(run.kernel), comparison: compareWithBaseline(loadBaseline(run.kernel), outcomesOf(run)) };
+}
+
+/** Per suite pass/fail/skip counts (over all runs), guest time, then every difference. */
+export function formatCheckedRun({ run, baseline, comparison }: CheckedRun): string {
+  const out: string[] = [];
+  const src = run.source ? `${run.source.package} ${run.source.version}` : 'no build';
+  out.push(`selftests on ${run.kernel}: ${run.release || '(not booted)'}, ${src}${run.accel ? `, ${run.accel}, boot ${(run.bootMs / 1000).toFixed(1)} s` : ''}; test_hmm.ko: ${run.testHmm}`);
+  const rows = run.suites.map((s) => {
+    if (s.skipped !== undefined) return [s.suite, '-', '', '', '', '', '', '', `skipped: ${s.skipped}`];
+    const all = s.runs.flatMap((r) => r.cases);
+    const n = countOutcomes(all);
+    const secs = s.runs.map((r) => (r.durationMs / 1000).toFixed(1)).join(', ');
+    return [s.suite, String(s.runs.length), ...OUTCOMES.map((o) => String(n[o])), `${secs} s`];
+  });
+  out.push(table(['suite', 'runs', ...OUTCOMES, 'guest time'], rows));
+  const c = comparison;
+  if (c.flaky.length) {
+    out.push('', 'known flaky cases (outcome not counted as a difference):');
+    for (const f of c.flaky) out.push(`  ${f.suite}: ${f.case}: this run ${f.got}; baseline ${f.baseline}`);
+  }
+  if (c.differences.length) {
+    out.push('', `${c.differences.length} difference(s) from ${baseline}:`);
+    for (const d of c.differences) out.push(`  ${formatDifference(d)}`);
+  } else {
+    out.push('', `every outcome matches ${baseline} (${c.matched} cases)`);
+  }
+  return out.join('\n');
+}
+
+export async function selftestsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kernel: { type: 'string' },
+      suite: { type: 'string', multiple: true },
+      repeat: { type: 'string' },
+      json: { type: 'boolean' },
+      'write-baseline': { type: 'boolean' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.list) {
+    for (const s of SELFTEST_SUITES) console.log(`${s.name.padEnd(19)} ${[s.binaries[0], ...s.args].join(' ')} (limit ${s.limitS} s)\n${' '.repeat(20)}${s.covers}${s.optIn ? `\n${' '.repeat(20)}only with --suite: ${s.optIn}` : ''}`);
+    return 0;
+  }
+  let kernels: KernelSeries[];
+  try {
+    kernels = values.kernel ? values.kernel.split(',').map(kernelSeries) : [...DEFAULT_KERNELS];
+  } catch (e) {
+    if (!(e instanceof ArgumentError)) throw e;
+    console.error(`mirrorlab selftests: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  const unknown = (values.suite ?? []).filter((s) => !selftestSuite(s));
+  if (unknown.length) {
+    console.error(`mirrorlab selftests: unknown suite ${unknown.map((s) => JSON.stringify(s)).join(', ')} (suites: ${SELFTEST_SUITE_NAMES.join(', ')})\n${USAGE}`);
+    return 2;
+  }
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    console.error(`mirrorlab selftests: --repeat must be an integer >= 1, got ${values.repeat}\n${USAGE}`);
+    return 2;
+  }
+  const suites = values.suite?.length ? SELFTEST_SUITES.filter((s) => values.suite!.includes(s.name)) : DEFAULT_SELFTEST_SUITES;
+
+  const checked: CheckedRun[] = [];
+  for (const kernel of kernels) {
+    const run = await runSelftests({ kernel, suites, repeat, onProgress: (m) => console.error(`mirrorlab selftests: ${m}`) });
+    if (values['write-baseline']) {
+      if (!run.release) {
+        console.error(`mirrorlab selftests: no baseline written for ${kernel}: ${run.testHmm}`);
+      } else {
+        const file = writeBaseline(baselineFromRun({ series: kernel, release: run.release, source: run.source, suites: outcomesOf(run) }, loadBaseline(kernel)));
+        console.error(`mirrorlab selftests: wrote ${file} (review it before committing)`);
+      }
+    }
+    const c = checkRun(run);
+    checked.push(c);
+    if (!values.json) console.log(formatCheckedRun(c) + '\n');
+  }
+  if (values.json) {
+    const strip = (c: CheckedRun) => ({
+      ...c,
+      run: { ...c.run, suites: c.run.suites.map((s) => ({ ...s, runs: s.runs.map(({ output: _o, ...r }) => r) })) },
+    });
+    console.log(JSON.stringify(checked.map(strip), null, 2));
+  }
+  return checked.every((c) => c.comparison.differences.length === 0) ? 0 : 1;
+}

@@ -1,0 +1,227 @@
+// Runs the kernel's own selftests in a guest of the kernel they were built
+// for: the build (scripts/selftests.sh) goes in as a second cpio archive
+// appended to the initramfs (/selftests in the guest), test_hmm.ko is loaded
+// with the VM's reserved range as its DEVICE_COHERENT memory, and every suite
+// runs under a time limit; its output is parsed into cases.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../paths.js';
+import { seriesCacheDir, type KernelSeries } from '../vm/kernels.js';
+import { Vm, type VmOptions } from '../vm/vm.js';
+import { suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
+import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
+
+/** manifest.json of a build (scripts/selftests.sh). */
+export interface SelftestsManifest {
+  series: string;
+  release: string;
+  source: { package: string; version: string; sha256?: string };
+  built: Record<string, boolean>;
+  notBuilt?: Record<string, string>;
+  /** true, or why test_hmm.ko was not built. */
+  testHmm: true | string;
+}
+
+export interface SelftestsBuild {
+  dir: string;
+  manifest: SelftestsManifest;
+}
+
+/** Where the guest finds the build. */
+const GUEST_DIR = '/selftests';
+/** test_hmm's DEVICE_COHERENT chunk per device (lib/test_hmm.c DEVMEM_CHUNK_SIZE). */
+const TEST_HMM_CHUNK = 256n << 20n;
+
+export function selftestsDir(series: KernelSeries): string {
+  return seriesCacheDir('selftests', series);
+}
+
+/** The complete build of a series, or why there is none. */
+export function selftestsBuild(series: KernelSeries): SelftestsBuild | { missing: string } {
+  const dir = selftestsDir(series);
+  if (!fs.existsSync(path.join(dir, '.complete'))) {
+    return { missing: `no selftests build for ${series}: ${dir} is missing or incomplete (scripts/selftests.sh ${series} builds it)` };
+  }
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as SelftestsManifest;
+  return { dir, manifest };
+}
+
+/** The binary a suite runs from this build, or why it cannot run. */
+export function suiteBinary(build: SelftestsBuild, suite: SelftestSuite): { binary: string } | { skip: string } {
+  for (const b of suite.binaries) if (fs.existsSync(path.join(build.dir, 'bin', b))) return { binary: b };
+  const reasons = suite.binaries.map((b) => build.manifest.notBuilt?.[b]).filter(Boolean);
+  return { skip: `${suite.binaries.join(' / ')} not built for ${build.manifest.release}${reasons.length ? `: ${reasons.join('; ')}` : ''}` };
+}
+
+/** The build as a cpio archive rooted at /selftests, cached beside the initramfs. */
+export function selftestsArchive(series: KernelSeries, build: SelftestsBuild): string {
+  const files: string[] = [];
+  for (const sub of ['bin', 'modules']) {
+    const d = path.join(build.dir, sub);
+    if (fs.existsSync(d)) for (const f of fs.readdirSync(d).sort()) files.push(path.join(sub, f));
+  }
+  files.push('manifest.json');
+  const h = createHash('sha256');
+  for (const f of files) {
+    const st = fs.statSync(path.join(build.dir, f));
+    h.update(`${f}\0${st.size}\0${st.mtimeMs}\n`);
+  }
+  const fp = h.digest('hex');
+  const outDir = path.join(repoRoot, '.cache/initramfs');
+  const out = path.join(outDir, `selftests-${series}.cpio`);
+  const stamp = `${out}.stamp`;
+  if (fs.existsSync(out) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === fp) return out;
+  fs.mkdirSync(outDir, { recursive: true });
+  const stage = fs.mkdtempSync(path.join(outDir, `.selftests-${series}.`));
+  try {
+    for (const f of files) {
+      const dest = path.join(stage, GUEST_DIR.slice(1), f);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(path.join(build.dir, f), dest);
+      fs.chmodSync(dest, f.startsWith('bin/') ? 0o755 : 0o644);
+    }
+    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
+    execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
+    fs.renameSync(tmp, out);
+    fs.writeFileSync(stamp, fp);
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** One run of one suite. */
+export interface SuiteRunResult {
+  cases: CaseResult[];
+  format: ParsedOutput['format'];
+  exitStatus: number;
+  timedOut: boolean;
+  durationMs: number;
+  /** The suite's output (stdout, then stderr), kept for reports and measurements. */
+  output: string;
+}
+
+export interface SuiteReport {
+  suite: string;
+  binary: string | null;
+  args: string[];
+  /** Why the suite did not run on this kernel. */
+  skipped?: string;
+  runs: SuiteRunResult[];
+}
+
+export interface SelftestsRun {
+  kernel: KernelSeries;
+  release: string;
+  source: { package: string; version: string } | null;
+  accel: string;
+  bootMs: number;
+  /** test_hmm.ko: loaded with DEVICE_COHERENT ranges, or why not. */
+  testHmm: string;
+  suites: SuiteReport[];
+}
+
+export interface RunOptions {
+  kernel: KernelSeries;
+  suites?: readonly SelftestSuite[];
+  /** Runs of every suite, one after the other in the same guest (flaky cases). */
+  repeat?: number;
+  vm?: Partial<VmOptions>;
+  /** Called before and after each suite run. */
+  onProgress?: (msg: string) => void;
+  /** Called with the booted guest (e.g. to kill it on abort). */
+  onVm?: (vm: Vm) => void;
+}
+
+/** Loads test_hmm.ko with two 256 MiB DEVICE_COHERENT ranges in the VM's memmap= reserved range. */
+async function loadTestHmm(vm: Vm, build: SelftestsBuild): Promise<string> {
+  if (build.manifest.testHmm !== true) return `test_hmm.ko not built: ${build.manifest.testHmm}`;
+  if (vm.iomem.size < 2n * TEST_HMM_CHUNK) return `test_hmm.ko needs 512 MiB of reserved memory for DEVICE_COHERENT, the VM has ${vm.iomem.size >> 20n} MiB`;
+  const dev0 = vm.iomem.base;
+  const dev1 = vm.iomem.base + TEST_HMM_CHUNK;
+  const r = await vm.exec('insmod', [`${GUEST_DIR}/modules/test_hmm.ko`, `spm_addr_dev0=${dev0}`, `spm_addr_dev1=${dev1}`]);
+  if (r.status !== 0) {
+    throw Object.assign(new Error(`insmod test_hmm.ko spm_addr_dev0=0x${dev0.toString(16)} spm_addr_dev1=0x${dev1.toString(16)} failed (${r.status}): ${r.stderr.trim()}`), {
+      code: 'ERR_SELFTESTS_TEST_HMM',
+      args: { spm_addr_dev0: dev0, spm_addr_dev1: dev1 },
+    });
+  }
+  return `loaded, DEVICE_COHERENT at 0x${dev0.toString(16)} and 0x${dev1.toString(16)} (256 MiB each)`;
+}
+
+async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<SuiteRunResult> {
+  const t0 = Date.now();
+  // busybox timeout kills the suite in the guest; the request limit is a
+  // backstop for a guest that stops answering altogether.
+  const r = await vm.exec('timeout', ['-s', 'KILL', String(suite.limitS), `${GUEST_DIR}/bin/${binary}`, ...suite.args], {
+    cwd: '/tmp',
+    timeoutMs: (suite.limitS + 60) * 1000,
+  });
+  const durationMs = Date.now() - t0;
+  const timedOut = r.signal === 'SIGKILL' || (r.status === 137 && durationMs >= suite.limitS * 1000);
+  const { parsed, cases: raw } = suiteCases(suite.name, { status: r.status, timedOut, limitS: suite.limitS, stdout: r.stdout, stderr: r.stderr });
+  const cases = suite.caseName ? raw.map((c) => ({ ...c, name: suite.caseName!(c.name) })) : raw;
+  return { cases, format: parsed.format, exitStatus: r.status, timedOut, durationMs, output: r.stderr ? `${r.stdout}\n--- stderr ---\n${r.stderr}` : r.stdout };
+}
+
+/**
+ * Boots a guest of `kernel` with its selftests build, runs the suites
+ * (`repeat` times each) and closes it; a guest crash (WARN, Oops...) rejects
+ * with the Vm's error, naming the suite that was running.
+ */
+export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
+  const suites = opts.suites ?? DEFAULT_SELFTEST_SUITES;
+  const repeat = opts.repeat ?? 1;
+  const progress = opts.onProgress ?? (() => {});
+  const found = selftestsBuild(opts.kernel);
+  if ('missing' in found) {
+    return { kernel: opts.kernel, release: '', source: null, accel: '', bootMs: NaN, testHmm: found.missing, suites: suites.map((s) => ({ suite: s.name, binary: null, args: s.args, skipped: found.missing, runs: [] })) };
+  }
+  const build = found;
+  const plan = suites.map((s) => ({ suite: s, bin: suiteBinary(build, s) }));
+  const archive = selftestsArchive(opts.kernel, build);
+  const vm = await Vm.boot({ kernel: opts.kernel, ...opts.vm, extraInitrd: [archive] });
+  opts.onVm?.(vm);
+  let running = '(setup)';
+  try {
+    const needsHmm = plan.some((p) => p.suite.testHmm && 'binary' in p.bin);
+    const testHmm = needsHmm ? await loadTestHmm(vm, build) : 'not needed';
+    const hmmLoaded = testHmm.startsWith('loaded');
+    const reports: SuiteReport[] = plan.map(({ suite, bin }) => {
+      const r: SuiteReport = { suite: suite.name, binary: 'binary' in bin ? bin.binary : null, args: suite.args, runs: [] };
+      if ('skip' in bin) r.skipped = bin.skip;
+      else if (suite.testHmm && !hmmLoaded) r.skipped = testHmm;
+      return r;
+    });
+    for (let i = 0; i < repeat; i++) {
+      for (const [k, { suite }] of plan.entries()) {
+        const rep = reports[k];
+        if (rep.skipped !== undefined) continue;
+        running = `${suite.name} (run ${i + 1} of ${repeat})`;
+        progress(`${opts.kernel}: ${running}`);
+        const r = await runSuite(vm, suite, rep.binary!);
+        rep.runs.push(r);
+        const n = r.cases.reduce((a, c) => ((a[c.outcome] = (a[c.outcome] ?? 0) + 1), a), {} as Record<string, number>);
+        progress(`${opts.kernel}: ${suite.name}: ${Object.entries(n).map(([o, c]) => `${c} ${o}`).join(', ') || 'no cases'} in ${(r.durationMs / 1000).toFixed(1)} s`);
+      }
+    }
+    running = '(shutdown)';
+    await vm.close();
+    return {
+      kernel: opts.kernel,
+      release: vm.release,
+      source: { package: build.manifest.source.package, version: build.manifest.source.version },
+      accel: vm.accel,
+      bootMs: vm.bootMs,
+      testHmm,
+      suites: reports,
+    };
+  } catch (e) {
+    await vm.kill();
+    const err = e as Error;
+    err.message = `selftests on ${opts.kernel}: guest run failed during ${running}: ${err.message}`;
+    throw err;
+  }
+}
