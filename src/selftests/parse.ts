@@ -342,3 +342,35 @@ export function parseThpMigration(text: string): ThpMigrationFigure[] {
   }
   return out;
 }
+
+/**
+ * The cases a kselftest harness binary lists with `-l`: fixed-width columns
+ * FIXTURE, VARIANT, TEST, one block per fixture between dashed lines, where a
+ * fixture's variants and tests are listed down their own columns. Returns
+ * "fixture.variant.test" for every variant and test of each fixture, as `-r`
+ * takes them ("fixture.test" for a fixture without variants).
+ */
+export function parseHarnessList(text: string): string[] {
+  const names: string[] = [];
+  let block: { fixture: string; variants: string[]; tests: string[] } | null = null;
+  const flush = (): void => {
+    if (!block?.fixture) return;
+    for (const v of block.variants.length ? block.variants : ['']) {
+      for (const t of block.tests) names.push(v ? `${block.fixture}.${v}.${t}` : `${block.fixture}.${t}`);
+    }
+  };
+  for (const line of text.split('\n')) {
+    if (/^-{20,}\s*$/.test(line)) {
+      flush();
+      block = { fixture: '', variants: [], tests: [] };
+      continue;
+    }
+    if (!block || line.startsWith('#') || !line.trim()) continue;
+    const col = (from: number, to?: number): string => line.slice(from, to).trim();
+    if (col(0, 21)) block.fixture = col(0, 21);
+    if (col(21, 47)) block.variants.push(col(21, 47));
+    if (col(47)) block.tests.push(col(47));
+  }
+  flush();
+  return names;
+}

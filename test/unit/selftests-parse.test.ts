@@ -2,7 +2,7 @@
 // kselftest_harness.h really print, the older uffd-unit-tests lines, exit
 // statuses, and runs that went wrong.
 import { describe, expect, it } from 'vitest';
-import { countOutcomes, parseKtap, parseSuiteOutput, parseThpMigration, parseUffdUnit, suiteCases } from '../../src/selftests/parse.js';
+import { countOutcomes, parseHarnessList, parseKtap, parseSuiteOutput, parseThpMigration, parseUffdUnit, suiteCases } from '../../src/selftests/parse.js';
 
 // kselftest_harness.h (hmm-tests): "#  RUN" / "#  OK" lines, SKIP with the
 // reason from SKIP(), a failure with TH_LOG lines, the harness's summary.
@@ -265,5 +265,41 @@ Dev->Sys Migration   | 0.300 ms        | 1.900 ms        | 84.2%
       { label: 'Small Buffer (512KB)', bytes: 512 * 1024, sysToDevMs: { thp: 0.412, regular: 0.398 }, devToSysMs: { thp: 0.501, regular: 0.48 } },
       { label: 'Single THP Size (2MB)', bytes: 2 << 20, sysToDevMs: { thp: 0.25, regular: 1.6 }, devToSysMs: { thp: 0.3, regular: 1.9 } },
     ]);
+  });
+});
+
+// `hmm-tests -l` as 7.2's kselftest_harness.h prints it (fixed-width columns,
+// a fixture's variants and tests down their own columns; cut short here).
+const HARNESS_LIST = `# FIXTURE            VARIANT                   TEST
+global                                         
+--------------------------------------------------------------------------------
+hmm                  hmm_device_private        open_close
+                     hmm_device_coherent       anon_read
+                                               benchmark_thp_migration
+--------------------------------------------------------------------------------
+hmm2                 hmm2_device_private       migrate_mixed
+                     hmm2_device_coherent      snapshot
+# [INFO] detected hugetlb page size: 2048 KiB
+`;
+
+describe('parseHarnessList', () => {
+  it('names every variant of every test of each fixture as -r takes it', () => {
+    expect(parseHarnessList(HARNESS_LIST)).toEqual([
+      'hmm.hmm_device_private.open_close',
+      'hmm.hmm_device_private.anon_read',
+      'hmm.hmm_device_private.benchmark_thp_migration',
+      'hmm.hmm_device_coherent.open_close',
+      'hmm.hmm_device_coherent.anon_read',
+      'hmm.hmm_device_coherent.benchmark_thp_migration',
+      'hmm2.hmm2_device_private.migrate_mixed',
+      'hmm2.hmm2_device_private.snapshot',
+      'hmm2.hmm2_device_coherent.migrate_mixed',
+      'hmm2.hmm2_device_coherent.snapshot',
+    ]);
+  });
+
+  it('names a fixture without variants fixture.test', () => {
+    const text = '# FIXTURE            VARIANT                   TEST\n' + '-'.repeat(80) + '\n' + 'uffd'.padEnd(47) + 'missing\n' + ' '.repeat(47) + 'minor\n';
+    expect(parseHarnessList(text)).toEqual(['uffd.missing', 'uffd.minor']);
   });
 });
