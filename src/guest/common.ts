@@ -1,6 +1,8 @@
 // Helpers shared by the guest modules (src/guest/): they run inside the QEMU
 // guest, called through Vm.call. Small, plain functions: guest JavaScript runs
 // about 300x slower under TCG than on the host.
+import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { native } from '../addon.js';
 import type { NativeView } from '../native.js';
 import { isSyscallError } from '../errors.js';
@@ -9,6 +11,22 @@ import { pageState } from '../pagestate/index.js';
 import type { InvalidationEvent, InvalidationRecord, MirrorPageState } from '../mirror/types.js';
 
 export const PAGE = 4096;
+
+/**
+ * Keeps this process (every thread) on one CPU until disposed, then gives it
+ * back its CPU list (BusyBox taskset in the guest). For MADV_PAGEOUT and
+ * MADV_COLD: a folio still in a CPU's LRU-add batch has no PG_lru,
+ * madvise_cold_or_pageout_pte_range() skips such a folio without a word, and
+ * madvise drains only its own CPU's batch (lru_add_drain()). If the scheduler
+ * moves the thread between faulting the pages in and the advice, the advice
+ * does nothing to them (docs/kernel-differences.md).
+ */
+export function onOneCpu(): Disposable {
+  const allowed = /^Cpus_allowed_list:\s*(\S+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+  const setCpus = (list: string) => execFileSync('taskset', ['-a', '-p', '-c', list, String(process.pid)], { stdio: 'pipe' });
+  setCpus(allowed.split(/[,-]/)[0]);
+  return { [Symbol.dispose]: () => setCpus(allowed) };
+}
 
 /** An anonymous mapping and a view of its bytes (mapAnon, unmapAll). */
 export interface Region {

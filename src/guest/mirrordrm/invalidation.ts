@@ -10,7 +10,7 @@ import { MockDrm } from '../../mirror/mockdrm.js';
 import { InvalidationTracker } from '../../mirror/tracker.js';
 import { MIRRORDRM, MODE_FLAGS } from '../../mirror/uapi.js';
 import { MIRROR_MODES } from '../../mirror/types.js';
-import { PAGE, mapAnon, unmapAll, attempt, rel, pattern, mapBacking, brief, type Backing } from '../common.js';
+import { PAGE, mapAnon, unmapAll, attempt, rel, pattern, mapBacking, brief, onOneCpu, type Backing } from '../common.js';
 import type { InvalidationRecord, MirrorMode, MirrorPageState } from '../../mirror/types.js';
 
 /** What `mirrorlab probe` finds under /dev/dri (DRM_IOCTL_VERSION on each node). */
@@ -277,6 +277,8 @@ export async function mremapCases(mode: MirrorMode) {
 
 /** madvise FREE, COLD and PAGEOUT on populated anonymous memory: events, then what the device reads. */
 export async function madviseCases(mode: MirrorMode) {
+  // COLD and PAGEOUT skip folios still in another CPU's LRU-add batch (see onOneCpu)
+  using oneCpu = onOneCpu();
   using dev = MockDrm.open();
   const c = native.mmConstants;
   const swap = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length - 1;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { native } from '../../addon.js';
 import { MockDrm } from '../../mirror/mockdrm.js';
 import { Mapping } from '../../memory/mapping.js';
-import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief, folioPages } from '../common.js';
+import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief, folioPages, onOneCpu } from '../common.js';
 import type { MirrorMode } from '../../mirror/types.js';
 
 function swapDevices(): string[] {
@@ -45,6 +45,9 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   const { pageSummary } = await import('../../pagestate/index.js');
   const c = native.mmConstants;
   const n = backing === 'thp' ? 512 : 16;
+  // fault in, populate and advise on one CPU, so the advice sees every folio
+  // on the LRU (see onOneCpu)
+  using oneCpu = onOneCpu();
   using dev = MockDrm.open();
   const file = `${dir}/reclaim-${mode}`;
   let r: { addr: bigint; length: number; bytes: Uint8Array };
