@@ -64,6 +64,8 @@ export function selftestsBuild(series: KernelSeries): SelftestsBuild | { missing
 
 /** The binary a suite runs from this build, or why it cannot run. */
 export function suiteBinary(build: SelftestsBuild, suite: SelftestSuite): { binary: string } | { skip: string } {
+  const notOn = suite.notOn?.[build.manifest.series];
+  if (notOn) return { skip: notOn };
   for (const b of suite.binaries) if (fs.existsSync(path.join(build.dir, 'bin', b))) return { binary: b };
   const reasons = suite.binaries.map((b) => build.manifest.notBuilt?.[b]).filter(Boolean);
   return { skip: `${suite.binaries.join(' / ')} not built for ${build.manifest.release}${reasons.length ? `: ${reasons.join('; ')}` : ''}` };
