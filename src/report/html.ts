@@ -176,7 +176,7 @@ function selftestsTables(suite: SuiteResult): string {
   }
   const src = st.source ? `${st.source.package} ${st.source.version}` : 'no build';
   return [
-    `<h3>Kernel selftests (${esc(src)}; baseline ${esc(st.baseline)}${st.baselineRelease ? `, recorded on ${esc(st.baselineRelease)}` : ', none'}; test_hmm.ko: ${esc(st.testHmm)})</h3>`,
+    `<h3>Kernel selftests (${esc(src)}; baseline ${esc(st.baseline)}${st.baselineRelease ? `, recorded on ${esc(st.baselineRelease)}` : ', none'}; test_hmm.ko: ${esc(st.testHmm)}; ${st.cpus} vCPUs; swap: ${esc(st.swap)})</h3>`,
     `<table><thead><tr>${['suite', 'runs', ...outcomes, 'guest time', 'baseline'].map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
     diffs.length ? `<h3>Differences from the baseline</h3><ul>${diffs.join('')}</ul>` : '<p>Every outcome matches the baseline.</p>',
     flaky.length ? `<h3>Known flaky cases</h3><ul>${flaky.join('')}</ul>` : '',

@@ -93,6 +93,10 @@ export interface SelftestsResult {
   baselineRelease: string | null;
   source: { package: string; version: string } | null;
   testHmm: string;
+  /** The guest's vCPUs (0 when it did not boot). */
+  cpus: number;
+  /** The swap device the suites ran with, or why there was none. */
+  swap: string;
   suites: SelftestSuiteResult[];
 }
 

@@ -36,7 +36,7 @@ export function checkRun(run: SelftestsRun): CheckedRun {
 export function formatCheckedRun({ run, baseline, comparison }: CheckedRun): string {
   const out: string[] = [];
   const src = run.source ? `${run.source.package} ${run.source.version}` : 'no build';
-  out.push(`selftests on ${run.kernel}: ${run.release || '(not booted)'}, ${src}${run.accel ? `, ${run.accel}, boot ${(run.bootMs / 1000).toFixed(1)} s` : ''}; test_hmm.ko: ${run.testHmm}`);
+  out.push(`selftests on ${run.kernel}: ${run.release || '(not booted)'}, ${src}${run.accel ? `, ${run.accel}, boot ${(run.bootMs / 1000).toFixed(1)} s, ${run.cpus} vCPUs` : ''}; test_hmm.ko: ${run.testHmm}; swap: ${run.swap}`);
   const rows = run.suites.map((s) => {
     if (s.skipped !== undefined) return [s.suite, '-', '', '', '', '', '', '', `skipped: ${s.skipped}`];
     const all = s.runs.flatMap((r) => r.cases);

@@ -33,6 +33,20 @@ export interface SelftestsBuild {
 const GUEST_DIR = '/selftests';
 /** test_hmm's DEVICE_COHERENT chunk per device (lib/test_hmm.c DEVMEM_CHUNK_SIZE). */
 const TEST_HMM_CHUNK = 256n << 20n;
+/**
+ * vCPUs of the selftests guest, two per NUMA node: migration's fixture wants
+ * numa_num_task_cpus() - 1 >= 2 threads besides the one that migrates.
+ */
+const SELFTESTS_CPUS = 4;
+/**
+ * Swap for the suites that page out (cow's swapped-out variants, khugepaged's
+ * collapse of swap entries), as on a CI machine: a brd ram disk, which takes
+ * guest memory only for what is swapped out. 512 MiB, an eighth of the
+ * guest's 4 GiB, is far more than those cases page out (a few MiB at a time)
+ * and leaves the rest of the memory to the tests.
+ */
+const SWAP_DEVICE = '/dev/ram0';
+const SWAP_MIB = 512;
 
 export function selftestsDir(series: KernelSeries): string {
   return seriesCacheDir('selftests', series);
@@ -50,6 +64,8 @@ export function selftestsBuild(series: KernelSeries): SelftestsBuild | { missing
 
 /** The binary a suite runs from this build, or why it cannot run. */
 export function suiteBinary(build: SelftestsBuild, suite: SelftestSuite): { binary: string } | { skip: string } {
+  const notOn = suite.notOn?.[build.manifest.series];
+  if (notOn) return { skip: notOn };
   for (const b of suite.binaries) if (fs.existsSync(path.join(build.dir, 'bin', b))) return { binary: b };
   const reasons = suite.binaries.map((b) => build.manifest.notBuilt?.[b]).filter(Boolean);
   return { skip: `${suite.binaries.join(' / ')} not built for ${build.manifest.release}${reasons.length ? `: ${reasons.join('; ')}` : ''}` };
@@ -120,6 +136,10 @@ export interface SelftestsRun {
   bootMs: number;
   /** test_hmm.ko: loaded with DEVICE_COHERENT ranges, or why not. */
   testHmm: string;
+  /** The guest's vCPUs. */
+  cpus: number;
+  /** The swap device the suites ran with, or why there was none. */
+  swap: string;
   suites: SuiteReport[];
 }
 
@@ -149,6 +169,18 @@ async function loadTestHmm(vm: Vm, build: SelftestsBuild): Promise<string> {
     });
   }
   return `loaded, DEVICE_COHERENT at 0x${dev0.toString(16)} and 0x${dev1.toString(16)} (256 MiB each)`;
+}
+
+/** A brd ram disk of SWAP_MIB as the guest's swap. */
+async function swapOnRamDisk(vm: Vm): Promise<string> {
+  await vm.loadModule('brd', { rd_nr: 1, rd_size: SWAP_MIB * 1024 });
+  for (const [cmd, args] of [['mkswap', [SWAP_DEVICE]], ['swapon', [SWAP_DEVICE]]] as const) {
+    const r = await vm.exec(cmd, [...args]);
+    if (r.status !== 0) {
+      throw Object.assign(new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`), { code: 'ERR_SELFTESTS_SWAP', args: { device: SWAP_DEVICE, sizeMiB: SWAP_MIB } });
+    }
+  }
+  return `${SWAP_DEVICE} (brd), ${SWAP_MIB} MiB`;
 }
 
 async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<SuiteRunResult> {
@@ -225,18 +257,20 @@ export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
   const progress = opts.onProgress ?? (() => {});
   const found = selftestsBuild(opts.kernel);
   if ('missing' in found) {
-    return { kernel: opts.kernel, release: '', source: null, accel: '', bootMs: NaN, testHmm: found.missing, suites: suites.map((s) => ({ suite: s.name, binary: null, args: s.args, skipped: found.missing, runs: [] })) };
+    return { kernel: opts.kernel, release: '', source: null, accel: '', bootMs: NaN, testHmm: found.missing, cpus: 0, swap: found.missing, suites: suites.map((s) => ({ suite: s.name, binary: null, args: s.args, skipped: found.missing, runs: [] })) };
   }
   const build = found;
   const plan = suites.map((s) => ({ suite: s, bin: suiteBinary(build, s) }));
   const archive = selftestsArchive(opts.kernel, build);
-  const vm = await Vm.boot({ kernel: opts.kernel, ...opts.vm, extraInitrd: [archive] });
+  const cpus = opts.vm?.cpus ?? SELFTESTS_CPUS;
+  const vm = await Vm.boot({ kernel: opts.kernel, ...opts.vm, cpus, extraInitrd: [archive] });
   opts.onVm?.(vm);
   let running = '(setup)';
   try {
     const needsHmm = plan.some((p) => p.suite.testHmm && 'binary' in p.bin);
     const testHmm = needsHmm ? await loadTestHmm(vm, build) : 'not needed';
     const hmmLoaded = testHmm.startsWith('loaded');
+    const swap = await swapOnRamDisk(vm);
     const reports: SuiteReport[] = plan.map(({ suite, bin }) => {
       const r: SuiteReport = { suite: suite.name, binary: 'binary' in bin ? bin.binary : null, args: suite.args, runs: [] };
       if ('skip' in bin) r.skipped = bin.skip;
@@ -264,6 +298,8 @@ export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
       accel: vm.accel,
       bootMs: vm.bootMs,
       testHmm,
+      cpus,
+      swap,
       suites: reports,
     };
   } catch (e) {

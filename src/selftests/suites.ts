@@ -13,6 +13,8 @@ export interface SelftestSuite {
   testHmm?: boolean;
   /** What of the kernel it covers, for `--list` and docs/selftests.md. */
   covers: string;
+  /** Kernel series (a build's manifest series) the suite is not run on, and why. */
+  notOn?: Record<string, string>;
   /** Minutes of guest time under TCG: left out of the guest test file unless MIRRORLAB_SELFTESTS=all. */
   slow?: true;
   /** Case names that carry measured numbers, made stable for the baseline. */
@@ -150,6 +152,10 @@ export const SELFTEST_SUITES: readonly SelftestSuite[] = [
     // hugetlb add a minute for the same code paths).
     args: ['-t', 'private_anon', '-t', 'private_anon_thp'],
     limitS: 180,
+    // 6.1's harness has no -t: its three cases run 60 s each. In the 4-vCPU
+    // guest they did not end within 300 s and the guest stopped answering
+    // our requests (twice), which loses every suite after it.
+    notOn: { '6.1': "6.1's migration (no -t: private_anon, shared_anon, private_anon_thp, 60 s each) did not end within 300 s in the 4-vCPU guest, which stopped answering" },
     covers: 'move_pages() racing with access: migration entries, 4 KiB and THP',
   },
   {

@@ -21,6 +21,8 @@ const run: SelftestsRun = {
   accel: 'tcg',
   bootMs: 12_000,
   testHmm: 'test_hmm.ko not built: CONFIG_DEVICE_PRIVATE is not set',
+  cpus: 4,
+  swap: '/dev/ram0 (brd), 512 MiB',
   suites: [
     { suite: 'hmm-tests', binary: 'hmm-tests', args: [], skipped: 'test_hmm.ko not built: CONFIG_DEVICE_PRIVATE is not set', runs: [] },
     {

@@ -51,7 +51,7 @@ export function selftestsResult(run: SelftestsRun, cmp: BaselineComparison, base
       check: `${run.kernel} ${s.suite}: outcomes match the baseline`,
     };
   });
-  return { baseline: path.relative(repoRoot, baselineFile), baselineRelease, source: run.source, testHmm: run.testHmm, suites };
+  return { baseline: path.relative(repoRoot, baselineFile), baselineRelease, source: run.source, testHmm: run.testHmm, cpus: run.cpus, swap: run.swap, suites };
 }
 
 /** The THP migration figures of every hmm-tests run as measurements, with 4 KiB / THP ratios per size. */
