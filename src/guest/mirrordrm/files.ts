@@ -51,6 +51,12 @@ export async function fileBacked(mode: MirrorMode, shared: boolean) {
       } else {
         native.madvise(m.address, m.length, c.MADV_DONTNEED);
         res.cpuPage1 = m.view[PAGE]; // shared: the page cache (0x33); private: the file again (0x11)
+        // Read page 0 too, so that it is mapped from the page cache before
+        // the write. Fault-around on the read of page 1 usually maps it, but
+        // only when both pages share a fault_around_bytes window (64 KiB,
+        // aligned in the address space): where mmap placed the range decides,
+        // and 1 placement in 16 left page 0 unmapped (no COW, no CLEAR).
+        res.cpuPage0 = m.view[0];
         m.view[0] = 0x22;
       }
       res.records = rows(dev.drainInvalidations().records, m.address);
