@@ -2,7 +2,7 @@
 // parsers, baselines, the guest runner.
 export { SELFTEST_SUITES, SELFTEST_SUITE_NAMES, DEFAULT_SELFTEST_SUITES, QUICK_SUITES, THP_BENCHMARK_SUITE, selftestSuite } from './suites.js';
 export type { SelftestSuite } from './suites.js';
-export { parseKtap, parseUffdUnit, parseSuiteOutput, parseThpMigration, suiteCases, outcomeFromExit, countOutcomes, OUTCOMES, KSFT } from './parse.js';
+export { parseKtap, parseUffdUnit, parseKhugepaged, parseSuiteOutput, parseThpMigration, suiteCases, outcomeFromExit, countOutcomes, OUTCOMES, KSFT } from './parse.js';
 export type { Outcome, CaseResult, ParsedOutput, SuiteExit, ThpMigrationFigure } from './parse.js';
 export { loadBaseline, baselinePath, compareWithBaseline, baselineFromRun, writeBaseline, formatDifference, describeCounts, BASELINE_DIR } from './baseline.js';
 export type { Baseline, BaselineCase, BaselineSuite, SuiteOutcomes, Difference, DifferenceKind, FlakyCase, BaselineComparison } from './baseline.js';

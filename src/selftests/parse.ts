@@ -1,7 +1,8 @@
 // Parsers for the output of the kernel's own selftests: KTAP/TAP as the
 // kselftest library and harness print it (kselftest.h, kselftest_harness.h),
-// the older uffd-unit-tests format ("Testing X... done"), and, for a suite
-// that prints neither, one case from its exit status.
+// the older uffd-unit-tests format ("Testing X... done"), the older
+// khugepaged format ("Run test: X" then coloured step lines), and, for a
+// suite that prints none of these, one case from its exit status.
 
 /** What one kernel test case did (KSFT_XFAIL/XPASS kept apart: a known failure is not a pass). */
 export type Outcome = 'pass' | 'fail' | 'skip' | 'xfail' | 'xpass';
@@ -17,8 +18,8 @@ export interface CaseResult {
 }
 
 export interface ParsedOutput {
-  /** 'ktap': KTAP/TAP lines; 'uffd-unit': the older uffd-unit-tests lines; 'none': neither found. */
-  format: 'ktap' | 'uffd-unit' | 'none';
+  /** 'ktap': KTAP/TAP lines; 'uffd-unit', 'khugepaged': the older formats of those suites; 'none': none found. */
+  format: 'ktap' | 'uffd-unit' | 'khugepaged' | 'none';
   cases: CaseResult[];
   /** The plan ("1..N") of the top level, null when none was printed. */
   plan: number | null;
@@ -225,9 +226,58 @@ export function parseUffdUnit(text: string): ParsedOutput | null {
   return out;
 }
 
-/** KTAP where the suite printed it, else the uffd-unit format, else nothing. */
+/**
+ * The khugepaged format of 6.1/6.12: "Run test: NAME (CONTEXT)", then one
+ * line per step, "MESSAGE... " and an outcome that success(), fail() and
+ * skip() print in green, red and yellow ("OK", "Fail", "Skip"). A case fails
+ * when one of its steps does, is skipped when a step is and none failed.
+ * Progress lines rewritten with \r count by their last text. Returns null
+ * when no "Run test:" line is found.
+ */
+export function parseKhugepaged(text: string): ParsedOutput | null {
+  const cases: CaseResult[] = [];
+  // last: the case's last line of text; ended: that line was a step's outcome.
+  let current: { name: string; failed: string[]; skipped: string[]; last: string; ended: boolean } | null = null;
+  const close = (): void => {
+    if (current === null) return;
+    const c = current;
+    if (c.failed.length) cases.push({ name: c.name, outcome: 'fail', reason: `failed: ${c.failed.join('; ')}` });
+    // A case whose output stops after text that is no step's outcome ended
+    // in an exit() of the suite ("Failed to allocate huge page", a perror()).
+    else if (!c.ended) cases.push({ name: c.name, outcome: 'fail', reason: `no outcome printed (the suite ended first)${c.last ? `; last output: ${c.last}` : ''}` });
+    else if (c.skipped.length) cases.push({ name: c.name, outcome: 'skip', reason: `skipped: ${c.skipped.join('; ')}` });
+    else cases.push({ name: c.name, outcome: 'pass' });
+    current = null;
+  };
+  let found = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '').split('\r').pop()!;
+    const start = /^Run test: (\S+)/.exec(line.trim());
+    if (start) {
+      close();
+      found = true;
+      current = { name: start[1], failed: [], skipped: [], last: '', ended: false };
+      continue;
+    }
+    if (current === null) continue;
+    const text = line.replace(/\x1b\[[0-9;]*m/g, '').trim();
+    if (!text) continue;
+    current.last = text;
+    const step = /^(.*?)\s*\x1b\[(3[123])m(.*?)\x1b\[0m\s*$/.exec(line);
+    current.ended = step !== null;
+    if (!step) continue;
+    const what = `${step[1].replace(/\.+$/, '').trim()}: ${step[3]}`;
+    if (step[2] === '31') current.failed.push(what);
+    else if (step[2] === '33') current.skipped.push(what);
+  }
+  if (!found) return null;
+  close();
+  return { format: 'khugepaged', cases, plan: null };
+}
+
+/** KTAP where the suite printed it, else one of the older formats, else nothing. */
 export function parseSuiteOutput(text: string): ParsedOutput {
-  return parseKtap(text) ?? parseUffdUnit(text) ?? { format: 'none', cases: [], plan: null };
+  return parseKtap(text) ?? parseUffdUnit(text) ?? parseKhugepaged(text) ?? { format: 'none', cases: [], plan: null };
 }
 
 /**
@@ -297,9 +347,10 @@ export function suiteCases(suite: string, exit: SuiteExit): { parsed: ParsedOutp
   if (parsed.plan !== null && parsed.cases.length < parsed.plan) {
     const why = parsed.bailOut ? `bail out: ${parsed.bailOut}` : `exit status ${exit.status}`;
     cases.push({ name: suite, outcome: 'fail', reason: `output ended after ${parsed.cases.length} of ${parsed.plan} planned cases (${why}); last output: ${tail()}` });
-  } else if (parsed.format === 'uffd-unit' && exit.status !== KSFT.PASS && !cases.some((c) => c.outcome === 'fail')) {
-    // uffd-unit-tests exits through err() on an unexpected error, after
-    // "Testing X..." without an outcome (already a failed case) or between cases.
+  } else if ((parsed.format === 'uffd-unit' || parsed.format === 'khugepaged') && exit.status !== KSFT.PASS && !cases.some((c) => c.outcome === 'fail')) {
+    // uffd-unit-tests exits through err() on an unexpected error, khugepaged
+    // through exit(EXIT_FAILURE) after a perror(), both after a case's first
+    // line without an outcome (already a failed case) or between cases.
     cases.push({ name: suite, outcome: 'fail', reason: `exit status ${exit.status} with no failed case; last output: ${tail()}` });
   }
   return { parsed, cases };

@@ -183,6 +183,25 @@ async function swapOnRamDisk(vm: Vm): Promise<string> {
   return `${SWAP_DEVICE} (brd), ${SWAP_MIB} MiB`;
 }
 
+/** Sets the suite's sysctls; returns what puts the previous values back. */
+async function applySysctls(vm: Vm, suite: SelftestSuite): Promise<() => Promise<void>> {
+  const previous: [string, string][] = [];
+  const write = async (file: string, value: string): Promise<void> => {
+    const r = await vm.exec('sh', ['-c', 'echo "$1" > "$2"', 'sh', value, file]);
+    if (r.status !== 0) throw new Error(`${suite.name}: writing ${value} to ${file} failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
+  };
+  for (const [name, value] of Object.entries(suite.sysctls ?? {})) {
+    const file = `/proc/sys/${name}`;
+    const r = await vm.exec('cat', [file]);
+    if (r.status !== 0) throw new Error(`${suite.name}: reading ${file} failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
+    previous.push([file, r.stdout.trim()]);
+    await write(file, value);
+  }
+  return async () => {
+    for (const [file, value] of previous.reverse()) await write(file, value);
+  };
+}
+
 async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<SuiteRunResult> {
   const t0 = Date.now();
   // busybox timeout kills the suite in the guest; the request limit is a
@@ -283,7 +302,9 @@ export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
         if (rep.skipped !== undefined) continue;
         running = `${suite.name} (run ${i + 1} of ${repeat})`;
         progress(`${opts.kernel}: ${running}`);
+        const restore = await applySysctls(vm, suite);
         const r = suite.eachCase ? await runSuiteEachCase(vm, build, suite, rep.binary!) : await runSuite(vm, suite, rep.binary!);
+        await restore();
         rep.runs.push(r);
         const n = r.cases.reduce((a, c) => ((a[c.outcome] = (a[c.outcome] ?? 0) + 1), a), {} as Record<string, number>);
         progress(`${opts.kernel}: ${suite.name}: ${Object.entries(n).map(([o, c]) => `${c} ${o}`).join(', ') || 'no cases'} in ${(r.durationMs / 1000).toFixed(1)} s`);

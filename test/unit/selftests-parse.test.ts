@@ -2,7 +2,7 @@
 // kselftest_harness.h really print, the older uffd-unit-tests lines, exit
 // statuses, and runs that went wrong.
 import { describe, expect, it } from 'vitest';
-import { countOutcomes, parseHarnessList, parseKtap, parseSuiteOutput, parseThpMigration, parseUffdUnit, suiteCases } from '../../src/selftests/parse.js';
+import { countOutcomes, parseHarnessList, parseKhugepaged, parseKtap, parseSuiteOutput, parseThpMigration, parseUffdUnit, suiteCases } from '../../src/selftests/parse.js';
 
 // kselftest_harness.h (hmm-tests): "#  RUN" / "#  OK" lines, SKIP with the
 // reason from SKIP(), a failure with TH_LOG lines, the harness's summary.
@@ -184,6 +184,83 @@ Testing events on anon... Userfaults unit tests: pass=3, skip=1, fail=1 (total=6
   });
 });
 
+// 6.1/6.12 khugepaged: "Run test:" lines, steps coloured by success(),
+// fail() and skip(), a \r progress line, and an exit() in the middle of a
+// case, as a 6.1 guest printed them.
+describe('parseKhugepaged', () => {
+  const G = (s: string) => `\x1b[32m${s}\x1b[0m`;
+  const R = (s: string) => `\x1b[31m${s}\x1b[0m`;
+  const Y = (s: string) => `\x1b[33m${s}\x1b[0m`;
+  const head = `Save THP and khugepaged settings... ${G('OK')}\nAllocate huge page on fault... ${G('OK')}\n`;
+  const progress = (n: number) => Array.from({ length: n }, (_, i) => `\rConstruct PTE page table full of different PTE-mapped compound pages ${String(i + 1).padStart(3)}/512...`).join('');
+
+  it('gives one case per "Run test:", failed by a red step, skipped by a yellow one', () => {
+    const out = `${head}
+Run test: collapse_full (madvise:anon)
+Collapse multiple fully populated PTE table... ${G('OK')}
+
+Run test: collapse_single_pte_entry_compound (madvise:anon)
+Allocate huge page... ${G('OK')}
+Split huge page leaving single PTE mapping compound page... ${R('Fail')}
+Collapse PTE table with single PTE mapping compound page... ${G('OK')}
+
+Run test: collapse_compound_extreme (madvise:anon)
+${progress(512)} ${G('OK')}
+Collapse PTE table full of different compound pages... ${G('OK')}
+
+Run test: collapse_swapin_single_pte (madvise:anon)
+Swapout one page... ${Y('Skip')}
+
+Run test: madvise_collapse_existing_thps (madvise:anon)
+Re-collapse PMD-mapped hugepage... ${G('OK')}
+Restore THP and khugepaged settings... ${G('OK')}
+`;
+    const p = parseSuiteOutput(out);
+    expect(p.format).toBe('khugepaged');
+    expect(p.cases).toEqual([
+      { name: 'collapse_full', outcome: 'pass' },
+      { name: 'collapse_single_pte_entry_compound', outcome: 'fail', reason: 'failed: Split huge page leaving single PTE mapping compound page: Fail' },
+      { name: 'collapse_compound_extreme', outcome: 'pass' },
+      { name: 'collapse_swapin_single_pte', outcome: 'skip', reason: 'skipped: Swapout one page: Skip' },
+      { name: 'madvise_collapse_existing_thps', outcome: 'pass' },
+    ]);
+  });
+
+  it('fails the case the suite exit()ed in, with its last line, and runs nothing after it', () => {
+    const out = `${head}
+Run test: collapse_full_of_compound (madvise:anon)
+Allocate huge page... ${G('OK')}
+
+Run test: collapse_compound_extreme (madvise:anon)
+${progress(378)}Failed to allocate huge page
+`;
+    const { cases } = suiteCases('khugepaged', { status: 1, timedOut: false, limitS: 300, stdout: out, stderr: '' });
+    expect(cases).toEqual([
+      { name: 'collapse_full_of_compound', outcome: 'pass' },
+      {
+        name: 'collapse_compound_extreme',
+        outcome: 'fail',
+        reason: 'no outcome printed (the suite ended first); last output: Construct PTE page table full of different PTE-mapped compound pages 378/512...Failed to allocate huge page',
+      },
+    ]);
+  });
+
+  it('fails a case whose steps passed but whose output ends in an error line', () => {
+    const out = `Run test: collapse_fork (madvise:anon)\nAllocate small page... ${G('OK')}\nfork: Cannot allocate memory\n`;
+    expect(parseKhugepaged(out)!.cases).toEqual([{ name: 'collapse_fork', outcome: 'fail', reason: 'no outcome printed (the suite ended first); last output: fork: Cannot allocate memory' }]);
+  });
+
+  it('adds a failed suite case for a failing exit status with no failed case', () => {
+    const out = `Run test: collapse_full (madvise:anon)\nCollapse multiple fully populated PTE table... ${G('OK')}\n`;
+    const { cases } = suiteCases('khugepaged', { status: 1, timedOut: false, limitS: 300, stdout: out, stderr: '' });
+    expect(cases.map((c) => [c.name, c.outcome])).toEqual([['collapse_full', 'pass'], ['khugepaged', 'fail']]);
+  });
+
+  it('returns null without a "Run test:" line', () => {
+    expect(parseKhugepaged(`${head}`)).toBeNull();
+  });
+});
+
 describe('suiteCases', () => {
   const exit = (stdout: string, status = 0, extra: Partial<Parameters<typeof suiteCases>[1]> = {}) => ({ status, timedOut: false, limitS: 60, stdout, stderr: '', ...extra });
 
@@ -191,9 +268,9 @@ describe('suiteCases', () => {
     expect(suiteCases('uffd-stress', exit('bounces: 15, mode: rnd racing ver poll, userfaults: 99\n', 0)).cases).toEqual([{ name: 'uffd-stress', outcome: 'pass' }]);
     const skip = suiteCases('khugepaged', exit('', 4)).cases;
     expect(skip).toEqual([{ name: 'khugepaged', outcome: 'skip', reason: 'exit status 4' }]);
-    const fail = suiteCases('khugepaged', exit('Collapse full.... Fail\n', 1)).cases;
-    expect(fail[0]).toMatchObject({ name: 'khugepaged', outcome: 'fail' });
-    expect(fail[0].reason).toContain('Collapse full.... Fail');
+    const fail = suiteCases('uffd-stress', exit('bounces: 3, mode: rnd\nerror: bounce mismatch\n', 1)).cases;
+    expect(fail[0]).toMatchObject({ name: 'uffd-stress', outcome: 'fail' });
+    expect(fail[0].reason).toContain('error: bounce mismatch');
     // 6.1's khugepaged exits with its count of failed tests: 2 is no KSFT_XFAIL here.
     expect(suiteCases('khugepaged', exit('', 2)).cases[0].outcome).toBe('fail');
   });
