@@ -7,7 +7,7 @@ export type { Advice, Prot, HugeSize } from './constants.js';
 export { PAGE_SIZE, HPAGE_PMD_SIZE, HPAGE_PUD_SIZE } from './validate.js';
 export { hugePools, hugePool, reserveHugePages } from './hugetlb.js';
 export type { HugePool, HugeReservation } from './hugetlb.js';
-export { thpSettings, setShmemThp } from './thp.js';
+export { thpSettings, setShmemThp, zeroPageOff } from './thp.js';
 export type { ThpSettings, ShmemThpMode } from './thp.js';
 export { forkChild, runInChild } from './fork.js';
 export type { ForkOp, ForkTarget, ForkOpResult, ForkResult, ForkHandle } from './fork.js';

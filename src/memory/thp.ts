@@ -71,3 +71,32 @@ export function setShmemThp(mode: ShmemThpMode): { previous: string | undefined;
     },
   };
 }
+
+/**
+ * Why read faults on private anonymous memory get no shared zero page on
+ * this kernel (with `huge`: no huge zero page on a THP-eligible range), or
+ * null when it maps them as upstream does. Some hypervisor-guest kernels
+ * take an out-of-tree boot option for this, `pvm_no_zero_page=1`: every
+ * read fault then allocates a zeroed anonymous page, and pagemap shows an
+ * ordinary anon page where the zero page's PFN would be.
+ */
+export function zeroPageOff(opts: { huge?: boolean } = {}): string | null {
+  let cmdline = '';
+  try {
+    cmdline = fs.readFileSync('/proc/cmdline', 'utf8');
+  } catch {
+    /* no procfs: say nothing */
+  }
+  const pvm = /(?:^|\s)pvm_no_zero_page=(\S+)/.exec(cmdline);
+  if (pvm && pvm[1] !== '0') return `the kernel was booted with pvm_no_zero_page=${pvm[1]}: read faults allocate zeroed pages instead of mapping the zero page`;
+  if (opts.huge) {
+    let use: string | undefined;
+    try {
+      use = fs.readFileSync(`${ROOT}/use_zero_page`, 'utf8').trim();
+    } catch {
+      use = undefined;
+    }
+    if (use === '0') return `${ROOT}/use_zero_page is 0: THP read faults allocate a huge page instead of mapping the huge zero page`;
+  }
+  return null;
+}

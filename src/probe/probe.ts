@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { native } from '../addon.js';
 import { findLibrary } from '../ffi/index.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
+import { zeroPageOff } from '../memory/thp.js';
 
 /** A probed value and how it was found. */
 export interface Found<T> {
@@ -159,10 +160,12 @@ export function probeThp(): ProbeReport['thp'] {
     /* no THP */
   }
   const enabled = bracketed(`${dir}/enabled`);
+  const noZeroPage = zeroPageOff({ huge: true });
+  const note = [enabled === null ? 'THP not built in (no sysfs directory)' : null, noZeroPage].filter((x) => x !== null).join('; ');
   return {
     value: { enabled, defrag: bracketed(`${dir}/defrag`), shmemEnabled: bracketed(`${dir}/shmem_enabled`), mthp },
     source: `${dir}/{enabled,defrag,shmem_enabled,hugepages-*kB/enabled}`,
-    ...(enabled === null ? { note: 'THP not built in (no sysfs directory)' } : {}),
+    ...(note ? { note } : {}),
   };
 }
 
