@@ -472,6 +472,8 @@ Napi::Object Layout(Napi::Env env)
 	FIELD(drm_mirrordrm_inval_record, pages_downgraded);
 	FIELD(drm_mirrordrm_inval_record, handle); FIELD(drm_mirrordrm_inval_record, event);
 	FIELD(drm_mirrordrm_inval_record, flags); FIELD(drm_mirrordrm_inval_record, pid);
+	FIELD(drm_mirrordrm_inval_record, owner); FIELD(drm_mirrordrm_inval_record, pad);
+	FIELD(drm_mirrordrm_inval_record, finish_ns);
 	STRUCT(drm_mirrordrm_inval_read);
 	FIELD(drm_mirrordrm_inval_read, records); FIELD(drm_mirrordrm_inval_read, count);
 	FIELD(drm_mirrordrm_inval_read, flags); FIELD(drm_mirrordrm_inval_read, lost);
@@ -543,6 +545,7 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	C(MIRRORDRM_RECORD_BLOCKABLE); C(MIRRORDRM_RECORD_WOULD_BLOCK);
 	C(MIRRORDRM_RECORD_READ_ONLY); C(MIRRORDRM_RECORD_DOWNGRADED);
 	C(MIRRORDRM_RECORD_KEPT_STALE); C(MIRRORDRM_RECORD_FENCE_WAIT);
+	C(MIRRORDRM_OWNER_NONE); C(MIRRORDRM_OWNER_FOREIGN);
 	C(MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE); C(MIRRORDRM_FENCE_WAIT_MAX_NS);
 	C(MIRRORDRM_POPULATE_DELAY_MAX_NS);
 	C(MIRRORDRM_ACCESS_FLAGS); C(MIRRORDRM_BEHAVIOUR_FLAGS);

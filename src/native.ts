@@ -441,6 +441,7 @@ export type MirrordrmConstantName =
   | 'MIRRORDRM_RECORD_BLOCKABLE' | 'MIRRORDRM_RECORD_WOULD_BLOCK'
   | 'MIRRORDRM_RECORD_READ_ONLY' | 'MIRRORDRM_RECORD_DOWNGRADED'
   | 'MIRRORDRM_RECORD_KEPT_STALE' | 'MIRRORDRM_RECORD_FENCE_WAIT'
+  | 'MIRRORDRM_OWNER_NONE' | 'MIRRORDRM_OWNER_FOREIGN'
   | 'MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE' | 'MIRRORDRM_FENCE_WAIT_MAX_NS'
   | 'MIRRORDRM_POPULATE_DELAY_MAX_NS'
   | 'MIRRORDRM_ACCESS_FLAGS' | 'MIRRORDRM_BEHAVIOUR_FLAGS'
@@ -465,7 +466,7 @@ export interface MirrordrmLayout {
   drm_mirrordrm_snapshot: StructLayout<'handle' | 'flags' | 'first_page' | 'count' | 'pages'>;
   drm_mirrordrm_inval_record: StructLayout<
     'seq' | 'start' | 'end' | 'timestamp_ns' | 'duration_ns' | 'pages_dropped' | 'pages_downgraded'
-    | 'handle' | 'event' | 'flags' | 'pid'>;
+    | 'handle' | 'event' | 'flags' | 'pid' | 'owner' | 'pad' | 'finish_ns'>;
   drm_mirrordrm_inval_read: StructLayout<'records' | 'count' | 'flags' | 'lost' | 'lost_total' | 'pending'>;
   drm_mirrordrm_counters: StructLayout<
     'objects' | 'pages' | 'pages_pinned' | 'pages_valid' | 'gup_calls' | 'gup_pages'

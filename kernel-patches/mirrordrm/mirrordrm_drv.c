@@ -92,86 +92,7 @@
 #define DRIVER_MAJOR	1
 #define DRIVER_MINOR	0
 
-#define MDRM_LOG_SIZE		4096	/* records per open file */
-#define MDRM_READ_MAX		256	/* records per INVAL_READ call */
-#define MDRM_CHUNK_PAGES	256	/* pages per populate / access step */
-#define MDRM_SNAP_CHUNK		256	/* pages per snapshot step */
-
-/* obj->state[] bits: the device view of one page */
-#define MDRM_ST_VALID	BIT(0)
-#define MDRM_ST_WRITE	BIT(1)
-#define MDRM_ST_STALE	BIT(2)
-
-#define MDRM_CNT(field) \
-	(offsetof(struct drm_mirrordrm_counters, field) / sizeof(__u64))
-#define MDRM_NR_COUNTERS \
-	(sizeof(struct drm_mirrordrm_counters) / sizeof(__u64))
-
-struct mdrm_counters {
-	atomic64_t c[MDRM_NR_COUNTERS];
-};
-
-/* Per open file: the invalidation log, counters and default behaviour. */
-struct mdrm_fpriv {
-	struct kref ref;
-	spinlock_t lock;		/* protects ring, head, count, next_seq, lost */
-	wait_queue_head_t wq;
-	struct drm_mirrordrm_inval_record *ring;
-	u32 head;			/* oldest record */
-	u32 count;
-	u64 next_seq;
-	u64 lost;			/* since the last read */
-	u64 lost_total;
-	struct mdrm_counters cnt;
-	u32 behaviour;			/* defaults for new objects */
-	u64 fence_wait_ns;
-	u64 populate_delay_ns;
-};
-
-struct mdrm_obj {
-	struct drm_gem_object base;
-	struct mmu_interval_notifier notifier;
-	bool notifier_inserted;
-	struct mutex lock;		/* the driver lock, see above */
-	struct mm_struct *mm;		/* mmgrab()ed */
-	struct mdrm_fpriv *fpriv;	/* creator's log, referenced */
-	unsigned long start;
-	unsigned long npages;
-	u32 mode;			/* MIRRORDRM_USERPTR_MODE_* */
-	u32 uflags;			/* creation flags */
-	u32 handle;			/* creator's handle, for the log */
-	u32 behaviour;			/* READ_ONCE: changed by SET_BEHAVIOUR */
-	u64 fence_wait_ns;		/* READ_ONCE */
-	u64 populate_delay_ns;		/* READ_ONCE */
-	/* device view, under lock */
-	u8 *state;
-	struct page **pages;		/* GUP modes: referenced pages */
-	unsigned long *pfns;		/* HMM: hmm_range_fault() output */
-	bool invalidated;		/* a callback dropped pages since the last populate */
-	struct mdrm_counters cnt;
-};
-
-static struct mdrm_obj *to_mdrm_obj(struct drm_gem_object *gem)
-{
-	return container_of(gem, struct mdrm_obj, base);
-}
-
-static bool mdrm_is_gup(const struct mdrm_obj *obj)
-{
-	return obj->mode != MIRRORDRM_USERPTR_MODE_HMM;
-}
-
-static bool mdrm_read_only(const struct mdrm_obj *obj)
-{
-	return obj->uflags & MIRRORDRM_USERPTR_READ_ONLY;
-}
-
-/* Counters: each object's, added to its file's as well. */
-static void mdrm_count(struct mdrm_obj *obj, unsigned int idx, s64 v)
-{
-	atomic64_add(v, &obj->cnt.c[idx]);
-	atomic64_add(v, &obj->fpriv->cnt.c[idx]);
-}
+#include "mirrordrm.h"
 
 static void mdrm_fpriv_free(struct kref *ref)
 {
@@ -181,7 +102,7 @@ static void mdrm_fpriv_free(struct kref *ref)
 	kfree(fpriv);
 }
 
-static u32 mdrm_event(enum mmu_notifier_event ev)
+u32 mdrm_event(enum mmu_notifier_event ev)
 {
 	switch (ev) {
 	case MMU_NOTIFY_UNMAP:
@@ -227,7 +148,7 @@ static bool mdrm_update_to_read_only(const struct mmu_notifier_range *range)
 	return false;
 }
 
-static void mdrm_log_append(struct mdrm_obj *obj,
+void mdrm_log_append(struct mdrm_obj *obj,
 			    struct drm_mirrordrm_inval_record *rec)
 {
 	struct mdrm_fpriv *fpriv = obj->fpriv;
@@ -296,6 +217,7 @@ static bool mdrm_invalidate(struct mmu_interval_notifier *mni,
 	rec.event = mdrm_event(range->event);
 	rec.handle = READ_ONCE(obj->handle);
 	rec.pid = current->tgid;
+	rec.owner = mdrm_owner_id(range->owner);
 	if (blockable)
 		rec.flags |= MIRRORDRM_RECORD_BLOCKABLE;
 
@@ -659,7 +581,7 @@ static int mdrm_access_chunk(struct mdrm_obj *obj, u64 offset, size_t len,
 }
 
 /* The file-state and object lookups shared by the ioctls. */
-static struct mdrm_obj *mdrm_lookup(struct drm_file *file, u32 handle)
+struct mdrm_obj *mdrm_lookup(struct drm_file *file, u32 handle)
 {
 	struct drm_gem_object *gem = drm_gem_object_lookup(file, handle);
 
@@ -774,6 +696,7 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	drm_gem_private_object_init(dev, &obj->base, args->size);
 	obj->base.funcs = &mdrm_gem_funcs;
 	mutex_init(&obj->lock);
+	obj->mdev = to_mdrm_device(dev);
 	obj->start = args->address;
 	obj->npages = args->size >> PAGE_SHIFT;
 	obj->mode = mode;
@@ -1229,57 +1152,133 @@ static const struct drm_driver mdrm_driver = {
 	.minor = DRIVER_MINOR,
 };
 
-struct mdrm_device {
-	struct drm_device drm;
-};
+/*
+ * Devices are platform devices "mirrordrm.0" .. "mirrordrm.N-1", each with
+ * its own card and render node.  owners= gives each device its pgmap owner
+ * id: devices with the same id share one owner (one device memory, as far
+ * as the mm can tell), devices with different ids do not.
+ */
+static unsigned int devices = 1;
+module_param(devices, uint, 0444);
+MODULE_PARM_DESC(devices, "number of mirrordrm devices (1-4, default 1)");
 
-static struct platform_device *mdrm_pdev;
-static struct mdrm_device *mdrm_dev;
+static unsigned int owners[MDRM_MAX_DEVICES];
+static unsigned int nr_owners;
+module_param_array(owners, uint, &nr_owners, 0444);
+MODULE_PARM_DESC(owners,
+		 "pgmap owner id of each device, 1-4 (default: device N has owner N+1)");
+
+static struct mdrm_owner mdrm_owners[MDRM_MAX_DEVICES];
+static struct platform_device *mdrm_pdevs[MDRM_MAX_DEVICES];
+static struct mdrm_device *mdrm_devs[MDRM_MAX_DEVICES];
+
+/* The log's name for a pgmap owner: our owner id, 0 for none, or FOREIGN. */
+u32 mdrm_owner_id(const void *owner)
+{
+	unsigned int i;
+
+	if (!owner)
+		return 0;
+	for (i = 0; i < MDRM_MAX_DEVICES; i++)
+		if (owner == &mdrm_owners[i])
+			return mdrm_owners[i].id;
+	return MIRRORDRM_OWNER_FOREIGN;
+}
+
+static void mdrm_device_remove(unsigned int i)
+{
+	if (mdrm_devs[i])
+		drm_dev_unregister(&mdrm_devs[i]->drm);
+	devres_release_group(&mdrm_pdevs[i]->dev, NULL);
+	platform_device_unregister(mdrm_pdevs[i]);
+	mdrm_devs[i] = NULL;
+	mdrm_pdevs[i] = NULL;
+}
+
+static int mdrm_device_add(unsigned int i)
+{
+	struct platform_device *pdev;
+	struct mdrm_device *mdev;
+	int ret;
+
+	pdev = platform_device_register_simple(DRIVER_NAME, i, NULL, 0);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+	mdrm_pdevs[i] = pdev;
+
+	if (!devres_open_group(&pdev->dev, NULL, GFP_KERNEL)) {
+		platform_device_unregister(pdev);
+		mdrm_pdevs[i] = NULL;
+		return -ENOMEM;
+	}
+	mdev = devm_drm_dev_alloc(&pdev->dev, &mdrm_driver, struct mdrm_device,
+				  drm);
+	if (IS_ERR(mdev)) {
+		ret = PTR_ERR(mdev);
+		goto err;
+	}
+	mdev->index = i;
+	mdev->owner = &mdrm_owners[(nr_owners ? owners[i] : i + 1) - 1];
+
+	ret = drm_dev_register(&mdev->drm, 0);
+	if (ret)
+		goto err;
+	mdrm_devs[i] = mdev;
+	return 0;
+
+err:
+	mdrm_device_remove(i);
+	return ret;
+}
 
 static int __init mdrm_init(void)
 {
+	unsigned int i;
 	int ret;
 
 	BUILD_BUG_ON(DRM_IOCTL_MIRRORDRM_USERPTR !=
 		     DRM_IOWR(DRM_COMMAND_BASE + DRM_MIRRORDRM_USERPTR,
 			      struct drm_mirrordrm_userptr));
-	BUILD_BUG_ON(sizeof(struct drm_mirrordrm_inval_record) != 72);
+	BUILD_BUG_ON(sizeof(struct drm_mirrordrm_inval_record) != 88);
 	BUILD_BUG_ON(sizeof(struct drm_mirrordrm_access) != 40);
 	BUILD_BUG_ON(MDRM_LOG_SIZE > U32_MAX);
 
-	mdrm_pdev = platform_device_register_simple(DRIVER_NAME, -1, NULL, 0);
-	if (IS_ERR(mdrm_pdev))
-		return PTR_ERR(mdrm_pdev);
-
-	if (!devres_open_group(&mdrm_pdev->dev, NULL, GFP_KERNEL)) {
-		ret = -ENOMEM;
-		goto err_unregister;
+	if (!devices || devices > MDRM_MAX_DEVICES) {
+		pr_err(DRIVER_NAME ": devices=%u: must be 1 to %d\n", devices,
+		       MDRM_MAX_DEVICES);
+		return -EINVAL;
+	}
+	if (nr_owners && nr_owners != devices) {
+		pr_err(DRIVER_NAME ": owners= names %u devices, devices=%u\n",
+		       nr_owners, devices);
+		return -EINVAL;
+	}
+	for (i = 0; i < MDRM_MAX_DEVICES; i++) {
+		mdrm_owners[i].id = i + 1;
+		if (i < nr_owners && (!owners[i] || owners[i] > MDRM_MAX_DEVICES)) {
+			pr_err(DRIVER_NAME ": owners[%u]=%u: must be 1 to %d\n",
+			       i, owners[i], MDRM_MAX_DEVICES);
+			return -EINVAL;
+		}
 	}
 
-	mdrm_dev = devm_drm_dev_alloc(&mdrm_pdev->dev, &mdrm_driver,
-				      struct mdrm_device, drm);
-	if (IS_ERR(mdrm_dev)) {
-		ret = PTR_ERR(mdrm_dev);
-		goto err_devres;
+	for (i = 0; i < devices; i++) {
+		ret = mdrm_device_add(i);
+		if (ret) {
+			while (i--)
+				mdrm_device_remove(i);
+			return ret;
+		}
 	}
-
-	ret = drm_dev_register(&mdrm_dev->drm, 0);
-	if (ret)
-		goto err_devres;
 	return 0;
-
-err_devres:
-	devres_release_group(&mdrm_pdev->dev, NULL);
-err_unregister:
-	platform_device_unregister(mdrm_pdev);
-	return ret;
 }
 
 static void __exit mdrm_exit(void)
 {
-	drm_dev_unregister(&mdrm_dev->drm);
-	devres_release_group(&mdrm_pdev->dev, NULL);
-	platform_device_unregister(mdrm_pdev);
+	unsigned int i = devices;
+
+	while (i--)
+		mdrm_device_remove(i);
 }
 
 module_init(mdrm_init);

@@ -36,6 +36,13 @@ const RECORD = MIRRORDRM_LAYOUT.drm_mirrordrm_inval_record;
 const PAGE = MIRRORDRM_LAYOUT.drm_mirrordrm_page;
 const COUNTERS = MIRRORDRM_LAYOUT.drm_mirrordrm_counters;
 
+/** record.owner: null for none, a mirrordrm owner id (1..4), or 'foreign'. */
+function ownerName(v: number): number | 'foreign' | null {
+  if (v === MIRRORDRM.OWNER_NONE) return null;
+  if (v === MIRRORDRM.OWNER_FOREIGN) return 'foreign';
+  return v;
+}
+
 export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
   const dv = view(bytes);
   const out: InvalidationRecord[] = [];
@@ -52,6 +59,8 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
       handle: dv.getUint32(o + RECORD.handle, true),
       event: eventName(dv.getUint32(o + RECORD.event, true)),
       pid: dv.getUint32(o + RECORD.pid, true),
+      owner: ownerName(dv.getUint32(o + RECORD.owner, true)),
+      finishNs: Number(dv.getBigUint64(o + RECORD.finish_ns, true)),
       blockable: (flags & MIRRORDRM.RECORD_BLOCKABLE) !== 0,
       wouldBlock: (flags & MIRRORDRM.RECORD_WOULD_BLOCK) !== 0,
       readOnlyUpdate: (flags & MIRRORDRM.RECORD_READ_ONLY) !== 0,

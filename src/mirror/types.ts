@@ -68,6 +68,14 @@ export interface InvalidationRecord {
   timestampNs: bigint;
   /** tgid of the task that ran the callback. */
   pid: number;
+  /**
+   * range->owner of MIGRATE and EXCLUSIVE events: the pgmap owner id of a
+   * mirrordrm device (module parameter owners=), 'foreign' for another
+   * driver's owner, null when the range names none.
+   */
+  owner: number | 'foreign' | null;
+  /** Time in the second (finish) pass of a two-pass notifier, 0 without one. */
+  finishNs: number;
 }
 
 export interface PageView {

@@ -65,7 +65,7 @@ describe('uapi: the addon against the headers', () => {
   it('the parser finds the headers\' values (sanity)', () => {
     expect(mirrordrm.defines.get('MIRRORDRM_USERPTR_MODE_HMM')).toBe(4n);
     expect(mirrordrm.defines.get('MIRRORDRM_USERPTR_MAX_SIZE')).toBe(1n << 32n);
-    expect(mirrordrm.structs.get('drm_mirrordrm_inval_record')?.sizeof).toBe(72);
+    expect(mirrordrm.structs.get('drm_mirrordrm_inval_record')?.sizeof).toBe(88);
     expect(fakevram.defines.get('FAKEVRAM_POLICY_FLAGS')).toBe(3n);
   });
 

@@ -139,6 +139,11 @@ struct drm_mirrordrm_snapshot {
 #define MIRRORDRM_RECORD_KEPT_STALE	(1u << 4)	/* GUP pages kept, marked stale */
 #define MIRRORDRM_RECORD_FENCE_WAIT	(1u << 5)	/* emulated fence wait ran */
 
+/* record.owner: range->owner of MIGRATE and EXCLUSIVE events. */
+#define MIRRORDRM_OWNER_NONE		0		/* no owner given */
+/* 1..4: the pgmap owner id of a mirrordrm device (module parameter owners=) */
+#define MIRRORDRM_OWNER_FOREIGN		0xffffffffu	/* not a mirrordrm owner */
+
 struct drm_mirrordrm_inval_record {
 	__u64 seq;		/* per file, from 1, no gaps unless lost > 0 */
 	__u64 start;		/* range as given to the callback */
@@ -151,6 +156,9 @@ struct drm_mirrordrm_inval_record {
 	__u32 event;		/* MIRRORDRM_EVENT_* */
 	__u32 flags;		/* MIRRORDRM_RECORD_* */
 	__u32 pid;		/* tgid of the task running the callback */
+	__u32 owner;		/* MIRRORDRM_OWNER_* or an owner id */
+	__u32 pad;		/* zero */
+	__u64 finish_ns;	/* time in a second (finish) pass, 0 without one */
 };
 
 struct drm_mirrordrm_inval_read {
