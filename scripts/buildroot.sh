@@ -66,6 +66,12 @@ run() { # suite dir... -- command...
 	shift
 	root=$roots/$suite
 	[ -f "$root/.complete" ] || die "$suite: no build root in $root; run scripts/buildroot.sh ensure $suite"
+	# One run at a time per root: each creates its mount points under the
+	# root and removes them afterwards, which would pull a directory from
+	# under a concurrent run (two checkouts building at once).
+	local lock
+	exec {lock}>"$root.lock"
+	flock "$lock"
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
 		dirs+=("$(realpath -s "$1")")
 		shift
