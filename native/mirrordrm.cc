@@ -391,6 +391,95 @@ Napi::Value TimeAccess(const Napi::CallbackInfo &info)
 	return out;
 }
 
+// --- device memory: MIGRATE, EXCLUSIVE, DEVICE_INFO -------------------------
+
+// migrate(fd, handle, offset, length, flags) -> { migrated, compound, skipped }.
+// On failure (ENOSPC when device memory ran out part way) the Error carries
+// the same counts: the kernel copies them back either way.
+Napi::Value Migrate(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_migrate a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	a.offset = ArgU64(info, 2, "offset");
+	a.length = ArgU64(info, 3, "length");
+	a.flags = (__u32)ArgU64(info, 4, "flags");
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_MIGRATE, &a))
+		ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_MIGRATE)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
+				   {"offset", a.offset}, {"length", a.length},
+				   {"flags", a.flags, true}, {"migrated", a.migrated},
+				   {"compound", a.compound}, {"skipped", a.skipped}});
+	Napi::Object r = Napi::Object::New(env);
+	r.Set("migrated", Napi::Number::New(env, (double)a.migrated));
+	r.Set("compound", Napi::Number::New(env, (double)a.compound));
+	r.Set("skipped", Napi::Number::New(env, (double)a.skipped));
+	return r;
+}
+
+// exclusive(fd, handle, offset, length) -> pages made exclusive
+Napi::Value Exclusive(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_exclusive a{};
+	a.handle = (__u32)ArgU64(info, 1, "handle");
+	a.offset = ArgU64(info, 2, "offset");
+	a.length = ArgU64(info, 3, "length");
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_EXCLUSIVE, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_EXCLUSIVE)",
+				  {{"fd", (uint64_t)fd}, {"handle", a.handle},
+				   {"offset", a.offset}, {"length", a.length},
+				   {"pages", a.pages}});
+	return Napi::Number::New(info.Env(), (double)a.pages);
+}
+
+// deviceInfo(fd) -> raw struct drm_mirrordrm_device_info
+Napi::Value DeviceInfo(const Napi::CallbackInfo &info)
+{
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_device_info a{};
+	if (int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_DEVICE_INFO, &a))
+		ThrowSyscallError(info.Env(), err, "ioctl(DRM_IOCTL_MIRRORDRM_DEVICE_INFO)",
+				  {{"fd", (uint64_t)fd}});
+	return Napi::Buffer<uint8_t>::Copy(info.Env(), (const uint8_t *)&a, sizeof(a));
+}
+
+// timeMigrate(fd, handle, offset, length, flags, reps) -> BigUint64Array of
+// 2 * reps ns: [to device, back to RAM] per round, each a whole MIGRATE call.
+// A round that moves fewer pages than the range holds throws, so a figure
+// never describes a partial migration.
+Napi::Value TimeMigrate(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	drm_mirrordrm_migrate base{};
+	base.handle = (__u32)ArgU64(info, 1, "handle");
+	base.offset = ArgU64(info, 2, "offset");
+	base.length = ArgU64(info, 3, "length");
+	uint32_t extra = (uint32_t)ArgU64(info, 4, "flags");
+	uint64_t reps = ArgU64(info, 5, "reps");
+	uint64_t pages = base.length / 4096;
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(env, 2 * reps);
+	for (uint64_t i = 0; i < 2 * reps; i++) {
+		drm_mirrordrm_migrate a = base;
+		a.flags = extra | ((i & 1) ? MIRRORDRM_MIGRATE_TO_RAM : MIRRORDRM_MIGRATE_TO_DEVICE);
+		uint64_t t0 = NowNs();
+		int err = DrmIoctl(fd, DRM_IOCTL_MIRRORDRM_MIGRATE, &a);
+		uint64_t t1 = NowNs();
+		if (!err && a.migrated != pages)
+			err = EAGAIN;
+		if (err)
+			ThrowSyscallError(env, err, "ioctl(DRM_IOCTL_MIRRORDRM_MIGRATE)",
+					  {{"fd", (uint64_t)fd}, {"handle", a.handle},
+					   {"offset", a.offset}, {"length", a.length},
+					   {"flags", a.flags, true}, {"migrated", a.migrated},
+					   {"round", i / 2}});
+		out[i] = t1 - t0;
+	}
+	return out;
+}
+
 // --- poll: wait for invalidation records off the JS thread ------------------
 
 class PollWorker : public Napi::AsyncWorker {
@@ -496,6 +585,32 @@ Napi::Object Layout(Napi::Env env)
 	FIELD(drm_mirrordrm_counters, pages_dropped);
 	FIELD(drm_mirrordrm_counters, pages_downgraded);
 	FIELD(drm_mirrordrm_counters, log_lost); FIELD(drm_mirrordrm_counters, by_event);
+	FIELD(drm_mirrordrm_counters, pages_to_device);
+	FIELD(drm_mirrordrm_counters, pages_to_ram);
+	FIELD(drm_mirrordrm_counters, own_migrations);
+	STRUCT(drm_mirrordrm_migrate);
+	FIELD(drm_mirrordrm_migrate, handle); FIELD(drm_mirrordrm_migrate, flags);
+	FIELD(drm_mirrordrm_migrate, offset); FIELD(drm_mirrordrm_migrate, length);
+	FIELD(drm_mirrordrm_migrate, migrated); FIELD(drm_mirrordrm_migrate, compound);
+	FIELD(drm_mirrordrm_migrate, skipped);
+	STRUCT(drm_mirrordrm_exclusive);
+	FIELD(drm_mirrordrm_exclusive, handle); FIELD(drm_mirrordrm_exclusive, flags);
+	FIELD(drm_mirrordrm_exclusive, offset); FIELD(drm_mirrordrm_exclusive, length);
+	FIELD(drm_mirrordrm_exclusive, pages);
+	STRUCT(drm_mirrordrm_device_info);
+	FIELD(drm_mirrordrm_device_info, index); FIELD(drm_mirrordrm_device_info, owner);
+	FIELD(drm_mirrordrm_device_info, caps); FIELD(drm_mirrordrm_device_info, pad);
+	FIELD(drm_mirrordrm_device_info, devmem_pages);
+	FIELD(drm_mirrordrm_device_info, devmem_free);
+	FIELD(drm_mirrordrm_device_info, devmem_pfn);
+	FIELD(drm_mirrordrm_device_info, to_device); FIELD(drm_mirrordrm_device_info, to_ram);
+	FIELD(drm_mirrordrm_device_info, cpu_faults);
+	FIELD(drm_mirrordrm_device_info, fault_pages);
+	FIELD(drm_mirrordrm_device_info, folio_frees);
+	FIELD(drm_mirrordrm_device_info, folio_splits);
+	FIELD(drm_mirrordrm_device_info, thp_allocs);
+	FIELD(drm_mirrordrm_device_info, alloc_failures);
+	FIELD(drm_mirrordrm_device_info, evicted);
 	STRUCT(drm_mirrordrm_stats);
 	FIELD(drm_mirrordrm_stats, handle); FIELD(drm_mirrordrm_stats, flags);
 	FIELD(drm_mirrordrm_stats, counters); FIELD(drm_mirrordrm_stats, size);
@@ -530,6 +645,10 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	m.Set("pollAsync", Napi::Function::New(env, PollAsync, "pollAsync"));
 	m.Set("timeUserptr", Napi::Function::New(env, TimeUserptr, "timeUserptr"));
 	m.Set("timeAccess", Napi::Function::New(env, TimeAccess, "timeAccess"));
+	m.Set("migrate", Napi::Function::New(env, Migrate, "migrate"));
+	m.Set("exclusive", Napi::Function::New(env, Exclusive, "exclusive"));
+	m.Set("deviceInfo", Napi::Function::New(env, DeviceInfo, "deviceInfo"));
+	m.Set("timeMigrate", Napi::Function::New(env, TimeMigrate, "timeMigrate"));
 
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))
@@ -546,6 +665,16 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	C(MIRRORDRM_RECORD_READ_ONLY); C(MIRRORDRM_RECORD_DOWNGRADED);
 	C(MIRRORDRM_RECORD_KEPT_STALE); C(MIRRORDRM_RECORD_FENCE_WAIT);
 	C(MIRRORDRM_OWNER_NONE); C(MIRRORDRM_OWNER_FOREIGN);
+	C(MIRRORDRM_RECORD_OWN_MIGRATION);
+	C(MIRRORDRM_PAGE_DEVICE_PRIVATE); C(MIRRORDRM_PAGE_EXCLUSIVE);
+	C(MIRRORDRM_PAGE_OWNER_SHIFT); C(MIRRORDRM_PAGE_OWNER_MASK);
+	C(MIRRORDRM_MIGRATE_TO_DEVICE); C(MIRRORDRM_MIGRATE_TO_RAM);
+	C(MIRRORDRM_MIGRATE_COMPOUND); C(MIRRORDRM_MIGRATE_FLAGS);
+	C(MIRRORDRM_CAP_DEVICE_PRIVATE); C(MIRRORDRM_CAP_MIGRATE_COMPOUND);
+	C(MIRRORDRM_CAP_EXCLUSIVE);
+	C(DRM_MIRRORDRM_MIGRATE); C(DRM_MIRRORDRM_EXCLUSIVE); C(DRM_MIRRORDRM_DEVICE_INFO);
+	C(DRM_IOCTL_MIRRORDRM_MIGRATE); C(DRM_IOCTL_MIRRORDRM_EXCLUSIVE);
+	C(DRM_IOCTL_MIRRORDRM_DEVICE_INFO);
 	C(MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE); C(MIRRORDRM_FENCE_WAIT_MAX_NS);
 	C(MIRRORDRM_POPULATE_DELAY_MAX_NS);
 	C(MIRRORDRM_ACCESS_FLAGS); C(MIRRORDRM_BEHAVIOUR_FLAGS);

@@ -442,6 +442,15 @@ export type MirrordrmConstantName =
   | 'MIRRORDRM_RECORD_READ_ONLY' | 'MIRRORDRM_RECORD_DOWNGRADED'
   | 'MIRRORDRM_RECORD_KEPT_STALE' | 'MIRRORDRM_RECORD_FENCE_WAIT'
   | 'MIRRORDRM_OWNER_NONE' | 'MIRRORDRM_OWNER_FOREIGN'
+  | 'MIRRORDRM_RECORD_OWN_MIGRATION'
+  | 'MIRRORDRM_PAGE_DEVICE_PRIVATE' | 'MIRRORDRM_PAGE_EXCLUSIVE'
+  | 'MIRRORDRM_PAGE_OWNER_SHIFT' | 'MIRRORDRM_PAGE_OWNER_MASK'
+  | 'MIRRORDRM_MIGRATE_TO_DEVICE' | 'MIRRORDRM_MIGRATE_TO_RAM'
+  | 'MIRRORDRM_MIGRATE_COMPOUND' | 'MIRRORDRM_MIGRATE_FLAGS'
+  | 'MIRRORDRM_CAP_DEVICE_PRIVATE' | 'MIRRORDRM_CAP_MIGRATE_COMPOUND' | 'MIRRORDRM_CAP_EXCLUSIVE'
+  | 'DRM_MIRRORDRM_MIGRATE' | 'DRM_MIRRORDRM_EXCLUSIVE' | 'DRM_MIRRORDRM_DEVICE_INFO'
+  | 'DRM_IOCTL_MIRRORDRM_MIGRATE' | 'DRM_IOCTL_MIRRORDRM_EXCLUSIVE'
+  | 'DRM_IOCTL_MIRRORDRM_DEVICE_INFO'
   | 'MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE' | 'MIRRORDRM_FENCE_WAIT_MAX_NS'
   | 'MIRRORDRM_POPULATE_DELAY_MAX_NS'
   | 'MIRRORDRM_ACCESS_FLAGS' | 'MIRRORDRM_BEHAVIOUR_FLAGS'
@@ -472,7 +481,14 @@ export interface MirrordrmLayout {
     'objects' | 'pages' | 'pages_pinned' | 'pages_valid' | 'gup_calls' | 'gup_pages'
     | 'hmm_range_fault_calls' | 'hmm_range_fault_ebusy' | 'read_retry' | 'populates' | 'revalidations'
     | 'device_accesses' | 'device_bytes' | 'invalidations' | 'would_block' | 'pages_dropped'
-    | 'pages_downgraded' | 'log_lost' | 'by_event'>;
+    | 'pages_downgraded' | 'log_lost' | 'by_event' | 'pages_to_device' | 'pages_to_ram'
+    | 'own_migrations'>;
+  drm_mirrordrm_migrate: StructLayout<'handle' | 'flags' | 'offset' | 'length' | 'migrated' | 'compound' | 'skipped'>;
+  drm_mirrordrm_exclusive: StructLayout<'handle' | 'flags' | 'offset' | 'length' | 'pages'>;
+  drm_mirrordrm_device_info: StructLayout<
+    'index' | 'owner' | 'caps' | 'pad' | 'devmem_pages' | 'devmem_free' | 'devmem_pfn'
+    | 'to_device' | 'to_ram' | 'cpu_faults' | 'fault_pages' | 'folio_frees' | 'folio_splits'
+    | 'thp_allocs' | 'alloc_failures' | 'evicted'>;
   drm_mirrordrm_stats: StructLayout<'handle' | 'flags' | 'counters' | 'size' | 'pad'>;
   drm_mirrordrm_behaviour: StructLayout<'handle' | 'flags' | 'fence_wait_ns' | 'populate_delay_ns'>;
 }
@@ -481,6 +497,12 @@ export type StructLayout<F extends string> = Readonly<Record<F | 'sizeof', numbe
 export interface MirrordrmAccessResult {
   populates: number;
   retries: number;
+}
+
+export interface MirrordrmMigrateResult {
+  migrated: number;
+  compound: number;
+  skipped: number;
 }
 
 export interface MirrordrmInvalRead {
@@ -521,6 +543,17 @@ export interface MirrordrmFunctions {
     fd: Fd, handle: U64, offset: U64, length: U64, flags: U64, reps: U64,
     advice: I64, adviseAddr: U64, adviseLen: U64,
   ): BigUint64Array;
+  /**
+   * MIGRATE a range of an object to the device or back. A failure (ENOSPC
+   * when device memory ran out part way) carries the same counts on the Error.
+   */
+  migrate(fd: Fd, handle: U64, offset: U64, length: U64, flags: U64): MirrordrmMigrateResult;
+  /** make_device_exclusive() over the range; returns the pages made exclusive. */
+  exclusive(fd: Fd, handle: U64, offset: U64, length: U64): number;
+  /** struct drm_mirrordrm_device_info */
+  deviceInfo(fd: Fd): Buffer;
+  /** 2 * reps ns: [to device, back to RAM] per round; a partial migration throws. */
+  timeMigrate(fd: Fd, handle: U64, offset: U64, length: U64, flags: U64, reps: U64): BigUint64Array;
   /** The uapi structures as the addon was compiled against them. */
   layout: Readonly<MirrordrmLayout>;
 }

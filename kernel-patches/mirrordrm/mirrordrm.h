@@ -11,6 +11,7 @@
 #define _MIRRORDRM_H_
 
 #include <linux/types.h>
+#include <linux/version.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -22,6 +23,15 @@
 #include "uapi/mirrordrm.h"
 
 #define MDRM_MAX_DEVICES	4
+
+/*
+ * Device-private memory needs DEVICE_PRIVATE and the folio-based
+ * dev_pagemap_ops (folio_free, folio_split) of 6.19.
+ */
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE) && \
+	LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
+#define MDRM_HAVE_DEVMEM 1
+#endif
 
 /*
  * The pgmap owner of a group of devices.  Devices loaded with the same owner
@@ -56,6 +66,7 @@ static inline struct mdrm_device *to_mdrm_device(struct drm_device *drm)
 #define MDRM_ST_VALID	BIT(0)
 #define MDRM_ST_WRITE	BIT(1)
 #define MDRM_ST_STALE	BIT(2)
+#define MDRM_ST_EXCL	BIT(3)	/* mapped by make_device_exclusive() */
 
 #define MDRM_CNT(field) \
 	(offsetof(struct drm_mirrordrm_counters, field) / sizeof(__u64))
@@ -89,6 +100,9 @@ struct mdrm_obj {
 	bool notifier_inserted;
 	struct mdrm_device *mdev;	/* the device the object was created on */
 	struct mutex lock;		/* the driver lock, see mirrordrm_drv.c */
+	/* serialises MIGRATE/EXCLUSIVE against device access, see mirrordrm_devmem.c */
+	struct mutex migrate_lock;
+	struct task_struct *migrator;	/* task inside MIGRATE/EXCLUSIVE, or NULL */
 	struct mm_struct *mm;		/* mmgrab()ed */
 	struct mdrm_fpriv *fpriv;	/* creator's log, referenced */
 	unsigned long start;
@@ -134,5 +148,49 @@ void mdrm_log_append(struct mdrm_obj *obj, struct drm_mirrordrm_inval_record *re
 u32 mdrm_event(enum mmu_notifier_event ev);
 u32 mdrm_owner_id(const void *owner);
 struct mdrm_obj *mdrm_lookup(struct drm_file *file, u32 handle);
+
+#ifdef MDRM_HAVE_DEVMEM
+int mdrm_devmem_init(struct mdrm_device *mdev, unsigned long size);
+void mdrm_devmem_fini(struct mdrm_device *mdev);
+struct page *mdrm_devmem_backing(struct page *page);
+u32 mdrm_devmem_page_flags(struct page *page);
+void mdrm_devmem_info(struct mdrm_device *mdev,
+		      struct drm_mirrordrm_device_info *info);
+int mdrm_ioctl_migrate(struct drm_device *dev, void *data, struct drm_file *file);
+int mdrm_ioctl_exclusive(struct drm_device *dev, void *data, struct drm_file *file);
+#else
+static inline int mdrm_devmem_init(struct mdrm_device *mdev, unsigned long size)
+{
+	return 0;
+}
+
+static inline void mdrm_devmem_fini(struct mdrm_device *mdev) {}
+
+static inline struct page *mdrm_devmem_backing(struct page *page)
+{
+	return page;
+}
+
+static inline u32 mdrm_devmem_page_flags(struct page *page)
+{
+	return 0;
+}
+
+static inline void mdrm_devmem_info(struct mdrm_device *mdev,
+				    struct drm_mirrordrm_device_info *info) {}
+
+/* no DEVICE_PRIVATE in this kernel (or too old an API for it) */
+static inline int mdrm_ioctl_migrate(struct drm_device *dev, void *data,
+				     struct drm_file *file)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int mdrm_ioctl_exclusive(struct drm_device *dev, void *data,
+				       struct drm_file *file)
+{
+	return -EOPNOTSUPP;
+}
+#endif
 
 #endif /* _MIRRORDRM_H_ */

@@ -221,6 +221,25 @@ static bool mdrm_invalidate(struct mmu_interval_notifier *mni,
 	if (blockable)
 		rec.flags |= MIRRORDRM_RECORD_BLOCKABLE;
 
+	/*
+	 * The object's own MIGRATE or EXCLUSIVE call, from the task doing it:
+	 * that call maps the result into the device view itself (and holds
+	 * obj->migrate_lock, so no device access runs meanwhile).  A CPU
+	 * fault-back carries our owner too but comes from another context and
+	 * is handled below, dropping the device's mapping.
+	 */
+	if ((range->event == MMU_NOTIFY_MIGRATE ||
+	     range->event == MMU_NOTIFY_EXCLUSIVE) &&
+	    range->owner && range->owner == obj->mdev->owner &&
+	    READ_ONCE(obj->migrator) == current) {
+		rec.flags |= MIRRORDRM_RECORD_OWN_MIGRATION;
+		rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
+		mdrm_count(obj, MDRM_CNT(own_migrations), 1);
+		mdrm_count(obj, MDRM_CNT(by_event) + rec.event, 1);
+		mdrm_log_append(obj, &rec);
+		return true;
+	}
+
 	if (blockable) {
 		mutex_lock(&obj->lock);
 	} else if (fence || !mutex_trylock(&obj->lock)) {
@@ -413,6 +432,12 @@ static int mdrm_populate(struct mdrm_obj *obj, unsigned long first,
 				.hmm_pfns = pfns,
 				.default_flags = HMM_PFN_REQ_FAULT |
 					(mdrm_read_only(obj) ? 0 : HMM_PFN_REQ_WRITE),
+				/*
+				 * pages on a device of our owner stay there and
+				 * are mapped as they are; any other device's
+				 * are faulted back to system memory first
+				 */
+				.dev_private_owner = obj->mdev->owner,
 			};
 
 			if (!mmget_not_zero(obj->mm)) {
@@ -536,12 +561,14 @@ static bool mdrm_copy_chunk(struct mdrm_obj *obj, u64 offset, size_t len,
 		size_t pofs = (i == first) ? offset_in_page(offset) : 0;
 		size_t n = min_t(size_t, PAGE_SIZE - pofs, len - done);
 		struct page *page = mdrm_dev_page(obj, i);
-		void *va = kmap_local_page(page);
+		/* a device-private page: its bytes are in the device's memory */
+		struct page *mem = mdrm_devmem_backing(page);
+		void *va = kmap_local_page(mem);
 
 		if (write) {
 			memcpy(va + pofs, buf + done, n);
 			/* HMM holds no pin to dirty at release: dirty it now */
-			if (!obj->pages)
+			if (!obj->pages && mem == page)
 				folio_mark_dirty(page_folio(page));
 		} else {
 			memcpy(buf + done, va + pofs, n);
@@ -619,6 +646,7 @@ static void mdrm_gem_free(struct drm_gem_object *gem)
 	kvfree(obj->state);
 	kvfree(obj->pages);
 	kvfree(obj->pfns);
+	mutex_destroy(&obj->migrate_lock);
 	mutex_destroy(&obj->lock);
 	drm_gem_object_release(gem);
 	kfree(obj);
@@ -696,6 +724,7 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	drm_gem_private_object_init(dev, &obj->base, args->size);
 	obj->base.funcs = &mdrm_gem_funcs;
 	mutex_init(&obj->lock);
+	mutex_init(&obj->migrate_lock);
 	obj->mdev = to_mdrm_device(dev);
 	obj->start = args->address;
 	obj->npages = args->size >> PAGE_SHIFT;
@@ -797,6 +826,7 @@ static int mdrm_ioctl_access(struct drm_device *dev, void *data,
 		goto out_put;
 	}
 
+	mutex_lock(&obj->migrate_lock);
 	while (done < args->length) {
 		u64 off = args->offset + done;
 		/* chunks end on chunk_max boundaries of the object */
@@ -816,6 +846,7 @@ static int mdrm_ioctl_access(struct drm_device *dev, void *data,
 		}
 		done += len;
 	}
+	mutex_unlock(&obj->migrate_lock);
 	kvfree(buf);
 
 	mdrm_count(obj, MDRM_CNT(device_accesses), 1);
@@ -837,6 +868,8 @@ static void mdrm_cpu_view(struct mdrm_obj *obj, unsigned long first,
 		.hmm_pfns = pfns,
 		.default_flags = 0,
 		.pfn_flags_mask = 0,
+		/* our owner's device pages show as such; others' as absent */
+		.dev_private_owner = obj->mdev->owner,
 	};
 	int ret;
 
@@ -871,6 +904,7 @@ static u32 mdrm_cpu_flags(unsigned long hpfn)
 	f |= MIRRORDRM_PAGE_VALID;
 	if (hpfn & HMM_PFN_WRITE)
 		f |= MIRRORDRM_PAGE_WRITE;
+	f |= mdrm_devmem_page_flags(hmm_pfn_to_page(hpfn));
 	if (is_zero_pfn(hpfn & ~HMM_PFN_FLAGS))
 		f |= MIRRORDRM_PAGE_ZERO;
 	f |= (hmm_pfn_to_map_order(hpfn) << MIRRORDRM_PAGE_ORDER_SHIFT) &
@@ -936,6 +970,10 @@ static int mdrm_ioctl_snapshot(struct drm_device *dev, void *data,
 				df |= MIRRORDRM_PAGE_WRITE;
 			if (st & MDRM_ST_STALE)
 				df |= MIRRORDRM_PAGE_STALE;
+			if (st & MDRM_ST_EXCL)
+				df |= MIRRORDRM_PAGE_EXCLUSIVE;
+			if (dev_pfn && (st & MDRM_ST_VALID))
+				df |= mdrm_devmem_page_flags(pfn_to_page(dev_pfn));
 			out[i].cpu_flags = mdrm_cpu_flags(pfns[i]);
 			if ((st & MDRM_ST_VALID) &&
 			    (out[i].cpu_flags & MIRRORDRM_PAGE_VALID) &&
@@ -1071,6 +1109,19 @@ static int mdrm_ioctl_set_behaviour(struct drm_device *dev, void *data,
 	return 0;
 }
 
+static int mdrm_ioctl_device_info(struct drm_device *dev, void *data,
+				  struct drm_file *file)
+{
+	struct drm_mirrordrm_device_info *info = data;
+	struct mdrm_device *mdev = to_mdrm_device(dev);
+
+	memset(info, 0, sizeof(*info));
+	info->index = mdev->index;
+	info->owner = mdev->owner->id;
+	mdrm_devmem_info(mdev, info);
+	return 0;
+}
+
 static const struct drm_ioctl_desc mdrm_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(MIRRORDRM_USERPTR, mdrm_ioctl_userptr, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(MIRRORDRM_ACCESS, mdrm_ioctl_access, DRM_RENDER_ALLOW),
@@ -1078,6 +1129,9 @@ static const struct drm_ioctl_desc mdrm_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(MIRRORDRM_INVAL_READ, mdrm_ioctl_inval_read, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(MIRRORDRM_STATS, mdrm_ioctl_stats, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(MIRRORDRM_SET_BEHAVIOUR, mdrm_ioctl_set_behaviour, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(MIRRORDRM_MIGRATE, mdrm_ioctl_migrate, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(MIRRORDRM_EXCLUSIVE, mdrm_ioctl_exclusive, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(MIRRORDRM_DEVICE_INFO, mdrm_ioctl_device_info, DRM_RENDER_ALLOW),
 };
 
 static int mdrm_open(struct drm_device *dev, struct drm_file *file)
@@ -1168,6 +1222,11 @@ module_param_array(owners, uint, &nr_owners, 0444);
 MODULE_PARM_DESC(owners,
 		 "pgmap owner id of each device, 1-4 (default: device N has owner N+1)");
 
+static unsigned int devmem_mb = 256;
+module_param(devmem_mb, uint, 0444);
+MODULE_PARM_DESC(devmem_mb,
+		 "device-private memory per device in MiB, 0 for none (default 256; needs DEVICE_PRIVATE)");
+
 static struct mdrm_owner mdrm_owners[MDRM_MAX_DEVICES];
 static struct platform_device *mdrm_pdevs[MDRM_MAX_DEVICES];
 static struct mdrm_device *mdrm_devs[MDRM_MAX_DEVICES];
@@ -1187,8 +1246,11 @@ u32 mdrm_owner_id(const void *owner)
 
 static void mdrm_device_remove(unsigned int i)
 {
-	if (mdrm_devs[i])
+	if (mdrm_devs[i]) {
 		drm_dev_unregister(&mdrm_devs[i]->drm);
+		/* no file is open: move what processes still hold back to RAM */
+		mdrm_devmem_fini(mdrm_devs[i]);
+	}
 	devres_release_group(&mdrm_pdevs[i]->dev, NULL);
 	platform_device_unregister(mdrm_pdevs[i]);
 	mdrm_devs[i] = NULL;
@@ -1219,10 +1281,17 @@ static int mdrm_device_add(unsigned int i)
 	}
 	mdev->index = i;
 	mdev->owner = &mdrm_owners[(nr_owners ? owners[i] : i + 1) - 1];
+	if (devmem_mb) {
+		ret = mdrm_devmem_init(mdev, (unsigned long)devmem_mb << 20);
+		if (ret)
+			goto err;
+	}
 
 	ret = drm_dev_register(&mdev->drm, 0);
-	if (ret)
+	if (ret) {
+		mdrm_devmem_fini(mdev);
 		goto err;
+	}
 	mdrm_devs[i] = mdev;
 	return 0;
 
@@ -1243,6 +1312,10 @@ static int __init mdrm_init(void)
 	BUILD_BUG_ON(sizeof(struct drm_mirrordrm_access) != 40);
 	BUILD_BUG_ON(MDRM_LOG_SIZE > U32_MAX);
 
+	if (devmem_mb > 4096) {
+		pr_err(DRIVER_NAME ": devmem_mb=%u: at most 4096\n", devmem_mb);
+		return -EINVAL;
+	}
 	if (!devices || devices > MDRM_MAX_DEVICES) {
 		pr_err(DRIVER_NAME ": devices=%u: must be 1 to %d\n", devices,
 		       MDRM_MAX_DEVICES);

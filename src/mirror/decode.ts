@@ -1,7 +1,7 @@
 // Decoding of the mirrordrm uapi structures (kernel-patches/include/uapi/mirrordrm.h)
 // from the raw bytes the native layer returns, with the layout and flag values
 // the addon was compiled with (uapi.ts). Pure functions: unit-tested on the host.
-import type { InvalidationEvent, InvalidationRecord, MirrorCounters, MirrorMode, MirrorPageState } from './types.js';
+import type { DeviceInfo, InvalidationEvent, InvalidationRecord, MirrorCounters, MirrorMode, MirrorPageState } from './types.js';
 import { MIRRORDRM, MIRRORDRM_LAYOUT, MODE_FLAGS, eventValue } from './uapi.js';
 
 export { MIRRORDRM, MIRRORDRM_LAYOUT, MIRRORDRM_UAPI, MODE_FLAGS } from './uapi.js';
@@ -61,6 +61,7 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
       pid: dv.getUint32(o + RECORD.pid, true),
       owner: ownerName(dv.getUint32(o + RECORD.owner, true)),
       finishNs: Number(dv.getBigUint64(o + RECORD.finish_ns, true)),
+      ownMigration: (flags & MIRRORDRM.RECORD_OWN_MIGRATION) !== 0,
       blockable: (flags & MIRRORDRM.RECORD_BLOCKABLE) !== 0,
       wouldBlock: (flags & MIRRORDRM.RECORD_WOULD_BLOCK) !== 0,
       readOnlyUpdate: (flags & MIRRORDRM.RECORD_READ_ONLY) !== 0,
@@ -70,6 +71,11 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
     });
   }
   return out;
+}
+
+function ownerOf(flags: number): number | null {
+  if (!(flags & MIRRORDRM.PAGE_DEVICE_PRIVATE)) return null;
+  return (flags & MIRRORDRM.PAGE_OWNER_MASK) >>> MIRRORDRM.PAGE_OWNER_SHIFT;
 }
 
 export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageState[] {
@@ -87,6 +93,8 @@ export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageSta
         zero: (df & MIRRORDRM.PAGE_ZERO) !== 0,
         stale: (df & MIRRORDRM.PAGE_STALE) !== 0,
         sameAsCpu: (df & MIRRORDRM.PAGE_SAME) !== 0,
+        exclusive: (df & MIRRORDRM.PAGE_EXCLUSIVE) !== 0,
+        deviceOwner: ownerOf(df),
       },
       cpu: {
         pfn: dv.getBigUint64(o + PAGE.cpu_pfn, true),
@@ -95,6 +103,7 @@ export function decodePages(bytes: Uint8Array, firstPage: number): MirrorPageSta
         zero: (cf & MIRRORDRM.PAGE_ZERO) !== 0,
         error: (cf & MIRRORDRM.PAGE_ERROR) !== 0,
         order: (cf & MIRRORDRM.PAGE_ORDER_MASK) >> MIRRORDRM.PAGE_ORDER_SHIFT,
+        deviceOwner: ownerOf(cf),
       },
     });
   }
@@ -121,6 +130,9 @@ const COUNTER_FIELDS: Record<Exclude<keyof MirrorCounters, 'byEvent'>, keyof typ
   pagesDropped: 'pages_dropped',
   pagesDowngraded: 'pages_downgraded',
   logLost: 'log_lost',
+  pagesToDevice: 'pages_to_device',
+  pagesToRam: 'pages_to_ram',
+  ownMigrations: 'own_migrations',
 };
 
 /** Counters from a STATS reply; fields past the end of a shorter (older) reply read 0. */
@@ -133,4 +145,33 @@ export function decodeCounters(bytes: Uint8Array): MirrorCounters {
   for (const e of [...EVENTS, 'UNKNOWN' as const]) byEvent[e] = get(COUNTERS.by_event + 8 * eventValue(e));
   c.byEvent = byEvent;
   return c as unknown as MirrorCounters;
+}
+
+const INFO = MIRRORDRM_LAYOUT.drm_mirrordrm_device_info;
+
+export function decodeDeviceInfo(bytes: Uint8Array): DeviceInfo {
+  const dv = view(bytes);
+  const n = (off: number): number => Number(dv.getBigUint64(off, true));
+  const caps = dv.getUint32(INFO.caps, true);
+  return {
+    index: dv.getUint32(INFO.index, true),
+    owner: dv.getUint32(INFO.owner, true),
+    caps: {
+      devicePrivate: (caps & MIRRORDRM.CAP_DEVICE_PRIVATE) !== 0,
+      migrateCompound: (caps & MIRRORDRM.CAP_MIGRATE_COMPOUND) !== 0,
+      exclusive: (caps & MIRRORDRM.CAP_EXCLUSIVE) !== 0,
+    },
+    devmemPages: n(INFO.devmem_pages),
+    devmemFree: n(INFO.devmem_free),
+    devmemPfn: dv.getBigUint64(INFO.devmem_pfn, true),
+    toDevice: n(INFO.to_device),
+    toRam: n(INFO.to_ram),
+    cpuFaults: n(INFO.cpu_faults),
+    faultPages: n(INFO.fault_pages),
+    folioFrees: n(INFO.folio_frees),
+    folioSplits: n(INFO.folio_splits),
+    thpAllocs: n(INFO.thp_allocs),
+    allocFailures: n(INFO.alloc_failures),
+    evicted: n(INFO.evicted),
+  };
 }

@@ -5,11 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../addon.js';
 import { invalidArg, invalidState, invalidType, outOfRange } from '../errors.js';
-import { MIRRORDRM, decodeCounters, decodePages, decodeRecords, modeFlags } from './decode.js';
+import { MIRRORDRM, decodeCounters, decodeDeviceInfo, decodePages, decodeRecords, modeFlags } from './decode.js';
 import {
   MIRROR_MODES,
   type DeviceAccessResult,
   type CallbackBehaviour,
+  type DeviceInfo,
+  type MigrateResult,
   type DrainResult,
   type InvalidationRecord,
   type MirrorCounters,
@@ -53,25 +55,42 @@ const bufferRegistry = new FinalizationRegistry<{ dev: DeviceState; handle: numb
 
 /** The render node whose driver is mirrordrm, or undefined when none is loaded. */
 export function findMirrordrmNode(dir = '/dev/dri'): string | undefined {
+  return findMirrordrmNodes(dir)[0];
+}
+
+/** Every mirrordrm render node, in minor order (module parameter devices=N gives N). */
+export function findMirrordrmNodes(dir = '/dev/dri'): string[] {
+  const found: string[] = [];
   let names: string[];
   try {
     names = fs.readdirSync(dir).filter((n) => n.startsWith('renderD')).sort();
   } catch {
-    return undefined;
+    return found;
   }
   for (const n of names) {
     const p = path.join(dir, n);
     let fd = -1;
     try {
       fd = fs.openSync(p, fs.constants.O_RDWR /* libuv adds O_CLOEXEC */);
-      if (md.version(fd).name === 'mirrordrm') return p;
+      if (md.version(fd).name === 'mirrordrm') found.push(p);
     } catch {
       /* not ours, or not openable */
     } finally {
       if (fd >= 0) fs.closeSync(fd);
     }
   }
-  return undefined;
+  return found;
+}
+
+/** Where a migration goes and how. */
+export interface MigrateOptions {
+  to: 'device' | 'ram';
+  /** Byte offset into the buffer (page aligned); default 0. */
+  offset?: number;
+  /** Bytes (page aligned); default: to the end of the buffer. */
+  length?: number;
+  /** Move 2 MiB THPs as one device folio (MIGRATE_VMA_SELECT_COMPOUND). */
+  compound?: boolean;
 }
 
 export interface DeviceWriteOptions {
@@ -212,6 +231,42 @@ export class MockDrmBuffer implements MirroredBuffer {
     md.setBehaviour(this.#dev.fd, this.handle, flags, ns, delay);
   }
 
+  #pageRange(offset: number | undefined, length: number | undefined): [number, number] {
+    const off = offset ?? 0;
+    const len = length ?? this.size - off;
+    this.#check(off, len);
+    if (off % PAGE !== 0) throw invalidArg('offset', off, `must be aligned to ${PAGE} bytes`);
+    if (len % PAGE !== 0) throw invalidArg('length', len, `must be a multiple of ${PAGE}`);
+    return [off, len];
+  }
+
+  /**
+   * Moves [offset, offset + length) into this device's private memory or
+   * back (DRM_IOCTL_MIRRORDRM_MIGRATE). Only private anonymous memory moves
+   * (EOPNOTSUPP otherwise); ENOSPC when device memory ran out part way, with
+   * the pages that did move on the Error (migrated, compound, skipped).
+   */
+  migrate(opts: MigrateOptions): MigrateResult {
+    if (typeof opts !== 'object' || opts === null) throw invalidType('options', opts, 'an object');
+    for (const k of Object.keys(opts)) {
+      if (!['to', 'offset', 'length', 'compound'].includes(k)) throw invalidArg('options', k, 'has an unknown option');
+    }
+    if (opts.to !== 'device' && opts.to !== 'ram') throw invalidArg('options.to', opts.to, "must be 'device' or 'ram'");
+    const [off, len] = this.#pageRange(opts.offset, opts.length);
+    let flags = opts.to === 'device' ? MIRRORDRM.MIGRATE_TO_DEVICE : MIRRORDRM.MIGRATE_TO_RAM;
+    if (opts.compound) flags |= MIRRORDRM.MIGRATE_COMPOUND;
+    return md.migrate(this.#dev.fd, this.handle, off, len, flags);
+  }
+
+  /**
+   * make_device_exclusive() on each page (device atomics): the CPU loses the
+   * pages until it touches them. Returns the pages made exclusive.
+   */
+  exclusive(offset?: number, length?: number): number {
+    const [off, len] = this.#pageRange(offset, length);
+    return md.exclusive(this.#dev.fd, this.handle, off, len);
+  }
+
   close(): void {
     if (this.#token.closed) return;
     this.#token.closed = true;
@@ -235,6 +290,18 @@ export class MockDrm implements MirrorDevice {
   ) {
     this.state = { fd, closed: false };
     deviceRegistry.register(this, this.state, this);
+  }
+
+  /** Opens every mirrordrm device (module parameter devices=N), in minor order. */
+  static openAll(): MockDrm[] {
+    const out: MockDrm[] = [];
+    try {
+      for (const p of findMirrordrmNodes()) out.push(MockDrm.open(p));
+    } catch (e) {
+      for (const d of out) d.close();
+      throw e;
+    }
+    return out;
   }
 
   /** Opens the mirrordrm render node (found by driver name unless a path is given). */
@@ -314,6 +381,12 @@ export class MockDrm implements MirrorDevice {
   stats(): MirrorCounters {
     this.#live();
     return decodeCounters(md.stats(this.fd, 0));
+  }
+
+  /** Which device this is, its owner, its device memory and what moved through it. */
+  deviceInfo(): DeviceInfo {
+    this.#live();
+    return decodeDeviceInfo(md.deviceInfo(this.fd));
   }
 
   setBehaviour(b: CallbackBehaviour): void {

@@ -76,6 +76,8 @@ export interface InvalidationRecord {
   owner: number | 'foreign' | null;
   /** Time in the second (finish) pass of a two-pass notifier, 0 without one. */
   finishNs: number;
+  /** The object's own MIGRATE/EXCLUSIVE: ignored, the call maps the result itself. */
+  ownMigration: boolean;
 }
 
 export interface PageView {
@@ -84,12 +86,18 @@ export interface PageView {
   zero: boolean;
   /** Only given to CAP_SYS_ADMIN; 0n otherwise. */
   pfn: bigint;
+  /**
+   * The pgmap owner id of the device whose private memory holds the page,
+   * null for system memory. The CPU view shows only pages of this device's
+   * owner (hmm_range_fault's dev_private_owner); another owner's read as absent.
+   */
+  deviceOwner: number | null;
 }
 
 export interface MirrorPageState {
   index: number;
   /** What the device would use now. */
-  device: PageView & { stale: boolean; sameAsCpu: boolean };
+  device: PageView & { stale: boolean; sameAsCpu: boolean; exclusive: boolean };
   /** The CPU page tables, read without faulting. */
   cpu: PageView & { error: boolean; order: number };
 }
@@ -114,6 +122,41 @@ export interface MirrorCounters {
   pagesDowngraded: number;
   logLost: number;
   byEvent: Record<InvalidationEvent, number>;
+  /** Pages MIGRATE moved to device memory, and back. */
+  pagesToDevice: number;
+  pagesToRam: number;
+  /** MIGRATE/EXCLUSIVE callbacks the object ignored as its own. */
+  ownMigrations: number;
+}
+
+/** What MIGRATE moved. */
+export interface MigrateResult {
+  /** Pages moved. */
+  migrated: number;
+  /** Of those, pages moved as part of a 2 MiB folio. */
+  compound: number;
+  /** Pages of the range that did not move. */
+  skipped: number;
+}
+
+/** A mirrordrm device: which one, its owner, its device memory and what moved through it. */
+export interface DeviceInfo {
+  index: number;
+  owner: number;
+  caps: { devicePrivate: boolean; migrateCompound: boolean; exclusive: boolean };
+  devmemPages: number;
+  devmemFree: number;
+  /** First pfn of the device-private range; 0n unless CAP_SYS_ADMIN. */
+  devmemPfn: bigint;
+  toDevice: number;
+  toRam: number;
+  cpuFaults: number;
+  faultPages: number;
+  folioFrees: number;
+  folioSplits: number;
+  thpAllocs: number;
+  allocFailures: number;
+  evicted: number;
 }
 
 export interface DeviceAccessResult {

@@ -2,7 +2,7 @@
 export { Vm, ConsoleLog, guestLayout } from './vm.js';
 export type { VmOptions, ExecOptions, ExecResult, LogLine, Accel } from './vm.js';
 export { VmCrashError, VmTimeoutError, VmExitError, CRASH_PATTERNS, matchCrash } from './crash.js';
-export { KERNEL_SERIES, DEFAULT_KERNELS, kernelSeries, kernelInfo, guestUnavailableReason, cacheRoot } from './kernels.js';
+export { KERNEL_SERIES, DEFAULT_KERNELS, kernelSeries, kernelInfo, kernelConfig, guestUnavailableReason, cacheRoot } from './kernels.js';
 export type { KernelInfo, KernelSeries } from './kernels.js';
 export { ensureInitramfs } from './initramfs.js';
 export { encode, decode } from './codec.js';

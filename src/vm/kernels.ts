@@ -124,6 +124,18 @@ export function kernelInfo(series: KernelSeries): KernelInfo {
   };
 }
 
+/**
+ * One option of a cached guest kernel's configuration (its headers'
+ * .config): 'y', 'm', a value, or null when not set. Tests use it to decide
+ * at collection time what a kernel can run, and check it against what the
+ * booted kernel reports.
+ */
+export function kernelConfig(series: KernelSeries, option: string): string | null {
+  const text = fs.readFileSync(path.join(kernelInfo(series).kdir, '.config'), 'utf8');
+  const m = new RegExp(`^${option}=(.*)$`, 'm').exec(text);
+  return m ? m[1].replace(/^"(.*)"$/, '$1') : null;
+}
+
 /** Why guest runs cannot happen here, or null when they can. */
 export function guestUnavailableReason(series: KernelSeries): string | null {
   if (!findOnPath('qemu-system-x86_64')) return 'qemu-system-x86_64 not installed (scripts/setup.sh installs it)';

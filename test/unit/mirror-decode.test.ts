@@ -1,7 +1,7 @@
 // Decoding of mirrordrm uapi structures and the InvalidationTracker's
 // assertions, on synthetic bytes laid out as kernel-patches/include/uapi/mirrordrm.h.
 import { describe, expect, it } from 'vitest';
-import { InvalidationAssertionError, InvalidationTracker, MIRRORDRM, decodeCounters, decodePages, decodeRecords } from '../../src/mirror/index.js';
+import { InvalidationAssertionError, InvalidationTracker, MIRRORDRM, MIRRORDRM_LAYOUT, decodeCounters, decodePages, decodeRecords } from '../../src/mirror/index.js';
 import type { DrainResult } from '../../src/mirror/index.js';
 
 function record(o: { seq: bigint; start: bigint; end: bigint; event: number; flags: number; handle: number; dropped?: number }): Uint8Array {
@@ -32,6 +32,16 @@ describe('mirrordrm decoding', () => {
     expect(r[0]).toMatchObject({ seq: 1n, event: 'UNMAP', start: 0x7000n, end: 0x8000n, blockable: true, wouldBlock: false, handle: 3, pagesDropped: 1, durationNs: 4567, timestampNs: 123n, pid: 42 });
     expect(r[1]).toMatchObject({ event: 'RELEASE', blockable: false, wouldBlock: true, keptStale: true, end: 0xffff_ffff_ffff_ffffn });
     expect(r[2].event).toBe('UNKNOWN');
+    expect(r[0]).toMatchObject({ owner: null, finishNs: 0, ownMigration: false });
+  });
+
+  it('decodes the owner and the own-migration flag of MIGRATE records', () => {
+    const b = record({ seq: 1n, start: 0n, end: 0x1000n, event: 6, flags: MIRRORDRM.RECORD_OWN_MIGRATION, handle: 1 });
+    const dv = new DataView(b.buffer);
+    dv.setUint32(MIRRORDRM_LAYOUT.drm_mirrordrm_inval_record.owner, 3, true);
+    expect(decodeRecords(b)[0]).toMatchObject({ event: 'MIGRATE', owner: 3, ownMigration: true });
+    dv.setUint32(MIRRORDRM_LAYOUT.drm_mirrordrm_inval_record.owner, MIRRORDRM.OWNER_FOREIGN, true);
+    expect(decodeRecords(b)[0].owner).toBe('foreign');
   });
 
   it('decodes page states with the mapping order', () => {
@@ -41,15 +51,18 @@ describe('mirrordrm decoding', () => {
     dv.setBigUint64(8, 0x1234n, true);
     dv.setUint32(16, MIRRORDRM.PAGE_VALID | MIRRORDRM.PAGE_SAME, true);
     dv.setUint32(20, MIRRORDRM.PAGE_VALID | MIRRORDRM.PAGE_WRITE | (9 << MIRRORDRM.PAGE_ORDER_SHIFT), true);
+    dv.setUint32(24 + 16, MIRRORDRM.PAGE_VALID | MIRRORDRM.PAGE_EXCLUSIVE | MIRRORDRM.PAGE_DEVICE_PRIVATE | (2 << MIRRORDRM.PAGE_OWNER_SHIFT), true);
     dv.setUint32(24 + 20, MIRRORDRM.PAGE_ERROR, true);
     const p = decodePages(b, 10);
     expect(p[0]).toEqual({
       index: 10,
-      device: { pfn: 0x1234n, valid: true, write: false, zero: false, stale: false, sameAsCpu: true },
-      cpu: { pfn: 0x1234n, valid: true, write: true, zero: false, error: false, order: 9 },
+      device: { pfn: 0x1234n, valid: true, write: false, zero: false, stale: false, sameAsCpu: true, exclusive: false, deviceOwner: null },
+      cpu: { pfn: 0x1234n, valid: true, write: true, zero: false, error: false, order: 9, deviceOwner: null },
     });
     expect(p[1].cpu.error).toBe(true);
     expect(p[1].index).toBe(11);
+    // a device-private page of owner 2, held exclusive
+    expect(p[1].device).toMatchObject({ valid: true, exclusive: true, deviceOwner: 2 });
   });
 
   it('decodes counters, tolerating a shorter (older) kernel structure', () => {

@@ -32,6 +32,9 @@ extern "C" {
 #define DRM_MIRRORDRM_INVAL_READ	0x03
 #define DRM_MIRRORDRM_STATS		0x04
 #define DRM_MIRRORDRM_SET_BEHAVIOUR	0x05
+#define DRM_MIRRORDRM_MIGRATE		0x06
+#define DRM_MIRRORDRM_EXCLUSIVE		0x07
+#define DRM_MIRRORDRM_DEVICE_INFO	0x08
 
 /* ---------------------------------------------------------------------- */
 /* USERPTR: register [address, address + size) of the calling process.    */
@@ -99,8 +102,13 @@ struct drm_mirrordrm_access {
 #define MIRRORDRM_PAGE_ERROR		(1u << 3)	/* cpu: HMM_PFN_ERROR */
 #define MIRRORDRM_PAGE_STALE		(1u << 4)	/* dev: kept across an invalidation */
 #define MIRRORDRM_PAGE_SAME		(1u << 5)	/* dev: same pfn as the cpu view */
+#define MIRRORDRM_PAGE_DEVICE_PRIVATE	(1u << 6)	/* a device-private page, owner below */
+#define MIRRORDRM_PAGE_EXCLUSIVE	(1u << 7)	/* dev: held by make_device_exclusive() */
 #define MIRRORDRM_PAGE_ORDER_SHIFT	8		/* cpu: hmm_pfn_to_map_order() */
 #define MIRRORDRM_PAGE_ORDER_MASK	(0x1fu << MIRRORDRM_PAGE_ORDER_SHIFT)
+/* DEVICE_PRIVATE: the pgmap owner id of the device holding the page */
+#define MIRRORDRM_PAGE_OWNER_SHIFT	16
+#define MIRRORDRM_PAGE_OWNER_MASK	(0xfu << MIRRORDRM_PAGE_OWNER_SHIFT)
 
 struct drm_mirrordrm_page {
 	__u64 dev_pfn;		/* 0 unless CAP_SYS_ADMIN */
@@ -138,6 +146,8 @@ struct drm_mirrordrm_snapshot {
 #define MIRRORDRM_RECORD_DOWNGRADED	(1u << 3)	/* device kept read access */
 #define MIRRORDRM_RECORD_KEPT_STALE	(1u << 4)	/* GUP pages kept, marked stale */
 #define MIRRORDRM_RECORD_FENCE_WAIT	(1u << 5)	/* emulated fence wait ran */
+/* The object's own MIGRATE or EXCLUSIVE: ignored, the migration maps it. */
+#define MIRRORDRM_RECORD_OWN_MIGRATION	(1u << 8)
 
 /* record.owner: range->owner of MIGRATE and EXCLUSIVE events. */
 #define MIRRORDRM_OWNER_NONE		0		/* no owner given */
@@ -193,6 +203,9 @@ struct drm_mirrordrm_counters {
 	__u64 pages_downgraded;
 	__u64 log_lost;			/* invalidation records lost */
 	__u64 by_event[MIRRORDRM_EVENT_SLOTS];
+	__u64 pages_to_device;		/* pages MIGRATE moved to device memory */
+	__u64 pages_to_ram;		/* pages MIGRATE moved back */
+	__u64 own_migrations;		/* callbacks ignored as the object's own */
 };
 
 struct drm_mirrordrm_stats {
@@ -231,6 +244,72 @@ struct drm_mirrordrm_behaviour {
 	__u64 populate_delay_ns;
 };
 
+/* ---------------------------------------------------------------------- */
+/* MIGRATE: move pages of an object's range into the device's private     */
+/* memory (ZONE_DEVICE, MEMORY_DEVICE_PRIVATE) or back to system memory,   */
+/* with migrate_vma_setup/pages/finalize.  Only private anonymous memory   */
+/* migrates: a range over file, shared, hugetlb or VM_IO/VM_PFNMAP memory  */
+/* is refused with EOPNOTSUPP before anything moves.  When device memory   */
+/* runs out the call fails with ENOSPC after moving what fit (migrated);  */
+/* pages that did not move keep their bytes in system memory.              */
+
+#define MIRRORDRM_MIGRATE_TO_DEVICE	(1u << 0)
+#define MIRRORDRM_MIGRATE_TO_RAM	(1u << 1)
+/* Move PMD-mapped THPs as one 2 MiB folio (MIGRATE_VMA_SELECT_COMPOUND). */
+#define MIRRORDRM_MIGRATE_COMPOUND	(1u << 2)
+#define MIRRORDRM_MIGRATE_FLAGS		(MIRRORDRM_MIGRATE_TO_DEVICE | \
+					 MIRRORDRM_MIGRATE_TO_RAM | \
+					 MIRRORDRM_MIGRATE_COMPOUND)
+
+struct drm_mirrordrm_migrate {
+	__u32 handle;
+	__u32 flags;		/* exactly one of TO_DEVICE, TO_RAM; COMPOUND */
+	__u64 offset;		/* page aligned, within the object */
+	__u64 length;		/* page aligned, non-zero */
+	__u64 migrated;		/* out: pages moved */
+	__u64 compound;		/* out: of those, pages moved as part of a 2 MiB folio */
+	__u64 skipped;		/* out: pages in the range that did not move */
+};
+
+/* ---------------------------------------------------------------------- */
+/* EXCLUSIVE: make_device_exclusive() on each page of the range, for       */
+/* device atomics: the CPU loses access until it touches the page, which   */
+/* takes it back (an invalidation the log shows).                          */
+
+struct drm_mirrordrm_exclusive {
+	__u32 handle;
+	__u32 flags;		/* must be 0 */
+	__u64 offset;		/* page aligned */
+	__u64 length;		/* page aligned, non-zero */
+	__u64 pages;		/* out: pages made exclusive */
+};
+
+/* ---------------------------------------------------------------------- */
+/* DEVICE_INFO: what this device is and has.                              */
+
+#define MIRRORDRM_CAP_DEVICE_PRIVATE	(1u << 0)	/* device memory, MIGRATE */
+#define MIRRORDRM_CAP_MIGRATE_COMPOUND	(1u << 1)	/* MIGRATE_COMPOUND */
+#define MIRRORDRM_CAP_EXCLUSIVE		(1u << 2)	/* EXCLUSIVE */
+
+struct drm_mirrordrm_device_info {
+	__u32 index;		/* device number, 0.. in load order */
+	__u32 owner;		/* pgmap owner id */
+	__u32 caps;		/* MIRRORDRM_CAP_* */
+	__u32 pad;		/* zero */
+	__u64 devmem_pages;	/* device-private pages, 0 without */
+	__u64 devmem_free;	/* of those, not in use */
+	__u64 devmem_pfn;	/* first pfn; 0 unless CAP_SYS_ADMIN */
+	__u64 to_device;	/* pages migrated in, cumulative */
+	__u64 to_ram;		/* pages migrated out by MIGRATE */
+	__u64 cpu_faults;	/* migrate_to_ram() calls */
+	__u64 fault_pages;	/* pages those moved back */
+	__u64 folio_frees;	/* folio_free() calls */
+	__u64 folio_splits;	/* folio_split() calls */
+	__u64 thp_allocs;	/* 2 MiB device folios handed out */
+	__u64 alloc_failures;	/* device page allocations that failed */
+	__u64 evicted;		/* pages moved out at unload */
+};
+
 #define DRM_IOCTL_MIRRORDRM_USERPTR \
 	_IOWR(MIRRORDRM_IOCTL_BASE, MIRRORDRM_COMMAND_BASE + DRM_MIRRORDRM_USERPTR, \
 	      struct drm_mirrordrm_userptr)
@@ -249,6 +328,15 @@ struct drm_mirrordrm_behaviour {
 #define DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR \
 	_IOW(MIRRORDRM_IOCTL_BASE, MIRRORDRM_COMMAND_BASE + DRM_MIRRORDRM_SET_BEHAVIOUR, \
 	     struct drm_mirrordrm_behaviour)
+#define DRM_IOCTL_MIRRORDRM_MIGRATE \
+	_IOWR(MIRRORDRM_IOCTL_BASE, MIRRORDRM_COMMAND_BASE + DRM_MIRRORDRM_MIGRATE, \
+	      struct drm_mirrordrm_migrate)
+#define DRM_IOCTL_MIRRORDRM_EXCLUSIVE \
+	_IOWR(MIRRORDRM_IOCTL_BASE, MIRRORDRM_COMMAND_BASE + DRM_MIRRORDRM_EXCLUSIVE, \
+	      struct drm_mirrordrm_exclusive)
+#define DRM_IOCTL_MIRRORDRM_DEVICE_INFO \
+	_IOR(MIRRORDRM_IOCTL_BASE, MIRRORDRM_COMMAND_BASE + DRM_MIRRORDRM_DEVICE_INFO, \
+	     struct drm_mirrordrm_device_info)
 
 #if defined(__cplusplus)
 }
