@@ -6,6 +6,7 @@ import { hostHugepagesSuite } from './suites/host-hugepages.js';
 import { guestFakevramSuite } from './suites/guest-fakevram.js';
 import { guestMirrordrmSuite } from './suites/guest-mirrordrm.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
+import { guestDevmemSuite } from './suites/guest-devmem.js';
 
 export const SUITES: Suite[] = [
   hostFaultsSuite,
@@ -13,5 +14,6 @@ export const SUITES: Suite[] = [
   hostHugepagesSuite,
   guestFakevramSuite,
   guestMirrordrmSuite,
+  guestDevmemSuite,
   guestSelftestsSuite,
 ];

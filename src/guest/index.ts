@@ -14,6 +14,9 @@ export const mirrordrmBench = guestModule<typeof import('./mirrordrm-bench.js')>
 /** Device-private memory scenarios (test/guest/mirrordrm-devmem.test.ts). */
 export const devmemScenarios = guestModule<typeof import('./devmem.js')>('guest/devmem.js');
 
+/** Rounds of the device-memory benchmark (the guest/devmem suite). */
+export const devmemBench = guestModule<typeof import('./devmem-bench.js')>('guest/devmem-bench.js');
+
 /** fakevram steps and benchmark rounds (test/guest/fakevram.test.ts, the guest/fakevram suite). */
 export const fakevramSteps = guestModule<typeof import('./fakevram.js')>('guest/fakevram.js');
 
@@ -24,4 +27,4 @@ export const selftest = guestModule<typeof import('./selftest.js')>('guest/selft
 export const guestSystem = guestModule<typeof import('./system.js')>('guest/system.js');
 
 /** Every handle, for the check that their paths name their modules. */
-export const GUEST_MODULES = { mirrordrmScenarios, devmemScenarios, mirrordrmBench, fakevramSteps, selftest, guestSystem } as const;
+export const GUEST_MODULES = { mirrordrmScenarios, devmemScenarios, devmemBench, mirrordrmBench, fakevramSteps, selftest, guestSystem } as const;

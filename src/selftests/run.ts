@@ -156,7 +156,7 @@ export interface RunOptions {
 }
 
 /** Loads test_hmm.ko with two 256 MiB DEVICE_COHERENT ranges in the VM's memmap= reserved range. */
-async function loadTestHmm(vm: Vm, build: SelftestsBuild): Promise<string> {
+export async function loadTestHmm(vm: Vm, build: SelftestsBuild): Promise<string> {
   if (build.manifest.testHmm !== true) return `test_hmm.ko not built: ${build.manifest.testHmm}`;
   if (vm.iomem.size < 2n * TEST_HMM_CHUNK) return `test_hmm.ko needs 512 MiB of reserved memory for DEVICE_COHERENT, the VM has ${vm.iomem.size >> 20n} MiB`;
   const dev0 = vm.iomem.base;
@@ -225,7 +225,7 @@ function execContained(vm: Vm, limitS: number, bin: string, args: readonly strin
   return vm.exec('sh', ['-c', script, String(limitS), bin, ...args], { cwd: '/tmp', timeoutMs: (limitS + 60) * 1000 });
 }
 
-async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<SuiteRunResult> {
+export async function runSuite(vm: Vm, suite: SelftestSuite, binary: string): Promise<SuiteRunResult> {
   const t0 = Date.now();
   // busybox timeout kills the suite in the guest; the request limit is a
   // backstop for a guest that stops answering altogether.
