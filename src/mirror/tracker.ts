@@ -39,6 +39,8 @@ export function formatRecord(r: InvalidationRecord, base = 0n): string {
     r.downgraded && 'downgraded',
     r.keptStale && 'kept-stale',
     r.fenceWait && 'fence-wait',
+    r.twoPass && 'two-pass',
+    r.finishFallback && 'finish-fallback',
   ].filter(Boolean);
   return `#${r.seq} ${r.event} [${rel(r.start)}, ${rel(r.end)}) handle ${r.handle} dropped ${r.pagesDropped} downgraded ${r.pagesDowngraded} ${flags.join(' ')} ${r.durationNs} ns pid ${r.pid}`;
 }

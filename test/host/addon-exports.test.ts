@@ -75,7 +75,7 @@ const declared = {
       drm_mirrordrm_snapshot: { sizeof: N, handle: N, flags: N, first_page: N, count: N, pages: N },
       drm_mirrordrm_inval_record: {
         sizeof: N, seq: N, start: N, end: N, timestamp_ns: N, duration_ns: N, pages_dropped: N,
-        pages_downgraded: N, handle: N, event: N, flags: N, pid: N,
+        pages_downgraded: N, handle: N, event: N, flags: N, pid: N, owner: N, pad: N, finish_ns: N,
       },
       drm_mirrordrm_inval_read: { sizeof: N, records: N, count: N, flags: N, lost: N, lost_total: N, pending: N },
       drm_mirrordrm_counters: {
@@ -97,7 +97,8 @@ const declared = {
     MIRRORDRM_PAGE_STALE: N, MIRRORDRM_PAGE_SAME: N, MIRRORDRM_PAGE_ORDER_SHIFT: N,
     MIRRORDRM_PAGE_ORDER_MASK: N, MIRRORDRM_RECORD_BLOCKABLE: N, MIRRORDRM_RECORD_WOULD_BLOCK: N,
     MIRRORDRM_RECORD_READ_ONLY: N, MIRRORDRM_RECORD_DOWNGRADED: N, MIRRORDRM_RECORD_KEPT_STALE: N,
-    MIRRORDRM_RECORD_FENCE_WAIT: N, MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE: N, MIRRORDRM_FENCE_WAIT_MAX_NS: N,
+    MIRRORDRM_RECORD_FENCE_WAIT: N, MIRRORDRM_USERPTR_TWO_PASS: N, MIRRORDRM_RECORD_TWO_PASS: N,
+    MIRRORDRM_RECORD_FINISH_FALLBACK: N, MIRRORDRM_OWNER_NONE: N, MIRRORDRM_OWNER_FOREIGN: N, MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE: N, MIRRORDRM_FENCE_WAIT_MAX_NS: N,
     MIRRORDRM_POPULATE_DELAY_MAX_NS: N, MIRRORDRM_ACCESS_FLAGS: N, MIRRORDRM_BEHAVIOUR_FLAGS: N,
     MIRRORDRM_IOCTL_BASE: N, MIRRORDRM_COMMAND_BASE: N, DRM_MIRRORDRM_USERPTR: N, DRM_MIRRORDRM_ACCESS: N,
     DRM_MIRRORDRM_SNAPSHOT: N, DRM_MIRRORDRM_INVAL_READ: N, DRM_MIRRORDRM_STATS: N,
