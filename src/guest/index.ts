@@ -11,6 +11,9 @@ export const mirrordrmScenarios = guestModule<typeof import('./mirrordrm/index.j
 /** Rounds of the mirrordrm benchmark (the guest/mirrordrm suite, test/guest/mirrordrm-bench.test.ts). */
 export const mirrordrmBench = guestModule<typeof import('./mirrordrm-bench.js')>('guest/mirrordrm-bench.js');
 
+/** Rounds of the two-pass notifier benchmark (the guest/mirrordrm-twopass suite). */
+export const mirrordrmTwoPassBench = guestModule<typeof import('./mirrordrm-twopass-bench.js')>('guest/mirrordrm-twopass-bench.js');
+
 /** fakevram steps and benchmark rounds (test/guest/fakevram.test.ts, the guest/fakevram suite). */
 export const fakevramSteps = guestModule<typeof import('./fakevram.js')>('guest/fakevram.js');
 
@@ -21,4 +24,4 @@ export const selftest = guestModule<typeof import('./selftest.js')>('guest/selft
 export const guestSystem = guestModule<typeof import('./system.js')>('guest/system.js');
 
 /** Every handle, for the check that their paths name their modules. */
-export const GUEST_MODULES = { mirrordrmScenarios, mirrordrmBench, fakevramSteps, selftest, guestSystem } as const;
+export const GUEST_MODULES = { mirrordrmScenarios, mirrordrmBench, mirrordrmTwoPassBench, fakevramSteps, selftest, guestSystem } as const;

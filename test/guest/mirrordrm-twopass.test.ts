@@ -1,0 +1,89 @@
+// Two-pass interval notifiers in mirrordrm (MIRRORDRM_USERPTR_TWO_PASS): on
+// kernels with mmu_interval_notifier_ops.invalidate_start / invalidate_finish
+// (7.1+), a partial munmap gives each object exactly one record, the two-pass
+// one with its fence wait in the finish pass and a short start pass, and the
+// device reads the new bytes afterwards; older kernels refuse the flag with
+// EOPNOTSUPP, asserted as the kernel's answer.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { caseId, caseOf } from './cases.js';
+import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
+import { mirrordrmScenarios } from '../../src/guest/index.js';
+import type { KernelSeries } from '../../src/vm/index.js';
+import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
+
+type Scenarios = typeof import('../../src/guest/mirrordrm/index.js');
+const PAGE = 4096;
+const FENCE_NS = 100_000_000; // 100 ms: the emulated fence wait of both objects
+
+/** Series with the two-pass ops: Linux 7.1 and later. */
+function hasTwoPass(series: KernelSeries): boolean {
+  const [major, minor] = series.split('.').map(Number);
+  return major > 7 || (major === 7 && minor >= 1);
+}
+
+for (const series of kernels()) {
+  const reason = skipReason(series);
+  const twoPass = hasTwoPass(series);
+  const noTwoPass = twoPass ? null : `Linux ${series} has no mmu_interval_notifier_ops.invalidate_start/finish (7.1+): mirrordrm refuses TWO_PASS with EOPNOTSUPP`;
+  if (!reason && noTwoPass) console.warn(`mirrordrm two-pass cases on ${series} skipped: ${noTwoPass}`);
+
+  describe.skipIf(reason !== null)(`mirrordrm two-pass on ${series}`, () => {
+    beforeAll(() => ensureGuestBuild([series]), 600_000);
+    const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const call = <K extends GuestFunctions<Scenarios>>(name: K, ...args: GuestArgs<Scenarios, K>): Promise<any> => guest.vm.call(mirrordrmScenarios, name, ...args);
+
+    it(...caseOf('twopass-support', twoPass ? 'USERPTR with TWO_PASS is accepted (hmm and gup) and the device reads the buffer' : 'USERPTR with TWO_PASS is refused by the kernel with EOPNOTSUPP (hmm and gup)', { timeout: 120_000 }), async () => {
+      const r = await call('twoPassSupport');
+      console.log(`[${series}] two-pass USERPTR: ${JSON.stringify(r)}`);
+      for (const mode of ['hmm', 'gup']) {
+        if (twoPass) expect(r[mode]).toEqual({ ok: true, value: [1, 1, 1, 1] });
+        else expect(r[mode]).toEqual({ ok: false, code: 'EOPNOTSUPP', errno: -95 });
+      }
+    });
+
+    for (const mode of ['hmm', 'gup'] as const) {
+      it.skipIf(!twoPass)(...caseOf(caseId('twopass-munmap', mode), `${mode}: munmap of 2 of 8 pages: one UNMAP record per object, the two-pass one with the fence wait in its finish pass (finish_ns >= wait, start pass shorter), the one-pass one with it in the callback; both devices read the new bytes mapped in the hole`, { timeout: 180_000 }), async () => {
+        const r = await call('twoPassMunmap', mode, FENCE_NS);
+        const show = r.records.map((x: { handle: number; twoPass: boolean; durationNs: number; finishNs: number; pagesDropped: number }) =>
+          `${x.handle === r.handles.two ? 'two-pass' : 'one-pass'}: start ${(x.durationNs / 1e6).toFixed(3)} ms, finish ${(x.finishNs / 1e6).toFixed(3)} ms, dropped ${x.pagesDropped}`);
+        console.log(`[${series}] ${mode} munmap, fence wait ${FENCE_NS / 1e6} ms: ${show.join('; ')}`);
+        expect(r.records).toHaveLength(2);
+        const two = r.records.find((x: { handle: number }) => x.handle === r.handles.two);
+        const one = r.records.find((x: { handle: number }) => x.handle === r.handles.one);
+        const common = { event: 'UNMAP', relStart: 2 * PAGE, relEnd: 4 * PAGE, blockable: true, wouldBlock: false, fenceWait: true, pagesDropped: 2, keptStale: false, finishFallback: false };
+        expect(two).toMatchObject({ ...common, twoPass: true });
+        expect(one).toMatchObject({ ...common, twoPass: false, finishNs: 0 });
+        // fsleep() sleeps at least the wait: where it ran is where the time is
+        expect(two.finishNs).toBeGreaterThanOrEqual(FENCE_NS);
+        expect(two.durationNs).toBeLessThan(FENCE_NS);
+        expect(one.durationNs).toBeGreaterThanOrEqual(FENCE_NS);
+        // counters right after the munmap: one invalidation each, 2 pages out of the view
+        for (const k of ['two', 'one'] as const) {
+          expect(r.stats[k]).toMatchObject({ invalidations: 1, pagesDropped: 2, pagesValid: 6, pagesPinned: mode === 'gup' ? 6 : 0, wouldBlock: 0 });
+          expect(r.stats[k].byEvent.UNMAP).toBe(1);
+          expect(r.read[k]).toEqual({ bad: 0, hole: r.expect.hole, first: r.expect.first, last: r.expect.last });
+        }
+      });
+    }
+
+    it.skipIf(!twoPass)(...caseOf(caseId('twopass-fallback', 'gup'), 'gup: munmap of a re-pinning two-pass object of 256 pages: the pages to release do not fit the one-page finish state, the start pass does everything (FINISH_FALLBACK, finish_ns 0, the fence wait in the start pass), every pin released', { timeout: 180_000 }), async () => {
+      const r = await call('twoPassFallback', 'gup', 256, FENCE_NS);
+      console.log(`[${series}] gup fallback, 256 pages: ${JSON.stringify(r.records.map((x: { durationNs: number; finishNs: number; finishFallback: boolean }) => [x.durationNs, x.finishNs, x.finishFallback]))}`);
+      expect(r.records).toHaveLength(1);
+      expect(r.records[0]).toMatchObject({ handle: r.handle, event: 'UNMAP', relStart: 0, relEnd: 256 * PAGE, blockable: true, twoPass: true, finishFallback: true, fenceWait: true, finishNs: 0, pagesDropped: 256 });
+      expect(r.records[0].durationNs).toBeGreaterThanOrEqual(FENCE_NS);
+      expect(r.before).toMatchObject({ pagesPinned: 256, pagesValid: 256 });
+      expect(r.after).toMatchObject({ pagesPinned: 0, pagesValid: 0, invalidations: 1, pagesDropped: 256 });
+      expect(r.read).toMatchObject({ ok: false, code: 'EFAULT' });
+    });
+
+    it.skipIf(!twoPass)(...caseOf(caseId('twopass-finish', 'gup'), 'gup: munmap of 16 pages of a re-pinning two-pass object: the pins are released in the finish pass (no fallback), every pin released', { timeout: 180_000 }), async () => {
+      const r = await call('twoPassFallback', 'gup', 16, 0);
+      expect(r.records).toHaveLength(1);
+      expect(r.records[0]).toMatchObject({ handle: r.handle, event: 'UNMAP', relStart: 0, relEnd: 16 * PAGE, twoPass: true, finishFallback: false, fenceWait: false, pagesDropped: 16 });
+      expect(r.records[0].finishNs).toBeGreaterThan(0);
+      expect(r.after).toMatchObject({ pagesPinned: 0, pagesValid: 0, invalidations: 1, pagesDropped: 16 });
+    });
+  });
+}
