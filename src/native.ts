@@ -392,6 +392,8 @@ export interface FaultTimingNative {
   clearTiming(addr: U64, length: U64, passes: U64, method: I64): Float64Array;
   clearTiming(addr: U64, length: U64, passes: U64, method: I64, chunk: U64): Float64Array;
   timedMadvise(addr: U64, length: U64, advice: I64): number;
+  /** ns of one munmap(addr, length), timed in C around the system call. */
+  timedMunmap(addr: U64, length: U64): number;
 }
 
 // ---------------------------------------------------------------- drm.cc

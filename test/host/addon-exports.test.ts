@@ -63,7 +63,7 @@ const declared = {
     UFFD_PAGEFAULT_FLAG_MINOR: N, POLICY_COPY: N, POLICY_ZEROPAGE: N,
   },
   threadAccess: F, forkAccess: F, gettid: F, monotonicNs: F, faultRun: F, faultTouch: F, clockOverhead: F,
-  perfProbe: F, clearTiming: F, timedMadvise: F, drmVersion: F, kvmProbe: F,
+  perfProbe: F, clearTiming: F, timedMadvise: F, timedMunmap: F, drmVersion: F, kvmProbe: F,
   mirrordrm: {
     version: F, gemClose: F, userptr: F, userptrAsync: F, access: F, accessAsync: F, accessAddr: F,
     accessAddrAsync: F, snapshot: F, invalRead: F, stats: F, setBehaviour: F, ioctl: F, pollAsync: F,
