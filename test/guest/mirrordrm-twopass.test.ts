@@ -5,6 +5,10 @@
 // device reads the new bytes afterwards; older kernels refuse the flag with
 // EOPNOTSUPP, asserted as the kernel's answer.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../../src/paths.js';
 import { caseId, caseOf } from './cases.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
 import { mirrordrmScenarios } from '../../src/guest/index.js';
@@ -76,6 +80,32 @@ for (const series of kernels()) {
       expect(r.before).toMatchObject({ pagesPinned: 256, pagesValid: 256 });
       expect(r.after).toMatchObject({ pagesPinned: 0, pagesValid: 0, invalidations: 1, pagesDropped: 256 });
       expect(r.read).toMatchObject({ ok: false, code: 'EFAULT' });
+    });
+
+    // A non-blockable range in the guest: process_mrelease() reaps a killed
+    // process's memory as the OOM reaper does. The child owning the objects
+    // is a C process (kernel-patches/mirrordrm/selftest), its cases run here
+    // selected by MIRRORDRM_TEST_ONLY; on kernels without the ops the C cases
+    // skip with the EOPNOTSUPP they got.
+    it(...caseOf('twopass-nonblockable', twoPass ? 'non-blockable ranges (process_mrelease of a killed child): a busy two-pass object answers false in its start pass (TWO_PASS | WOULD_BLOCK, no finish), an idle one (hmm, and gup re-pinning) runs its start pass then a finish pass that releases the pages' : 'the C selftest\'s two-pass non-blockable cases skip: the kernel refuses TWO_PASS with EOPNOTSUPP', { timeout: 180_000 }), async () => {
+      const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
+      execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
+      await call('installFile', '/tmp/mirrordrm_test', fs.readFileSync(bin));
+      const r = await guest.vm.exec('/bin/sh', ['-c', 'MIRRORDRM_TEST_ONLY=two-pass /tmp/mirrordrm_test']);
+      const lines = r.stdout.split('\n').map((l: string) => l.replace(/\r$/, ''));
+      console.log(`[${series}] selftest two-pass cases:\n  ${lines.filter((l: string) => /two-pass|first record|totals/.test(l) && !/not selected/.test(l)).join('\n  ')}`);
+      expect(r.status).toBe(0);
+      const ids = ['nonblockable@busy@two-pass', 'nonblockable@idle@two-pass', 'nonblockable@gup@idle@two-pass'];
+      for (const id of ids) {
+        const result = lines.find((l: string) => new RegExp(`^(not )?ok \\d+ ${id}( |$)`).test(l));
+        if (twoPass) expect(result, id).toMatch(new RegExp(`^ok \\d+ ${id}$`));
+        else expect(result, id).toMatch(/# SKIP two-pass notifiers: USERPTR_TWO_PASS refused with EOPNOTSUPP/);
+      }
+      if (twoPass) {
+        expect(lines).toContain('# nonblockable@busy@two-pass: two-pass: the start pass answers false (TWO_PASS | WOULD_BLOCK), no finish pass');
+        expect(lines).toContain('# nonblockable@idle@two-pass: two-pass: non-blockable start pass, then a finish pass (no fence wait, no fallback)');
+        expect(lines).toContain('# nonblockable@gup@idle@two-pass: two-pass: non-blockable start pass, then a finish pass (no fence wait, no fallback)');
+      }
     });
 
     it.skipIf(!twoPass)(...caseOf(caseId('twopass-finish', 'gup'), 'gup: munmap of 16 pages of a re-pinning two-pass object: the pins are released in the finish pass (no fallback), every pin released', { timeout: 180_000 }), async () => {
