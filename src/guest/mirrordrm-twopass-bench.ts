@@ -8,6 +8,7 @@
 import { native } from '../addon.js';
 import { MockDrm } from '../mirror/mockdrm.js';
 import { MIRRORDRM } from '../mirror/uapi.js';
+export { setNumaBalancing } from './mirrordrm/numa.js';
 
 export const TWO_PASS_KINDS = ['one-pass', 'two-pass'] as const;
 export type TwoPassKind = (typeof TWO_PASS_KINDS)[number];
@@ -16,10 +17,12 @@ export type TwoPassKind = (typeof TWO_PASS_KINDS)[number];
  * One round over `n` objects on a `size`-byte mapping, `reps` munmaps per
  * kind. Samples (ns) by "kind/what": munmap (the system call), callback
  * (mean over the munmap's records of start + finish pass), and for two-pass
- * start and finish (means of each pass). `records` counts what came back,
- * `lost` what the log dropped (both kinds together).
+ * start and finish (means of each pass). `records` counts the munmap's
+ * records, `others` any other record, `lost` what the log dropped (both kinds
+ * together). Automatic NUMA balancing must be off (setNumaBalancing(0)): its
+ * hinting faults invalidate the range of all N objects in the background.
  */
-export async function twoPassRound(n: number, size: number, reps: number, round = 0): Promise<{ samples: Record<string, number[]>; records: number; lost: number; fallbacks: number }> {
+export async function twoPassRound(n: number, size: number, reps: number, round = 0): Promise<{ samples: Record<string, number[]>; records: number; lost: number; fallbacks: number; others: number }> {
   using dev = MockDrm.open();
   const md = native.mirrordrm;
   const c = native.mmConstants;
@@ -28,6 +31,7 @@ export async function twoPassRound(n: number, size: number, reps: number, round 
   let records = 0;
   let lost = 0;
   let fallbacks = 0;
+  let others = 0;
   for (let r = 0; r < reps; r++) {
     const order = (round + r) % 2 ? [...TWO_PASS_KINDS].reverse() : TWO_PASS_KINDS;
     for (const kind of order) {
@@ -50,13 +54,15 @@ export async function twoPassRound(n: number, size: number, reps: number, round 
       let total = 0;
       let start = 0;
       let finish = 0;
-      for (const x of d.records) {
+      const ours = d.records.filter((x) => x.event === 'UNMAP' && x.start === addr && x.end === addr + BigInt(size));
+      others += d.records.length - ours.length;
+      for (const x of ours) {
         total += x.durationNs + x.finishNs;
         start += x.durationNs;
         finish += x.finishNs;
         if (x.finishFallback) fallbacks++;
       }
-      const k = d.records.length;
+      const k = ours.length;
       records += k;
       if (k) {
         push(`${kind}/callback`, total / k);
@@ -67,5 +73,5 @@ export async function twoPassRound(n: number, size: number, reps: number, round 
       }
     }
   }
-  return { samples, records, lost, fallbacks };
+  return { samples, records, lost, fallbacks, others };
 }

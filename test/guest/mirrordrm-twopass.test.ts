@@ -6,8 +6,13 @@
 // EOPNOTSUPP, asserted as the kernel's answer.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
+import fs, { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { runBench } from '../../src/bench/runner.js';
+import { guestMirrordrmTwoPassSuite, hasTwoPassNotifiers } from '../../src/bench/suites/guest-mirrordrm-twopass.js';
+import type { Results } from '../../src/report/results.js';
+import { validateResults } from '../../src/report/validate.js';
 import { repoRoot } from '../../src/paths.js';
 import { caseId, caseOf } from './cases.js';
 import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
@@ -19,11 +24,8 @@ type Scenarios = typeof import('../../src/guest/mirrordrm/index.js');
 const PAGE = 4096;
 const FENCE_NS = 100_000_000; // 100 ms: the emulated fence wait of both objects
 
-/** Series with the two-pass ops: Linux 7.1 and later. */
-function hasTwoPass(series: KernelSeries): boolean {
-  const [major, minor] = series.split('.').map(Number);
-  return major > 7 || (major === 7 && minor >= 1);
-}
+/** Series with the two-pass ops: Linux 7.1 and later (the bench suite's rule). */
+const hasTwoPass = (series: KernelSeries): boolean => hasTwoPassNotifiers(series);
 
 for (const series of kernels()) {
   const reason = skipReason(series);
@@ -114,6 +116,54 @@ for (const series of kernels()) {
       expect(r.records[0]).toMatchObject({ handle: r.handle, event: 'UNMAP', relStart: 0, relEnd: 16 * PAGE, twoPass: true, finishFallback: false, fenceWait: false, pagesDropped: 16 });
       expect(r.records[0].finishNs).toBeGreaterThan(0);
       expect(r.after).toMatchObject({ pagesPinned: 0, pagesValid: 0, invalidations: 1, pagesDropped: 16 });
+    });
+  });
+}
+
+// The guest/mirrordrm-twopass bench suite end to end with --quick: on 7.1+
+// one measurement per kind and N with its spread and the two-pass/one-pass
+// ratios; older kernels get the suite skipped with the reason. No speed is
+// asserted.
+{
+  const matrix = kernels().filter((k) => !skipReason(k));
+  describe.skipIf(matrix.length === 0)('guest/mirrordrm-twopass bench suite, --quick', () => {
+    let results: Results;
+    beforeAll(async () => {
+      ensureGuestBuild(matrix);
+      const outDir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-twopass-bench-'));
+      const lines: string[] = [];
+      const run = await runBench({ suites: [guestMirrordrmTwoPassSuite], kernels: matrix, quick: true, outDir, log: (l) => lines.push(l) });
+      console.log(lines.join('\n'));
+      results = JSON.parse(fs.readFileSync(run.written.json, 'utf8')) as Results;
+    }, 900_000);
+
+    it(...caseOf('twopass-bench-quick', 'the two-pass bench suite under --quick: valid results, every N measured for both kinds with its ratio and spread on 7.1+, skipped with the reason before', { timeout: 60_000 }), () => {
+      expect(validateResults(results)).toEqual([]);
+      for (const kernel of matrix) {
+        const s = results.suites.find((x) => x.id === 'guest/mirrordrm-twopass' && x.kernel === kernel)!;
+        if (!hasTwoPass(kernel)) {
+          expect(s).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/no two-pass interval notifiers .*EOPNOTSUPP/) });
+          continue;
+        }
+        expect(s.status, s.reason).toBe('complete');
+        expect(s.checks.filter((c) => c.status !== 'pass')).toEqual([]);
+        expect(s.checks).toHaveLength(4);
+        for (const n of [1, 16, 256, 4096]) {
+          for (const id of [`munmap/one-pass/${n}`, `munmap/two-pass/${n}`, `callback/one-pass/${n}`, `callback/two-pass/${n}`, `start/two-pass/${n}`, `finish/two-pass/${n}`]) {
+            const m = s.measurements.find((x) => x.id === id);
+            expect(m, id).toBeDefined();
+            expect(m!.warm.n, id).toBeGreaterThanOrEqual(3);
+            expect(m!.warm.min, id).toBeLessThanOrEqual(m!.warm.median);
+            expect(m!.warm.median, id).toBeLessThanOrEqual(m!.warm.p99);
+          }
+          for (const what of ['munmap', 'callback']) {
+            const c = s.comparisons.find((x) => x.id === `${what} two-pass/one-pass ${n}`);
+            expect(c, `${what} ${n}`).toBeDefined();
+            expect(c!.ratio.lo).toBeLessThanOrEqual(c!.ratio.median);
+            expect(c!.ratio.median).toBeLessThanOrEqual(c!.ratio.hi);
+          }
+        }
+      }
     });
   });
 }
