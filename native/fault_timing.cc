@@ -509,6 +509,21 @@ Napi::Value TimedMadvise(const Napi::CallbackInfo &info)
 	return Napi::Number::New(env, (double)(t1 - t0));
 }
 
+// timedMunmap(addr, length) -> ns of the one munmap call (the invalidation
+// callbacks of every notifier on the range run inside it).
+Napi::Value TimedMunmap(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	uint64_t addr = ArgU64(info, 0, "addr");
+	uint64_t length = ArgU64(info, 1, "length");
+	uint64_t t0 = NowNs();
+	int rc = munmap((void *)addr, length);
+	uint64_t t1 = NowNs();
+	if (rc)
+		ThrowSyscallError(env, errno, "munmap", {{"addr", addr, true}, {"length", length}});
+	return Napi::Number::New(env, (double)(t1 - t0));
+}
+
 } // namespace
 
 void InitFaultTiming(Napi::Env env, Napi::Object exports)
@@ -519,4 +534,5 @@ void InitFaultTiming(Napi::Env env, Napi::Object exports)
 	exports.Set("perfProbe", Napi::Function::New(env, PerfProbe, "perfProbe"));
 	exports.Set("clearTiming", Napi::Function::New(env, ClearTiming, "clearTiming"));
 	exports.Set("timedMadvise", Napi::Function::New(env, TimedMadvise, "timedMadvise"));
+	exports.Set("timedMunmap", Napi::Function::New(env, TimedMunmap, "timedMunmap"));
 }

@@ -392,6 +392,8 @@ export interface FaultTimingNative {
   clearTiming(addr: U64, length: U64, passes: U64, method: I64): Float64Array;
   clearTiming(addr: U64, length: U64, passes: U64, method: I64, chunk: U64): Float64Array;
   timedMadvise(addr: U64, length: U64, advice: I64): number;
+  /** ns of one munmap(addr, length), timed in C around the system call. */
+  timedMunmap(addr: U64, length: U64): number;
 }
 
 // ---------------------------------------------------------------- drm.cc
@@ -441,6 +443,8 @@ export type MirrordrmConstantName =
   | 'MIRRORDRM_RECORD_BLOCKABLE' | 'MIRRORDRM_RECORD_WOULD_BLOCK'
   | 'MIRRORDRM_RECORD_READ_ONLY' | 'MIRRORDRM_RECORD_DOWNGRADED'
   | 'MIRRORDRM_RECORD_KEPT_STALE' | 'MIRRORDRM_RECORD_FENCE_WAIT'
+  | 'MIRRORDRM_USERPTR_TWO_PASS' | 'MIRRORDRM_RECORD_TWO_PASS'
+  | 'MIRRORDRM_RECORD_FINISH_FALLBACK'
   | 'MIRRORDRM_OWNER_NONE' | 'MIRRORDRM_OWNER_FOREIGN'
   | 'MIRRORDRM_RECORD_OWN_MIGRATION'
   | 'MIRRORDRM_PAGE_DEVICE_PRIVATE' | 'MIRRORDRM_PAGE_EXCLUSIVE'

@@ -49,6 +49,46 @@
  *  - The mmap lock (read) is taken around hmm_range_fault(), remote GUP and
  *    the VMA check at creation, never while holding obj->lock.
  *
+ * Two-pass objects (MIRRORDRM_USERPTR_TWO_PASS, Linux 7.1+) split the
+ * callback in two, as mmu_interval_notifier_ops.invalidate_start and
+ * .invalidate_finish.  The core calls the start pass of every notifier the
+ * range hits, then the finish pass of each that handed one back, all inside
+ * mmu_notifier_invalidate_range_start(): before the CPU page tables change.
+ *
+ *  - The start pass does what the one-pass callback does under obj->lock
+ *    (mutex_trylock() when not blockable, false when that fails or the
+ *    device is busy), mmu_interval_set_seq() and clearing the device view:
+ *    after it the device starts no access to the range.  The emulated fence
+ *    wait and the GUP pages taken out of the view go to the finish pass in a
+ *    struct mdrm_finish allocated per invocation with GFP_NOWAIT, before
+ *    obj->lock is taken (callbacks run in parallel, each needs its own).
+ *    Without it (allocation failed, or more pages than fit in one page) the
+ *    start pass does everything and flags the record FINISH_FALLBACK.
+ *  - The finish pass runs in the same context as the start pass and inherits
+ *    its constraints: it gets no range, so blockability is decided by the
+ *    start pass, which only hands over a fence wait (a sleep) for a blockable
+ *    range; a non-blockable range only hands over page releases, which do
+ *    not sleep.  It is still inside the notifier's lockdep map, so it
+ *    allocates nothing and must not take locks held around reclaim (folio
+ *    locks: pages are released with folio_mark_dirty() + unpin, as under
+ *    obj->lock, safe because the CPU still maps them).
+ *  - The finish pass takes no obj->lock: the pages it releases left the
+ *    device view in the start pass and belong to its struct mdrm_finish
+ *    alone, the record is its own, counters are atomic.  The view cannot be
+ *    rebuilt meanwhile: a populate in flight fails mmu_interval_read_retry()
+ *    (the sequence moved in the start pass) and a new one waits in
+ *    mmu_interval_read_begin() until the invalidation ends, after the finish
+ *    pass.  Device access to the rest of the object goes on during the wait.
+ *  - Object lifetime: mdrm_gem_free() calls mmu_interval_notifier_remove(),
+ *    which, while an invalidation is in progress, waits for its sequence to
+ *    be released (mn_itree_inv_end(), after every finish pass of it).  So an
+ *    object is never freed with a finish pass pending, and the file state it
+ *    references lives as long.
+ *  - Counters: pages_valid moves in the start pass with the view; the record
+ *    and invalidations, by_event, pages_dropped, pages_downgraded and
+ *    pages_pinned (as pages are released) in the finish pass, so one record
+ *    per invalidation per object, as for one-pass objects.
+ *
  * fpriv->lock (a spinlock) protects the log ring; the callback takes it
  * after dropping obj->lock.  Counters are atomic64_t and need no lock.
  * Object lifetime is the GEM reference count; an object holds a reference on
@@ -88,6 +128,10 @@
  */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
 #define DRIVER_DATE	"20261122"
+#endif
+/* mmu_interval_notifier_ops.invalidate_start / invalidate_finish */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0)
+#define MDRM_HAVE_TWO_PASS
 #endif
 #define DRIVER_MAJOR	1
 #define DRIVER_MINOR	0
@@ -198,79 +242,114 @@ static void mdrm_release_page_locked(struct mdrm_obj *obj, struct page *page, bo
 		unpin_user_page(page);
 }
 
-static bool mdrm_invalidate(struct mmu_interval_notifier *mni,
-			    const struct mmu_notifier_range *range,
-			    unsigned long cur_seq)
+/* Pages [*first, *last) of obj that range covers. */
+static void mdrm_range_pages(const struct mdrm_obj *obj,
+			     const struct mmu_notifier_range *range,
+			     unsigned long *first, unsigned long *last)
 {
-	struct mdrm_obj *obj = container_of(mni, struct mdrm_obj, notifier);
-	struct drm_mirrordrm_inval_record rec = {};
-	bool blockable = mmu_notifier_range_blockable(range);
-	u64 fence = READ_ONCE(obj->fence_wait_ns);
-	u32 behaviour = READ_ONCE(obj->behaviour);
-	unsigned long first, last, i;
-	bool downgrade, ro_update, keep;
-	u64 dropped = 0, downgraded = 0, unpinned = 0;
+	*first = (max(range->start, obj->start) - obj->start) >> PAGE_SHIFT;
+	*last = (min(range->end, obj->start + (obj->npages << PAGE_SHIFT)) -
+		 obj->start + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (*last > obj->npages)
+		*last = obj->npages;
+}
 
-	rec.timestamp_ns = ktime_get_ns();
-	rec.start = range->start;
-	rec.end = range->end;
-	rec.event = mdrm_event(range->event);
-	rec.handle = READ_ONCE(obj->handle);
-	rec.pid = current->tgid;
-	rec.owner = mdrm_owner_id(range->owner);
-	if (blockable)
-		rec.flags |= MIRRORDRM_RECORD_BLOCKABLE;
+/* The record fields known at callback entry. */
+static void mdrm_inval_begin(struct mdrm_obj *obj,
+			     const struct mmu_notifier_range *range,
+			     struct drm_mirrordrm_inval_record *rec)
+{
+	rec->timestamp_ns = ktime_get_ns();
+	rec->start = range->start;
+	rec->end = range->end;
+	rec->event = mdrm_event(range->event);
+	rec->handle = READ_ONCE(obj->handle);
+	rec->pid = current->tgid;
+	rec->owner = mdrm_owner_id(range->owner);
+	if (mmu_notifier_range_blockable(range))
+		rec->flags |= MIRRORDRM_RECORD_BLOCKABLE;
+}
 
-	/*
-	 * The object's own MIGRATE or EXCLUSIVE call, from the task doing it:
-	 * that call maps the result into the device view itself (and holds
-	 * obj->migrate_lock, so no device access runs meanwhile).  A CPU
-	 * fault-back carries our owner too but comes from another context and
-	 * is handled below, dropping the device's mapping.
-	 */
-	if ((range->event == MMU_NOTIFY_MIGRATE ||
-	     range->event == MMU_NOTIFY_EXCLUSIVE) &&
-	    range->owner && range->owner == obj->mdev->owner &&
-	    READ_ONCE(obj->migrator) == current) {
-		rec.flags |= MIRRORDRM_RECORD_OWN_MIGRATION;
-		rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
-		mdrm_count(obj, MDRM_CNT(own_migrations), 1);
-		mdrm_count(obj, MDRM_CNT(by_event) + rec.event, 1);
-		mdrm_log_append(obj, &rec);
+/*
+ * The object's own MIGRATE or EXCLUSIVE call, from the task doing it: that
+ * call maps the result into the device view itself (and holds
+ * obj->migrate_lock, so no device access runs meanwhile), so the callback
+ * only logs it.  A CPU fault-back carries our owner too but comes from
+ * another context, and drops the device's mapping as usual.  Returns true
+ * when the record was appended and the callback is done.
+ */
+static bool mdrm_inval_own(struct mdrm_obj *obj,
+			   const struct mmu_notifier_range *range,
+			   struct drm_mirrordrm_inval_record *rec)
+{
+	if ((range->event != MMU_NOTIFY_MIGRATE &&
+	     range->event != MMU_NOTIFY_EXCLUSIVE) ||
+	    !range->owner || range->owner != obj->mdev->owner ||
+	    READ_ONCE(obj->migrator) != current)
+		return false;
+	rec->flags |= MIRRORDRM_RECORD_OWN_MIGRATION;
+	rec->duration_ns = ktime_get_ns() - rec->timestamp_ns;
+	mdrm_count(obj, MDRM_CNT(own_migrations), 1);
+	mdrm_count(obj, MDRM_CNT(by_event) + rec->event, 1);
+	mdrm_log_append(obj, rec);
+	return true;
+}
+
+/*
+ * Take the driver lock for an invalidation: mutex_lock() when the range is
+ * blockable; otherwise mutex_trylock(), and only for an idle device (no
+ * emulated fence).  On failure the WOULD_BLOCK record is appended and the
+ * callback must return false.
+ */
+static bool mdrm_inval_lock(struct mdrm_obj *obj,
+			    struct drm_mirrordrm_inval_record *rec, u64 fence)
+{
+	if (rec->flags & MIRRORDRM_RECORD_BLOCKABLE) {
+		mutex_lock(&obj->lock);
 		return true;
 	}
+	if (!fence && mutex_trylock(&obj->lock))
+		return true;
+	/* A busy device (or a held lock) cannot be waited for here. */
+	rec->flags |= MIRRORDRM_RECORD_WOULD_BLOCK;
+	rec->duration_ns = ktime_get_ns() - rec->timestamp_ns;
+	mdrm_count(obj, MDRM_CNT(would_block), 1);
+	mdrm_log_append(obj, rec);
+	return false;
+}
 
-	if (blockable) {
-		mutex_lock(&obj->lock);
-	} else if (fence || !mutex_trylock(&obj->lock)) {
-		/* A busy device (or a held lock) cannot be waited for here. */
-		rec.flags |= MIRRORDRM_RECORD_WOULD_BLOCK;
-		rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
-		mdrm_count(obj, MDRM_CNT(would_block), 1);
-		mdrm_log_append(obj, &rec);
-		return false;
-	}
+/* A GUP page taken out of the device view, to be released later. */
+struct mdrm_dpage {
+	struct page *page;
+	bool dirty;
+};
 
-	mmu_interval_set_seq(mni, cur_seq);
+/*
+ * Update the device view of the pages range covers, under obj->lock: drop
+ * them, keep them marked stale (GUP without REPIN) or only remove write
+ * access (read-only downgrade).  GUP pages that are dropped are released
+ * here, or with @defer moved there (*@ndefer of them) for the finish pass
+ * to release.  Fills the record's page counts and flags; returns the pages
+ * released here.
+ */
+static u64 mdrm_inval_view(struct mdrm_obj *obj,
+			   const struct mmu_notifier_range *range,
+			   struct drm_mirrordrm_inval_record *rec,
+			   struct mdrm_dpage *defer, unsigned int *ndefer)
+{
+	u32 behaviour = READ_ONCE(obj->behaviour);
+	u64 dropped = 0, downgraded = 0, unpinned = 0;
+	unsigned long first, last, i;
+	bool downgrade, ro_update, keep;
 
-	if (fence) {
-		/* emulate waiting for the device's fences, lock held */
-		fsleep(DIV_ROUND_UP_ULL(fence, NSEC_PER_USEC));
-		rec.flags |= MIRRORDRM_RECORD_FENCE_WAIT;
-	}
-
+	lockdep_assert_held(&obj->lock);
 	ro_update = mdrm_update_to_read_only(range);
 	if (ro_update)
-		rec.flags |= MIRRORDRM_RECORD_READ_ONLY;
+		rec->flags |= MIRRORDRM_RECORD_READ_ONLY;
 	downgrade = ro_update && (behaviour & MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE);
 	keep = mdrm_is_gup(obj) && !(obj->uflags & MIRRORDRM_USERPTR_GUP_REPIN);
 
-	first = (max(range->start, obj->start) - obj->start) >> PAGE_SHIFT;
-	last = (min(range->end, obj->start + (obj->npages << PAGE_SHIFT)) -
-		obj->start + PAGE_SIZE - 1) >> PAGE_SHIFT;
-	if (last > obj->npages)
-		last = obj->npages;
-
+	mdrm_range_pages(obj, range, &first, &last);
 	for (i = first; i < last; i++) {
 		u8 st = obj->state[i];
 
@@ -291,39 +370,210 @@ static bool mdrm_invalidate(struct mmu_interval_notifier *mni,
 		obj->state[i] = 0;
 		dropped++;
 		if (obj->pages && obj->pages[i]) {
-			mdrm_release_page_locked(obj, obj->pages[i],
-						 st & MDRM_ST_WRITE);
+			if (defer) {
+				defer[*ndefer].page = obj->pages[i];
+				defer[*ndefer].dirty = st & MDRM_ST_WRITE;
+				(*ndefer)++;
+			} else {
+				mdrm_release_page_locked(obj, obj->pages[i],
+							 st & MDRM_ST_WRITE);
+				unpinned++;
+			}
 			obj->pages[i] = NULL;
-			unpinned++;
 		}
 		if (obj->pfns)
 			obj->pfns[i] = 0;
 	}
 	if (dropped)
 		obj->invalidated = true;
-	mutex_unlock(&obj->lock);
 
 	if (keep && !downgrade)
-		rec.flags |= MIRRORDRM_RECORD_KEPT_STALE;
+		rec->flags |= MIRRORDRM_RECORD_KEPT_STALE;
 	if (downgrade)
-		rec.flags |= MIRRORDRM_RECORD_DOWNGRADED;
-	rec.pages_dropped = dropped;
-	rec.pages_downgraded = downgraded;
-	rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
+		rec->flags |= MIRRORDRM_RECORD_DOWNGRADED;
+	rec->pages_dropped = dropped;
+	rec->pages_downgraded = downgraded;
+	return unpinned;
+}
 
+/*
+ * The counters of a completed invalidation and its record.  pages_valid
+ * moved when the view was updated (mdrm_inval_view()'s caller), the rest
+ * moves here, pages_pinned by the pages released (unpinned).
+ */
+static void mdrm_inval_done(struct mdrm_obj *obj,
+			    struct drm_mirrordrm_inval_record *rec, u64 unpinned)
+{
 	mdrm_count(obj, MDRM_CNT(invalidations), 1);
-	mdrm_count(obj, MDRM_CNT(by_event) + rec.event, 1);
-	mdrm_count(obj, MDRM_CNT(pages_dropped), dropped);
-	mdrm_count(obj, MDRM_CNT(pages_downgraded), downgraded);
-	mdrm_count(obj, MDRM_CNT(pages_valid), -(s64)dropped);
+	mdrm_count(obj, MDRM_CNT(by_event) + rec->event, 1);
+	mdrm_count(obj, MDRM_CNT(pages_dropped), rec->pages_dropped);
+	mdrm_count(obj, MDRM_CNT(pages_downgraded), rec->pages_downgraded);
 	mdrm_count(obj, MDRM_CNT(pages_pinned), -(s64)unpinned);
-	mdrm_log_append(obj, &rec);
+	mdrm_log_append(obj, rec);
+}
+
+/* Emulated wait for the device's fences (blockable ranges only). */
+static void mdrm_fence_wait(struct drm_mirrordrm_inval_record *rec, u64 fence)
+{
+	if (!fence)
+		return;
+	fsleep(DIV_ROUND_UP_ULL(fence, NSEC_PER_USEC));
+	rec->flags |= MIRRORDRM_RECORD_FENCE_WAIT;
+}
+
+/* One-pass callback (mmu_interval_notifier_ops.invalidate). */
+static bool mdrm_invalidate(struct mmu_interval_notifier *mni,
+			    const struct mmu_notifier_range *range,
+			    unsigned long cur_seq)
+{
+	struct mdrm_obj *obj = container_of(mni, struct mdrm_obj, notifier);
+	struct drm_mirrordrm_inval_record rec = {};
+	u64 fence = READ_ONCE(obj->fence_wait_ns);
+	u64 unpinned;
+
+	mdrm_inval_begin(obj, range, &rec);
+	if (mdrm_inval_own(obj, range, &rec))
+		return true;
+	if (!mdrm_inval_lock(obj, &rec, fence))
+		return false;
+
+	mmu_interval_set_seq(mni, cur_seq);
+	/* emulate waiting for the device's fences, lock held */
+	mdrm_fence_wait(&rec, fence);
+	unpinned = mdrm_inval_view(obj, range, &rec, NULL, NULL);
+	mutex_unlock(&obj->lock);
+
+	mdrm_count(obj, MDRM_CNT(pages_valid), -(s64)rec.pages_dropped);
+	rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
+	mdrm_inval_done(obj, &rec, unpinned);
 	return true;
 }
 
 static const struct mmu_interval_notifier_ops mdrm_mn_ops = {
 	.invalidate = mdrm_invalidate,
 };
+
+#ifdef MDRM_HAVE_TWO_PASS
+/*
+ * The state one invocation of the start pass hands to its finish pass.
+ * Callbacks on one object can run in parallel (two threads unmapping parts
+ * of it), so each invocation allocates its own.
+ */
+struct mdrm_finish {
+	struct mmu_interval_notifier_finish base;
+	struct drm_mirrordrm_inval_record rec;	/* duration_ns: the start pass */
+	u64 fence_ns;				/* the wait left to the finish pass */
+	unsigned int npages;			/* GUP pages to release */
+	struct mdrm_dpage pages[];
+};
+
+/*
+ * At most one page per invocation: order-0 GFP_NOWAIT allocations are the
+ * ones that succeed without reclaim.  An invalidation that would release
+ * more GUP pages than fit does not try, and runs as one pass.
+ */
+#define MDRM_FINISH_MAX_PAGES \
+	((PAGE_SIZE - sizeof(struct mdrm_finish)) / sizeof(struct mdrm_dpage))
+
+/*
+ * Start pass: under the driver lock, as the one-pass callback, advance the
+ * sequence and clear the device view of the range, so that from here on the
+ * device starts no access to those pages.  The fence wait and the release of
+ * the GUP pages taken out of the view are left to the finish pass.
+ */
+static bool mdrm_invalidate_start(struct mmu_interval_notifier *mni,
+				  const struct mmu_notifier_range *range,
+				  unsigned long cur_seq,
+				  struct mmu_interval_notifier_finish **finish)
+{
+	struct mdrm_obj *obj = container_of(mni, struct mdrm_obj, notifier);
+	struct drm_mirrordrm_inval_record rec = {};
+	u64 fence = READ_ONCE(obj->fence_wait_ns);
+	struct mdrm_finish *fin = NULL;
+	unsigned long first, last, n = 0;
+	u64 unpinned;
+
+	mdrm_inval_begin(obj, range, &rec);
+	rec.flags |= MIRRORDRM_RECORD_TWO_PASS;
+	if (mdrm_inval_own(obj, range, &rec))
+		return true;	/* *finish stays NULL: no second pass */
+
+	/* allocated before obj->lock is taken: nothing allocates under it */
+	mdrm_range_pages(obj, range, &first, &last);
+	if (mdrm_is_gup(obj) && (obj->uflags & MIRRORDRM_USERPTR_GUP_REPIN))
+		n = last - first;
+	if (n <= MDRM_FINISH_MAX_PAGES)
+		fin = kmalloc(struct_size(fin, pages, n),
+			      GFP_NOWAIT | __GFP_NOWARN);
+
+	if (!mdrm_inval_lock(obj, &rec, fence)) {
+		kfree(fin);
+		return false;
+	}
+	mmu_interval_set_seq(mni, cur_seq);
+
+	if (!fin) {
+		/* no finish pass: everything here, as mdrm_invalidate() */
+		rec.flags |= MIRRORDRM_RECORD_FINISH_FALLBACK;
+		mdrm_fence_wait(&rec, fence);
+		unpinned = mdrm_inval_view(obj, range, &rec, NULL, NULL);
+		mutex_unlock(&obj->lock);
+		mdrm_count(obj, MDRM_CNT(pages_valid), -(s64)rec.pages_dropped);
+		rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
+		mdrm_inval_done(obj, &rec, unpinned);
+		return true;
+	}
+
+	fin->npages = 0;
+	mdrm_inval_view(obj, range, &rec, fin->pages, &fin->npages);
+	mutex_unlock(&obj->lock);
+	mdrm_count(obj, MDRM_CNT(pages_valid), -(s64)rec.pages_dropped);
+
+	/* a non-blockable range got here only with no fence to wait for */
+	fin->fence_ns = fence;
+	rec.duration_ns = ktime_get_ns() - rec.timestamp_ns;
+	fin->rec = rec;
+	*finish = &fin->base;
+	return true;
+}
+
+/*
+ * Finish pass: runs after the start pass of every notifier of this
+ * invalidation, still before the CPU page tables change, without obj->lock
+ * (see the locking comment at the top).
+ */
+static void mdrm_invalidate_finish(struct mmu_interval_notifier_finish *finish)
+{
+	struct mdrm_finish *fin = container_of(finish, struct mdrm_finish, base);
+	struct mdrm_obj *obj = container_of(finish->notifier, struct mdrm_obj,
+					    notifier);
+	u64 t0 = ktime_get_ns();
+	unsigned int i;
+
+	mdrm_fence_wait(&fin->rec, fin->fence_ns);
+	/* still mapped by the CPU: released as under obj->lock */
+	for (i = 0; i < fin->npages; i++)
+		mdrm_release_page_locked(obj, fin->pages[i].page,
+					 fin->pages[i].dirty);
+	fin->rec.finish_ns = ktime_get_ns() - t0;
+	mdrm_inval_done(obj, &fin->rec, fin->npages);
+	kfree(fin);
+}
+
+static const struct mmu_interval_notifier_ops mdrm_mn_ops_two_pass = {
+	.invalidate_start = mdrm_invalidate_start,
+	.invalidate_finish = mdrm_invalidate_finish,
+};
+#endif /* MDRM_HAVE_TWO_PASS */
+
+static const struct mmu_interval_notifier_ops *mdrm_ops(u32 uflags)
+{
+#ifdef MDRM_HAVE_TWO_PASS
+	if (uflags & MIRRORDRM_USERPTR_TWO_PASS)
+		return &mdrm_mn_ops_two_pass;
+#endif
+	return &mdrm_mn_ops;
+}
 
 /* Take references on n pages at addr for a GUP-mode object; no locks held. */
 static int mdrm_gup(struct mdrm_obj *obj, unsigned long addr,
@@ -702,6 +952,10 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	if (mode == MIRRORDRM_USERPTR_MODE_HMM &&
 	    (args->flags & MIRRORDRM_USERPTR_GUP_REPIN))
 		return -EINVAL;
+#ifndef MDRM_HAVE_TWO_PASS
+	if (args->flags & MIRRORDRM_USERPTR_TWO_PASS)
+		return -EOPNOTSUPP;	/* no invalidate_start/finish before 7.1 */
+#endif
 	if (!args->size || !PAGE_ALIGNED(args->address) ||
 	    !PAGE_ALIGNED(args->size))
 		return -EINVAL;
@@ -756,7 +1010,8 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	}
 
 	ret = mmu_interval_notifier_insert(&obj->notifier, current->mm,
-					   obj->start, args->size, &mdrm_mn_ops);
+					   obj->start, args->size,
+					   mdrm_ops(args->flags));
 	if (ret)
 		goto err_put;
 	obj->notifier_inserted = true;

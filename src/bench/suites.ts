@@ -5,6 +5,7 @@ import { uffdRoundTripSuite } from './suites/uffd-roundtrip.js';
 import { hostHugepagesSuite } from './suites/host-hugepages.js';
 import { guestFakevramSuite } from './suites/guest-fakevram.js';
 import { guestMirrordrmSuite } from './suites/guest-mirrordrm.js';
+import { guestMirrordrmTwoPassSuite } from './suites/guest-mirrordrm-twopass.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
 import { guestDevmemSuite } from './suites/guest-devmem.js';
 
@@ -15,5 +16,6 @@ export const SUITES: Suite[] = [
   guestFakevramSuite,
   guestMirrordrmSuite,
   guestDevmemSuite,
+  guestMirrordrmTwoPassSuite,
   guestSelftestsSuite,
 ];

@@ -16,6 +16,8 @@ export const devmemScenarios = guestModule<typeof import('./devmem.js')>('guest/
 
 /** Rounds of the device-memory benchmark (the guest/devmem suite). */
 export const devmemBench = guestModule<typeof import('./devmem-bench.js')>('guest/devmem-bench.js');
+/** Rounds of the two-pass notifier benchmark (the guest/mirrordrm-twopass suite). */
+export const mirrordrmTwoPassBench = guestModule<typeof import('./mirrordrm-twopass-bench.js')>('guest/mirrordrm-twopass-bench.js');
 
 /** fakevram steps and benchmark rounds (test/guest/fakevram.test.ts, the guest/fakevram suite). */
 export const fakevramSteps = guestModule<typeof import('./fakevram.js')>('guest/fakevram.js');
@@ -27,4 +29,4 @@ export const selftest = guestModule<typeof import('./selftest.js')>('guest/selft
 export const guestSystem = guestModule<typeof import('./system.js')>('guest/system.js');
 
 /** Every handle, for the check that their paths name their modules. */
-export const GUEST_MODULES = { mirrordrmScenarios, devmemScenarios, devmemBench, mirrordrmBench, fakevramSteps, selftest, guestSystem } as const;
+export const GUEST_MODULES = { mirrordrmScenarios, devmemScenarios, devmemBench, mirrordrmBench, mirrordrmTwoPassBench, fakevramSteps, selftest, guestSystem } as const;

@@ -68,6 +68,8 @@ export function decodeRecords(bytes: Uint8Array): InvalidationRecord[] {
       downgraded: (flags & MIRRORDRM.RECORD_DOWNGRADED) !== 0,
       keptStale: (flags & MIRRORDRM.RECORD_KEPT_STALE) !== 0,
       fenceWait: (flags & MIRRORDRM.RECORD_FENCE_WAIT) !== 0,
+      twoPass: (flags & MIRRORDRM.RECORD_TWO_PASS) !== 0,
+      finishFallback: (flags & MIRRORDRM.RECORD_FINISH_FALLBACK) !== 0,
     });
   }
   return out;

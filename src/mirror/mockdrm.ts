@@ -124,13 +124,14 @@ function userptrFlags(o: MirrorOptions): number {
   if (typeof o !== 'object' || o === null) throw invalidType('options', o, 'an object');
   if (!MIRROR_MODES.includes(o.mode)) throw invalidArg('options.mode', o.mode, `must be one of ${MIRROR_MODES.join(', ')}`);
   for (const k of Object.keys(o)) {
-    if (!['mode', 'readOnly', 'populate', 'repin'].includes(k)) throw invalidArg('options', k, 'has an unknown option');
+    if (!['mode', 'readOnly', 'populate', 'repin', 'twoPass'].includes(k)) throw invalidArg('options', k, 'has an unknown option');
   }
   if (o.repin && o.mode === 'hmm') throw invalidArg('options.repin', o.repin, 'applies to GUP modes only');
   let f = modeFlags(o.mode);
   if (o.readOnly) f |= MIRRORDRM.READ_ONLY;
   if (o.populate) f |= MIRRORDRM.POPULATE;
   if (o.repin) f |= MIRRORDRM.GUP_REPIN;
+  if (o.twoPass) f |= MIRRORDRM.TWO_PASS;
   return f;
 }
 

@@ -18,6 +18,8 @@ export interface RecordMatch {
   readOnlyUpdate?: boolean;
   downgraded?: boolean;
   keptStale?: boolean;
+  twoPass?: boolean;
+  finishFallback?: boolean;
 }
 
 export class InvalidationAssertionError extends Error {
@@ -39,6 +41,8 @@ export function formatRecord(r: InvalidationRecord, base = 0n): string {
     r.downgraded && 'downgraded',
     r.keptStale && 'kept-stale',
     r.fenceWait && 'fence-wait',
+    r.twoPass && 'two-pass',
+    r.finishFallback && 'finish-fallback',
   ].filter(Boolean);
   return `#${r.seq} ${r.event} [${rel(r.start)}, ${rel(r.end)}) handle ${r.handle} dropped ${r.pagesDropped} downgraded ${r.pagesDowngraded} ${flags.join(' ')} ${r.durationNs} ns pid ${r.pid}`;
 }
@@ -55,7 +59,7 @@ export function matches(r: InvalidationRecord, m: RecordMatch): boolean {
     if (s !== undefined && r.start !== s) return false;
     if (e !== undefined && r.end !== e) return false;
   }
-  for (const k of ['blockable', 'wouldBlock', 'readOnlyUpdate', 'downgraded', 'keptStale'] as const) {
+  for (const k of ['blockable', 'wouldBlock', 'readOnlyUpdate', 'downgraded', 'keptStale', 'twoPass', 'finishFallback'] as const) {
     if (m[k] !== undefined && r[k] !== m[k]) return false;
   }
   return true;

@@ -27,6 +27,10 @@ export interface MirrorOptions {
   /** GUP modes: on invalidation release the pages and re-pin at the next use
    *  (default: keep the pins and mark the pages stale). */
   repin?: boolean;
+  /** Two-pass notifier (Linux 7.1+ invalidate_start / invalidate_finish): the
+   *  fence wait and the release of GUP pages run in the finish pass. Older
+   *  kernels refuse it with EOPNOTSUPP. */
+  twoPass?: boolean;
 }
 
 /** The kernel's enum mmu_notifier_event, by name. */
@@ -60,6 +64,10 @@ export interface InvalidationRecord {
   keptStale: boolean;
   /** The emulated fence wait ran. */
   fenceWait: boolean;
+  /** A two-pass object's record: durationNs is the start pass, finishNs the finish pass. */
+  twoPass: boolean;
+  /** Two-pass object whose finish state could not be allocated: the start pass did everything. */
+  finishFallback: boolean;
   /** Object hit (one record per object per callback). */
   handle: number;
   pagesDropped: number;

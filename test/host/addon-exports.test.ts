@@ -63,7 +63,7 @@ const declared = {
     UFFD_PAGEFAULT_FLAG_MINOR: N, POLICY_COPY: N, POLICY_ZEROPAGE: N,
   },
   threadAccess: F, forkAccess: F, gettid: F, monotonicNs: F, faultRun: F, faultTouch: F, clockOverhead: F,
-  perfProbe: F, clearTiming: F, timedMadvise: F, drmVersion: F, kvmProbe: F,
+  perfProbe: F, clearTiming: F, timedMadvise: F, timedMunmap: F, drmVersion: F, kvmProbe: F,
   mirrordrm: {
     version: F, gemClose: F, userptr: F, userptrAsync: F, access: F, accessAsync: F, accessAddr: F,
     accessAddrAsync: F, snapshot: F, invalRead: F, stats: F, setBehaviour: F, ioctl: F, pollAsync: F,
@@ -112,6 +112,7 @@ const declared = {
     MIRRORDRM_CAP_DEVICE_PRIVATE: N, MIRRORDRM_CAP_MIGRATE_COMPOUND: N, MIRRORDRM_CAP_EXCLUSIVE: N,
     DRM_MIRRORDRM_MIGRATE: N, DRM_MIRRORDRM_EXCLUSIVE: N, DRM_MIRRORDRM_DEVICE_INFO: N,
     DRM_IOCTL_MIRRORDRM_MIGRATE: N, DRM_IOCTL_MIRRORDRM_EXCLUSIVE: N, DRM_IOCTL_MIRRORDRM_DEVICE_INFO: N,
+    MIRRORDRM_USERPTR_TWO_PASS: N, MIRRORDRM_RECORD_TWO_PASS: N, MIRRORDRM_RECORD_FINISH_FALLBACK: N,
     MIRRORDRM_BEHAVIOUR_RO_DOWNGRADE: N, MIRRORDRM_FENCE_WAIT_MAX_NS: N,
     MIRRORDRM_POPULATE_DELAY_MAX_NS: N, MIRRORDRM_ACCESS_FLAGS: N, MIRRORDRM_BEHAVIOUR_FLAGS: N,
     MIRRORDRM_IOCTL_BASE: N, MIRRORDRM_COMMAND_BASE: N, DRM_MIRRORDRM_USERPTR: N, DRM_MIRRORDRM_ACCESS: N,

@@ -1,7 +1,7 @@
 // Decoding of mirrordrm uapi structures and the InvalidationTracker's
 // assertions, on synthetic bytes laid out as kernel-patches/include/uapi/mirrordrm.h.
 import { describe, expect, it } from 'vitest';
-import { InvalidationAssertionError, InvalidationTracker, MIRRORDRM, MIRRORDRM_LAYOUT, decodeCounters, decodePages, decodeRecords } from '../../src/mirror/index.js';
+import { InvalidationAssertionError, InvalidationTracker, MIRRORDRM, MIRRORDRM_LAYOUT, decodeCounters, decodePages, decodeRecords, formatRecord, matches } from '../../src/mirror/index.js';
 import type { DrainResult } from '../../src/mirror/index.js';
 
 function record(o: { seq: bigint; start: bigint; end: bigint; event: number; flags: number; handle: number; dropped?: number }): Uint8Array {
@@ -42,6 +42,20 @@ describe('mirrordrm decoding', () => {
     expect(decodeRecords(b)[0]).toMatchObject({ event: 'MIGRATE', owner: 3, ownMigration: true });
     dv.setUint32(MIRRORDRM_LAYOUT.drm_mirrordrm_inval_record.owner, MIRRORDRM.OWNER_FOREIGN, true);
     expect(decodeRecords(b)[0].owner).toBe('foreign');
+  });
+
+  it('two-pass records: decoded, matched and printed with their flags', () => {
+    const bytes = new Uint8Array([
+      ...record({ seq: 1n, start: 0x7000n, end: 0x9000n, event: 0, flags: MIRRORDRM.RECORD_BLOCKABLE | MIRRORDRM.RECORD_TWO_PASS, handle: 3, dropped: 2 }),
+      ...record({ seq: 2n, start: 0x7000n, end: 0x9000n, event: 0, flags: MIRRORDRM.RECORD_TWO_PASS | MIRRORDRM.RECORD_FINISH_FALLBACK, handle: 4 }),
+      ...record({ seq: 3n, start: 0x7000n, end: 0x9000n, event: 0, flags: MIRRORDRM.RECORD_BLOCKABLE, handle: 5 }),
+    ]);
+    const r = decodeRecords(bytes);
+    expect(r.map((x) => [x.twoPass, x.finishFallback])).toEqual([[true, false], [true, true], [false, false]]);
+    expect(r.filter((x) => matches(x, { twoPass: true })).map((x) => x.handle)).toEqual([3, 4]);
+    expect(r.filter((x) => matches(x, { twoPass: true, finishFallback: false })).map((x) => x.handle)).toEqual([3]);
+    expect(formatRecord(r[1])).toMatch(/ two-pass finish-fallback /);
+    expect(formatRecord(r[2])).not.toMatch(/two-pass/);
   });
 
   it('decodes page states with the mapping order', () => {

@@ -126,4 +126,24 @@ describe('uapi: the addon against the headers', () => {
     expect(decodeCounters(c)).toMatchObject({ hmmRangeFaultEbusy: 6, logLost: 2, byEvent: { MIGRATE: 3, UNKNOWN: 1, UNMAP: 0 } });
     expect(MIRRORDRM.SIZEOF_RECORD).toBe(rec.sizeof);
   });
+
+  it('two-pass: the USERPTR flag and the record flags decode from the header\'s bits', () => {
+    const d = (n: string): number => Number(mirrordrm.defines.get(n));
+    expect(MIRRORDRM.TWO_PASS).toBe(d('MIRRORDRM_USERPTR_TWO_PASS'));
+    expect(d('MIRRORDRM_USERPTR_FLAGS') & d('MIRRORDRM_USERPTR_TWO_PASS')).toBe(d('MIRRORDRM_USERPTR_TWO_PASS'));
+    const rec = mirrordrm.structs.get('drm_mirrordrm_inval_record')!;
+    const b = new Uint8Array(3 * rec.sizeof);
+    const dv = new DataView(b.buffer);
+    const flags = [d('MIRRORDRM_RECORD_TWO_PASS'), d('MIRRORDRM_RECORD_TWO_PASS') | d('MIRRORDRM_RECORD_FINISH_FALLBACK'), d('MIRRORDRM_RECORD_FENCE_WAIT')];
+    flags.forEach((f, i) => {
+      dv.setUint32(i * rec.sizeof + rec.fields.flags, f, true);
+      dv.setBigUint64(i * rec.sizeof + rec.fields.finish_ns, BigInt(1000 * i), true);
+    });
+    const r = decodeRecords(b);
+    expect(r.map((x) => [x.twoPass, x.finishFallback, x.fenceWait, x.finishNs])).toEqual([
+      [true, false, false, 0],
+      [true, true, false, 1000],
+      [false, false, true, 2000],
+    ]);
+  });
 });

@@ -60,10 +60,18 @@ extern "C" {
  * them stale: the device goes on using the page it was given.
  */
 #define MIRRORDRM_USERPTR_GUP_REPIN		(1u << 6)
+/*
+ * Two-pass invalidation (Linux 7.1+, mmu_interval_notifier_ops
+ * invalidate_start / invalidate_finish): the first pass stops device use of
+ * the range, the second waits for the emulated fence and releases GUP pages.
+ * Refused with EOPNOTSUPP on kernels without the two-pass ops.
+ */
+#define MIRRORDRM_USERPTR_TWO_PASS		(1u << 7)
 #define MIRRORDRM_USERPTR_FLAGS			(MIRRORDRM_USERPTR_MODE_MASK | \
 						 MIRRORDRM_USERPTR_READ_ONLY | \
 						 MIRRORDRM_USERPTR_POPULATE | \
-						 MIRRORDRM_USERPTR_GUP_REPIN)
+						 MIRRORDRM_USERPTR_GUP_REPIN | \
+						 MIRRORDRM_USERPTR_TWO_PASS)
 
 /* Largest object: 4 GiB. */
 #define MIRRORDRM_USERPTR_MAX_SIZE		(1ull << 32)
@@ -148,6 +156,10 @@ struct drm_mirrordrm_snapshot {
 #define MIRRORDRM_RECORD_FENCE_WAIT	(1u << 5)	/* emulated fence wait ran */
 /* The object's own MIGRATE or EXCLUSIVE: ignored, the migration maps it. */
 #define MIRRORDRM_RECORD_OWN_MIGRATION	(1u << 8)
+/* a two-pass object's record: duration_ns is the start pass, finish_ns the finish pass */
+#define MIRRORDRM_RECORD_TWO_PASS	(1u << 6)
+/* two-pass object, the finish state could not be allocated: the start pass did all */
+#define MIRRORDRM_RECORD_FINISH_FALLBACK	(1u << 7)
 
 /* record.owner: range->owner of MIGRATE and EXCLUSIVE events. */
 #define MIRRORDRM_OWNER_NONE		0		/* no owner given */

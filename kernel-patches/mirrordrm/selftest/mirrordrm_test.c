@@ -853,8 +853,12 @@ static void test_hugetlb_1g_pin(unsigned int mode, unsigned int arg)
  * memory the way the OOM reaper does, with non-blockable ranges. An object
  * with an emulated fence (a busy device) answers false, as trylock-based
  * drivers do; the reaper then skips that VMA and exit_mmap() finishes later.
+ * flags: the child's USERPTR flags, 0 for a populated HMM object. With
+ * MIRRORDRM_USERPTR_TWO_PASS the record must be a two-pass one: a start pass
+ * answering false for the busy object, a finish pass for the idle one (page
+ * releases only: a non-blockable range hands no fence wait over).
  */
-static void test_nonblockable(unsigned int mode, unsigned int busy)
+static void test_nonblockable(unsigned int flags, unsigned int busy)
 {
 	struct drm_mirrordrm_inval_record recs[64];
 	int pipefd[2], n, i, st, nonblock = 0, wouldblock = 0, ret, pidfd;
@@ -865,6 +869,21 @@ static void test_nonblockable(unsigned int mode, unsigned int busy)
 
 	while (drain(recs, 64, NULL) > 0)
 		;
+	if (!flags)
+		flags = MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE;
+	if (flags & MIRRORDRM_USERPTR_TWO_PASS) {
+		unsigned char *q = map_pages(1, 1);
+		unsigned int qh = 0;
+
+		ret = userptr(q, PAGE, flags, &qh);
+		if (!ret)
+			gem_close(qh);
+		munmap(q, PAGE);
+		if (ret == -EOPNOTSUPP) {
+			skip("two-pass notifiers: USERPTR_TWO_PASS refused with EOPNOTSUPP (Linux 7.1+)");
+			return;
+		}
+	}
 	if (pipe(pipefd))
 		return;
 	/* parent and child on one CPU: the killed child cannot exit before the reap */
@@ -878,7 +897,7 @@ static void test_nonblockable(unsigned int mode, unsigned int busy)
 		unsigned int h = 0;
 		struct drm_mirrordrm_behaviour b = { .fence_wait_ns = busy ? 1000000 : 0 };
 
-		userptr(p, 16 * PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE, &h);
+		userptr(p, 16 * PAGE, flags, &h);
 		b.handle = h;
 		ioctl(fd, DRM_IOCTL_MIRRORDRM_SET_BEHAVIOUR, &b);
 		if (write(pipefd[1], "r", 1) != 1)
@@ -925,6 +944,23 @@ static void test_nonblockable(unsigned int mode, unsigned int busy)
 	else
 		check(!err && nonblock > 0 && wouldblock == 0 && recs[0].pages_dropped == 16,
 		      "process_mrelease reaps with a non-blockable range; the idle object drops its 16 pages");
+	if ((flags & MIRRORDRM_USERPTR_TWO_PASS) && n > 0) {
+		unsigned int want = MIRRORDRM_RECORD_TWO_PASS |
+			(busy ? MIRRORDRM_RECORD_WOULD_BLOCK : 0);
+		unsigned int mask = MIRRORDRM_RECORD_TWO_PASS | MIRRORDRM_RECORD_WOULD_BLOCK |
+			MIRRORDRM_RECORD_FINISH_FALLBACK | MIRRORDRM_RECORD_BLOCKABLE |
+			MIRRORDRM_RECORD_FENCE_WAIT;
+
+		printf("#   first record: flags 0x%x, start pass %llu ns, finish pass %llu ns\n",
+		       recs[0].flags, (unsigned long long)recs[0].duration_ns,
+		       (unsigned long long)recs[0].finish_ns);
+		if (busy)
+			check((recs[0].flags & mask) == want && recs[0].finish_ns == 0,
+			      "two-pass: the start pass answers false (TWO_PASS | WOULD_BLOCK), no finish pass");
+		else
+			check((recs[0].flags & mask) == want && recs[0].finish_ns > 0,
+			      "two-pass: non-blockable start pass, then a finish pass (no fence wait, no fallback)");
+	}
 }
 
 static unsigned int fuzz_seed = 12345;
@@ -1033,6 +1069,12 @@ static const struct mdrm_case cases[] = {
 	{ "fuzz", test_fuzz, 0, 0 },
 	{ "nonblockable@busy", test_nonblockable, 0, 1 },
 	{ "nonblockable@idle", test_nonblockable, 0, 0 },
+	{ "nonblockable@busy@two-pass", test_nonblockable,
+	  MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE | MIRRORDRM_USERPTR_TWO_PASS, 1 },
+	{ "nonblockable@idle@two-pass", test_nonblockable,
+	  MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE | MIRRORDRM_USERPTR_TWO_PASS, 0 },
+	{ "nonblockable@gup@idle@two-pass", test_nonblockable,
+	  MIRRORDRM_USERPTR_MODE_GUP | MIRRORDRM_USERPTR_GUP_REPIN | MIRRORDRM_USERPTR_TWO_PASS, 0 },
 	{ "misleading-pin@hmm@hugetlb-1g", test_hugetlb_1g_pin, MIRRORDRM_USERPTR_MODE_HMM, 0 },
 	{ "misleading-pin@gup@hugetlb-1g", test_hugetlb_1g_pin, MIRRORDRM_USERPTR_MODE_GUP, 0 },
 };
@@ -1040,6 +1082,8 @@ static const struct mdrm_case cases[] = {
 int main(int argc, char **argv)
 {
 	int i, n = ARRAY_SIZE(cases), pass = 0, fail = 0, skipped = 0;
+	/* run only the cases whose id contains this string */
+	const char *only = getenv("MIRRORDRM_TEST_ONLY");
 
 	fd = open_render(argc > 1 ? argv[1] : NULL);
 	printf("KTAP version 1\n");
@@ -1061,6 +1105,11 @@ int main(int argc, char **argv)
 	printf("1..%d\n", n);
 	for (i = 0; i < n; i++) {
 		cur = &cases[i];
+		if (only && !strstr(cur->id, only)) {
+			printf("ok %d %s # SKIP not selected (MIRRORDRM_TEST_ONLY=%s)\n", i + 1, cur->id, only);
+			skipped++;
+			continue;
+		}
 		cur_checks = 0;
 		cur_failed = 0;
 		cur_skip[0] = 0;

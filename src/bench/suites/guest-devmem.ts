@@ -38,7 +38,7 @@ export const guestDevmemSuite: Suite = {
     if (kernelConfig(kernel!, 'CONFIG_DEVICE_PRIVATE') !== 'y') return `${kernel} is built without CONFIG_DEVICE_PRIVATE: no device-private memory`;
     return null;
   },
-  steps: (ctx) => 2 * migrationSizes(ctx.quick, ctx.sizes).length + 2,
+  steps: (ctx) => 2 * migrationSizes(ctx.quick, ctx.sizes).length + 3,
   async run(ctx: SuiteContext) {
     const kernel = ctx.kernel!;
     const sizes = migrationSizes(ctx.quick, ctx.sizes);
