@@ -7,5 +7,6 @@ export * from './fork.js';
 export * from './files.js';
 export * from './reclaim-writeback.js';
 export * from './races.js';
+export * from './svm.js';
 export { kernelRelease, installFile } from '../system.js';
 export type { Backing } from '../common.js';
