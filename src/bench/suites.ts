@@ -5,6 +5,7 @@ import { uffdRoundTripSuite } from './suites/uffd-roundtrip.js';
 import { hostHugepagesSuite } from './suites/host-hugepages.js';
 import { guestFakevramSuite } from './suites/guest-fakevram.js';
 import { guestMirrordrmSuite } from './suites/guest-mirrordrm.js';
+import { guestMirrordrmSvmSuite } from './suites/guest-mirrordrm-svm.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
 
 export const SUITES: Suite[] = [
@@ -13,5 +14,6 @@ export const SUITES: Suite[] = [
   hostHugepagesSuite,
   guestFakevramSuite,
   guestMirrordrmSuite,
+  guestMirrordrmSvmSuite,
   guestSelftestsSuite,
 ];
