@@ -70,6 +70,16 @@ for (const series of kernels()) {
       else expect(r).toEqual({ ok: true, value: true });
     });
 
+    it(...caseOf('svm-refusals', `svm: USERPTR refuses MODE_SVM with GUP_REPIN and mode 0x6 (EINVAL on every kernel); a READ_ONLY POPULATE svm object is ${noSvm ? 'refused with EOPNOTSUPP' : 'created'}`), async () => {
+      const r = await call('svmRefusals');
+      console.log(`[${release}] svm refusals: ${JSON.stringify(r)}`);
+      expect(r.facadeRepin).toMatchObject({ ok: false, code: 'ERR_INVALID_ARG_VALUE' });
+      expect(r.svmRepin).toMatchObject({ ok: false, code: 'EINVAL' });
+      expect(r.mode6).toMatchObject({ ok: false, code: 'EINVAL' });
+      if (noSvm) expect(r.svmReadOnlyPopulate).toMatchObject({ ok: false, code: 'EOPNOTSUPP' });
+      else expect(r.svmReadOnlyPopulate.ok).toBe(true);
+    });
+
     describe.skipIf(noSvm !== null)('svm against hmm', () => {
       it(...caseOf('svm-read-write', 'device read and write: the same bytes; hmm maps the pages touched, svm the whole 64 KiB range at the first fault'), async () => {
         const r = await both('svmReadWrite');

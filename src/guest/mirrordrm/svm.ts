@@ -293,3 +293,24 @@ export async function svmExitClose(mode: MirrorMode) {
     a.free();
   }
 }
+
+/**
+ * What USERPTR refuses around MODE_SVM, straight to the kernel (the facade
+ * refuses repin for svm before any ioctl): SVM with GUP_REPIN, and mode 0x6.
+ */
+export async function svmRefusals() {
+  using dev = MockDrm.open();
+  const K = native.mirrordrmConstants;
+  const a = mapAligned(0);
+  try {
+    const raw = (flags: number) => attempt(() => native.mirrordrm.userptr(dev.fd, a.addr, SVM_CHUNK, flags));
+    return {
+      facadeRepin: await attempt(async () => (await dev.userptr({ address: a.addr, length: SVM_CHUNK }, { mode: 'svm', repin: true })).handle),
+      svmRepin: await raw(K.MIRRORDRM_USERPTR_MODE_SVM | K.MIRRORDRM_USERPTR_GUP_REPIN),
+      mode6: await raw(K.MIRRORDRM_USERPTR_MODE_SVM + 1),
+      svmReadOnlyPopulate: await raw(K.MIRRORDRM_USERPTR_MODE_SVM | K.MIRRORDRM_USERPTR_READ_ONLY | K.MIRRORDRM_USERPTR_POPULATE),
+    };
+  } finally {
+    a.free();
+  }
+}
