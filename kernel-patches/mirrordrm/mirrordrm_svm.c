@@ -292,6 +292,7 @@ static int mdrm_svm_bind(struct mdrm_obj *obj, struct drm_gpusvm_range *r,
 		return 0;
 	drm_gpusvm_notifier_unlock(&svm->gpusvm);
 
+	/* SVM counts get_pages calls here: hmm_range_fault() runs inside */
 	mdrm_count(obj, MDRM_CNT(hmm_range_fault_calls), 1);
 	ret = drm_gpusvm_range_get_pages(&svm->gpusvm, r, &ctx);
 	if (ret) {

@@ -63,11 +63,16 @@ for (const series of kernels()) {
       await call('setNumaBalancing', 0);
     }, 60_000);
 
-    it(...caseOf('svm-support', noSvm ? 'svm: the kernel has no drm_gpusvm, USERPTR refuses MODE_SVM with EOPNOTSUPP' : 'svm: the kernel has drm_gpusvm (loaded before mirrordrm from its module dependencies), USERPTR takes MODE_SVM'), async () => {
+    it(...caseOf('svm-support', noSvm ? 'svm: the kernel has no drm_gpusvm, USERPTR refuses MODE_SVM with EOPNOTSUPP' : 'svm: the kernel has drm_gpusvm; drm_gpusvm_helper was loaded before mirrordrm (from its module dependencies) and is held by it; USERPTR takes MODE_SVM'), async () => {
       const r = await call('svmSupported', 'svm');
       console.log(`[${release}] MODE_SVM registration: ${JSON.stringify(r)}`);
-      if (noSvm) expect(r).toMatchObject({ ok: false, code: 'EOPNOTSUPP' });
-      else expect(r).toEqual({ ok: true, value: true });
+      if (noSvm) {
+        expect(r.registration).toMatchObject({ ok: false, code: 'EOPNOTSUPP' });
+        expect(r.helperRefcnt).toBe(null);
+      } else {
+        expect(r.registration).toEqual({ ok: true, value: true });
+        expect(r.helperRefcnt).toBeGreaterThanOrEqual(1); // mirrordrm uses drm_gpusvm_helper
+      }
     });
 
     it(...caseOf('svm-refusals', `svm: USERPTR refuses MODE_SVM with GUP_REPIN and mode 0x6 (EINVAL on every kernel); a READ_ONLY POPULATE svm object is ${noSvm ? 'refused with EOPNOTSUPP' : 'created'}`), async () => {
@@ -98,6 +103,19 @@ for (const series of kernels()) {
         expect(r.svm.writePopulates).toBe(0);
         expect(r.svm.afterWrite).toMatchObject({ valid: OBJ_PAGES, populates: 1 });
         console.log(`[${release}] read-write: pages mapped after read hmm ${r.hmm.afterRead.valid}, svm ${r.svm.afterRead.valid}; populates hmm ${r.hmm.afterWrite.populates}, svm ${r.svm.afterWrite.populates}`);
+      });
+
+      it(...caseOf('svm-thp', 'a PMD-mapped 2 MiB THP: both read and write the right bytes at pages 0, 300 and 511; svm maps it in one 2 MiB range (one DMA mapping of order 9), hmm only the 3 pages touched'), async () => {
+        const r = await both('svmThp');
+        for (const m of ['hmm', 'svm'] as const) {
+          expect(r[m].cpuOrder).toBe(9);
+          for (const x of r[m].read) expect(x.device, `${m} offset ${x.offset}`).toBe(x.want);
+          expect(r[m].cpu).toBe(0xee);
+          expect(r[m].same).toBe(r[m].valid);
+        }
+        expect([r.hmm.valid, r.hmm.populates]).toEqual([3, 3]);
+        expect([r.svm.valid, r.svm.populates]).toEqual([512, 1]);
+        console.log(`[${release}] THP 2 MiB: hmm mapped ${r.hmm.valid} pages in ${r.hmm.populates} populates, svm ${r.svm.valid} in ${r.svm.populates}`);
       });
 
       it(...caseOf('svm-munmap-partial', 'munmap of page 1 of a mapped 64 KiB object: one UNMAP of that page in both; hmm drops 1 page, svm the whole range (16); then page 0 and 2 read, page 1 EFAULT in both, svm remaps them as 4 KiB ranges'), async () => {

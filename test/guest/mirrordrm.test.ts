@@ -840,7 +840,7 @@ for (const series of kernels()) {
         'unaligned address': 'EINVAL',
         'unaligned size': 'EINVAL',
         'mode 0': 'EINVAL',
-        'mode 5': 'EINVAL',
+        'mode 6': 'EINVAL',
         'unknown flag': 'EINVAL',
         'hmm + repin': 'EINVAL',
         wraps: 'EFAULT',

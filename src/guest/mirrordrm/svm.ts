@@ -3,6 +3,7 @@
 // takes the mode, runs the same steps on a 64 KiB-aligned 64 KiB object inside
 // a larger anonymous mapping (so drm_gpusvm can pick its 64 KiB chunk), and
 // returns bytes, records and counters for the host to assert on per mode.
+import fs from 'node:fs';
 import { native } from '../../addon.js';
 import { MockDrm } from '../../mirror/mockdrm.js';
 import { MIRRORDRM_LAYOUT } from '../../mirror/uapi.js';
@@ -71,16 +72,22 @@ function counters(buf: MirroredBuffer) {
   return { populates: s.populates, revalidations: s.revalidations, invalidations: s.invalidations, pagesDropped: s.pagesDropped, pagesValid: s.pagesValid, readRetry: s.readRetry };
 }
 
-/** Whether the kernel takes the mode: ok, or the errno it refuses it with. */
+/**
+ * Whether the kernel takes the mode (ok, or the errno it refuses it with),
+ * and drm_gpusvm_helper's use count (/sys/module/.../refcnt: mirrordrm
+ * holds it when it was linked against it), null when it is not loaded.
+ */
 export async function svmSupported(mode: MirrorMode = 'svm') {
   using dev = MockDrm.open();
   const a = mapAligned(0);
+  const ref = '/sys/module/drm_gpusvm_helper/refcnt';
   try {
-    return await attempt(async () => {
+    const registration = await attempt(async () => {
       const b = await dev.userptr({ address: a.addr, length: SVM_CHUNK }, { mode });
       b.close();
       return true;
     });
+    return { registration, helperRefcnt: fs.existsSync(ref) ? Number(fs.readFileSync(ref, 'utf8').trim()) : null };
   } finally {
     a.free();
   }
@@ -313,4 +320,34 @@ export async function svmRefusals() {
   } finally {
     a.free();
   }
+}
+
+/**
+ * A 2 MiB THP (2 MiB aligned, MADV_HUGEPAGE): device reads at three offsets
+ * and a device write at page 300, with the CPU's mapping order. drm_gpusvm
+ * maps a PMD-mapped THP as one DMA mapping of order 9, so the svm device
+ * finds page 300 as page 300 of that mapping.
+ */
+export async function svmThp(mode: MirrorMode) {
+  const { Mapping } = await import('../../memory/mapping.js');
+  const HUGE = 2 * 1024 * 1024;
+  using dev = MockDrm.open();
+  using m = Mapping.anonymous(HUGE, { thp: true });
+  const view = m.view;
+  for (let i = 0; i < view.length; i++) view[i] = pattern(i);
+  using buf = await dev.userptr({ address: m.address, length: HUGE }, { mode });
+  const offsets = [0, 300 * PAGE + 5, HUGE - 1];
+  const read = [];
+  for (const o of offsets) read.push({ offset: o, device: (await buf.read(o, 1))[0], want: pattern(o) });
+  await buf.write(300 * PAGE + 7, new Uint8Array([0xee]));
+  const cpu = view[300 * PAGE + 7];
+  const snap = buf.snapshot(0, HUGE / PAGE);
+  return {
+    read,
+    cpu,
+    cpuOrder: snap[0].cpu.order,
+    valid: snap.filter((p) => p.device.valid).length,
+    same: snap.filter((p) => p.device.valid && p.device.sameAsCpu).length,
+    populates: buf.stats().populates,
+  };
 }
