@@ -4,6 +4,8 @@
  *
  *   mirrordrm_drv.c     the DRM driver, userptr objects, the invalidation log
  *   mirrordrm_devmem.c  device-private memory and migration (DEVICE_PRIVATE)
+ *   mirrordrm_svm.c     MODE_SVM objects on the DRM GPU SVM helpers
+ *                       (drm_gpusvm), built only where the kernel has them
  *
  * The locking rules are written down at the top of mirrordrm_drv.c.
  */
@@ -44,6 +46,7 @@ struct mdrm_owner {
 };
 
 struct mdrm_devmem;
+struct mdrm_svm;
 
 struct mdrm_device {
 	struct drm_device drm;
@@ -118,6 +121,7 @@ struct mdrm_obj {
 	struct page **pages;		/* GUP modes: referenced pages */
 	unsigned long *pfns;		/* HMM: hmm_range_fault() output */
 	bool invalidated;		/* a callback dropped pages since the last populate */
+	struct mdrm_svm *svm;		/* MODE_SVM: drm_gpusvm state, mirrordrm_svm.c */
 	struct mdrm_counters cnt;
 };
 
@@ -146,6 +150,7 @@ static inline void mdrm_count(struct mdrm_obj *obj, unsigned int idx, s64 v)
 
 void mdrm_log_append(struct mdrm_obj *obj, struct drm_mirrordrm_inval_record *rec);
 u32 mdrm_event(enum mmu_notifier_event ev);
+bool mdrm_update_to_read_only(const struct mmu_notifier_range *range);
 u32 mdrm_owner_id(const void *owner);
 struct mdrm_obj *mdrm_lookup(struct drm_file *file, u32 handle);
 
@@ -190,6 +195,42 @@ static inline int mdrm_ioctl_exclusive(struct drm_device *dev, void *data,
 				       struct drm_file *file)
 {
 	return -EOPNOTSUPP;
+}
+#endif
+
+/*
+ * MODE_SVM (mirrordrm_svm.c).  The object's device view lives in drm_gpusvm
+ * ranges; obj->state[] mirrors it under the gpusvm notifier lock, not under
+ * obj->lock (see the top of mirrordrm_svm.c).  Kernels without drm_gpusvm
+ * (CONFIG_DRM_GPUSVM, 6.15 and later) refuse the mode with -EOPNOTSUPP.
+ */
+#if IS_ENABLED(CONFIG_DRM_GPUSVM)
+void mdrm_svm_device_init(struct device *dev);
+int mdrm_svm_obj_init(struct mdrm_obj *obj);
+void mdrm_svm_obj_fini(struct mdrm_obj *obj);
+int mdrm_svm_access(struct mdrm_obj *obj, u64 offset, size_t len, void *buf,
+		    bool write, u32 *populates, u32 *retries);
+void mdrm_svm_view_lock(struct mdrm_obj *obj);
+void mdrm_svm_view_unlock(struct mdrm_obj *obj);
+unsigned long mdrm_svm_dev_pfn(struct mdrm_obj *obj, unsigned long idx);
+#define MDRM_HAVE_SVM	1
+#else
+#define MDRM_HAVE_SVM	0
+static inline void mdrm_svm_device_init(struct device *dev) { }
+static inline int mdrm_svm_obj_init(struct mdrm_obj *obj) { return -EOPNOTSUPP; }
+static inline void mdrm_svm_obj_fini(struct mdrm_obj *obj) { }
+static inline int mdrm_svm_access(struct mdrm_obj *obj, u64 offset, size_t len,
+				  void *buf, bool write, u32 *populates,
+				  u32 *retries)
+{
+	return -EOPNOTSUPP;
+}
+static inline void mdrm_svm_view_lock(struct mdrm_obj *obj) { }
+static inline void mdrm_svm_view_unlock(struct mdrm_obj *obj) { }
+static inline unsigned long mdrm_svm_dev_pfn(struct mdrm_obj *obj,
+					     unsigned long idx)
+{
+	return 0;
 }
 #endif
 

@@ -10,6 +10,8 @@
  *   GUP_GET            get_user_pages_fast(): page references without FOLL_PIN,
  *                      how userptr drivers worked before pins were tracked.
  *   HMM                hmm_range_fault() results; no page reference is held.
+ *   SVM                drm_gpusvm ranges (mirrordrm_svm.c, which has its own
+ *                      locking rules); 6.15 and later.
  *
  * Every object has an mmu_interval_notifier, so every mode sees the mm's
  * invalidations.  What a callback does is chosen per object: HMM drops the
@@ -180,7 +182,7 @@ u32 mdrm_event(enum mmu_notifier_event ev)
  * removed with the vma field of struct mmu_notifier_range).  Later kernels
  * give a driver no way to know, so there it counts as a full invalidation.
  */
-static bool mdrm_update_to_read_only(const struct mmu_notifier_range *range)
+bool mdrm_update_to_read_only(const struct mmu_notifier_range *range)
 {
 	if (range->event == MMU_NOTIFY_PROTECTION_PAGE ||
 	    range->event == MMU_NOTIFY_SOFT_DIRTY)
@@ -874,6 +876,8 @@ static void mdrm_gem_free(struct drm_gem_object *gem)
 	/* after this no callback runs or will run */
 	if (obj->notifier_inserted)
 		mmu_interval_notifier_remove(&obj->notifier);
+	/* drm_gpusvm_fini(): ranges and notifiers gone, state[] left as it was */
+	mdrm_svm_obj_fini(obj);
 
 	for (i = 0; obj->state && i < obj->npages; i++) {
 		if (obj->state[i] & MDRM_ST_VALID)
@@ -947,15 +951,23 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 
 	if (args->flags & ~MIRRORDRM_USERPTR_FLAGS)
 		return -EINVAL;
-	if (mode < MIRRORDRM_USERPTR_MODE_GUP || mode > MIRRORDRM_USERPTR_MODE_HMM)
+	if (mode < MIRRORDRM_USERPTR_MODE_GUP || mode > MIRRORDRM_USERPTR_MODE_SVM)
 		return -EINVAL;
-	if (mode == MIRRORDRM_USERPTR_MODE_HMM &&
+	if ((mode == MIRRORDRM_USERPTR_MODE_HMM ||
+	     mode == MIRRORDRM_USERPTR_MODE_SVM) &&
 	    (args->flags & MIRRORDRM_USERPTR_GUP_REPIN))
 		return -EINVAL;
 #ifndef MDRM_HAVE_TWO_PASS
 	if (args->flags & MIRRORDRM_USERPTR_TWO_PASS)
 		return -EOPNOTSUPP;	/* no invalidate_start/finish before 7.1 */
 #endif
+	/* the kernel has no drm_gpusvm (CONFIG_DRM_GPUSVM, 6.15+) */
+	if (mode == MIRRORDRM_USERPTR_MODE_SVM && !MDRM_HAVE_SVM)
+		return -EOPNOTSUPP;
+	/* drm_gpusvm registers notifiers of its own, one-pass ones */
+	if (mode == MIRRORDRM_USERPTR_MODE_SVM &&
+	    (args->flags & MIRRORDRM_USERPTR_TWO_PASS))
+		return -EINVAL;
 	if (!args->size || !PAGE_ALIGNED(args->address) ||
 	    !PAGE_ALIGNED(args->size))
 		return -EINVAL;
@@ -1001,28 +1013,46 @@ static int mdrm_ioctl_userptr(struct drm_device *dev, void *data,
 	if (mode == MIRRORDRM_USERPTR_MODE_HMM)
 		obj->pfns = kvcalloc(obj->npages, sizeof(*obj->pfns),
 				     GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-	else
+	else if (mdrm_is_gup(obj))
 		obj->pages = kvcalloc(obj->npages, sizeof(*obj->pages),
 				      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-	if (!obj->state || (!obj->pfns && !obj->pages)) {
+	if (!obj->state || (!obj->pfns && !obj->pages &&
+			    mode != MIRRORDRM_USERPTR_MODE_SVM)) {
 		ret = -ENOMEM;
 		goto err_put;
 	}
 
-	ret = mmu_interval_notifier_insert(&obj->notifier, current->mm,
-					   obj->start, args->size,
-					   mdrm_ops(args->flags));
-	if (ret)
-		goto err_put;
-	obj->notifier_inserted = true;
+	if (mode == MIRRORDRM_USERPTR_MODE_SVM) {
+		/* drm_gpusvm inserts notifiers of its own, range by range */
+		ret = mdrm_svm_obj_init(obj);
+		if (ret)
+			goto err_put;
+	} else {
+		ret = mmu_interval_notifier_insert(&obj->notifier, current->mm,
+						   obj->start, args->size,
+						   mdrm_ops(args->flags));
+		if (ret)
+			goto err_put;
+		obj->notifier_inserted = true;
+	}
 
 	ret = drm_gem_handle_create(file, &obj->base, &handle);
 	if (ret)
 		goto err_put;
 	WRITE_ONCE(obj->handle, handle);
 
-	if (mode != MIRRORDRM_USERPTR_MODE_HMM ||
-	    (args->flags & MIRRORDRM_USERPTR_POPULATE)) {
+	if (mode == MIRRORDRM_USERPTR_MODE_SVM) {
+		/* POPULATE: one device fault per range, nothing copied */
+		if (args->flags & MIRRORDRM_USERPTR_POPULATE) {
+			ret = mdrm_svm_access(obj, 0, args->size, NULL, false,
+					      &dummy, &dummy);
+			if (ret) {
+				drm_gem_handle_delete(file, handle);
+				goto err_put;
+			}
+		}
+	} else if (mode != MIRRORDRM_USERPTR_MODE_HMM ||
+		   (args->flags & MIRRORDRM_USERPTR_POPULATE)) {
 		for (i = 0; i < obj->npages; i += MDRM_CHUNK_PAGES) {
 			ret = mdrm_populate(obj, i,
 					    min_t(unsigned long, MDRM_CHUNK_PAGES,
@@ -1092,7 +1122,11 @@ static int mdrm_ioctl_access(struct drm_device *dev, void *data,
 			ret = -EFAULT;
 			break;
 		}
-		ret = mdrm_access_chunk(obj, off, len, buf, write, args);
+		if (obj->svm)
+			ret = mdrm_svm_access(obj, off, len, buf, write,
+					      &args->populates, &args->retries);
+		else
+			ret = mdrm_access_chunk(obj, off, len, buf, write, args);
 		if (ret)
 			break;
 		if (!write && copy_to_user(user + done, buf, len)) {
@@ -1111,11 +1145,29 @@ out_put:
 	return ret;
 }
 
-/* CPU view of pages [first, first + n): hmm_range_fault() without faulting. */
+static bool mdrm_probe_invalidate(struct mmu_interval_notifier *mni,
+				  const struct mmu_notifier_range *range,
+				  unsigned long cur_seq)
+{
+	mmu_interval_set_seq(mni, cur_seq);
+	return true;
+}
+
+/* A notifier only for reading the CPU page tables of an SVM object. */
+static const struct mmu_interval_notifier_ops mdrm_probe_ops = {
+	.invalidate = mdrm_probe_invalidate,
+};
+
+/*
+ * CPU view of pages [first, first + n): hmm_range_fault() without faulting.
+ * SVM objects have no notifier of their own (drm_gpusvm's notifiers come and
+ * go with its ranges), so a short-lived one covers the pages read.
+ */
 static void mdrm_cpu_view(struct mdrm_obj *obj, unsigned long first,
 			  unsigned long n, unsigned long *pfns)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct mmu_interval_notifier probe;
 	struct hmm_range range = {
 		.notifier = &obj->notifier,
 		.start = obj->start + (first << PAGE_SHIFT),
@@ -1132,13 +1184,24 @@ static void mdrm_cpu_view(struct mdrm_obj *obj, unsigned long first,
 		memset(pfns, 0, n * sizeof(*pfns));
 		return;
 	}
+	if (!obj->notifier_inserted) {
+		ret = mmu_interval_notifier_insert(&probe, obj->mm, range.start,
+						   range.end - range.start,
+						   &mdrm_probe_ops);
+		if (ret)
+			goto out;
+		range.notifier = &probe;
+	}
 	do {
-		range.notifier_seq = mmu_interval_read_begin(&obj->notifier);
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		mmap_read_lock(obj->mm);
 		ret = hmm_range_fault(&range);
 		mmap_read_unlock(obj->mm);
 	} while (ret == -EBUSY && !time_after(jiffies, timeout) &&
 		 !fatal_signal_pending(current));
+	if (range.notifier == &probe)
+		mmu_interval_notifier_remove(&probe);
+out:
 	mmput(obj->mm);
 	if (ret) {
 		unsigned long i;
@@ -1204,7 +1267,10 @@ static int mdrm_ioctl_snapshot(struct drm_device *dev, void *data,
 		mdrm_cpu_view(obj, first, n, pfns);
 
 		/* the device view is read under the driver lock */
-		mutex_lock(&obj->lock);
+		if (obj->svm)
+			mdrm_svm_view_lock(obj);
+		else
+			mutex_lock(&obj->lock);
 		for (i = 0; i < n; i++) {
 			unsigned long idx = first + i;
 			u8 st = obj->state[idx];
@@ -1216,6 +1282,8 @@ static int mdrm_ioctl_snapshot(struct drm_device *dev, void *data,
 				dev_pfn = page_to_pfn(obj->pages[idx]);
 			else if (obj->pfns && (st & MDRM_ST_VALID))
 				dev_pfn = obj->pfns[idx] & ~HMM_PFN_FLAGS;
+			else if (obj->svm && (st & MDRM_ST_VALID))
+				dev_pfn = mdrm_svm_dev_pfn(obj, idx);
 			if (st & MDRM_ST_VALID) {
 				df |= MIRRORDRM_PAGE_VALID;
 				if (is_zero_pfn(dev_pfn))
@@ -1240,7 +1308,10 @@ static int mdrm_ioctl_snapshot(struct drm_device *dev, void *data,
 					  (out[i].cpu_flags & MIRRORDRM_PAGE_VALID)) ?
 					 cpu_pfn : 0;
 		}
-		mutex_unlock(&obj->lock);
+		if (obj->svm)
+			mdrm_svm_view_unlock(obj);
+		else
+			mutex_unlock(&obj->lock);
 
 		if (copy_to_user(user + done, out, n * sizeof(*out))) {
 			ret = -EFAULT;
@@ -1541,6 +1612,8 @@ static int mdrm_device_add(unsigned int i)
 		if (ret)
 			goto err;
 	}
+	/* MODE_SVM DMA-maps pages for this device: no bounce buffers */
+	mdrm_svm_device_init(&pdev->dev);
 
 	ret = drm_dev_register(&mdev->drm, 0);
 	if (ret) {

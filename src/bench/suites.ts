@@ -6,6 +6,7 @@ import { hostHugepagesSuite } from './suites/host-hugepages.js';
 import { guestFakevramSuite } from './suites/guest-fakevram.js';
 import { guestMirrordrmSuite } from './suites/guest-mirrordrm.js';
 import { guestMirrordrmTwoPassSuite } from './suites/guest-mirrordrm-twopass.js';
+import { guestMirrordrmSvmSuite } from './suites/guest-mirrordrm-svm.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
 import { guestDevmemSuite } from './suites/guest-devmem.js';
 
@@ -17,5 +18,6 @@ export const SUITES: Suite[] = [
   guestMirrordrmSuite,
   guestDevmemSuite,
   guestMirrordrmTwoPassSuite,
+  guestMirrordrmSvmSuite,
   guestSelftestsSuite,
 ];

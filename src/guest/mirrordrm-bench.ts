@@ -139,3 +139,60 @@ export async function callbackRound(reps: number): Promise<Record<string, number
   }
   return out;
 }
+
+/**
+ * An anonymous mapping with a `size`-byte window aligned to min(size, 2 MiB)
+ * (so drm_gpusvm can use its largest chunk that fits), in 4 KiB pages
+ * (MADV_NOHUGEPAGE: THP would change the mapping order between modes), every
+ * page resident: a device fault then times the device side, not CPU faults.
+ */
+function alignedResident(size: number): { addr: bigint; base: bigint; len: number } {
+  const c = native.mmConstants;
+  const align = Math.min(size, 2 << 20);
+  const len = size + align;
+  const base: bigint = native.mmap(0n, len, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+  native.madvise(base, len, c.MADV_NOHUGEPAGE);
+  const a = BigInt(align);
+  const addr = ((base + a - 1n) / a) * a;
+  native.patternFill(addr, size, 5n, 0);
+  return { addr, base, len };
+}
+
+/**
+ * One round of svm against hmm: per mode (order rotating with the round), a
+ * fresh object on `size` resident bytes, registered without populating
+ * (untimed); then the first device read of the whole object (device faults:
+ * hmm_range_fault per 1 MiB chunk for hmm; for svm range find-or-insert,
+ * notifier insertion and get_pages per range), then munmap of the object
+ * (the syscall, with the invalidation in it) and the time the driver spent
+ * in its callback for that munmap. Samples in ns by "mode/what".
+ */
+export async function svmRound(size: number, reps: number, round = 0): Promise<Record<string, number[]>> {
+  using dev = MockDrm.open();
+  const md = native.mirrordrm;
+  const modes: MirrorMode[] = round % 2 ? ['svm', 'hmm'] : ['hmm', 'svm'];
+  const out: Record<string, number[]> = {};
+  const push = (k: string, v: number) => (out[k] ??= []).push(v);
+  for (let r = 0; r < reps; r++) {
+    for (const mode of modes) {
+      const m = alignedResident(size);
+      try {
+        const buf = dev.userptrSync({ address: m.addr, length: size }, { mode });
+        const t = md.timeAccess(dev.fd, buf.handle, 0, size, MIRRORDRM.ACCESS_READ, 1, -1, 0n, 0) as BigUint64Array;
+        push(`${mode}/fault`, Number(t[0]));
+        if (buf.stats().pagesValid !== size / PAGE) throw new Error(`${mode}: ${buf.stats().pagesValid} of ${size / PAGE} pages mapped after the first read`);
+        dev.drainInvalidations();
+        const t0 = process.hrtime.bigint();
+        native.munmap(m.addr, size);
+        push(`${mode}/munmap`, Number(process.hrtime.bigint() - t0));
+        let cb = 0;
+        for (const x of dev.drainInvalidations().records) if (x.handle === buf.handle) cb += x.durationNs;
+        push(`${mode}/callback`, cb);
+        buf.close();
+      } finally {
+        native.munmap(m.base, m.len);
+      }
+    }
+  }
+  return out;
+}

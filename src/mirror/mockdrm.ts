@@ -7,7 +7,7 @@ import { native } from '../addon.js';
 import { invalidArg, invalidState, invalidType, outOfRange } from '../errors.js';
 import { MIRRORDRM, decodeCounters, decodeDeviceInfo, decodePages, decodeRecords, modeFlags } from './decode.js';
 import {
-  MIRROR_MODES,
+  ALL_MIRROR_MODES,
   type DeviceAccessResult,
   type CallbackBehaviour,
   type DeviceInfo,
@@ -122,11 +122,11 @@ function checkRange(range: MirrorRange): { address: bigint; length: number } {
 
 function userptrFlags(o: MirrorOptions): number {
   if (typeof o !== 'object' || o === null) throw invalidType('options', o, 'an object');
-  if (!MIRROR_MODES.includes(o.mode)) throw invalidArg('options.mode', o.mode, `must be one of ${MIRROR_MODES.join(', ')}`);
+  if (!ALL_MIRROR_MODES.includes(o.mode)) throw invalidArg('options.mode', o.mode, `must be one of ${ALL_MIRROR_MODES.join(', ')}`);
   for (const k of Object.keys(o)) {
     if (!['mode', 'readOnly', 'populate', 'repin', 'twoPass'].includes(k)) throw invalidArg('options', k, 'has an unknown option');
   }
-  if (o.repin && o.mode === 'hmm') throw invalidArg('options.repin', o.repin, 'applies to GUP modes only');
+  if (o.repin && (o.mode === 'hmm' || o.mode === 'svm')) throw invalidArg('options.repin', o.repin, 'applies to GUP modes only');
   let f = modeFlags(o.mode);
   if (o.readOnly) f |= MIRRORDRM.READ_ONLY;
   if (o.populate) f |= MIRRORDRM.POPULATE;

@@ -8,9 +8,18 @@ export type MirrorMode =
   | 'gup' // pin_user_pages (FOLL_PIN) at registration
   | 'gup-longterm' // pin_user_pages with FOLL_LONGTERM
   | 'gup-get' // get_user_pages: plain references, no FOLL_PIN accounting
-  | 'hmm'; // mmu_interval_notifier + hmm_range_fault, no references held
+  | 'hmm' // mmu_interval_notifier + hmm_range_fault, no references held
+  | 'svm'; // the kernel's DRM GPU SVM helpers (drm_gpusvm ranges); 6.15+ only
 
+/**
+ * The modes every kernel has, which the per-mode tests iterate. 'svm' is not
+ * among them: it needs drm_gpusvm (Debian 7.2 has it, 6.1 and 6.12 do not,
+ * where the kernel refuses it with EOPNOTSUPP); see ALL_MIRROR_MODES.
+ */
 export const MIRROR_MODES: readonly MirrorMode[] = ['gup', 'gup-longterm', 'gup-get', 'hmm'];
+
+/** Every mode MockDrm.userptr accepts, 'svm' included. */
+export const ALL_MIRROR_MODES: readonly MirrorMode[] = [...MIRROR_MODES, 'svm'];
 
 /** Anything with an address and a length: a Mapping, or a plain range. */
 export interface MirrorRange {
@@ -22,7 +31,7 @@ export interface MirrorOptions {
   mode: MirrorMode;
   /** The device only reads (no FOLL_WRITE / HMM_PFN_REQ_WRITE). */
   readOnly?: boolean;
-  /** HMM: fault the whole range in at registration (GUP modes always do). */
+  /** HMM, SVM: fault the whole range in at registration (GUP modes always do). */
   populate?: boolean;
   /** GUP modes: on invalidation release the pages and re-pin at the next use
    *  (default: keep the pins and mark the pages stale). */

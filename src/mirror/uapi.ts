@@ -20,6 +20,7 @@ export const MIRRORDRM = {
   MODE_GUP_LONGTERM: K.MIRRORDRM_USERPTR_MODE_GUP_LONGTERM,
   MODE_GUP_GET: K.MIRRORDRM_USERPTR_MODE_GUP_GET,
   MODE_HMM: K.MIRRORDRM_USERPTR_MODE_HMM,
+  MODE_SVM: K.MIRRORDRM_USERPTR_MODE_SVM,
   READ_ONLY: K.MIRRORDRM_USERPTR_READ_ONLY,
   POPULATE: K.MIRRORDRM_USERPTR_POPULATE,
   GUP_REPIN: K.MIRRORDRM_USERPTR_GUP_REPIN,
@@ -64,12 +65,13 @@ export const MIRRORDRM = {
   SIZEOF_PAGE: MIRRORDRM_LAYOUT.drm_mirrordrm_page.sizeof,
 } as const;
 
-/** USERPTR mode flags of each mirror mode (the tsc-checked counterpart of MIRROR_MODES). */
+/** USERPTR mode flags of each mirror mode (the tsc-checked counterpart of ALL_MIRROR_MODES). */
 export const MODE_FLAGS: Readonly<Record<MirrorMode, number>> = {
   gup: MIRRORDRM.MODE_GUP,
   'gup-longterm': MIRRORDRM.MODE_GUP_LONGTERM,
   'gup-get': MIRRORDRM.MODE_GUP_GET,
   hmm: MIRRORDRM.MODE_HMM,
+  svm: MIRRORDRM.MODE_SVM,
 };
 
 /** The value of MIRRORDRM_EVENT_<name> for each event the log names. */

@@ -49,10 +49,16 @@ extern "C" {
 #define MIRRORDRM_USERPTR_MODE_GUP_GET		0x3u
 /* mmu_interval_notifier + hmm_range_fault(); no page references held. */
 #define MIRRORDRM_USERPTR_MODE_HMM		0x4u
+/*
+ * The DRM GPU SVM helpers (drm_gpusvm): device accesses fault in drm_gpusvm
+ * ranges of the chunk sizes it picks, its notifiers invalidate them.  Needs
+ * a kernel with CONFIG_DRM_GPUSVM (6.15 and later); -EOPNOTSUPP elsewhere.
+ */
+#define MIRRORDRM_USERPTR_MODE_SVM		0x5u
 
 /* The device may only read: no FOLL_WRITE, no HMM_PFN_REQ_WRITE. */
 #define MIRRORDRM_USERPTR_READ_ONLY		(1u << 4)
-/* HMM: fault the whole range in at creation (GUP modes always do). */
+/* HMM, SVM: fault the whole range in at creation (GUP modes always do). */
 #define MIRRORDRM_USERPTR_POPULATE		(1u << 5)
 /*
  * GUP modes: on invalidation release the pages and take new references at

@@ -433,7 +433,7 @@ static void test_bad_args(unsigned int mode, unsigned int arg)
 	check(userptr(p + 1, PAGE, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EINVAL, "unaligned address: EINVAL");
 	check(userptr(p, PAGE + 1, MIRRORDRM_USERPTR_MODE_HMM, &h) == -EINVAL, "unaligned size: EINVAL");
 	check(userptr(p, PAGE, 0, &h) == -EINVAL, "no mode: EINVAL");
-	check(userptr(p, PAGE, 5, &h) == -EINVAL, "mode 5: EINVAL");
+	check(userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_SVM + 1, &h) == -EINVAL, "mode 6: EINVAL");
 	check(userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM | (1u << 31), &h) == -EINVAL, "unknown flag: EINVAL");
 	check(userptr(p, PAGE, MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_GUP_REPIN, &h) == -EINVAL,
 	      "HMM with GUP_REPIN: EINVAL");

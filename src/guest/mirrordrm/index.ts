@@ -8,5 +8,6 @@ export * from './files.js';
 export * from './reclaim-writeback.js';
 export * from './races.js';
 export * from './twopass.js';
+export * from './svm.js';
 export { kernelRelease, installFile } from '../system.js';
 export type { Backing } from '../common.js';

@@ -136,7 +136,7 @@ export async function badArguments() {
     await kernel('unaligned address', () => md.userptr(fd, r.addr + 1n, PAGE, HMM));
     await kernel('unaligned size', () => md.userptr(fd, r.addr, PAGE + 1, HMM));
     await kernel('mode 0', () => md.userptr(fd, r.addr, PAGE, 0));
-    await kernel('mode 5', () => md.userptr(fd, r.addr, PAGE, HMM + 1));
+    await kernel('mode 6', () => md.userptr(fd, r.addr, PAGE, MIRRORDRM.MODE_SVM + 1)); // 5 is SVM
     await kernel('unknown flag', () => md.userptr(fd, r.addr, PAGE, HMM + 0x8000_0000)); // a bit the uapi does not define;
     await kernel('hmm + repin', () => md.userptr(fd, r.addr, PAGE, HMM | MIRRORDRM.GUP_REPIN));
     await kernel('wraps', () => md.userptr(fd, 0xffff_ffff_ffff_f000n, 2 * PAGE, GUP));
