@@ -50,6 +50,12 @@
  *    with unpin_user_pages_dirty_lock() only without obj->lock held.
  *  - The mmap lock (read) is taken around hmm_range_fault(), remote GUP and
  *    the VMA check at creation, never while holding obj->lock.
+ *  - obj->migrate_lock (a mutex) is outermost: ACCESS holds it for the whole
+ *    call, MIGRATE and EXCLUSIVE too (mirrordrm_devmem.c), so that no device
+ *    copy runs while the object's pages are being moved.  Order:
+ *    migrate_lock, then the mmap lock, then (in the notifier) obj->lock.  The
+ *    notifier never takes migrate_lock, so a fault in a user copy made under
+ *    it (which can migrate a device page back) cannot deadlock.
  *
  * Two-pass objects (MIRRORDRM_USERPTR_TWO_PASS, Linux 7.1+) split the
  * callback in two, as mmu_interval_notifier_ops.invalidate_start and
