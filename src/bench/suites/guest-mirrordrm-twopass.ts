@@ -5,7 +5,9 @@
 // One-pass and two-pass alternate within every round, so their ratio comes
 // from one run. On kernels without the two-pass ops the suite is skipped.
 import { mirrordrmTwoPassBench as GUEST } from '../../guest/index.js';
-import { TWO_PASS_KINDS } from '../../guest/mirrordrm-twopass-bench.js';
+// Not imported from the guest module: that one uses `using` declarations,
+// which the host's test runner (vite-node on Node 20) cannot load.
+const TWO_PASS_KINDS = ['one-pass', 'two-pass'] as const;
 import { roundRatio, toMeasurement } from '../../measure/repeat.js';
 import type { Measurement } from '../../report/results.js';
 import type { KernelSeries } from '../../vm/kernels.js';
