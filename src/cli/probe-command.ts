@@ -5,7 +5,7 @@ import { parseCommand, type CommandSpec } from './options.js';
 export const probeSpec = {
   name: 'probe',
   summary: 'What this kernel offers (config, THP, hugetlb, userfaultfd, pagemap, perf, modules, KVM, DRM), each with its source.',
-  options: { json: { type: 'boolean', help: 'print the findings as JSON (schema mirrorlab-probe/1)' } },
+  options: { json: { type: 'boolean', help: 'print the findings as JSON (schema mirrorlab-probe/2)' } },
 } as const satisfies CommandSpec;
 
 export function probeCommand(args: string[]): number {

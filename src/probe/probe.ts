@@ -42,7 +42,7 @@ export const CONFIG_OPTIONS: Record<string, string> = {
 };
 
 export interface ProbeReport {
-  schema: 'mirrorlab-probe/1';
+  schema: 'mirrorlab-probe/2';
   kernel: Found<{ release: string; version: string; machine: string }>;
   config: Found<Record<string, string | null>>;
   pageSizes: Found<{ base: number; hugetlb: number[]; thpPmd: number | null }>;
@@ -349,7 +349,7 @@ export function probe(): ProbeReport {
   const config = probeConfig();
   const { pagemap, kpageflags } = probePagemap();
   return {
-    schema: 'mirrorlab-probe/1',
+    schema: 'mirrorlab-probe/2',
     kernel: probeKernel(),
     config,
     pageSizes: probePageSizes(),

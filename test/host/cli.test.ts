@@ -39,7 +39,7 @@ describe('mirrorlab CLI', () => {
     const r = cli(['probe', '--json']);
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j.schema).toBe('mirrorlab-probe/1');
+    expect(j.schema).toBe('mirrorlab-probe/2');
     const f = '/sys/kernel/mm/transparent_hugepage/enabled';
     if (existsSync(f)) expect(j.thp.value.enabled).toBe(/\[(\S+)\]/.exec(readFileSync(f, 'utf8'))![1]);
   });

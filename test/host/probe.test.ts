@@ -16,7 +16,7 @@ describe('probe', () => {
     expect(Object.keys(r).sort()).toEqual(
       ['schema', 'kernel', 'config', 'pageSizes', 'thp', 'hugetlb', 'userfaultfd', 'pagemap', 'kpageflags', 'perf', 'modules', 'kvm', 'drm', 'libraries'].sort(),
     );
-    expect(r.schema).toBe('mirrorlab-probe/1');
+    expect(r.schema).toBe('mirrorlab-probe/2');
     for (const [k, v] of Object.entries(r)) {
       if (k === 'schema') continue;
       expect(typeof (v as { source: string }).source, k).toBe('string');
