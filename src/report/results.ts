@@ -11,7 +11,7 @@ export type Better = 'lower' | 'higher';
 export type ParamValue = string | number | boolean;
 
 export interface Measurement {
-  /** Unique within its suite, e.g. 'write-fault/anon-4k'. */
+  /** Unique within its suite, e.g. 'fault/anon-4K/touch'. */
   id: string;
   title: string;
   /** Unit of every sample and statistic: 'ns', 'us', 'ms', 'GiB/s', 'count', ... */

@@ -209,7 +209,7 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
     const good = path.join(dir, 'good.json');
     const notJson = path.join(dir, 'not.json');
     const invalid = path.join(dir, 'invalid.json');
-    writeFileSync(good, JSON.stringify(results([{ id: 'host/faults', measurements: [{ id: 'fault/4k/mirrorlab', rounds: [100, 101, 102] }] }])));
+    writeFileSync(good, JSON.stringify(results([{ id: 'host/faults', measurements: [{ id: 'fault/4K/mirrorlab', rounds: [100, 101, 102] }] }])));
     writeFileSync(notJson, '{"schema": ');
     writeFileSync(invalid, JSON.stringify({ schema: 'mirrorlab/results', version: 1 }));
     for (const args of [['validate', missing], ['validate', good, missing], ['compare', missing, good], ['compare', good, missing]]) {

@@ -48,15 +48,15 @@ describe('compareResults identity', () => {
 });
 
 describe('formatCompare', () => {
-  const a = results([{ id: 'host/faults', measurements: [{ id: 'fault/4k/mirrorlab', params: { backing: '4k' }, rounds: [100, 102, 104] }, { id: 'a|b', rounds: [5, 5, 5] }] }]);
-  const b = results([{ id: 'host/faults', measurements: [{ id: 'fault/4k/mirrorlab', params: { backing: '4k' }, rounds: [50, 51, 52] }, { id: 'a|b', rounds: [5, 5, 5] }] }]);
+  const a = results([{ id: 'host/faults', measurements: [{ id: 'fault/4K/mirrorlab', params: { backing: '4K' }, rounds: [100, 102, 104] }, { id: 'a|b', rounds: [5, 5, 5] }] }]);
+  const b = results([{ id: 'host/faults', measurements: [{ id: 'fault/4K/mirrorlab', params: { backing: '4K' }, rounds: [50, 51, 52] }, { id: 'a|b', rounds: [5, 5, 5] }] }]);
   const report = compareResults(a, b, 0.05);
 
   it('text: the table, then the counts', () => {
     const lines = formatCompare(report, 'text').split('\n');
     expect(lines[0]).toMatch(/^measurement +unit +a median +b median +b\/a +verdict$/);
     expect(lines[1]).toMatch(/^host\/faults\/a\|b +ns +5\.00 +5\.00 +1\.000 +same$/);
-    expect(lines[2]).toMatch(/^host\/faults\/fault\/4k\/mirrorlab\{backing=4k\} +ns +102 +51\.0 +0\.500 +faster$/);
+    expect(lines[2]).toMatch(/^host\/faults\/fault\/4K\/mirrorlab\{backing=4K\} +ns +102 +51\.0 +0\.500 +faster$/);
     expect(lines.slice(3)).toEqual(['', '0 slower, 1 faster beyond noise']);
   });
 
@@ -66,7 +66,7 @@ describe('formatCompare', () => {
       '| measurement | unit | a median | b median | b/a | verdict |',
       '| --- | --- | ---: | ---: | ---: | --- |',
       '| host/faults/a\\|b | ns | 5.00 | 5.00 | 1.000 | same |',
-      '| host/faults/fault/4k/mirrorlab{backing=4k} | ns | 102 | 51.0 | 0.500 | faster |',
+      '| host/faults/fault/4K/mirrorlab{backing=4K} | ns | 102 | 51.0 | 0.500 | faster |',
       '',
       '0 slower, 1 faster beyond noise',
     ]);
@@ -76,11 +76,11 @@ describe('formatCompare', () => {
     const j = JSON.parse(formatCompare(report, 'json')) as CompareReport;
     expect(j).toEqual({ threshold: 0.05, regressions: 0, improvements: 1, rows: report.rows });
     expect(j.rows[1]).toEqual({
-      key: 'host/faults/fault/4k/mirrorlab{backing=4k}',
+      key: 'host/faults/fault/4K/mirrorlab{backing=4K}',
       suite: 'host/faults',
       kernel: null,
-      id: 'fault/4k/mirrorlab',
-      params: { backing: '4k' },
+      id: 'fault/4K/mirrorlab',
+      params: { backing: '4K' },
       unit: 'ns',
       a: 102,
       b: 51,

@@ -31,7 +31,7 @@ interface Backing {
 }
 
 export const HOST_FAULT_BACKINGS: readonly Backing[] = [
-  { backing: '4k', label: '4 KiB', size: '4K', quickLength: 1 * MiB, length: 16 * MiB },
+  { backing: '4K', label: '4 KiB', size: '4K', quickLength: 1 * MiB, length: 16 * MiB },
   { backing: 'thp', label: 'THP', size: '2M', quickLength: 8 * MiB, length: 64 * MiB },
   { backing: 'hugetlb-2M', label: 'hugetlb 2 MiB', size: '2M', quickLength: 8 * MiB, length: 32 * MiB },
 ];

@@ -43,7 +43,7 @@ const G1 = 1 << 30;
 const MiB = 1 << 20;
 
 type Kind = 'base' | 'thp' | 'shmem' | 'hugetlb';
-export type HugepageCaseId = 'anon-4k' | 'thp' | 'shmem-thp' | 'hugetlb-2M' | 'hugetlb-1G';
+export type HugepageCaseId = 'anon-4K' | 'thp' | 'shmem-thp' | 'hugetlb-2M' | 'hugetlb-1G';
 export type HugepageMethod = 'touch' | 'populate';
 
 interface FaultCase {
@@ -59,7 +59,7 @@ interface FaultCase {
 }
 
 export const HUGEPAGE_CASES: readonly FaultCase[] = [
-  { id: 'anon-4k', title: 'anonymous 4 KiB (MADV_NOHUGEPAGE)', size: '4K', kind: 'base', pageSize: PAGE, quickLength: 2 * MiB, length: 16 * MiB },
+  { id: 'anon-4K', title: 'anonymous 4 KiB (MADV_NOHUGEPAGE)', size: '4K', kind: 'base', pageSize: PAGE, quickLength: 2 * MiB, length: 16 * MiB },
   { id: 'thp', title: 'anonymous THP (MADV_HUGEPAGE, 2 MiB aligned)', size: '2M', kind: 'thp', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB, target: 0.7 },
   { id: 'shmem-thp', title: 'shmem THP (memfd, MADV_HUGEPAGE)', size: '2M', kind: 'shmem', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB },
   { id: 'hugetlb-2M', title: 'hugetlb 2 MiB', size: '2M', kind: 'hugetlb', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB },
