@@ -89,3 +89,13 @@ describe('formatCompare', () => {
     });
   });
 });
+
+describe('report.html shows params and observed values apart', () => {
+  it('labels each, escaped, in the measurement table', async () => {
+    const { renderHtml } = await import('../../src/report/html.js');
+    const r = results([{ id: 'host/hugepages', measurements: [fault({ verifiedRuns: '20/21', pmdMapped: false, faultSource: '<perf>' }, [100, 101, 102]), { id: 'plain', rounds: [1, 1, 1] }] }]);
+    const html = renderHtml(r);
+    expect(html).toContain('<td class="params">params: backing=thp, length=2097152<br>observed: verifiedRuns=20/21, pmdMapped=false, faultSource=&lt;perf&gt;</td>');
+    expect(html).toContain('<td class="params">params: -</td>');
+  });
+});
