@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fmt } from './compare.js';
-import type { Measurement, Plot, Results, SuiteResult } from './results.js';
+import type { Measurement, ParamValue, Plot, Results, SuiteResult } from './results.js';
 
 const require = createRequire(import.meta.url);
 
@@ -128,16 +128,24 @@ function kernelRatioTable(results: Results): string {
   return `<table><thead><tr><th>suite</th><th>measurement</th><th>unit</th><th>ratio (median)</th><th>lo</th><th>hi</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** What a measurement varied and, labelled apart, what its run saw (compare matches on the first only). */
+function paramsCell(m: Measurement): string {
+  const list = (r: Record<string, ParamValue>) => Object.entries(r).map(([k, v]) => `${k}=${v}`).join(', ');
+  const lines = [`params: ${list(m.params) || '-'}`];
+  if (m.observed && Object.keys(m.observed).length) lines.push(`observed: ${list(m.observed)}`);
+  return lines.map(esc).join('<br>');
+}
+
 function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 function table(suite: SuiteResult): string {
-  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'mean', 'stddev', 'p90', 'p99', 'max', 'n', 'stable'];
+  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'mean', 'stddev', 'p90', 'p99', 'max', 'n', 'stable', 'parameters and observed'];
   const rows = suite.measurements.map((m) => {
     const w = m.warm;
     const cells = [m.title, m.unit, m.cold ? fmt(m.cold.median) : '-', fmt(w.min), fmt(w.median), fmt(w.mean), fmt(w.stddev), fmt(w.p90), fmt(w.p99), fmt(w.max), String(w.n), m.stable ? 'yes' : 'no'];
-    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}<td class="params">${paramsCell(m)}</td></tr>`;
   });
   const cmp = suite.comparisons.map((c) => {
     const t = c.target ? ` target ${c.target.op} ${c.target.value}: ${c.target.met ? 'met' : 'NOT met'}` : '';
@@ -259,7 +267,7 @@ export function renderHtml(results: Results): string {
 <style>
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
-td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:12px}
+td:first-child,th:first-child,td.params{text-align:left}td.params{font-size:11px;color:#555}.charts{display:flex;flex-wrap:wrap;gap:12px}
 .chart{width:560px}.status{color:#c0392b;font-size:70%}.fail{color:#c0392b}.skip{color:#888}
 </style>
 <script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>

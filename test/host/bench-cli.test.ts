@@ -216,7 +216,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
       const r = await bench([...args, '--quick', '--out', out]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^mirrorlab bench: ${message.source}`));
-      expect(r.stderr).toContain('usage: mirrorlab bench');
+      expect(r.stderr).toContain('\nsee: mirrorlab bench --help');
       expect(existsSync(out), `${args.join(' ')}: nothing written`).toBe(false);
     }
     // The same names spelled another way are accepted: a size in any case or with iB.
