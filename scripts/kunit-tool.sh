@@ -7,8 +7,10 @@
 #   scripts/kunit-tool.sh --help
 #
 # Layout under ${MIRRORLAB_CACHE:-/var/cache/mirrorlab}/kunit/:
-#   kunit.py, kunit_parser.py, ...   tools/testing/kunit of the source, as it is
-#   .complete                        written last: "<package>=<version>"
+#   tools/testing/kunit/   of the source, as it is (kunit.py, kunit_parser.py, ...);
+#                          the path is kept: kunit.py finds the kernel tree it
+#                          belongs to by it and exits 1 without it
+#   .complete              written last: "<package>=<version>"
 # The source package is linux-source-<series> at the version of the series'
 # kernel (the kernel cache's manifest.json; scripts/kernels.sh must have
 # provisioned it), the same .deb scripts/selftests.sh builds from (reused from
@@ -67,9 +69,9 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 log "extracting tools/testing/kunit from $pkg $ver"
 dpkg-deb --fsys-tarfile "$src_deb" | tar -xOf - "./usr/src/$top.tar.xz" |
-	tar -xJf - -C "$tmp" --strip-components=4 "$top/tools/testing/kunit" ||
+	tar -xJf - -C "$tmp" --strip-components=1 "$top/tools/testing/kunit" ||
 	die "extracting $top/tools/testing/kunit from $src_deb failed"
-[ -f "$tmp/kunit.py" ] || die "no kunit.py in $top/tools/testing/kunit"
+[ -f "$tmp/tools/testing/kunit/kunit.py" ] || die "no kunit.py in $top/tools/testing/kunit"
 rm -rf "$out"
 mv "$tmp" "$out"
 echo "$key" >"$out/.complete"
