@@ -1,7 +1,8 @@
 // Command-line front ends of `mirrorlab bench` and `mirrorlab compare`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { compareResults, formatCompare } from '../report/compare.js';
+import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
 import { ArgumentError } from '../errors.js';
@@ -13,9 +14,10 @@ import type { Suite } from './suite.js';
 const list = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v : v ? [v] : []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel ${KERNEL_SERIES.join('|')}] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel ${KERNEL_SERIES.join('|')}] [--size 4K|2M|1G] [--quick] [--out DIR] [--export ${EXPORT_FORMATS.join(',')}] [--list]
   Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.
-  Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>).
+  Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>),
+  and with --export also ${EXPORT_FORMATS.map((f) => EXPORT_FILES[f]).join(', ')} (see mirrorlab export).
   Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
   2 bad options (an unknown --suite, --kernel or --size: nothing is run).`;
 
@@ -28,6 +30,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       size: { type: 'string', multiple: true },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
+      export: { type: 'string', multiple: true },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -40,7 +43,11 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     for (const s of suites) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
     return 0;
   }
-  const problem = filterProblem(list(values.suite), list(values.kernel), list(values.size), suites);
+  const exports = list(values.export);
+  const unknownExport = exports.find((f) => !isExportFormat(f));
+  const problem =
+    filterProblem(list(values.suite), list(values.kernel), list(values.size), suites) ??
+    (unknownExport !== undefined ? `unknown export format ${JSON.stringify(unknownExport)} (formats: ${EXPORT_FORMATS.join(', ')})` : null);
   if (problem) {
     console.error(`mirrorlab bench: ${problem}\n${BENCH_USAGE}`);
     return 2;
@@ -62,6 +69,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       sizes: list(values.size),
       quick: values.quick,
       outDir,
+      exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],
       signal: controller.signal,
     });
@@ -149,4 +157,47 @@ export function validateCommand(argv: string[]): number {
     } else console.log(`${file}: valid (${RESULTS_SCHEMA_ID} v${RESULTS_VERSION})`);
   }
   return bad ? 1 : 0;
+}
+
+export const EXPORT_USAGE = `usage: mirrorlab export --format ${EXPORT_FORMATS.join('|')} RESULTS.json [--out FILE]
+  Converts a results file: junit (JUnit XML for GitLab/GitHub), kcidb (KernelCI's KCIDB JSON, schema 5.3),
+  csv (one row per measurement), md (Markdown tables per suite). Writes FILE, or standard output.
+  Exit status: 0 written, 1 RESULTS.json unreadable or not a results file, 2 bad options.`;
+
+/** `mirrorlab export`: one export of an existing results file. */
+export function exportCommand(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    console.log(EXPORT_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1 || values.format === undefined) {
+    console.error(`mirrorlab export: ${values.format === undefined ? '--format is required' : 'one RESULTS.json expected'}\n${EXPORT_USAGE}`);
+    return 2;
+  }
+  if (!isExportFormat(values.format)) {
+    console.error(`mirrorlab export: unknown format ${JSON.stringify(values.format)} (formats: ${EXPORT_FORMATS.join(', ')})\n${EXPORT_USAGE}`);
+    return 2;
+  }
+  const file = positionals[0];
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    console.error(`mirrorlab export: ${file}: ${(e as Error).message}`);
+    return 1;
+  }
+  const problems = validateResults(data);
+  if (problems.length) {
+    console.error(`mirrorlab export: ${file}: not a mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
+    return 1;
+  }
+  const text = exportResults(data as Results, values.format);
+  if (values.out === undefined) process.stdout.write(text);
+  else writeFileSync(values.out, text);
+  return 0;
 }
