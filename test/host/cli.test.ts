@@ -1,9 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
 import { run } from '../../src/cli/commands.js';
+import { toCsv, toJunit, toKcidb, toMarkdown } from '../../src/report/exports/index.js';
+import { hostileResults } from '../fixtures/hostile-results.js';
 
 // The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
 const viteNode = path.join(repoRoot, 'node_modules/.bin/vite-node');
@@ -83,6 +86,47 @@ describe('mirrorlab CLI', () => {
     const r = cli(['repl'], "ml.libc().call('getpid', 'i32') === process.pid\nml.probeThp().value.enabled !== undefined\n");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/mirrorlab> true\nmirrorlab> true/);
+  });
+});
+
+describe('mirrorlab export', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-export-'));
+  const results = hostileResults();
+  const file = path.join(dir, 'results.json');
+  writeFileSync(file, JSON.stringify(results));
+
+  async function quiet(args: string[]) {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      return { status: await run(args), stderr: err.mock.calls.flat().join('\n') };
+    } finally {
+      err.mockRestore();
+    }
+  }
+
+  it('--out FILE: each format written as its writer makes it from the parsed file', async () => {
+    for (const [format, expected] of [['junit', toJunit(results)], ['kcidb', JSON.stringify(toKcidb(results), null, 1) + '\n'], ['csv', toCsv(results)], ['md', toMarkdown(results)]] as const) {
+      const out = path.join(dir, `out.${format}`);
+      expect(await quiet(['export', '--format', format, file, '--out', out])).toEqual({ status: 0, stderr: '' });
+      expect(readFileSync(out, 'utf8'), format).toBe(expected);
+    }
+  });
+
+  it('without --out: the export on standard output (process exit status 0)', () => {
+    const r = cli(['export', '--format', 'csv', file]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(toCsv(results));
+  });
+
+  it('usage errors exit 2, an unreadable or invalid results file exits 1, each with the reason', async () => {
+    expect(await quiet(['export', file])).toMatchObject({ status: 2, stderr: expect.stringContaining('--format is required') });
+    expect(await quiet(['export', '--format', 'xml', file])).toMatchObject({ status: 2, stderr: expect.stringContaining('unknown format "xml" (formats: junit, kcidb, csv, md)') });
+    expect(await quiet(['export', '--format', 'csv'])).toMatchObject({ status: 2, stderr: expect.stringContaining('one RESULTS.json expected') });
+    expect((await quiet(['export', '--format', 'csv', '--bogus', file])).status).toBe(2);
+    expect(await quiet(['export', '--format', 'csv', path.join(dir, 'missing.json')])).toMatchObject({ status: 1, stderr: expect.stringContaining('ENOENT') });
+    const invalid = path.join(dir, 'invalid.json');
+    writeFileSync(invalid, JSON.stringify({ ...results, suites: [{ id: 'x' }] }));
+    expect(await quiet(['export', '--format', 'md', invalid])).toMatchObject({ status: 1, stderr: expect.stringContaining('not a mirrorlab results file') });
   });
 });
 
