@@ -146,3 +146,25 @@ describe.skipIf(!haveKunit)("the kernel's KTAP parser (kunit.py parse)", () => {
     expect(k.tests).not.toContain('host/faults.case no.3 ran: PASS');
   });
 });
+
+describe('scripts/kunit-tool.sh', () => {
+  const script = path.join(repoRoot, 'scripts/kunit-tool.sh');
+  const tool = (args: string[], cache: string) => spawnSync('bash', [script, ...args], { encoding: 'utf8', env: { ...process.env, MIRRORLAB_CACHE: cache } });
+
+  it('refuses an unknown series or a second one with status 2, before any work', () => {
+    const cache = path.join(tmp, 'no-cache');
+    const r = tool(['5.10'], cache);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^kunit-tool: error: unknown series '5\.10' \(known: 6\.1 6\.12 7\.2 \(sid\)\)\n$/);
+    expect(tool(['6.1', '6.12'], cache).status).toBe(2);
+    expect(existsSync(cache)).toBe(false);
+  });
+
+  it.skipIf(!haveKunit)('does nothing when the cache holds the same source, and says which', () => {
+    const r = tool([], cacheRoot());
+    expect(r.status).toBe(0);
+    const key = readFileSync(path.join(cacheRoot(), 'kunit', '.complete'), 'utf8').trim();
+    expect(key).toMatch(/^linux-source-\d+\.\d+=\S+$/);
+    expect(r.stderr).toBe(`kunit-tool: cached in ${path.join(cacheRoot(), 'kunit')} (${key})\n`);
+  });
+});
