@@ -75,6 +75,7 @@ function suiteXml(r: Results, s: SuiteResult): { lines: string[]; counts: Counts
   const out = s.measurements.map(
     (m) => `${m.id} ${paramsText(m.params)}: median ${m.warm.median} ${m.unit} (min ${m.warm.min}, p99 ${m.warm.p99}, max ${m.warm.max}; ${m.roundMedians.length} rounds, n ${m.warm.n})`,
   );
+  // timestamp: the JUnit schema's form, ISO 8601 without a zone (the run's start, UTC).
   const lines = [
     `  <testsuite${attrs({ name, tests: counts.tests, failures: counts.failures, errors: counts.errors, skipped: counts.skipped, time: seconds(s.durationMs), timestamp: r.run.startedAt.replace(/Z$/, ''), hostname: r.machine.hostname })}>`,
     '    <properties>',
