@@ -1,8 +1,9 @@
-// Command-line front ends of `mirrorlab bench`, `mirrorlab compare` and `mirrorlab validate`.
-import { readFileSync } from 'node:fs';
+// Command-line front ends of `mirrorlab bench`, `compare`, `validate` and `export`.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } from '../report/compare.js';
+import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
 import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
@@ -19,6 +20,13 @@ export const benchSpec = {
     size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
     out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
+    export: {
+      type: 'string',
+      list: true,
+      values: EXPORT_FORMATS,
+      arg: EXPORT_FORMATS.join(','),
+      help: `also write ${EXPORT_FORMATS.map((f) => EXPORT_FILES[f]).join(', ')} (see mirrorlab export)`,
+    },
     list: { type: 'boolean', help: 'list the suites (those the filters select) and run nothing' },
   },
   notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html.
@@ -35,6 +43,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       if (selected(s, values.suite)) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
     return 0;
   }
+  const exports = values.export.filter(isExportFormat);
   const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const controller = new AbortController();
   let interrupts = 0;
@@ -52,6 +61,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       sizes: values.size,
       quick: values.quick,
       outDir,
+      exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],
       signal: controller.signal,
     });
@@ -143,4 +153,33 @@ export function validateCommand(argv: string[]): number {
     } else console.log(`${file}: valid (${RESULTS_SCHEMA_ID} v${RESULTS_VERSION})`);
   }
   return bad ? 1 : 0;
+}
+
+export const exportSpec = {
+  name: 'export',
+  summary: 'Converts a results file for other systems: junit (JUnit XML for GitLab/GitHub), kcidb (KernelCI\'s KCIDB JSON, schema 5.3), csv (one row per measurement), md (Markdown tables per suite).',
+  positionals: { names: 'RESULTS.json', min: 1, max: 1 },
+  options: {
+    format: { type: 'string', values: EXPORT_FORMATS, arg: EXPORT_FORMATS.join('|'), help: 'the format (required)' },
+    out: { type: 'string', arg: 'FILE', help: 'where to write (default: standard output)' },
+  },
+  notes: 'exit status: 0 written, 1 RESULTS.json unreadable or not a results file, 2 a usage error (a missing file included).',
+} as const satisfies CommandSpec;
+
+/** `mirrorlab export`: one export of an existing results file. */
+export function exportCommand(argv: string[]): number {
+  const { values, positionals } = parseCommand(exportSpec, argv);
+  if (values.format === undefined || !isExportFormat(values.format)) throw new UsageError('export', '--format is required');
+  const file = positionals[0];
+  const r = readResultsFile('export', file);
+  const problems = 'problem' in r ? [r.problem] : validateResults(r.data);
+  if (problems.length) {
+    console.error(`mirrorlab export: ${file}: not a mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
+    return 1;
+  }
+  const data = (r as { data: Results }).data;
+  const text = exportResults(data, values.format);
+  if (values.out === undefined) process.stdout.write(text);
+  else writeFileSync(values.out, text);
+  return 0;
 }

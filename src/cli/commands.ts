@@ -12,13 +12,16 @@ export const usage = `usage: mirrorlab <command> [options]
 
 commands:
   bench [--suite ID] [--kernel 6.1|6.12|7.2] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+        [--export junit,kcidb,csv,md]
                             the main job: every benchmark suite this machine supports (host
                             natively, guests on 6.1, 6.12 and 7.2); writes results.json,
-                            results.ktap and report.html
+                            results.ktap and report.html, and the exports asked for
   compare A.json B.json [--threshold 0.05] [--format text|md|json]
                             what got faster or slower beyond the noise of both runs
                             (exit 1 when something got slower)
   validate FILE.json...     check results files against the schema (exit 1 when invalid)
+  export --format junit|kcidb|csv|md RESULTS.json [--out FILE]
+                            a results file as JUnit XML, KernelCI KCIDB JSON, CSV or Markdown
   probe [--json]            what this kernel offers (config, THP, hugetlb, userfaultfd,
                             pagemap, perf, modules, KVM, DRM), each with its source
   faults [--json [--samples]] [--quick] [--rounds N] [--repetitions N]
@@ -58,6 +61,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => {
     const { validateSpec, validateCommand } = await import('../bench/cli.js');
     return { spec: validateSpec, run: validateCommand };
+  },
+  export: async () => {
+    const { exportSpec, exportCommand } = await import('../bench/cli.js');
+    return { spec: exportSpec, run: exportCommand };
   },
   probe: async () => {
     const { probeSpec, probeCommand } = await import('./probe-command.js');

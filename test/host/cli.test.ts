@@ -5,6 +5,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
 import { COMMAND_NAMES, run } from '../../src/cli/commands.js';
+import { toCsv, toJunit, toKcidb, toMarkdown } from '../../src/report/exports/index.js';
+import { hostileResults } from '../fixtures/hostile-results.js';
 import { results } from '../results-fixture.js';
 
 // The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
@@ -88,6 +90,48 @@ describe('mirrorlab CLI', () => {
   });
 });
 
+describe('mirrorlab export', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-export-'));
+  const results = hostileResults();
+  const file = path.join(dir, 'results.json');
+  writeFileSync(file, JSON.stringify(results));
+
+  async function quiet(args: string[]) {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      return { status: await run(args), stderr: err.mock.calls.flat().join('\n') };
+    } finally {
+      err.mockRestore();
+    }
+  }
+
+  it('--out FILE: each format written as its writer makes it from the parsed file', async () => {
+    for (const [format, expected] of [['junit', toJunit(results)], ['kcidb', JSON.stringify(toKcidb(results), null, 1) + '\n'], ['csv', toCsv(results)], ['md', toMarkdown(results)]] as const) {
+      const out = path.join(dir, `out.${format}`);
+      expect(await quiet(['export', '--format', format, file, '--out', out])).toEqual({ status: 0, stderr: '' });
+      expect(readFileSync(out, 'utf8'), format).toBe(expected);
+    }
+  });
+
+  it('without --out: the export on standard output (process exit status 0)', () => {
+    const r = cli(['export', '--format', 'csv', file]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(toCsv(results));
+  });
+
+  it('usage errors (a missing file included) exit 2, an invalid results file exits 1, each with the reason', async () => {
+    expect(await quiet(['export', file])).toMatchObject({ status: 2, stderr: expect.stringContaining('--format is required') });
+    expect(await quiet(['export', '--format', 'xml', file])).toMatchObject({ status: 2, stderr: expect.stringContaining('unknown --format "xml" (one of: junit, kcidb, csv, md)') });
+    expect(await quiet(['export', '--format', 'csv'])).toMatchObject({ status: 2, stderr: expect.stringContaining('expected 1 argument (RESULTS.json), got 0') });
+    expect((await quiet(['export', '--format', 'csv', '--bogus', file])).status).toBe(2);
+    // a missing input is a usage error, as for compare and validate
+    expect(await quiet(['export', '--format', 'csv', path.join(dir, 'missing.json')])).toMatchObject({ status: 2, stderr: expect.stringContaining(`no such file: ${path.join(dir, 'missing.json')}`) });
+    const invalid = path.join(dir, 'invalid.json');
+    writeFileSync(invalid, JSON.stringify({ ...results, suites: [{ id: 'x' }] }));
+    expect(await quiet(['export', '--format', 'md', invalid])).toMatchObject({ status: 1, stderr: expect.stringContaining('not a mirrorlab results file') });
+  });
+});
+
 describe('docs/cli.md REPL example', () => {
   // `node` in the repository, then `const m = await import('mirrorlab')` (self-reference by package name).
   it.skipIf(!existsSync(path.join(repoRoot, 'dist/index.js')))('import("mirrorlab") works in a plain node REPL from the repository', async () => {
@@ -133,7 +177,7 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
   const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
   it('--help and -h print each command\'s usage, exit 0', () => {
-    expect(COMMAND_NAMES.sort()).toEqual(['bench', 'compare', 'faults', 'probe', 'repl', 'selftests', 'uffd-roundtrip', 'validate', 'vm']);
+    expect(COMMAND_NAMES.sort()).toEqual(['bench', 'compare', 'export', 'faults', 'probe', 'repl', 'selftests', 'uffd-roundtrip', 'validate', 'vm']);
     for (const cmd of COMMAND_NAMES) {
       for (const flag of ['--help', '-h']) {
         const r = mirrorlab([cmd, flag]);
