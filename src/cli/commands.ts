@@ -28,6 +28,12 @@ commands:
                             the kernel's own mm/HMM selftests (hmm-tests, cow, gup_longterm,
                             uffd-unit-tests, ...) in guests of each kernel, compared with the
                             checked-in baselines (exit 1 on any difference)
+  lava --kernel K[,K] --suite S[,S] --out DIR [--base-url URL]
+                            LAVA job definitions (kernel x suite) with the kernel,
+                            initramfs and a qemu device file for lava-run (docs/lava.md)
+  merge A.json B.json ... --out DIR [--name A.json=LABEL]...
+                            several runs' results (or LAVA job logs) in one results.json
+                            and report, each run's suites labelled, ratios between runs
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text`;
 
@@ -65,6 +71,14 @@ export async function run(argv: string[]): Promise<number> {
       case 'uffd-roundtrip': {
         const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
         return await uffdRoundTripCommand(args);
+      }
+      case 'lava': {
+        const { lavaCommand } = await import('../lava/cli.js');
+        return lavaCommand(args);
+      }
+      case 'merge': {
+        const { mergeCommand } = await import('../report/merge-command.js');
+        return mergeCommand(args);
       }
       case 'help':
       case '--help':
