@@ -4,7 +4,7 @@
 // qemu method, waits for our console shell and runs the standalone mirrordrm
 // suite from the inline test definition. The test then reads what LAVA
 // recorded and holds it against what the suite printed in the guest.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,13 +15,26 @@ import { repoRoot } from '../../src/paths.js';
 import { findOnPath, guestUnavailableReason, kernelSeries } from '../../src/vm/kernels.js';
 import { ensureGuestBuild } from './helpers.js';
 
+/** Runs a command to its end (killed after timeoutMs): exit status and output. */
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGTERM' });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
+
 const KERNEL = kernelSeries(process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.12');
 const SUITE = 'mirrordrm';
 const reason = !findOnPath('lava-run') ? 'lava-run not installed (lava-dispatcher; scripts/setup.sh installs it)' : guestUnavailableReason(KERNEL);
 if (reason) console.warn(`lava test skipped: ${reason}`);
 
 describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`, () => {
-  it('LAVA records every case of the suite with the result and measurement the guest reported', () => {
+  it('LAVA records every case of the suite with the result and measurement the guest reported', async () => {
     ensureGuestBuild([KERNEL]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-lava-'));
     try {
@@ -29,18 +42,15 @@ describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`,
       const listing = execFileSync(process.execPath, [cli, 'lava', '--kernel', KERNEL, '--suite', SUITE, '--out', dir], { encoding: 'utf8' });
       const job = path.join(dir, `${SUITE}-${KERNEL}.yaml`);
       expect(listing).toContain(`job ${SUITE} on ${KERNEL}: ${job}`);
-      const r = spawnSync('lava-run', ['--job-id', String(process.pid), '--output-dir', path.join(dir, 'out'), '--device', path.join(dir, 'device-qemu.yaml'), job], {
-        encoding: 'utf8',
-        maxBuffer: 1 << 28,
-        timeout: 600_000,
-      });
+      // Asynchronously: a blocked event loop would starve vitest's worker RPC for the minute the job takes.
+      const r = await run('lava-run', ['--job-id', String(process.pid), '--output-dir', path.join(dir, 'out'), '--device', path.join(dir, 'device-qemu.yaml'), job], 600_000);
       // lava-run writes its log (one record per line) to stderr.
       const log = parseLavaLog(r.stderr + r.stdout);
       const cases = lavaTestCases(log);
-      const job_ = cases.find((c) => c.definition === 'lava' && c.case === 'job');
-      if (r.status !== 0 || job_?.result !== 'pass') console.log(r.stderr.split('\n').slice(-60).join('\n'));
+      const jobResult = cases.find((c) => c.definition === 'lava' && c.case === 'job');
+      if (r.status !== 0 || jobResult?.result !== 'pass') console.log(r.stderr.split('\n').slice(-60).join('\n'));
       expect(r.status).toBe(0);
-      expect(job_?.result).toBe('pass');
+      expect(jobResult?.result).toBe('pass');
       expect(fs.readFileSync(path.join(dir, 'out/result.yaml'), 'utf8')).toMatch(/^result: pass$/m);
       // LAVA's own records of the deploy and the boot: our ramdisk went through its cpio overlay
       expect(log.some((l) => String(l.msg).startsWith("Modifying '") && String(l.msg).includes('initramfs.cpio'))).toBe(true);
