@@ -13,6 +13,7 @@ import { STANDALONE_SUITES, lavaCaseName, parseCaseLines } from '../../src/guest
 import { lavaTargetText, lavaTestCases, parseLavaLog } from '../../src/lava/log.js';
 import { repoRoot } from '../../src/paths.js';
 import { findOnPath, guestUnavailableReason, kernelSeries } from '../../src/vm/kernels.js';
+import { caseOf } from './cases.js';
 import { ensureGuestBuild } from './helpers.js';
 
 /** Runs a command to its end (killed after timeoutMs): exit status and output. */
@@ -34,7 +35,8 @@ const reason = !findOnPath('lava-run') ? 'lava-run not installed (lava-dispatche
 if (reason) console.warn(`lava test skipped: ${reason}`);
 
 describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`, () => {
-  it('LAVA records every case of the suite with the result and measurement the guest reported', async () => {
+  const description = `lava-run deploys, boots and tests the ${SUITE} job of mirrorlab lava; LAVA records every case of the suite with the result and measurement the guest reported`;
+  it(...caseOf('lava-run@mirrordrm', description, { timeout: 900_000, kernel: KERNEL }), async () => {
     ensureGuestBuild([KERNEL]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-lava-'));
     try {
@@ -78,5 +80,5 @@ describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`,
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  }, 900_000);
+  });
 });
