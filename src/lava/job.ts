@@ -42,7 +42,8 @@ export function lavaJob(o: LavaJobOptions): YamlValue {
     timeouts: { job: { minutes: 30 }, action: { minutes: 10 }, connection: { minutes: 2 } },
     priority: 'medium',
     visibility: 'public',
-    context: { arch: 'x86_64' },
+    // lava-server's qemu device type picks its QEMU binary by arch and its -m by memory.
+    context: { arch: 'x86_64', memory: LAVA_MEMORY_MIB },
     metadata: { 'mirrorlab.kernel': o.kernel, 'mirrorlab.release': o.release, 'mirrorlab.suite': o.suite },
     actions: [
       {

@@ -12,9 +12,12 @@ import { toYaml } from '../../src/lava/yaml.js';
 import { KNOWN_KERNELS, kernelSeries } from '../../src/vm/kernels.js';
 import { INIT_START_MESSAGE, SHELL_PROMPT } from '../../src/vm/initramfs.js';
 
+/** Debian's python3, where python3-yaml and lava-dispatcher's lava_common live (not a pyenv or venv one). */
+const PYTHON = '/usr/bin/python3';
+
 /** YAML read back by PyYAML (what lava-run uses), as JSON; null where python3-yaml is missing. */
 function pyYaml(text: string): unknown {
-  const r = spawnSync('python3', ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: text, encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: text, encoding: 'utf8' });
   return r.status === 0 ? JSON.parse(r.stdout) : null;
 }
 const hasPyYaml = pyYaml('a: 1') !== null;
@@ -54,7 +57,7 @@ describe('job and device definitions', () => {
     expect(lavaCmdline('mirrordrm')).toMatch(/^console=ttyS0 .* mirrorlab\.shell=1 mirrorlab\.modules=mirrordrm$/);
     expect(boot.boot).toMatchObject({ method: 'qemu', media: 'tmpfs', prompts: [SHELL_PROMPT], parameters: { 'kernel-start-message': INIT_START_MESSAGE } });
     expect(test.test.definitions[0].repository.run.steps).toEqual(['cd /mirrorlab && /usr/bin/node dist/guest/standalone-main.js --lava mirrordrm']);
-    expect(job.context).toEqual({ arch: 'x86_64' });
+    expect(job.context).toEqual({ arch: 'x86_64', memory: 2048 });
     expect(job.device_type).toBe('qemu');
     expect(() => lavaJob({ kernel: kernelSeries('6.12'), suite: 'nope', kernelUrl: '', ramdiskUrl: '', release: '' })).toThrow('unknown suite "nope"');
   });
@@ -64,6 +67,22 @@ describe('job and device definitions', () => {
     expect(pyYaml(toYaml(dev))).toEqual(dev);
     expect(dev.actions.boot.methods.qemu.parameters.options).toContain('-accel tcg,thread=single');
     expect((lavaQemuDevice({ kvm: true }) as Record<string, any>).actions.boot.methods.qemu.parameters.options).toContain('-accel kvm');
+  });
+});
+
+/** lava_common's own (strict) job schema on a job file; null where lava-dispatcher is missing. */
+function lavaSchemaProblems(jobYaml: string): string | null {
+  const py = 'import sys, yaml\nfrom lava_common.schemas import validate\ntry:\n    validate(yaml.safe_load(sys.stdin))\nexcept Exception as e:\n    print(e)\n';
+  const r = spawnSync(PYTHON, ['-c', py], { input: jobYaml, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+const hasLavaCommon = lavaSchemaProblems('{}') !== null;
+
+describe.skipIf(!hasLavaCommon)("LAVA's job schema", () => {
+  it('accepts the job as written, and would refuse one it does not know', () => {
+    const job = lavaJob({ kernel: kernelSeries('7.2'), suite: 'mirrordrm', kernelUrl: 'file:///k/vmlinux', ramdiskUrl: 'file:///k/initramfs.cpio', release: '7.2.13' }) as Record<string, any>;
+    expect(lavaSchemaProblems(toYaml(job))).toBe('');
+    expect(lavaSchemaProblems(toYaml({ ...job, context: { ...job.context, memroy: 1 } }))).toMatch(/memroy/);
   });
 });
 
