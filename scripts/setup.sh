@@ -23,9 +23,10 @@ step() { printf '\n== %s\n' "$*"; }
 # file to check that the kernel's selftests linked statically, Chromium to
 # check the HTML report renders, xmllint (libxml2-utils) to check the JUnit
 # export, python3-jsonschema for KernelCI's KCIDB validator the tests run
-# (test/vendor/kcidb-io).
+# (test/vendor/kcidb-io), lava-dispatcher to run our LAVA jobs with lava-run
+# (test/guest/lava.test.ts; its lava-worker service is not needed).
 apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap file chromium
-	libxml2-utils python3-jsonschema)
+	libxml2-utils python3-jsonschema lava-dispatcher)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -35,7 +36,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 	step "Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# No service may start from the install (lava-dispatcher ships lava-worker):
+	# a policy-rc.d that refuses, for the install only, unless one is there.
+	policy=/usr/sbin/policy-rc.d
+	own_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+	fi
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/mirrorlab-apt.log 2>&1 ||
+		{ tail -40 /tmp/mirrorlab-apt.log; [ "$own_policy" = 1 ] && rm -f "$policy"; exit 1; }
+	[ "$own_policy" = 1 ] && rm -f "$policy"
+	# Installed but not enabled: mirrorlab runs lava-run by hand.
+	if command -v systemctl >/dev/null 2>&1; then
+		for unit in lava-worker lava-docker-worker lava-dispatcher-host.socket lava-dispatcher-host; do
+			if systemctl is-enabled "$unit" >/dev/null 2>&1; then systemctl disable --now "$unit" >/dev/null 2>&1 || true; fi
+		done
+	fi
 fi
 
 # node-gyp must build against the running node's own headers (there is no

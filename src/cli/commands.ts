@@ -36,6 +36,12 @@ commands:
                             the kernel's own mm/HMM selftests (hmm-tests, cow, gup_longterm,
                             uffd-unit-tests, ...) in guests of each kernel, compared with the
                             checked-in baselines (exit 1 on any difference)
+  lava --kernel K[,K] --suite S[,S] --out DIR [--base-url URL]
+                            LAVA job definitions (kernel x suite) with the kernel,
+                            initramfs and a qemu device file for lava-run (docs/lava.md)
+  merge A.json B.json ... --out DIR [--name A.json=LABEL]...
+                            several runs' results in one results.json
+                            and report, each run's suites labelled, ratios between runs
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text
 
@@ -61,6 +67,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => {
     const { validateSpec, validateCommand } = await import('../bench/cli.js');
     return { spec: validateSpec, run: validateCommand };
+  },
+  lava: async () => {
+    const { lavaSpec, lavaCommand } = await import('../lava/cli.js');
+    return { spec: lavaSpec, run: lavaCommand };
+  },
+  merge: async () => {
+    const { mergeSpec, mergeCommand } = await import('../report/merge-command.js');
+    return { spec: mergeSpec, run: mergeCommand };
   },
   export: async () => {
     const { exportSpec, exportCommand } = await import('../bench/cli.js');

@@ -136,6 +136,40 @@ function paramsCell(m: Measurement): string {
   return lines.map(esc).join('<br>');
 }
 
+/**
+ * A merged file (mirrorlab merge): one row per measurement, the warm median
+ * of each run in its own column, then the ratio of each pair of runs (with
+ * its spread from the round medians) where both ran it.
+ */
+function runsTable(results: Results): string {
+  const runs = results.runs ?? [];
+  if (!runs.length) return '';
+  const labels = runs.map((r) => r.label);
+  const machines = runs.map((r) => `<li><b>${esc(r.label)}</b> (${esc(r.source)}): ${esc(r.machine.cpuModel)}, ${r.machine.cores} cores, kernel ${esc(r.machine.kernelRelease)}, run ${esc(r.run.startedAt)}</li>`);
+  const pairs = (results.machineComparisons ?? []).reduce<string[]>((acc, c) => (acc.includes(`${c.a} / ${c.b}`) ? acc : [...acc, `${c.a} / ${c.b}`]), []);
+  const rows = new Map<string, { suite: string; title: string; unit: string; medians: Map<string, number>; ratios: Map<string, string> }>();
+  const rowKey = (suite: string, kernel: string | null, id: string, params: string) => `${suite}@${kernel ?? 'host'}/${id}${params}`;
+  for (const s of results.suites) {
+    for (const m of s.measurements) {
+      const params = JSON.stringify(Object.entries(m.params).sort(([x], [y]) => x.localeCompare(y)));
+      const k = rowKey(s.id, s.kernel, m.id, params);
+      const row = rows.get(k) ?? { suite: s.kernel ? `${s.id} (${s.kernel})` : s.id, title: m.title, unit: m.unit, medians: new Map(), ratios: new Map() };
+      row.medians.set(s.label ?? '', m.warm.median);
+      rows.set(k, row);
+    }
+  }
+  for (const c of results.machineComparisons ?? []) {
+    const params = JSON.stringify(Object.entries(c.params).sort(([x], [y]) => x.localeCompare(y)));
+    rows.get(rowKey(c.suite, c.kernel, c.measurement, params))?.ratios.set(`${c.a} / ${c.b}`, `${fmt(c.ratio.median)} (${fmt(c.ratio.lo)}..${fmt(c.ratio.hi)})`);
+  }
+  const head = ['suite', 'measurement', 'unit', ...labels.map((l) => `${l} median`), ...pairs];
+  const body = [...rows.values()].map((r) => {
+    const cells = [r.suite, r.title, r.unit, ...labels.map((l) => (r.medians.has(l) ? fmt(r.medians.get(l)!) : '-')), ...pairs.map((p) => r.ratios.get(p) ?? '-')];
+    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  });
+  return `<section><h2>Runs compared</h2><ul>${machines.join('')}</ul><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table></section>`;
+}
+
 function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
@@ -241,7 +275,7 @@ export function renderHtml(results: Results): string {
   const specs: (ChartSpec & { target: string })[] = [];
   const sections: string[] = [];
   results.suites.forEach((suite, si) => {
-    const name = suite.kernel ? `${suite.title} (guest ${suite.kernel})` : `${suite.title} (host)`;
+    const name = `${suite.label ? `${suite.label}: ` : ''}${suite.kernel ? `${suite.title} (guest ${suite.kernel})` : `${suite.title} (host)`}`;
     const boxes: string[] = [];
     suite.plots.forEach((plot, pi) => {
       const spec = chartFor(plot, suite);
@@ -275,6 +309,7 @@ td:first-child,th:first-child,td.params{text-align:left}td.params{font-size:11px
 <h1>mirrorlab report</h1>
 <p>${info.join('<br>')}</p>
 ${kc.length || results.kernelComparisons?.length ? `<section><h2>Kernel versus kernel</h2><div class="charts">${kc.map((s) => `<div class="chart" id="${s.target}"></div>`).join('')}</div>${kernelRatioTable(results)}</section>` : ''}
+${runsTable(results)}
 ${sections.join('\n')}
 <script type="application/json" id="chart-data">${JSON.stringify(specs).replace(/</g, '\\u003c')}</script>
 <script>${PAGE_SCRIPT}</script>

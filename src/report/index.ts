@@ -8,3 +8,4 @@ export * from './summary-table.js';
 export * from './write.js';
 export * from './progress.js';
 export * from './exports/index.js';
+export * from './merge.js';

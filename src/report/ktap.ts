@@ -79,7 +79,8 @@ function checkLines(check: Check, n: number): string[] {
 export function toKtap(results: Results): string {
   const lines = ['KTAP version 1', `1..${results.suites.length}`];
   results.suites.forEach((suite, i) => {
-    const name = ktapName(suite.kernel ? `${suite.id}@${suite.kernel}` : suite.id);
+    // A merged file's suites carry their run's label: "lab-a:host/faults".
+    const name = ktapName(`${suite.label ? `${suite.label}:` : ''}${suite.kernel ? `${suite.id}@${suite.kernel}` : suite.id}`);
     const selftests = suite.selftests?.suites ?? [];
     const own = new Set(selftests.map((s) => s.check));
     const checks = suite.checks.filter((c) => !own.has(c.name));

@@ -106,6 +106,8 @@ export interface SelftestsResult {
 
 export interface SuiteResult {
   id: string;
+  /** In a merged file (mirrorlab merge): the label of the run the suite came from. */
+  label?: string;
   title: string;
   environment: 'host' | 'guest';
   /** Guest kernel series ('6.1', '6.12', '7.2') or null on the host. */
@@ -143,6 +145,30 @@ export interface KernelComparison {
   a: KernelSeries;
   b: KernelSeries;
   ratio: { median: number; lo: number; hi: number };
+  /** In a merged file: the run both kernels ran in. */
+  label?: string;
+}
+
+/** One run of a merged file: its label, its file, its machine and run information. */
+export interface MergedRun {
+  label: string;
+  source: string;
+  machine: MachineInfo;
+  run: RunInfo;
+}
+
+/** A measurement two runs of a merged file share: ratio = a / b of warm medians, spread from round medians. */
+export interface MachineComparison {
+  suite: string;
+  kernel: KernelSeries | null;
+  measurement: string;
+  params: Record<string, ParamValue>;
+  title: string;
+  unit: string;
+  /** Run labels. */
+  a: string;
+  b: string;
+  ratio: { median: number; lo: number; hi: number };
 }
 
 export interface Results {
@@ -153,6 +179,10 @@ export interface Results {
   suites: SuiteResult[];
   /** Each pair of kernels (6.1 / 6.12, 6.1 / 7.2, 6.12 / 7.2) for every case both ran. */
   kernelComparisons: KernelComparison[];
+  /** Merged files only (mirrorlab merge): the runs, in the order given. */
+  runs?: MergedRun[];
+  /** Merged files only: each pair of runs, every measurement both ran. */
+  machineComparisons?: MachineComparison[];
 }
 
 export const SAMPLES_KEPT = 4096;

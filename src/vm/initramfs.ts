@@ -16,6 +16,10 @@ import { findOnPath, kernelInfo, type KernelInfo, type KernelSeries } from './ke
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
 const FORMAT = 4;
 const GUEST_ROOT = '/mirrorlab';
+/** The console shell's prompt with mirrorlab.shell=1 (a lab's boot action waits for it). */
+export const SHELL_PROMPT = 'mirrorlab-guest# ';
+/** What /init prints first with mirrorlab.shell=1: a lab's sign that the kernel got as far as /init. */
+export const INIT_START_MESSAGE = 'mirrorlab-init: shell on the console';
 /** Loaded by /init before the agent, where the kernel builds them as modules (6.1). */
 const BOOT_MODULES = ['virtio_pci', 'virtio_console'];
 /**
@@ -172,6 +176,8 @@ for w in $(cat /proc/cmdline); do
 	mirrorlab.thp=*) echo "\${w#*=}" >/sys/kernel/mm/transparent_hugepage/enabled ;;
 	mirrorlab.thp_defrag=*) echo "\${w#*=}" >/sys/kernel/mm/transparent_hugepage/defrag ;;
 	mirrorlab.hugepages2m=*) echo "\${w#*=}" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ;;
+	mirrorlab.modules=*) modules=$(echo "\${w#*=}" | tr , ' ') ;;
+	mirrorlab.shell=1) shell=1 ;;
 	esac
 done
 hostname mirrorlab-guest
@@ -183,6 +189,18 @@ load() {
 	done </lib/mirrorlab/modules/$1.order
 }
 for m in $(cat /lib/mirrorlab/boot-modules); do load "$m"; done
+# A lab's test shell (LAVA, docs/lava.md) asks for a shell on the console
+# instead of the agent; the host-driven runs never pass mirrorlab.shell=1.
+if [ "$shell" = 1 ]; then
+	for m in $modules; do load "$m"; done
+	echo "${INIT_START_MESSAGE} at $(cut -d' ' -f1 /proc/uptime)s"
+	export HOME=/root PS1='${SHELL_PROMPT}'
+	# cttyhack makes the console the shell's controlling terminal (job control, ^C).
+	setsid cttyhack /bin/sh
+	echo "mirrorlab-exit: $?"
+	sync
+	poweroff -f
+fi
 echo "mirrorlab-init: agent starting at $(cut -d' ' -f1 /proc/uptime)s"
 cd ${GUEST_ROOT}
 /usr/bin/node ${GUEST_ROOT}/dist/vm/agent.js

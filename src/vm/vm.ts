@@ -203,6 +203,31 @@ export function guestLayout(memoryMiB: number, iomemMiB: number): { totalMiB: nu
   return { totalMiB, iomemBase: base, iomemSize: size };
 }
 
+/**
+ * Kernel command-line words of every guest boot (the runner's, and a lab's
+ * jobs from mirrorlab lava), each with its reason.
+ */
+export const BASE_CMDLINE: readonly string[] = [
+  'console=ttyS0',
+  'loglevel=5', // KERN_WARNING and worse reach the console (WARN, lockdep, hung task, ...)
+  'panic=-1', // a panic reboots at once, and -no-reboot turns that into QEMU's exit
+  'panic_on_warn=0', // WARNs are reported and fail the run, but the guest lives to print them
+  'nokaslr', // a fixed kernel placement: reproducible addresses in reports
+  'rcupdate.rcu_cpu_stall_timeout=60', // the host is shared: starved vCPUs are not stalls
+  'watchdog_thresh=30',
+  // TCG's TSCs look unsynchronized to the kernel, which then falls back to
+  // HPET: every clock read becomes an emulated MMIO access and the vDSO
+  // stops helping. Fault-timing code in the guest needs the TSC.
+  'tsc=reliable',
+  // check_timer() counts timer ticks during a busy-wait; a vCPU starved by
+  // a loaded host counts too few and the kernel panics ("IO-APIC + timer
+  // doesn't work!", seen booting 6.1 at load 7). QEMU's routing is known good.
+  'no_timer_check',
+  'cryptomgr.notests', // crypto self-tests cost boot time and test nothing of ours
+  'i8042.noaux=1',
+  'i8042.nokbd=1',
+];
+
 let nextVmId = 0;
 
 export class Vm {
@@ -257,24 +282,7 @@ export class Vm {
     const layout = guestLayout(opts.memoryMiB ?? 4096, opts.iomemMiB ?? 1024);
     this.iomem = { base: layout.iomemBase, size: layout.iomemSize };
     const words = [
-      'console=ttyS0',
-      'loglevel=5', // KERN_WARNING and worse reach the console (WARN, lockdep, hung task, ...)
-      'panic=-1', // a panic reboots at once, and -no-reboot turns that into QEMU's exit
-      'panic_on_warn=0', // WARNs are reported and fail the run, but the guest lives to print them
-      'nokaslr', // a fixed kernel placement: reproducible addresses in reports
-      'rcupdate.rcu_cpu_stall_timeout=60', // the host is shared: starved vCPUs are not stalls
-      'watchdog_thresh=30',
-      // TCG's TSCs look unsynchronized to the kernel, which then falls back to
-      // HPET: every clock read becomes an emulated MMIO access and the vDSO
-      // stops helping. Fault-timing code in the guest needs the TSC.
-      'tsc=reliable',
-      // check_timer() counts timer ticks during a busy-wait; a vCPU starved by
-      // a loaded host counts too few and the kernel panics ("IO-APIC + timer
-      // doesn't work!", seen booting 6.1 at load 7). QEMU's routing is known good.
-      'no_timer_check',
-      'cryptomgr.notests', // crypto self-tests cost boot time and test nothing of ours
-      'i8042.noaux=1',
-      'i8042.nokbd=1',
+      ...BASE_CMDLINE,
       // 1 GiB pages only at boot (later, no free aligned GiB is left); /init sets the 2 MiB pool.
       ...((opts.hugepages1G ?? 1) > 0 ? [`hugepagesz=1G hugepages=${opts.hugepages1G ?? 1}`] : []),
       `mirrorlab.hugepages2m=${opts.hugepages2M ?? 64}`,
