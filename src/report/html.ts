@@ -219,7 +219,7 @@ function summary(results: Results): string {
     `<span class="badge ${notMet ? 'notmet' : met ? 'met' : 'zero'}">targets: ${met} met, ${notMet} NOT MET</span>`,
     noisy ? `<span class="badge noisy">${noisy} ratios noisy (&gt;${NOISY_SPREAD}x over rounds)</span>` : '',
     `suites: ${st('complete')} complete, ${st('skipped')} skipped${st('failed') ? `, <b class="failtext">${st('failed')} failed</b>` : ''}${st('incomplete') ? `, <b class="failtext">${st('incomplete')} incomplete</b>` : ''}`,
-    results.run.complete ? '' : '<span class="badge fail">run INCOMPLETE</span>',
+    results.run.complete ? '' : '<span class="badge fail">run incomplete</span>',
   ].filter(Boolean);
   const guests = results.suites.filter((s) => s.guest);
   const perKernel = new Map<string, string>();
@@ -368,16 +368,16 @@ function selftestsTables(suite: SuiteResult): string {
     const verdict = s.skipped !== undefined && !bad ? `skipped: ${s.skipped}` : bad ? `${bad} difference(s)` : flaky ? `matches (${flaky} known flaky)` : 'matches';
     const secs = s.durationsMs.map((ms) => (ms / 1000).toFixed(1)).join(', ');
     const cells = [s.suite, String(s.runs), ...outcomes.map((o) => String(s.counts[o] ?? 0)), secs ? `${secs} s` : '-', verdict];
-    return `<tr class="${bad ? 'failtext' : s.skipped !== undefined ? 'skiptext' : ''}">${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+    return `<tr class="${bad ? 'fail' : s.skipped !== undefined ? 'skip' : ''}">${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
   const diffs: string[] = [];
   const flaky: string[] = [];
   for (const s of st.suites) {
-    for (const d of s.suiteDifferences) diffs.push(`<li class="failtext">${esc(s.suite)}: ${esc(d.kind)}: expected ${esc(d.expected)}, got ${esc(d.got)}</li>`);
+    for (const d of s.suiteDifferences) diffs.push(`<li class="fail">${esc(s.suite)}: ${esc(d.kind)}: expected ${esc(d.expected)}, got ${esc(d.got)}</li>`);
     for (const c of s.cases) {
       const got = Object.entries(c.outcomes).map(([o, n]) => `${o} ${n}`).join(', ') + (c.reasons?.length ? ` (${c.reasons.join('; ')})` : '');
       if (c.verdict === 'flaky') flaky.push(`<li>${esc(s.suite)}: ${esc(c.name)}: ${esc(got)}; baseline ${esc(c.expected ?? '')}</li>`);
-      else if (c.verdict !== 'match') diffs.push(`<li class="failtext">${esc(s.suite)}: ${esc(c.name)}: ${esc(c.verdict)}: expected ${esc(c.expected ?? '?')}, got ${esc(got)}</li>`);
+      else if (c.verdict !== 'match') diffs.push(`<li class="fail">${esc(s.suite)}: ${esc(c.name)}: ${esc(c.verdict)}: expected ${esc(c.expected ?? '?')}, got ${esc(got)}</li>`);
     }
   }
   const src = st.source ? `${st.source.package} ${st.source.version}` : 'no build';
@@ -497,7 +497,7 @@ td.num{text-align:right;white-space:nowrap}
 .badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7f8c8d;white-space:nowrap}
 .badge.pass,.badge.met,.badge.coherent{background:#1e8449}.badge.fail,.badge.notmet,.badge.error{background:#c0392b}
 .badge.skip,.badge.zero{background:#95a5a6}.badge.stale,.badge.noisy{background:#d68910}.badge.tcg{background:#6c3483}.badge.kvm{background:#2471a3}
-.failtext{color:#c0392b}.skiptext{color:#888}.warn{background:#fdf2e9;border-left:4px solid #d68910;padding:4px 8px}
+.failtext,tr.fail,li.fail{color:#c0392b}tr.skip{color:#888}.warn{background:#fdf2e9;border-left:4px solid #d68910;padding:4px 8px}
 .verdicts .badge{font-size:13px;margin-right:4px}
 nav{font-size:13px;margin:8px 0}nav a{margin-right:12px}
 .matrix td.cell{width:300px}.matrix .detail{font-size:12px}.matrix .recs{font-size:11px;color:#555;font-family:monospace;margin-top:2px}
@@ -517,7 +517,7 @@ export function renderHtml(results: Results): string {
     `${esc(m.cpuModel)}, ${m.cores} cores, ${quantity(m.memoryBytes, 'B')}`,
     `host kernel ${esc(m.kernelRelease)}${m.virtualization.hypervisor ? `, virtual machine (${esc(m.virtualization.vendor ?? 'unknown')})` : ''}`,
     `THP ${esc(String(m.thp.enabled))}/${esc(String(m.thp.defrag))}, node ${esc(m.nodeVersion)}, mirrorlab ${esc(m.mirrorlabVersion)}${m.gitCommit ? ` (${esc(m.gitCommit.slice(0, 12))})` : ''}`,
-    `run ${esc(results.run.startedAt)}${results.run.quick ? ' (--quick)' : ''}`,
+    `run ${esc(results.run.startedAt)}${results.run.quick ? ' (--quick)' : ''}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
   ];
   const matrix = behaviourMatrix(results);
   const kernels = kernelTables(results);
