@@ -34,6 +34,8 @@ export interface ChartSpec {
   datasets: ChartDataset[];
   logX?: boolean;
   logY?: boolean;
+  /** Lowest value on the value axis (histograms: 0.5, so a bin of one sample shows on a log axis). */
+  yMin?: number;
   xTitle: string;
   /** The value axis: its one unit. */
   yUnit: string;
@@ -85,6 +87,7 @@ function histogram(m: Measurement, title: string, target: string): ChartSpec | n
     labels: counts.map((_, i) => readable(edge(i))),
     datasets: [{ label: `samples, n=${m.samplesTotal}${m.samplesTotal > s.length ? `, ${s.length} kept` : ''}`, unit: 'count', data: counts }],
     logY: true,
+    yMin: 0.5,
     xTitle: `${scale.unit} (log bins, lower edge)`,
     yUnit: 'count',
     yTitle: 'count (samples per bin)',
@@ -159,7 +162,9 @@ function chartsFor(plot: Plot, suite: SuiteResult, target: string): ChartSpec[] 
       type: 'bar',
       labels: list.map((m) => {
         const r = roundRange(m);
-        return `${String(m.params[plot.label] ?? m.id)}${r && isNoisy(r[0], r[1]) ? ' (noisy)' : ''}`;
+        const v = m.params[plot.label];
+        const label = plot.label === 'size' && typeof v === 'number' ? quantity(v, 'B') : String(v ?? m.id);
+        return `${label}${r && isNoisy(r[0], r[1]) ? ' (noisy)' : ''}`;
       }),
       datasets,
       logY: wide(datasets.flatMap((d) => d.data)),
@@ -467,6 +472,7 @@ for (const spec of specs) {
   };
   const x = { type: spec.logX ? 'logarithmic' : 'category', title: { display: true, text: spec.xTitle } };
   const y = { type: spec.logY ? 'logarithmic' : 'linear', title: { display: true, text: spec.yTitle } };
+  if (spec.yMin !== undefined) y.min = spec.yMin;
   x.ticks = { callback: tick(x) };
   y.ticks = { callback: tick(y) };
   const chart = new Chart(canvas, {
