@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -13,7 +14,13 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // The KTAP reporter writes results/guest.{ktap,json} for runs that include test/guest.
-    reporters: ['default', './test/guest/ktap-reporter.ts'],
+    // The KTAP reporter writes results/guest.{ktap,json} for runs that include test/guest;
+    // vitest's own JUnit reporter results/tests.junit.xml for every run, for CI pages
+    // (GitLab, GitHub). $MIRRORLAB_RESULTS moves both.
+    reporters: [
+      'default',
+      './test/guest/ktap-reporter.ts',
+      ['junit', { outputFile: path.join(process.env.MIRRORLAB_RESULTS || 'results', 'tests.junit.xml'), suiteName: 'mirrorlab', addFileAttribute: true }],
+    ],
   },
 });

@@ -21,8 +21,11 @@ step() { printf '\n== %s\n' "$*"; }
 # busybox and cpio for the guests, pahole (dwarves) for module BTF on 6.12,
 # debootstrap for the sid build root (7.2's modules need sid's gcc-16),
 # file to check that the kernel's selftests linked statically, Chromium to
-# check the HTML report renders.
-apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap file chromium)
+# check the HTML report renders, xmllint (libxml2-utils) to check the JUnit
+# export, python3-jsonschema for KernelCI's KCIDB validator the tests run
+# (test/vendor/kcidb-io).
+apt_pkgs=(build-essential python3 make g++ cpio busybox-static qemu-system-x86 kmod zstd xz-utils ca-certificates dwarves debootstrap file chromium
+	libxml2-utils python3-jsonschema)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -72,6 +75,10 @@ if [ -x scripts/kernels.sh ]; then
 	# linux-source package (static binaries the guests run as they are).
 	step "kernel selftests"
 	scripts/selftests.sh "${all[@]}"
+	# The kernel's KTAP parser (tools/testing/kunit/kunit.py) from the newest
+	# series' linux-source, which the tests run on our KTAP.
+	step "kunit.py"
+	scripts/kunit-tool.sh
 fi
 
 if [ "$run_main" = 1 ]; then

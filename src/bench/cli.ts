@@ -1,50 +1,49 @@
-// Command-line front ends of `mirrorlab bench` and `mirrorlab compare`.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { compareResults, formatCompare } from '../report/compare.js';
+// Command-line front ends of `mirrorlab bench`, `compare`, `validate` and `export`.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
+import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
+import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } from '../report/compare.js';
+import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
-import { ArgumentError } from '../errors.js';
 import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
 import { runBench } from './runner.js';
-import { normalizeSize } from './suites/common.js';
 import type { Suite } from './suite.js';
 
-const list = (v: string | string[] | undefined): string[] =>
-  (Array.isArray(v) ? v : v ? [v] : []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-
-export const BENCH_USAGE = `usage: mirrorlab bench [--suite ID[,ID]] [--kernel ${KERNEL_SERIES.join('|')}] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
-  Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.
-  Writes DIR/results.json, DIR/results.ktap and DIR/report.html (DIR defaults to results/<timestamp>).
-  Exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
-  2 bad options (an unknown --suite, --kernel or --size: nothing is run).`;
+// Every option of `mirrorlab bench`, in one place.
+export const benchSpec = {
+  name: 'bench',
+  summary: 'Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.',
+  options: {
+    suite: { type: 'string', list: true, arg: 'ID', help: 'only these suites or groups (host, guest, host/faults, ...; see --list)' },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'guest suites only on these kernel series' },
+    size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
+    quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
+    out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
+    export: {
+      type: 'string',
+      list: true,
+      values: EXPORT_FORMATS,
+      arg: EXPORT_FORMATS.join(','),
+      help: `also write ${EXPORT_FORMATS.map((f) => EXPORT_FILES[f]).join(', ')} (see mirrorlab export)`,
+    },
+    list: { type: 'boolean', help: 'list the suites (those the filters select) and run nothing' },
+  },
+  notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html.
+exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
+2 bad options (an unknown option, --suite, --kernel or --size: nothing is run).`,
+} as const satisfies CommandSpec;
 
 export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      suite: { type: 'string', multiple: true },
-      kernel: { type: 'string', multiple: true },
-      size: { type: 'string', multiple: true },
-      quick: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      list: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(BENCH_USAGE);
-    return 0;
-  }
+  const { values } = parseCommand(benchSpec, argv);
+  const problem = suiteProblem(values.suite, suites);
+  if (problem) throw new UsageError('bench', problem);
   if (values.list) {
-    for (const s of suites) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
+    for (const s of suites)
+      if (selected(s, values.suite)) console.log(`${s.id.padEnd(28)} ${s.environment.padEnd(6)} ${s.title}`);
     return 0;
   }
-  const problem = filterProblem(list(values.suite), list(values.kernel), list(values.size), suites);
-  if (problem) {
-    console.error(`mirrorlab bench: ${problem}\n${BENCH_USAGE}`);
-    return 2;
-  }
+  const exports = values.export.filter(isExportFormat);
   const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const controller = new AbortController();
   let interrupts = 0;
@@ -57,11 +56,12 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
   try {
     const run = await runBench({
       suites,
-      suiteFilter: list(values.suite),
-      kernels: list(values.kernel).map(kernelSeries),
-      sizes: list(values.size),
+      suiteFilter: values.suite,
+      kernels: values.kernel.map(kernelSeries),
+      sizes: values.size,
       quick: values.quick,
       outDir,
+      exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],
       signal: controller.signal,
     });
@@ -72,81 +72,114 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
   }
 }
 
-const SIZES = ['4K', '2M', '1G'];
+const selected = (s: Suite, filter: string[]) => !filter.length || filter.some((f) => s.id === f || s.id.startsWith(`${f}/`));
 
-/** A --suite, --kernel or --size value that selects nothing, as a message (null when all are known):
+/** A --suite value that selects nothing, as a message (null when all are known):
  * a typo must not turn into an empty run that exits 0. */
-export function filterProblem(suiteFilter: string[], kernels: string[], sizes: string[], suites: Suite[]): string | null {
+export function suiteProblem(suiteFilter: string[], suites: Suite[]): string | null {
   const groups = [...new Set(suites.map((s) => s.id.split('/')[0]))];
   for (const f of suiteFilter)
-    if (!suites.some((s) => s.id === f || s.id.startsWith(`${f}/`)))
+    if (!suites.some((s) => selected(s, [f])))
       return `unknown suite ${JSON.stringify(f)} (suites: ${suites.map((s) => s.id).join(', ')}; groups: ${groups.join(', ')})`;
-  for (const k of kernels) {
-    try {
-      kernelSeries(k);
-    } catch (e) {
-      if (e instanceof ArgumentError) return e.message;
-      throw e;
-    }
-  }
-  for (const s of sizes) if (!SIZES.includes(normalizeSize(s))) return `unknown size ${JSON.stringify(s)} (sizes: ${SIZES.join(', ')})`;
   return null;
 }
 
-export const COMPARE_USAGE = `usage: mirrorlab compare A.json B.json [--threshold 0.05]
-  Lists what got faster or slower from A to B beyond the noise of both runs.
-  Exit status: 0 nothing slower, 1 something slower, 2 bad input.`;
+export const compareSpec = {
+  name: 'compare',
+  summary: 'Lists what got faster or slower from A to B beyond the noise of both runs.',
+  positionals: { names: 'A.json B.json', min: 2, max: 2 },
+  options: {
+    threshold: { type: 'number', min: 0, default: 0.05, arg: 'R', help: 'smallest relative change of the medians that counts' },
+    format: { type: 'string', values: COMPARE_FORMATS, default: 'text', arg: 'F', help: 'text (a table), md (a Markdown table) or json (the report)' },
+  },
+  notes: `Measurements match by suite, kernel, measurement id and parameters; observed values
+(what a run saw, e.g. how many repetitions verified) do not take part.
+exit status: 0 nothing slower, 1 something slower or an input is not a valid results file,
+2 a usage error (a missing input file included).`,
+} as const satisfies CommandSpec;
+
+/** A results file named on the command line: missing is a usage error (thrown), unreadable or not JSON a problem for the caller to report (exit 1). */
+function readResultsFile(command: string, file: string): { data: unknown } | { problem: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(command, `no such file: ${file}`);
+    return { problem: `cannot read: ${(e as Error).message}` };
+  }
+  try {
+    return { data: JSON.parse(text) };
+  } catch (e) {
+    return { problem: `not JSON: ${(e as Error).message}` };
+  }
+}
 
 export function compareCommand(argv: string[]): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { threshold: { type: 'string' } } });
-  if (positionals.length !== 2) {
-    console.error(COMPARE_USAGE);
-    return 2;
-  }
+  const { values, positionals } = parseCommand(compareSpec, argv);
   const runs: Results[] = [];
   for (const file of positionals) {
-    let data: unknown;
-    try {
-      data = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (e) {
-      console.error(`${file}: ${(e as Error).message}`);
-      return 2;
-    }
-    const problems = validateResults(data);
+    const r = readResultsFile('compare', file);
+    const problems = 'problem' in r ? [r.problem] : validateResults(r.data);
     if (problems.length) {
-      console.error(`${file}: not a mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
-      return 2;
+      console.error(`mirrorlab compare: ${file}: not a valid mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
+      return 1;
     }
-    runs.push(data as Results);
+    runs.push((r as { data: Results }).data);
   }
-  const threshold = values.threshold === undefined ? 0.05 : Number(values.threshold);
-  if (!(threshold >= 0)) {
-    console.error(`--threshold must be a non-negative number, got ${values.threshold}`);
-    return 2;
-  }
-  const report = compareResults(runs[0], runs[1], threshold);
-  console.log(formatCompare(report));
+  const report = compareResults(runs[0], runs[1], values.threshold);
+  console.log(formatCompare(report, values.format as CompareFormat));
   return report.regressions > 0 ? 1 : 0;
 }
 
+export const validateSpec = {
+  name: 'validate',
+  summary: `Checks results files against the schema (${RESULTS_SCHEMA_ID} v${RESULTS_VERSION}), for CI.`,
+  positionals: { names: 'FILE.json...', min: 1, max: Infinity },
+  options: {},
+  notes: 'exit status: 0 every file valid, 1 a file unreadable or invalid, 2 a usage error (a missing file included).',
+} as const satisfies CommandSpec;
+
 /** `mirrorlab validate FILE...`: schema check of results files, for CI. */
 export function validateCommand(argv: string[]): number {
-  if (!argv.length) {
-    console.error('usage: mirrorlab validate FILE.json [FILE.json ...]');
-    return 2;
-  }
+  const { positionals } = parseCommand(validateSpec, argv);
+  // Every missing file is a usage error before any file is judged.
+  const read = positionals.map((file) => ({ file, r: readResultsFile('validate', file) }));
   let bad = 0;
-  for (const file of argv) {
-    let problems: string[];
-    try {
-      problems = validateResults(JSON.parse(readFileSync(file, 'utf8')));
-    } catch (e) {
-      problems = [(e as Error).message];
-    }
+  for (const { file, r } of read) {
+    const problems = 'problem' in r ? [r.problem] : validateResults(r.data);
     if (problems.length) {
       bad++;
       console.error(`${file}: INVALID\n  ${problems.slice(0, 20).join('\n  ')}`);
     } else console.log(`${file}: valid (${RESULTS_SCHEMA_ID} v${RESULTS_VERSION})`);
   }
   return bad ? 1 : 0;
+}
+
+export const exportSpec = {
+  name: 'export',
+  summary: 'Converts a results file for other systems: junit (JUnit XML for GitLab/GitHub), kcidb (KernelCI\'s KCIDB JSON, schema 5.3), csv (one row per measurement), md (Markdown tables per suite).',
+  positionals: { names: 'RESULTS.json', min: 1, max: 1 },
+  options: {
+    format: { type: 'string', values: EXPORT_FORMATS, arg: EXPORT_FORMATS.join('|'), help: 'the format (required)' },
+    out: { type: 'string', arg: 'FILE', help: 'where to write (default: standard output)' },
+  },
+  notes: 'exit status: 0 written, 1 RESULTS.json unreadable or not a results file, 2 a usage error (a missing file included).',
+} as const satisfies CommandSpec;
+
+/** `mirrorlab export`: one export of an existing results file. */
+export function exportCommand(argv: string[]): number {
+  const { values, positionals } = parseCommand(exportSpec, argv);
+  if (values.format === undefined || !isExportFormat(values.format)) throw new UsageError('export', '--format is required');
+  const file = positionals[0];
+  const r = readResultsFile('export', file);
+  const problems = 'problem' in r ? [r.problem] : validateResults(r.data);
+  if (problems.length) {
+    console.error(`mirrorlab export: ${file}: not a mirrorlab results file:\n  ${problems.slice(0, 5).join('\n  ')}`);
+    return 1;
+  }
+  const data = (r as { data: Results }).data;
+  const text = exportResults(data, values.format);
+  if (values.out === undefined) process.stdout.write(text);
+  else writeFileSync(values.out, text);
+  return 0;
 }

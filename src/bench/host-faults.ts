@@ -101,7 +101,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   const progress = opts.progress ?? (() => {});
   const keep = !!opts.keepSamples;
   const sizes: Record<FaultBacking, number> = {
-    '4k': quick ? 1 << 20 : 16 << 20,
+    '4K': quick ? 1 << 20 : 16 << 20,
     thp: quick ? 8 << 20 : 64 << 20,
     'hugetlb-2M': quick ? 8 << 20 : 32 << 20,
     'hugetlb-1G': 1 << 30,
@@ -119,7 +119,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
   };
   const check = (name: string, ok: boolean, detail: string) => report.checks.push({ name, ok, detail });
 
-  const backings: FaultBacking[] = ['4k'];
+  const backings: FaultBacking[] = ['4K'];
   const thp = thpSettings().enabled ?? null;
   if (thp === null || thp === 'never') report.skipped.push({ name: 'THP', reason: `transparent_hugepage/enabled is ${thp ?? 'missing'}` });
   else backings.push('thp');
@@ -137,7 +137,7 @@ export async function hostFaults(opts: HostFaultOptions = {}): Promise<HostFault
     for (const b of backings) {
       const length = sizes[b];
       const page = backingPageSize(b);
-      const label = b === '4k' ? '4K' : b === 'thp' ? 'THP' : 'hugetlb 2M';
+      const label = b === '4K' ? '4K' : b === 'thp' ? 'THP' : 'hugetlb 2M';
       const spec = { ...backingSpec(b, length), stride: page, repetitions: reps };
 
       progress(`${label} write`);

@@ -9,6 +9,7 @@ import { machineInfo } from '../report/machine.js';
 import { createProgress } from '../report/progress.js';
 import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
 import { summaryTable } from '../report/summary-table.js';
+import type { ExportFormat } from '../report/exports/index.js';
 import { writeRun, type WrittenRun } from '../report/write.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
 import type { Suite } from './suite.js';
@@ -21,6 +22,8 @@ export interface BenchOptions {
   sizes?: string[];
   quick?: boolean;
   outDir: string;
+  /** Exports to write beside results.json (bench --export). */
+  exports?: ExportFormat[];
   argv?: string[];
   /** Aborts the run (the CLI wires SIGINT to it). */
   signal?: AbortSignal;
@@ -137,13 +140,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   results.kernelComparisons = kernelComparisons(results.suites);
   results.run.finishedAt = new Date().toISOString();
   results.run.complete = !outer.aborted && results.suites.every((s) => s.status === 'complete' || s.status === 'skipped');
-  const written = writeRun(results, opts.outDir);
+  const written = writeRun(results, opts.outDir, opts.exports);
   log('');
   log(summaryTable(results));
   log('');
   log(`results: ${written.json}`);
   log(`KTAP:    ${written.ktap}`);
   log(`report:  ${path.resolve(written.html)}`);
+  for (const file of Object.values(written.exports)) log(`export:  ${file}`);
   const failed = results.suites.some((s) => s.status === 'failed' || s.checks.some((c) => c.status === 'fail'));
   return { results, written, failed };
 }

@@ -1,23 +1,31 @@
-// Subcommands: one case per command; each command lives in its own file.
-import { faultsCommand } from './faults-command.js';
-import { probeCommand } from './probe-command.js';
-import { replCommand } from './repl-command.js';
+// Subcommands: each command lives in its own file with its CommandSpec
+// (options, arguments, help text) beside it; this file finds the command,
+// answers --help and --version, and turns a UsageError into exit status 2.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../paths.js';
+import { UsageError, usageText, wantsHelp, type CommandSpec } from './options.js';
 
 export const usage = `usage: mirrorlab <command> [options]
+       mirrorlab <command> --help     the options of one command
+       mirrorlab --version
 
 commands:
   bench [--suite ID] [--kernel 6.1|6.12|7.2] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
+        [--export junit,kcidb,csv,md]
                             the main job: every benchmark suite this machine supports (host
                             natively, guests on 6.1, 6.12 and 7.2); writes results.json,
-                            results.ktap and report.html
-  compare A.json B.json [--threshold 0.05]
+                            results.ktap and report.html, and the exports asked for
+  compare A.json B.json [--threshold 0.05] [--format text|md|json]
                             what got faster or slower beyond the noise of both runs
                             (exit 1 when something got slower)
-  validate FILE.json        check a results file against the schema (exit 1 when invalid)
+  validate FILE.json...     check results files against the schema (exit 1 when invalid)
+  export --format junit|kcidb|csv|md RESULTS.json [--out FILE]
+                            a results file as JUnit XML, KernelCI KCIDB JSON, CSV or Markdown
   probe [--json]            what this kernel offers (config, THP, hugetlb, userfaultfd,
                             pagemap, perf, modules, KVM, DRM), each with its source
   faults [--json [--samples]] [--quick] [--rounds N] [--repetitions N]
-                            host page-fault cost: 4 KiB, THP, hugetlb 2M (cold and warm),
+                            host page-fault cost: 4K, THP, hugetlb 2M (cold and warm),
                             MADV_POPULATE_WRITE, and the plain C reference loop beside it
   uffd-roundtrip [--pages N] [--runs N] [--json]
                             userfaultfd fault round trip: native fault server vs JavaScript
@@ -29,59 +37,101 @@ commands:
                             uffd-unit-tests, ...) in guests of each kernel, compared with the
                             checked-in baselines (exit 1 on any difference)
   repl                      a Node REPL with the library loaded as \`ml\`
-  help                      this text`;
+  help                      this text
+
+exit status: 0 success, 1 a failure (a check failed, something got slower, an invalid file),
+2 a usage error (unknown option or value, bad number, missing input file).`;
+
+interface Command {
+  spec: CommandSpec;
+  run(args: string[]): number | Promise<number>;
+}
+
+// Loaded on demand: bench pulls in every suite, vm the guest machinery.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  bench: async () => {
+    const { benchSpec, benchCommand } = await import('../bench/cli.js');
+    const { SUITES } = await import('../bench/suites.js');
+    return { spec: benchSpec, run: (args) => benchCommand(args, SUITES) };
+  },
+  compare: async () => {
+    const { compareSpec, compareCommand } = await import('../bench/cli.js');
+    return { spec: compareSpec, run: compareCommand };
+  },
+  validate: async () => {
+    const { validateSpec, validateCommand } = await import('../bench/cli.js');
+    return { spec: validateSpec, run: validateCommand };
+  },
+  export: async () => {
+    const { exportSpec, exportCommand } = await import('../bench/cli.js');
+    return { spec: exportSpec, run: exportCommand };
+  },
+  probe: async () => {
+    const { probeSpec, probeCommand } = await import('./probe-command.js');
+    return { spec: probeSpec, run: probeCommand };
+  },
+  faults: async () => {
+    const { faultsSpec, faultsCommand } = await import('./faults-command.js');
+    return { spec: faultsSpec, run: faultsCommand };
+  },
+  repl: async () => {
+    const { replSpec, replCommand } = await import('./repl-command.js');
+    return { spec: replSpec, run: replCommand };
+  },
+  vm: async () => {
+    const { vmSpec, vmCommand } = await import('../vm/cli.js');
+    return { spec: vmSpec, run: vmCommand };
+  },
+  selftests: async () => {
+    const { selftestsSpec, selftestsCommand } = await import('../selftests/cli.js');
+    return { spec: selftestsSpec, run: selftestsCommand };
+  },
+  'uffd-roundtrip': async () => {
+    const { uffdRoundTripSpec, uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
+    return { spec: uffdRoundTripSpec, run: uffdRoundTripCommand };
+  },
+};
+
+export const COMMAND_NAMES = Object.keys(COMMANDS);
+
+/** The version in package.json, found from this file so it works from an installed package too. */
+export function version(): string {
+  return (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Prints a usage error the same way for every command: the problem, then where to look. */
+export function reportUsageError(e: UsageError): number {
+  console.error(`mirrorlab ${e.command}: ${e.message}\nsee: mirrorlab ${e.command} --help`);
+  return 2;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return 0;
+    case '--version':
+    case '-V':
+      console.log(version());
+      return 0;
+  }
+  const load = cmd === undefined ? undefined : Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!load) {
+    console.error(`${usage}\n\nunknown command: ${cmd ?? '(none)'}`);
+    return 2;
+  }
+  const command = await load();
+  if (wantsHelp(args)) {
+    console.log(usageText(command.spec));
+    return 0;
+  }
   try {
-    switch (cmd) {
-      case 'bench': {
-        const { benchCommand } = await import('../bench/cli.js');
-        const { SUITES } = await import('../bench/suites.js');
-        return await benchCommand(args, SUITES);
-      }
-      case 'compare': {
-        const { compareCommand } = await import('../bench/cli.js');
-        return compareCommand(args);
-      }
-      case 'validate': {
-        const { validateCommand } = await import('../bench/cli.js');
-        return validateCommand(args);
-      }
-      case 'probe':
-        return probeCommand(args);
-      case 'faults':
-        return await faultsCommand(args);
-      case 'repl':
-        return await replCommand(args);
-      case 'vm': {
-        const { vmCommand } = await import('../vm/cli.js');
-        return await vmCommand(args);
-      }
-      case 'selftests': {
-        const { selftestsCommand } = await import('../selftests/cli.js');
-        return await selftestsCommand(args);
-      }
-      case 'uffd-roundtrip': {
-        const { uffdRoundTripCommand } = await import('../userfaultfd/cli.js');
-        return await uffdRoundTripCommand(args);
-      }
-      case 'help':
-      case '--help':
-      case '-h':
-        console.log(usage);
-        return 0;
-      default:
-        console.error(`${usage}\n\nunknown command: ${cmd ?? '(none)'}`);
-        return 2;
-    }
+    return await command.run(args);
   } catch (e) {
-    // Bad options (node:util parseArgs) are usage errors: exit 2.
-    const code = (e as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`mirrorlab ${cmd}: ${(e as Error).message}`);
-      return 2;
-    }
+    if (e instanceof UsageError) return reportUsageError(e);
     throw e;
   }
 }

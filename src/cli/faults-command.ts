@@ -1,28 +1,24 @@
 // mirrorlab faults [--json] [--samples] [--quick] [--rounds N] [--repetitions N]
-import { parseArgs } from 'node:util';
 import { hostFaults, type HostFaultReport } from '../bench/index.js';
 import { ns, spreadCells, table } from './format.js';
+import { parseCommand, UsageError, type CommandSpec } from './options.js';
+
+export const faultsSpec = {
+  name: 'faults',
+  summary: 'Host page-fault cost: 4K, THP, hugetlb 2M (cold and warm), MADV_POPULATE_WRITE, and the plain C reference loop beside it.',
+  options: {
+    json: { type: 'boolean', help: 'print the report as JSON (schema mirrorlab-host-faults/1)' },
+    samples: { type: 'boolean', help: 'with --json: keep every raw sample' },
+    quick: { type: 'boolean', help: 'fewer rounds and smaller regions (seconds)' },
+    rounds: { type: 'integer', min: 1, arg: 'N', help: 'rounds of mirrorlab and C reference loops' },
+    repetitions: { type: 'integer', min: 2, arg: 'N', help: 'repetitions per round (the first is the cold one)' },
+  },
+} as const satisfies CommandSpec;
 
 export async function faultsCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: 'boolean' },
-      samples: { type: 'boolean' },
-      quick: { type: 'boolean' },
-      rounds: { type: 'string' },
-      repetitions: { type: 'string' },
-    },
-    strict: true,
-  });
-  const int = (name: string, v: string | undefined, min: number) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw Object.assign(new Error(`--${name} must be an integer >= ${min}`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
-    return n;
-  };
-  const rounds = int('rounds', values.rounds, 1);
-  const repetitions = int('repetitions', values.repetitions, 2);
+  const { values } = parseCommand(faultsSpec, args);
+  if (values.samples && !values.json) throw new UsageError('faults', '--samples needs --json (the samples only go into the JSON report)');
+  const { rounds, repetitions } = values;
   const tty = process.stderr.isTTY;
   const report = await hostFaults({
     quick: values.quick,

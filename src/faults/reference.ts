@@ -12,7 +12,15 @@ import { shapeResult, type FaultRunOptions, type FaultRunResult, type PerfStatus
 
 const execFileP = promisify(execFile);
 
-export const referencePath = path.join(repoRoot, 'build', 'Release', 'touch_ref');
+/**
+ * Where touch_ref is: build/Release after a build from source (npm run
+ * build:native), or prebuilds/<platform>-<arch> in a package installed from
+ * its prebuilt binaries (scripts/prebuild.sh puts it there beside the addon).
+ */
+export const referencePath = [
+  path.join(repoRoot, 'build', 'Release', 'touch_ref'),
+  path.join(repoRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'touch_ref'),
+].find((p) => existsSync(p)) ?? path.join(repoRoot, 'build', 'Release', 'touch_ref');
 
 /** The touch_ref command line for a run (also useful to repeat a run by hand). */
 export function referenceArgs(opts: FaultRunOptions): string[] {

@@ -11,7 +11,7 @@ import { PAGE_SIZE } from '../memory/index.js';
 export type Access = 'read' | 'write';
 
 /** Backings with a preset mapping spec (see backingSpec). */
-export type FaultBacking = '4k' | 'thp' | 'hugetlb-2M' | 'hugetlb-1G' | 'shared';
+export type FaultBacking = '4K' | 'thp' | 'hugetlb-2M' | 'hugetlb-1G' | 'shared';
 
 /** How a fresh region is created natively before each repetition. */
 export interface MappingSpec {
@@ -94,10 +94,12 @@ const HUGE_2M = 2 << 20;
 const HUGE_1G = 1 << 30;
 
 /** The mapping spec for a named backing. */
-export function backingSpec(backing: FaultBacking, length: number): Required<MappingSpec> {
+// '4k' is the spelling before sizes were written 4K/2M/1G everywhere; still accepted.
+export function backingSpec(backing: FaultBacking | '4k', length: number): Required<MappingSpec> {
   const anon = c.MAP_PRIVATE | c.MAP_ANONYMOUS;
   const rw = c.PROT_READ | c.PROT_WRITE;
   switch (backing) {
+    case '4K':
     case '4k':
       return { length, prot: rw, flags: anon, madvise: [c.MADV_NOHUGEPAGE], align: 0 };
     case 'shared':
@@ -109,7 +111,7 @@ export function backingSpec(backing: FaultBacking, length: number): Required<Map
     case 'hugetlb-1G':
       return { length, prot: rw, flags: anon | c.MAP_HUGETLB | (30 << c.MAP_HUGE_SHIFT), madvise: [], align: 0 };
     default:
-      throw invalidArg('backing', backing, "must be one of '4k', 'thp', 'hugetlb-2M', 'hugetlb-1G', 'shared'");
+      throw invalidArg('backing', backing, "must be one of '4K', 'thp', 'hugetlb-2M', 'hugetlb-1G', 'shared'");
   }
 }
 

@@ -9,7 +9,7 @@ import { PAGE } from './common.js';
 
 const THP = 2 << 20;
 
-export type DevmemPages = '4k' | 'thp';
+export type DevmemPages = '4K' | 'thp';
 
 interface Open {
   dev: MockDrm;
@@ -25,7 +25,7 @@ let nextId = 1;
 
 /**
  * Maps `size` bytes (2 MiB aligned; MADV_HUGEPAGE for thp, MADV_NOHUGEPAGE
- * for 4k), writes every page, registers an HMM object over it. Returns the
+ * for 4K), writes every page, registers an HMM object over it. Returns the
  * id and the order the first page is mapped at (9 when THP really backs it).
  */
 export function migrationOpen(pages: DevmemPages, size: number): { id: number; mapOrder: number } {
@@ -70,7 +70,7 @@ export function migrationRound(id: number, reps: number): Record<string, number[
 
 /**
  * One round of CPU fault-back: the buffer goes to the device (untimed), then
- * the CPU reads one byte per page (4k) or per 2 MiB (thp: a PMD-mapped
+ * the CPU reads one byte per page (4K) or per 2 MiB (thp: a PMD-mapped
  * device folio comes back whole) with faultTouch, each read a
  * migrate_to_ram(); ns per fault. And the device reading the same buffer
  * from its own memory against from system memory (ns per page, one read of

@@ -93,6 +93,8 @@ export interface MeasurementSpec {
   unit: string;
   better?: Better;
   params?: Record<string, ParamValue>;
+  /** What the run saw (fault counts, verified repetitions): reported, not part of the identity. */
+  observed?: Record<string, ParamValue>;
 }
 
 export function toMeasurement(spec: MeasurementSpec, r: RepeatResult): Measurement {
@@ -102,6 +104,7 @@ export function toMeasurement(spec: MeasurementSpec, r: RepeatResult): Measureme
     unit: spec.unit,
     better: spec.better ?? 'lower',
     params: spec.params ?? {},
+    ...(spec.observed && Object.keys(spec.observed).length ? { observed: spec.observed } : {}),
     ...(r.cold.length ? { cold: summarize(r.cold) } : {}),
     warm: summarize(r.warm),
     roundMedians: r.roundMedians,

@@ -21,28 +21,28 @@ export interface Found<T> {
   note?: string;
 }
 
-/** Config options that matter to mirrorlab, with why. */
+/** Config options that matter to mirrorlab, with why; named as in .config, like machine.kernelConfig in results.json. */
 export const CONFIG_OPTIONS: Record<string, string> = {
-  USERFAULTFD: 'userfaultfd sessions (MISSING, WP, MINOR, MOVE)',
-  PTE_MARKER_UFFD_WP: 'userfaultfd write-protect on shmem/hugetlb and unpopulated ranges',
-  TRANSPARENT_HUGEPAGE: 'THP (PMD-mapped anonymous and shmem memory)',
-  HUGETLBFS: 'hugetlb 2 MiB / 1 GiB mappings',
-  MMU_NOTIFIER: 'mmu_interval_notifier invalidations (HMM and userptr drivers)',
-  HMM_MIRROR: 'hmm_range_fault (HMM-mode mirrors)',
-  ZONE_DEVICE: 'device pages (needed by DEVICE_PRIVATE)',
-  DEVICE_PRIVATE: 'migration to device-private memory (fakevram, test_hmm)',
-  GUP_TEST: 'the gup_test debugfs interface used by mm selftests',
-  ARCH_SUPPORTS_PMD_PFNMAP: 'huge (PMD) special pfnmaps for device memory',
-  ARCH_SUPPORTS_PUD_PFNMAP: 'huge (PUD) special pfnmaps for device memory',
-  MODULES: 'loading mirrorlab kernel modules (mirrordrm, fakevram)',
-  DRM: 'DRM drivers and /dev/dri nodes',
-  KVM: 'hardware-assisted guests',
-  NUMA: 'NUMA migration scenarios',
-  KSM: 'MADV_MERGEABLE scenarios',
+  CONFIG_USERFAULTFD: 'userfaultfd sessions (MISSING, WP, MINOR, MOVE)',
+  CONFIG_PTE_MARKER_UFFD_WP: 'userfaultfd write-protect on shmem/hugetlb and unpopulated ranges',
+  CONFIG_TRANSPARENT_HUGEPAGE: 'THP (PMD-mapped anonymous and shmem memory)',
+  CONFIG_HUGETLBFS: 'hugetlb 2 MiB / 1 GiB mappings',
+  CONFIG_MMU_NOTIFIER: 'mmu_interval_notifier invalidations (HMM and userptr drivers)',
+  CONFIG_HMM_MIRROR: 'hmm_range_fault (HMM-mode mirrors)',
+  CONFIG_ZONE_DEVICE: 'device pages (needed by DEVICE_PRIVATE)',
+  CONFIG_DEVICE_PRIVATE: 'migration to device-private memory (fakevram, test_hmm)',
+  CONFIG_GUP_TEST: 'the gup_test debugfs interface used by mm selftests',
+  CONFIG_ARCH_SUPPORTS_PMD_PFNMAP: 'huge (PMD) special pfnmaps for device memory',
+  CONFIG_ARCH_SUPPORTS_PUD_PFNMAP: 'huge (PUD) special pfnmaps for device memory',
+  CONFIG_MODULES: 'loading mirrorlab kernel modules (mirrordrm, fakevram)',
+  CONFIG_DRM: 'DRM drivers and /dev/dri nodes',
+  CONFIG_KVM: 'hardware-assisted guests',
+  CONFIG_NUMA: 'NUMA migration scenarios',
+  CONFIG_KSM: 'MADV_MERGEABLE scenarios',
 };
 
 export interface ProbeReport {
-  schema: 'mirrorlab-probe/1';
+  schema: 'mirrorlab-probe/2';
   kernel: Found<{ release: string; version: string; machine: string }>;
   config: Found<Record<string, string | null>>;
   pageSizes: Found<{ base: number; hugetlb: number[]; thpPmd: number | null }>;
@@ -106,11 +106,11 @@ export function readKernelConfig(): { text: string; source: string } | null {
   return t === null ? null : { text: t, source: boot };
 }
 
-/** 'y', 'm', a value, 'n' (explicitly not set) or null (absent from the config). */
+/** 'y', 'm', a value, 'n' (explicitly not set) or null (absent from the config); option as in .config: CONFIG_FOO. */
 export function configValue(text: string, option: string): string | null {
-  const m = new RegExp(`^CONFIG_${option}=(.*)$`, 'm').exec(text);
+  const m = new RegExp(`^${option}=(.*)$`, 'm').exec(text);
   if (m) return m[1].replace(/^"(.*)"$/, '$1');
-  if (new RegExp(`^# CONFIG_${option} is not set$`, 'm').test(text)) return 'n';
+  if (new RegExp(`^# ${option} is not set$`, 'm').test(text)) return 'n';
   return null;
 }
 
@@ -273,7 +273,7 @@ export function probePerf(): ProbeReport['perf'] {
 export function probeModules(config: ProbeReport['config']): ProbeReport['modules'] {
   const procModules = existsSync('/proc/modules');
   const modulesDisabled = readInt('/proc/sys/kernel/modules_disabled');
-  const configModules = config.value.MODULES;
+  const configModules = config.value.CONFIG_MODULES;
   const canLoad = procModules && modulesDisabled !== 1 && configModules !== 'n';
   let note: string;
   if (!procModules) note = 'no /proc/modules: the kernel has no module support';
@@ -349,7 +349,7 @@ export function probe(): ProbeReport {
   const config = probeConfig();
   const { pagemap, kpageflags } = probePagemap();
   return {
-    schema: 'mirrorlab-probe/1',
+    schema: 'mirrorlab-probe/2',
     kernel: probeKernel(),
     config,
     pageSizes: probePageSizes(),
@@ -382,17 +382,18 @@ export function formatProbe(r: ProbeReport): string {
   line('kernel config', r.config.note === 'no kernel config readable' ? 'not readable' : 'readable', r.config.source);
   for (const [o, why] of Object.entries(CONFIG_OPTIONS)) {
     const v = r.config.value[o];
-    lines.push(`  CONFIG_${o.padEnd(26)} ${(v ?? 'absent').padEnd(6)} ${why}`);
+    // As in .config (CONFIG_FOO=y, =n for "is not set"); "absent" when the option is not in it at all.
+    lines.push(`  ${(v === null ? `${o} absent` : `${o}=${v}`).padEnd(40)} ${why}`);
   }
   const ps = r.pageSizes.value;
   line('page sizes', `base ${ps.base}, hugetlb ${ps.hugetlb.map(sizeName).join(' ') || 'none'}, THP PMD ${ps.thpPmd ? sizeName(ps.thpPmd) : 'none'}`, r.pageSizes.source);
   const t = r.thp.value;
   const on = (v: string | null) => v !== null && v !== 'never';
-  const anonOn = t.mthp.filter((m) => on(m.enabled)).map((m) => `${m.sizeKb}k:${m.enabled}`);
-  const shmemOn = t.mthp.filter((m) => on(m.shmemEnabled)).map((m) => `${m.sizeKb}k:${m.shmemEnabled}`);
+  const anonOn = t.mthp.filter((m) => on(m.enabled)).map((m) => `${sizeName(m.sizeKb * 1024)}:${m.enabled}`);
+  const shmemOn = t.mthp.filter((m) => on(m.shmemEnabled)).map((m) => `${sizeName(m.sizeKb * 1024)}:${m.shmemEnabled}`);
   line('THP', `enabled [${t.enabled ?? '-'}] defrag [${t.defrag ?? '-'}] shmem_enabled [${t.shmemEnabled ?? '-'}]`, r.thp.source, r.thp.note);
   if (t.mthp.length)
-    lines.push(`  per-size (mTHP) not 'never': anon ${anonOn.join(' ') || 'none'}; shmem ${shmemOn.join(' ') || 'none'} (of ${t.mthp.map((m) => `${m.sizeKb}k`).join(' ')})`);
+    lines.push(`  per-size (mTHP) not 'never': anon ${anonOn.join(' ') || 'none'}; shmem ${shmemOn.join(' ') || 'none'} (of ${t.mthp.map((m) => sizeName(m.sizeKb * 1024)).join(' ')})`);
   line('hugetlb pools', r.hugetlb.value.map((h) => `${sizeName(h.sizeKb * 1024)}: nr ${h.nr} free ${h.free} resv ${h.resv} surplus ${h.surplus}`).join('; ') || 'none', r.hugetlb.source);
   const u = r.userfaultfd.value;
   line('userfaultfd', `syscall ${u.syscall.ok ? 'ok' : u.syscall.code}, /dev/userfaultfd ${u.devUserfaultfd.ok ? 'ok' : u.devUserfaultfd.code}, unprivileged_userfaultfd ${u.unprivileged ?? '-'}`, r.userfaultfd.source, r.userfaultfd.note);

@@ -5,12 +5,22 @@
 // a fresh repetition of the same measurement). A change is reported only when
 // the two runs' round-median ranges do not overlap AND the medians differ by
 // more than `threshold` (relative). Anything else is "same": within noise.
-import type { Measurement, Results } from './results.js';
+//
+// A measurement's identity is its suite, kernel, id and params: what was
+// measured. Its `observed` values (what the run saw: how many repetitions
+// verified, pool sizes before the run) are not part of it, so a run where one
+// repetition of 21 did not verify is still compared with the other run.
+import type { Measurement, ParamValue, Results } from './results.js';
 
 export type Verdict = 'faster' | 'slower' | 'same' | 'only-a' | 'only-b';
 
 export interface CompareRow {
+  /** suite[@kernel]/id{params}: the identity in one string, as the text table shows it. */
   key: string;
+  suite: string;
+  kernel: string | null;
+  id: string;
+  params: Record<string, ParamValue>;
   unit: string;
   a: number | null;
   b: number | null;
@@ -20,6 +30,7 @@ export interface CompareRow {
 }
 
 export interface CompareReport {
+  threshold: number;
   rows: CompareRow[];
   regressions: number;
   improvements: number;
@@ -33,9 +44,15 @@ function key(suite: { id: string; kernel: string | null }, m: Measurement): stri
   return `${suite.id}${suite.kernel ? `@${suite.kernel}` : ''}/${m.id}${params ? `{${params}}` : ''}`;
 }
 
-function index(r: Results): Map<string, Measurement> {
-  const map = new Map<string, Measurement>();
-  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), m);
+interface Entry {
+  suite: string;
+  kernel: string | null;
+  m: Measurement;
+}
+
+function index(r: Results): Map<string, Entry> {
+  const map = new Map<string, Entry>();
+  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), { suite: s.id, kernel: s.kernel, m });
   return map;
 }
 
@@ -53,11 +70,14 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
   let regressions = 0;
   let improvements = 0;
   for (const k of keys) {
-    const ma = ia.get(k);
-    const mb = ib.get(k);
+    const ea = ia.get(k);
+    const eb = ib.get(k);
+    const { suite, kernel, m } = (ea ?? eb)!;
+    const identity = { key: k, suite, kernel, id: m.id, params: m.params };
+    const ma = ea?.m;
+    const mb = eb?.m;
     if (!ma || !mb) {
-      const m = (ma ?? mb)!;
-      rows.push({ key: k, unit: m.unit, a: ma?.warm.median ?? null, b: mb?.warm.median ?? null, ratio: null, verdict: ma ? 'only-a' : 'only-b' });
+      rows.push({ ...identity, unit: m.unit, a: ma?.warm.median ?? null, b: mb?.warm.median ?? null, ratio: null, verdict: ma ? 'only-a' : 'only-b' });
       continue;
     }
     const ratio = mb.warm.median / ma.warm.median;
@@ -72,14 +92,33 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
       if (worse) regressions++;
       else improvements++;
     }
-    rows.push({ key: k, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict });
+    rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict });
   }
-  return { rows, regressions, improvements };
+  return { threshold, rows, regressions, improvements };
 }
 
-export function formatCompare(report: CompareReport): string {
-  const header = ['measurement', 'unit', 'a median', 'b median', 'b/a', 'verdict'];
-  const body = report.rows.map((r) => [
+export const COMPARE_FORMATS = ['text', 'md', 'json'] as const;
+export type CompareFormat = (typeof COMPARE_FORMATS)[number];
+
+const HEADER = ['measurement', 'unit', 'a median', 'b median', 'b/a', 'verdict'];
+
+/** The report as `mirrorlab compare --format` prints it: a table, a Markdown table or JSON. */
+export function formatCompare(report: CompareReport, format: CompareFormat = 'text'): string {
+  if (format === 'json') return JSON.stringify(report, null, 2);
+  const body = cells(report);
+  const summary = `${report.regressions} slower, ${report.improvements} faster beyond noise`;
+  if (format === 'md') {
+    // A pipe inside a cell would end it; Markdown tables take it escaped.
+    const row = (r: string[]) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+    return [row(HEADER), `| --- | --- | ---: | ---: | ---: | --- |`, ...body.map(row), '', summary].join('\n');
+  }
+  const widths = HEADER.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(HEADER), ...body.map(line), '', summary].join('\n');
+}
+
+function cells(report: CompareReport): string[][] {
+  return report.rows.map((r) => [
     r.key,
     r.unit,
     r.a === null ? '-' : fmt(r.a),
@@ -87,9 +126,6 @@ export function formatCompare(report: CompareReport): string {
     r.ratio === null ? '-' : r.ratio.toFixed(3),
     r.verdict,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), ...body.map(line), '', `${report.regressions} slower, ${report.improvements} faster beyond noise`].join('\n');
 }
 
 export function fmt(v: number): string {

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Comparison, Finding, Measurement, Plot, Results, SuiteResult } from './results.js';
+import type { Comparison, Finding, Measurement, ParamValue, Plot, Results, SuiteResult } from './results.js';
 import { isNoisy, NOISY_SPREAD, quantity, readable, roundRange, scaleFor, spread } from './units.js';
 
 const require = createRequire(import.meta.url);
@@ -342,16 +342,24 @@ ${ratios.length ? `<details><summary>${ratios.length} kernel ratios (older over 
 
 // ---- suites -----------------------------------------------------------------
 
+/** What a measurement varied and, labelled apart, what its run saw (compare matches on the first only). */
+function paramsCell(m: Measurement): string {
+  const list = (r: Record<string, ParamValue>) => Object.entries(r).map(([k, v]) => `${k}=${v}`).join(', ');
+  const lines = [`params: ${list(m.params) || '-'}`];
+  if (m.observed && Object.keys(m.observed).length) lines.push(`observed: ${list(m.observed)}`);
+  return lines.map(esc).join('<br>');
+}
+
 function statsTable(suite: SuiteResult): string {
   if (!suite.measurements.length) return '';
-  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'p90', 'p99', 'max', 'stddev', 'n', 'rounds lo .. hi', 'stable'];
+  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'p90', 'p99', 'max', 'stddev', 'n', 'rounds lo .. hi', 'stable', 'parameters and observed'];
   const rows = suite.measurements.map((m) => {
     const w = m.warm;
     const r = roundRange(m);
     const scale = scaleFor(m.unit, [w.median]);
     const v = (x: number | null | undefined) => (x === null || x === undefined ? '-' : readable(x / scale.divisor));
     const cells = [esc(m.title), esc(scale.unit), m.cold ? v(m.cold.median) : '-', v(w.min), `<b>${v(w.median)}</b>`, v(w.p90), v(w.p99), v(w.max), v(w.stddev), String(w.n), r ? `${v(r[0])} .. ${v(r[1])}${noisyMark(r[0], r[1])}` : '-', m.stable ? 'yes' : 'no'];
-    return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+    return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}<td class="params">${paramsCell(m)}</td></tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
@@ -498,7 +506,7 @@ body{font:14px system-ui,sans-serif;margin:1em 1.5em;color:#222}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 6px;border-bottom:1px solid #ddd}h3{font-size:14px;margin:10px 0 4px}
 .meta{color:#555;font-size:12px;margin:0 0 6px}
 table{border-collapse:collapse;font-size:12px;margin:4px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-td.num{text-align:right;white-space:nowrap}
+td.num{text-align:right;white-space:nowrap}td.params{font-size:11px;color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{width:560px}
 .badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7f8c8d;white-space:nowrap}
 .badge.pass,.badge.met,.badge.coherent{background:#1e8449}.badge.fail,.badge.notmet,.badge.error{background:#c0392b}

@@ -7,3 +7,4 @@ export * from './validate.js';
 export * from './summary-table.js';
 export * from './write.js';
 export * from './progress.js';
+export * from './exports/index.js';

@@ -4,55 +4,99 @@
 // selftest suite with a line per case, "ok" where the case matched its
 // baseline (a skip as SKIP, an expected failure as XFAIL, as kselftest
 // writes them), "not ok" with the difference otherwise.
+//
+// Written to be read by the kernel's own parser (tools/testing/kunit/kunit.py
+// parse; test/unit/ktap-kunit.test.ts runs it): a name never holds '#' (the
+// parser's result regex ends the name there) or a newline, a diagnostic line
+// comes before the result line it belongs to (a line after "not ok" would be
+// read as the next test's), and a suite without checks is a result line
+// alone (an empty subtest block is "0 tests run!").
 import type { Check, Results, SelftestCaseResult, SelftestSuiteResult } from './results.js';
 
-/** '#' starts a directive in KTAP: keep it out of names. */
-const safe = (s: string): string => s.replace(/#/g, 'no.').replace(/\s+/g, ' ').trim();
+/**
+ * A test name (or directive text, e.g. a SKIP reason) as KTAP allows it: one
+ * line, no '#' (it starts a directive: "#3" becomes "no.3"), no surrounding
+ * whitespace (a name must read the same in "# Subtest:" and its result line).
+ */
+export function ktapName(s: string): string {
+  const name = s.replace(/#/g, 'no.').replace(/\s+/g, ' ').trim();
+  return name || '(unnamed)';
+}
 
-function caseLine(c: SelftestCaseResult, n: number): string[] {
+/**
+ * Text as KTAP diagnostic lines ("# ..."), one per line of the text; blank
+ * lines dropped. A line reading "Subtest: x" keeps a second space after '#':
+ * "# Subtest: x" would open a subtest.
+ */
+export function ktapDiagnostic(text: string): string[] {
+  return text
+    .split(/\r?\n|\r/)
+    .map((l) => l.replace(/\s+$/, ''))
+    .filter((l) => l.trim() !== '')
+    .map((l) => (/^\s*Subtest:/.test(l) ? `#  ${l}` : `# ${l}`));
+}
+
+const indent = (lines: string[]): string[] => lines.map((l) => `    ${l}`);
+
+/** A subtest: its block (KTAP version, name, plan, the lines inside) then its result line. */
+function subtest(name: string, inner: string[], count: number, result: string): string[] {
+  if (count === 0) return [result]; // no empty blocks: the result line alone
+  return [...indent(['KTAP version 1', `# Subtest: ${name}`, `1..${count}`, ...inner]), result];
+}
+
+function caseLines(c: SelftestCaseResult, n: number): string[] {
   const outcomes = Object.keys(c.outcomes);
-  const reason = c.reasons?.length ? ` ${safe(c.reasons.join('; '))}` : '';
+  const reasons = c.reasons?.length ? c.reasons.join('; ') : '';
   if (c.verdict !== 'match' && c.verdict !== 'flaky') {
-    return [`not ok ${n} ${safe(c.name)}`, `# ${c.verdict}: expected ${c.expected ?? '?'}, got ${outcomes.join('/') || 'nothing'}${reason}`];
+    const diff = `${c.verdict}: expected ${c.expected ?? '?'}, got ${outcomes.join('/') || 'nothing'}${reasons ? ` ${reasons}` : ''}`;
+    return [...ktapDiagnostic(diff), `not ok ${n} ${ktapName(c.name)}`];
   }
   const only = outcomes.length === 1 ? outcomes[0] : null;
   let directive = '';
-  if (c.verdict === 'flaky') directive = ` # flaky, known (${safe(c.expected ?? '')}): ${outcomes.map((o) => `${o} ${c.outcomes[o]}`).join(', ')}`;
-  else if (only === 'skip') directive = ` # SKIP${reason}`;
-  else if (only === 'fail' || only === 'xfail') directive = ` # XFAIL expected on this kernel${reason}`;
-  return [`ok ${n} ${safe(c.name)}${directive}`];
+  if (c.verdict === 'flaky') directive = ` # ${ktapName(`flaky, known (${c.expected ?? ''}): ${outcomes.map((o) => `${o} ${c.outcomes[o]}`).join(', ')}`)}`;
+  else if (only === 'skip') directive = reasons ? ` # SKIP ${ktapName(reasons)}` : ' # SKIP';
+  else if (only === 'fail' || only === 'xfail') directive = ` # XFAIL ${ktapName(`expected on this kernel${reasons ? ` ${reasons}` : ''}`)}`;
+  return [`ok ${n} ${ktapName(c.name)}${directive}`];
 }
 
 function selftestBlock(s: SelftestSuiteResult, check: Check | undefined, n: number): string[] {
   const status = check?.status ?? 'pass';
-  const directive = s.skipped !== undefined && status !== 'fail' ? ` # SKIP ${safe(s.skipped)}` : '';
-  const lines = ['KTAP version 1', `# Subtest: ${safe(s.suite)}`, `1..${s.cases.length}`];
-  s.cases.forEach((c, i) => lines.push(...caseLine(c, i + 1)));
-  for (const d of s.suiteDifferences) lines.push(`# ${d.kind}: expected ${d.expected}, got ${d.got}`);
-  return [...lines.map((l) => `    ${l}`), `${status === 'fail' ? 'not ok' : 'ok'} ${n} ${safe(s.suite)}${directive}`];
+  const name = ktapName(s.suite);
+  const directive = s.skipped !== undefined && status !== 'fail' ? ` # SKIP ${ktapName(s.skipped)}` : '';
+  const inner = s.cases.flatMap((c, i) => caseLines(c, i + 1));
+  // Differences of the suite as a whole: diagnostics of the suite, before its result line.
+  for (const d of s.suiteDifferences) inner.push(...ktapDiagnostic(`${d.kind}: expected ${d.expected}, got ${d.got}`));
+  return subtest(name, inner, s.cases.length, `${status === 'fail' ? 'not ok' : 'ok'} ${n} ${name}${directive}`);
+}
+
+function checkLines(check: Check, n: number): string[] {
+  const name = ktapName(check.name);
+  if (check.status === 'skip') return [`ok ${n} ${name} # SKIP${check.reason ? ` ${ktapName(check.reason)}` : ''}`];
+  if (check.status === 'fail') return [...(check.reason ? ktapDiagnostic(check.reason) : []), `not ok ${n} ${name}`];
+  return [`ok ${n} ${name}`];
 }
 
 export function toKtap(results: Results): string {
   const lines = ['KTAP version 1', `1..${results.suites.length}`];
   results.suites.forEach((suite, i) => {
-    const name = suite.kernel ? `${suite.id}@${suite.kernel}` : suite.id;
+    const name = ktapName(suite.kernel ? `${suite.id}@${suite.kernel}` : suite.id);
     const selftests = suite.selftests?.suites ?? [];
     const own = new Set(selftests.map((s) => s.check));
     const checks = suite.checks.filter((c) => !own.has(c.name));
     const inner: string[] = [];
     selftests.forEach((s, j) => inner.push(...selftestBlock(s, suite.checks.find((c) => c.name === s.check), j + 1)));
-    checks.forEach((check, j) => {
-      const ok = check.status === 'fail' ? 'not ok' : 'ok';
-      const directive = check.status === 'skip' ? ` # SKIP ${check.reason ?? ''}`.trimEnd() : '';
-      inner.push(`${ok} ${selftests.length + j + 1} ${check.name}${directive}`);
-      if (check.status === 'fail' && check.reason) inner.push(`# ${check.reason}`);
-    });
-    lines.push(`    KTAP version 1`, `    # Subtest: ${name}`, `    1..${selftests.length + checks.length}`, ...inner.map((l) => `    ${l}`));
+    checks.forEach((check, j) => inner.push(...checkLines(check, selftests.length + j + 1)));
+    // Why a suite failed or stopped: diagnostics of the suite, after its
+    // cases and before its own result line.
+    if (suite.status === 'incomplete') inner.push(...ktapDiagnostic(`${name}: incomplete${suite.reason ? `: ${suite.reason}` : ''}`));
+    else if (suite.status === 'failed' && suite.reason) inner.push(...ktapDiagnostic(`${name}: failed: ${suite.reason}`));
+    const count = selftests.length + checks.length;
     const failed = suite.status === 'failed' || suite.status === 'incomplete' || suite.checks.some((c) => c.status === 'fail');
-    const skipped = suite.status === 'skipped';
-    const directive = skipped ? ` # SKIP ${suite.reason ?? ''}`.trimEnd() : '';
-    if (suite.status === 'incomplete') lines.push(`# ${name}: incomplete${suite.reason ? `: ${suite.reason}` : ''}`);
-    lines.push(`${failed ? 'not ok' : 'ok'} ${i + 1} ${name}${directive}`);
+    const directive = suite.status === 'skipped' ? ` # SKIP${suite.reason ? ` ${ktapName(suite.reason)}` : ''}` : '';
+    const result = `${failed ? 'not ok' : 'ok'} ${i + 1} ${name}${directive}`;
+    // A suite without checks has no block; its diagnostics stand before its result line.
+    if (count === 0) lines.push(...inner, result);
+    else lines.push(...subtest(name, inner, count, result));
   });
   return lines.join('\n') + '\n';
 }

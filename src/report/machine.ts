@@ -75,8 +75,9 @@ function kernelConfig(): { source: string | null; values: Record<string, string 
       values[key] = null;
       continue;
     }
+    // As probe reports them: the value ('y', 'm', a number, quotes dropped), 'n' for "is not set", null when absent.
     const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
-    values[key] = m ? m[1] : 'n';
+    values[key] = m ? m[1].replace(/^"(.*)"$/, '$1') : new RegExp(`^# ${key} is not set$`, 'm').test(text) ? 'n' : null;
   }
   return { source, values };
 }

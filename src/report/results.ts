@@ -11,15 +11,19 @@ export type Better = 'lower' | 'higher';
 export type ParamValue = string | number | boolean;
 
 export interface Measurement {
-  /** Unique within its suite, e.g. 'write-fault/anon-4k'. */
+  /** Unique within its suite, e.g. 'fault/anon-4K/touch'. */
   id: string;
   title: string;
   /** Unit of every sample and statistic: 'ns', 'us', 'ms', 'GiB/s', 'count', ... */
   unit: string;
   /** Whether smaller numbers are better (latency) or larger (throughput). */
   better: Better;
-  /** What the measurement varied, e.g. { backing: 'thp', size: 2097152, mode: 'gup' }. */
+  /** What the measurement varied, e.g. { backing: 'thp', size: 2097152, mode: 'gup' }: its identity,
+   * with suite, kernel and id, when runs are compared. */
   params: Record<string, ParamValue>;
+  /** What the run saw while measuring (e.g. { verifiedRuns: '21/21', pmdMapped: true }): reported,
+   * never part of the identity, so a run that saw something else is still compared. */
+  observed?: Record<string, ParamValue>;
   /** First-touch (cold) samples, reported apart from warm ones; absent when not meaningful. */
   cold?: Summary;
   warm: Summary;

@@ -3,18 +3,31 @@
 // Runs the kernel's own mm/HMM selftests in guests and compares the outcomes
 // with the checked-in baselines: exit 0 when they match, 1 otherwise, 2 for
 // bad arguments (refused before anything boots).
-import { parseArgs } from 'node:util';
+import { kernelProblem } from '../cli/checks.js';
 import { table } from '../cli/format.js';
-import { ArgumentError } from '../errors.js';
-import { DEFAULT_KERNELS, kernelSeries, type KernelSeries } from '../vm/kernels.js';
+import { parseCommand, type CommandSpec } from '../cli/options.js';
+import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from '../vm/kernels.js';
 import { baselineFromRun, baselinePath, compareWithBaseline, formatDifference, loadBaseline, writeBaseline, type BaselineComparison, type SuiteOutcomes } from './baseline.js';
 import { countOutcomes, OUTCOMES } from './parse.js';
 import { runSelftests, type SelftestsRun } from './run.js';
-import { DEFAULT_SELFTEST_SUITES, SELFTEST_SUITES, SELFTEST_SUITE_NAMES, selftestSuite } from './suites.js';
+import { DEFAULT_SELFTEST_SUITES, SELFTEST_SUITES, SELFTEST_SUITE_NAMES } from './suites.js';
 
-const USAGE = `usage: mirrorlab selftests [--kernel SERIES[,SERIES]] [--suite NAME]... [--repeat N] [--json]
-                          [--write-baseline] [--list]
-  suites: ${SELFTEST_SUITE_NAMES.join(', ')}`;
+const suiteProblem = (name: string) =>
+  SELFTEST_SUITE_NAMES.includes(name) ? undefined : `unknown suite ${JSON.stringify(name)} (suites: ${SELFTEST_SUITE_NAMES.join(', ')})`;
+
+export const selftestsSpec = {
+  name: 'selftests',
+  summary: "Runs the kernel's own mm/HMM selftests in guests of each kernel and compares them with the checked-in baselines.",
+  options: {
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `kernel series (default ${DEFAULT_KERNELS.join(',')})` },
+    suite: { type: 'string', list: true, check: suiteProblem, arg: 'NAME', help: 'only these selftest suites (see --list)' },
+    repeat: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'runs of each suite' },
+    json: { type: 'boolean', help: 'print the runs and comparisons as JSON' },
+    'write-baseline': { type: 'boolean', help: 'write the outcomes as the new baseline of each kernel (review before committing)' },
+    list: { type: 'boolean', help: 'list the selftest suites and run nothing' },
+  },
+  notes: 'exit status: 0 every outcome matches the baselines, 1 a difference, 2 a usage error (nothing boots).',
+} as const satisfies CommandSpec;
 
 /** The outcomes of a run, per suite and repetition, as the baseline compares them. */
 export function outcomesOf(run: SelftestsRun): SuiteOutcomes[] {
@@ -60,46 +73,14 @@ export function formatCheckedRun({ run, baseline, comparison }: CheckedRun): str
 }
 
 export async function selftestsCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      kernel: { type: 'string' },
-      suite: { type: 'string', multiple: true },
-      repeat: { type: 'string' },
-      json: { type: 'boolean' },
-      'write-baseline': { type: 'boolean' },
-      list: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values } = parseCommand(selftestsSpec, argv);
   if (values.list) {
     for (const s of SELFTEST_SUITES) console.log(`${s.name.padEnd(19)} ${[s.binaries[0], ...s.args].join(' ')} (limit ${s.limitS} s)\n${' '.repeat(20)}${s.covers}`);
     return 0;
   }
-  let kernels: KernelSeries[];
-  try {
-    kernels = values.kernel ? values.kernel.split(',').map(kernelSeries) : [...DEFAULT_KERNELS];
-  } catch (e) {
-    if (!(e instanceof ArgumentError)) throw e;
-    console.error(`mirrorlab selftests: ${e.message}\n${USAGE}`);
-    return 2;
-  }
-  const unknown = (values.suite ?? []).filter((s) => !selftestSuite(s));
-  if (unknown.length) {
-    console.error(`mirrorlab selftests: unknown suite ${unknown.map((s) => JSON.stringify(s)).join(', ')} (suites: ${SELFTEST_SUITE_NAMES.join(', ')})\n${USAGE}`);
-    return 2;
-  }
-  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
-  if (!Number.isInteger(repeat) || repeat < 1) {
-    console.error(`mirrorlab selftests: --repeat must be an integer >= 1, got ${values.repeat}\n${USAGE}`);
-    return 2;
-  }
-  const suites = values.suite?.length ? SELFTEST_SUITES.filter((s) => values.suite!.includes(s.name)) : DEFAULT_SELFTEST_SUITES;
+  const kernels: KernelSeries[] = values.kernel.length ? values.kernel.map(kernelSeries) : [...DEFAULT_KERNELS];
+  const repeat = values.repeat;
+  const suites = values.suite.length ? SELFTEST_SUITES.filter((s) => values.suite.includes(s.name)) : DEFAULT_SELFTEST_SUITES;
 
   const checked: CheckedRun[] = [];
   for (const kernel of kernels) {

@@ -1,22 +1,21 @@
 // `mirrorlab uffd-roundtrip [--pages N] [--runs N] [--json]`
+import { parseCommand, type CommandSpec } from '../cli/options.js';
 import { formatUffdRoundTrip, measureUffdRoundTrip } from './roundtrip.js';
 
+export const uffdRoundTripSpec = {
+  name: 'uffd-roundtrip',
+  summary: 'userfaultfd fault round trip: the native fault server against a JavaScript handler.',
+  options: {
+    pages: { type: 'integer', min: 1, default: 256, arg: 'N', help: 'fresh pages touched per run' },
+    runs: { type: 'integer', min: 1, default: 10, arg: 'N', help: 'warm runs after the cold one' },
+    json: { type: 'boolean', help: 'print the result as JSON (without raw samples)' },
+  },
+} as const satisfies CommandSpec;
+
 export async function uffdRoundTripCommand(args: string[]): Promise<number> {
-  let pages = 256;
-  let warmRuns = 10;
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') json = true;
-    else if (a === '--pages') pages = Number(args[++i]);
-    else if (a === '--runs') warmRuns = Number(args[++i]);
-    else {
-      console.error(`usage: mirrorlab uffd-roundtrip [--pages N] [--runs N] [--json]\nunknown option: ${a}`);
-      return 2;
-    }
-  }
-  const r = await measureUffdRoundTrip({ pages, warmRuns });
-  if (json) {
+  const { values } = parseCommand(uffdRoundTripSpec, args);
+  const r = await measureUffdRoundTrip({ pages: values.pages, warmRuns: values.runs });
+  if (values.json) {
     const { coldSamples: _nc, warmSamples: _nw, ...nat } = r.native;
     const { coldSamples: _jc, warmSamples: _jw, ...js } = r.js;
     console.log(JSON.stringify({ ...r, native: nat, js }, null, 2));

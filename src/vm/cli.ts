@@ -4,87 +4,47 @@
 //                [--console] [--timeout SECONDS] -- <command> [args...]
 //   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N boots, with spread
 import os from 'node:os';
+import { kernelProblem } from '../cli/checks.js';
+import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { summarize } from '../stats/summary.js';
 import { VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
-import { ArgumentError } from '../errors.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from './kernels.js';
 import { Vm, type VmOptions } from './vm.js';
 
-const USAGE = `usage: mirrorlab vm [--kernel ${KERNEL_SERIES.join('|')}] [--module NAME]... [--memory MiB]
-                    [--accel tcg|kvm|auto] [--console] [--timeout SECONDS] -- <command> [args...]
-       mirrorlab vm [--kernel SERIES[,SERIES]] --bench-boot N`;
+export const vmSpec = {
+  name: 'vm',
+  summary: 'Boots a Debian guest kernel in QEMU, loads our modules, runs the command after -- and exits with its status (125: the guest failed).',
+  passthrough: 'COMMAND [ARGS...]',
+  options: {
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `guest kernel series (default ${DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]}; several only with --bench-boot)` },
+    module: { type: 'string', multiple: true, arg: 'NAME', help: 'load this module of ours in the guest' },
+    memory: { type: 'integer', min: 2048, arg: 'MiB', help: 'guest memory' },
+    accel: { type: 'string', values: ['tcg', 'kvm', 'auto'], arg: 'A', help: 'QEMU accelerator' },
+    console: { type: 'boolean', help: 'print the guest console on stderr' },
+    timeout: { type: 'number', min: 0, minExclusive: true, arg: 'SECONDS', help: 'limit for the command in the guest' },
+    'bench-boot': { type: 'integer', min: 1, arg: 'N', help: 'instead of a command: boot N times and print boot-to-agent time with its spread' },
+  },
+} as const satisfies CommandSpec;
 
 export async function vmCommand(argv: string[]): Promise<number> {
+  const { values, passthrough: cmd } = parseCommand(vmSpec, argv);
   // The newest default series unless --kernel names others (several only for --bench-boot).
-  let kernels: KernelSeries[] = [DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]];
-  const opts: VmOptions = { kernel: kernels[0], modules: [] };
-  let bench = 0;
-  let showConsole = false;
-  let timeoutS: number | undefined;
-  let i = 0;
-  const value = (flag: string): string => {
-    const v = argv[++i];
-    if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
-    return v;
-  };
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    switch (a) {
-      case '--kernel':
-        try {
-          kernels = value(a).split(',').map(kernelSeries);
-        } catch (e) {
-          if (!(e instanceof ArgumentError)) throw e;
-          console.error(`mirrorlab vm: ${e.message}\n${USAGE}`);
-          return 2;
-        }
-        break;
-      case '--module':
-        opts.modules!.push(value(a));
-        break;
-      case '--memory':
-        opts.memoryMiB = Number(value(a));
-        break;
-      case '--accel':
-        opts.accel = value(a) as VmOptions['accel'];
-        break;
-      case '--console':
-        showConsole = true;
-        break;
-      case '--timeout':
-        timeoutS = Number(value(a));
-        break;
-      case '--bench-boot':
-        bench = Number(value(a));
-        break;
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        return 0;
-      default:
-        console.error(`mirrorlab vm: unknown option ${a}\n${USAGE}`);
-        return 2;
-    }
-  }
+  const kernels: KernelSeries[] = values.kernel.length ? values.kernel.map(kernelSeries) : [DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]];
+  const opts: VmOptions = { kernel: kernels[0], modules: values.module };
+  if (values.memory !== undefined) opts.memoryMiB = values.memory;
+  if (values.accel !== undefined) opts.accel = values.accel as VmOptions['accel'];
+  const showConsole = values.console;
+  const timeoutS = values.timeout;
+  const bench = values['bench-boot'] ?? 0;
+  if (bench > 0 && cmd.length) throw new UsageError('vm', '--bench-boot boots and measures; it takes no command after --');
   opts.onStatus = (m) => console.error(`mirrorlab vm: ${m}`);
   if (showConsole) opts.onConsole = (l) => console.error(`[guest] ${l}`);
   if (timeoutS !== undefined) opts.callTimeoutMs = timeoutS * 1000;
 
   if (bench > 0) return benchBoot(opts, kernels, bench);
 
-  const cmd = argv.slice(i);
-  if (cmd.length === 0) {
-    console.error(USAGE);
-    return 2;
-  }
-  if (kernels.length > 1) {
-    console.error(`mirrorlab vm: a command runs on one kernel, not ${kernels.join(',')} (several are for --bench-boot)\n${USAGE}`);
-    return 2;
-  }
+  if (cmd.length === 0) throw new UsageError('vm', 'no command to run: mirrorlab vm [options] -- COMMAND [ARGS...]');
+  if (kernels.length > 1) throw new UsageError('vm', `a command runs on one kernel, not ${kernels.join(',')} (several are for --bench-boot)`);
   opts.kernel = kernels[0];
   let vm: Vm | undefined;
   try {

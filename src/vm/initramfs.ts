@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
 import { findOnPath, kernelInfo, type KernelInfo, type KernelSeries } from './kernels.js';
@@ -23,6 +24,16 @@ const BOOT_MODULES = ['virtio_pci', 'virtio_console'];
  * come along (see readSoftdeps).
  */
 const ON_DEMAND_MODULES = ['brd', 'ext4'];
+
+/** The addon file node-gyp-build picks for this host (null when there is none). */
+function addonPath(): string | null {
+  const gypBuild = createRequire(import.meta.url)('node-gyp-build') as { path(dir: string): string };
+  try {
+    return gypBuild.path(repoRoot);
+  } catch {
+    return null;
+  }
+}
 
 export interface InitramfsResult {
   path: string;
@@ -219,8 +230,11 @@ function plan(k: KernelInfo, series: KernelSeries): { entries: Entry[]; modules:
   add({ dest: `${GUEST_ROOT.slice(1)}/package.json`, src: path.join(repoRoot, 'package.json') });
   // vm/kernels.js reads the kernel list when it is loaded, in the guest too.
   add({ dest: `${GUEST_ROOT.slice(1)}/scripts/kernel-series`, src: path.join(repoRoot, 'scripts/kernel-series') });
-  const addon = path.join(repoRoot, 'build/Release/mirrorlab.node');
-  if (fs.existsSync(addon)) add({ dest: `${GUEST_ROOT.slice(1)}/build/Release/mirrorlab.node`, src: addon });
+  // The addon node-gyp-build loads on the host (build/Release from a build,
+  // prebuilds/ in an installed package) goes to build/Release in the guest,
+  // where node-gyp-build looks first.
+  const addon = addonPath();
+  if (addon) add({ dest: `${GUEST_ROOT.slice(1)}/build/Release/mirrorlab.node`, src: addon });
   for (const pkg of runtimePackages(js)) {
     const dir = path.join(repoRoot, 'node_modules', pkg);
     for (const f of walk(dir, (p) => !p.endsWith('.md') && !p.endsWith('.ts') && !p.endsWith('.map'))) {

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
+import { ktapDiagnostic, ktapName } from '../../src/report/ktap.js';
 import { KERNEL_SERIES } from '../../src/vm/kernels.js';
 
 /**
@@ -27,7 +28,7 @@ export function kernelOfTest(fullName: string, metaKernel?: string): string | nu
   return series.find((k) => new RegExp(`(^|[^\\w.])${k.replace(/\./g, '\\.')}($|[^\\w.])`).test(top)) ?? null;
 }
 
-interface Row {
+export interface Row {
   file: string;
   /** The stable case id: the test's own name. */
   id: string;
@@ -43,29 +44,26 @@ interface Row {
   skipReason: string | null;
 }
 
-/** KTAP allows anything but '#' and newlines in a name or a diagnostic line. */
-const ktapText = (s: string): string => s.replace(/[#\n]/g, ' ');
-
 /**
  * KTAP lines of one test: its description and errors as diagnostic lines
  * directly before its result line (as the KTAP spec asks), indented by `ind`.
  */
 function caseLines(r: Row, n: number, ind: string): string[] {
-  const lines: string[] = [];
-  if (r.description) lines.push(`${ind}# ${r.id}: ${ktapText(r.description)}`);
-  if (r.status === 'fail') for (const e of r.errors) for (const l of e.split('\n').slice(0, 60)) lines.push(`${ind}# ${l.replace(/\r/g, '')}`);
+  const diagnostics: string[] = [];
+  if (r.description) diagnostics.push(...ktapDiagnostic(`${r.id}: ${r.description}`));
+  if (r.status === 'fail') for (const e of r.errors) diagnostics.push(...ktapDiagnostic(e.split('\n').slice(0, 60).join('\n')));
   const result = r.status === 'fail' ? 'not ok' : 'ok';
-  const skip = r.status === 'skip' ? ` # SKIP${r.skipReason ? ` ${ktapText(r.skipReason)}` : ''}` : '';
-  lines.push(`${ind}${result} ${n} ${ktapText(r.id)}${skip}`);
-  return lines;
+  const skip = r.status === 'skip' ? ` # SKIP${r.skipReason ? ` ${ktapName(r.skipReason)}` : ''}` : '';
+  return [...diagnostics, `${result} ${n} ${ktapName(r.id)}${skip}`].map((l) => `${ind}${l}`);
 }
 
 /**
  * The KTAP subtest of one test file: tests that ran on a kernel grouped in a
  * nested subtest per kernel ("kernel 6.12"), so that a case's id stays the
  * same across kernels; tests without a kernel directly in the file's subtest.
+ * A file without tests is its result line alone (no empty block).
  */
-export function ktapFileLines(file: string, rows: Row[], fileFailed: boolean): { lines: string[]; ok: boolean } {
+export function ktapFileLines(file: string, rows: Row[], fileFailed: boolean, n = 1): { lines: string[]; ok: boolean } {
   const groups: (Row | { kernel: string; rows: Row[] })[] = [];
   for (const r of rows) {
     if (r.kernel === null) {
@@ -77,7 +75,8 @@ export function ktapFileLines(file: string, rows: Row[], fileFailed: boolean): {
     else groups.push({ kernel: r.kernel, rows: [r] });
   }
   const ind = '    ';
-  const lines = [`${ind}KTAP version 1`, `${ind}# Subtest: ${ktapText(file)}`, `${ind}1..${groups.length}`];
+  const name = ktapName(file);
+  const lines = [`${ind}KTAP version 1`, `${ind}# Subtest: ${name}`, `${ind}1..${groups.length}`];
   let ok = !fileFailed;
   groups.forEach((g, gi) => {
     if (!('rows' in g)) {
@@ -85,29 +84,38 @@ export function ktapFileLines(file: string, rows: Row[], fileFailed: boolean): {
       if (g.status === 'fail') ok = false;
       return;
     }
-    const name = `kernel ${g.kernel}`;
-    lines.push(`${ind}${ind}KTAP version 1`, `${ind}${ind}# Subtest: ${name}`, `${ind}${ind}1..${g.rows.length}`);
+    const kernel = `kernel ${g.kernel}`;
+    lines.push(`${ind}${ind}KTAP version 1`, `${ind}${ind}# Subtest: ${kernel}`, `${ind}${ind}1..${g.rows.length}`);
     g.rows.forEach((r, i) => lines.push(...caseLines(r, i + 1, ind + ind)));
     const groupOk = g.rows.every((r) => r.status !== 'fail');
     if (!groupOk) ok = false;
-    lines.push(`${ind}${groupOk ? 'ok' : 'not ok'} ${gi + 1} ${name}`);
+    lines.push(`${ind}${groupOk ? 'ok' : 'not ok'} ${gi + 1} ${kernel}`);
   });
-  return { lines, ok };
+  const result = `${ok ? 'ok' : 'not ok'} ${n} ${name}`;
+  return { lines: groups.length ? [...lines, result] : [result], ok };
+}
+
+/** The whole guest KTAP document: a subtest per test file, then the totals as a diagnostic. */
+export function guestKtap(files: { file: string; rows: Row[]; failed: boolean }[]): string {
+  const ktap = ['KTAP version 1', `1..${files.length}`];
+  files.forEach((f, i) => ktap.push(...ktapFileLines(f.file, f.rows, f.failed, i + 1).lines));
+  const counts = { pass: 0, fail: 0, skip: 0 };
+  for (const r of files.flatMap((f) => f.rows)) counts[r.status]++;
+  ktap.push(`# totals: pass:${counts.pass} fail:${counts.fail} skip:${counts.skip}`);
+  return ktap.join('\n') + '\n';
 }
 
 export default class KtapReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     const guest = modules.filter((m) => m.moduleId.includes(`${path.sep}test${path.sep}guest${path.sep}`));
     if (guest.length === 0) return;
-    const rows: Row[] = [];
-    const ktap: string[] = ['KTAP version 1', `1..${guest.length}`];
-    guest.forEach((m, mi) => {
+    const files = guest.map((m) => {
       const file = path.relative(process.cwd(), m.moduleId);
-      const fileRows: Row[] = [];
+      const rows: Row[] = [];
       for (const t of m.children.allTests()) {
         const r = t.result();
         const meta = t.meta();
-        fileRows.push({
+        rows.push({
           file,
           id: t.name,
           description: meta.description ?? null,
@@ -120,16 +128,14 @@ export default class KtapReporter implements Reporter {
           skipReason: r.state === 'skipped' && r.note ? r.note : null,
         });
       }
-      const { lines, ok } = ktapFileLines(file, fileRows, m.state() === 'failed');
-      ktap.push(...lines, `${ok ? 'ok' : 'not ok'} ${mi + 1} ${ktapText(file)}`);
-      rows.push(...fileRows);
+      return { file, rows, failed: m.state() === 'failed' };
     });
+    const rows = files.flatMap((f) => f.rows);
     const counts = { pass: 0, fail: 0, skip: 0 };
     for (const r of rows) counts[r.status]++;
-    ktap.push(`# totals: pass:${counts.pass} fail:${counts.fail} skip:${counts.skip}`);
     const dir = process.env.MIRRORLAB_RESULTS || path.join(process.cwd(), 'results');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'guest.ktap'), ktap.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'guest.ktap'), guestKtap(files));
     fs.writeFileSync(
       path.join(dir, 'guest.json'),
       JSON.stringify({ version: 1, finished: new Date().toISOString(), totals: counts, tests: rows }, null, 2) + '\n',

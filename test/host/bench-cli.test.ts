@@ -10,7 +10,9 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
 import type { Results } from '../../src/report/results.js';
+import { toCsv, toJunit, toKcidb, toMarkdown } from '../../src/report/exports/index.js';
 import { validateResults } from '../../src/report/validate.js';
+import { haveXmllint, havePythonJsonschema, kcidbValidate, parseCsv, xmlWellFormed, xpath } from '../fixtures/export-checks.js';
 import { chromium, MIN_COLOURED, renderCanvases } from './chromium.js';
 
 const main = path.join(repoRoot, 'dist/cli/main.js');
@@ -84,7 +86,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     if (stale.length) throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}: run npx tsc -p tsconfig.json first`);
     dir = path.join(tmp(), 'out');
     const t0 = Date.now();
-    run = await bench(['--suite', 'host', '--quick', '--out', dir]);
+    run = await bench(['--suite', 'host', '--quick', '--out', dir, '--export', 'junit,kcidb,csv,md']);
     ms = Date.now() - t0;
     console.log(`bench --suite host --quick: exit ${run.code} in ${ms} ms`);
   });
@@ -119,7 +121,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     const v = validateCli(path.join(dir, 'results.json'));
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toMatch(/: valid \(mirrorlab\/results v1\)/);
-    expect(json.run).toMatchObject({ complete: true, quick: true, argv: ['bench', '--suite', 'host', '--quick', '--out', dir], filters: { suite: ['host'] } });
+    expect(json.run).toMatchObject({ complete: true, quick: true, argv: ['bench', '--suite', 'host', '--quick', '--out', dir, '--export', 'junit,kcidb,csv,md'], filters: { suite: ['host'] } });
     expect(json.run.finishedAt).not.toBeNull();
     expect(json.machine.kernelRelease).toBe(os.release());
     expect(json.suites.map((s) => [s.id, s.kernel])).toEqual(HOST_SUITES.map((id) => [id, null]));
@@ -137,6 +139,28 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).not.toContain('INCOMPLETE');
+  });
+
+  it('--export: results.junit.xml, results.kcidb.json, results.csv and results.md of the same run beside results.json', () => {
+    const json = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
+    const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
+    for (const f of ['results.junit.xml', 'results.kcidb.json', 'results.csv', 'results.md']) expect(run.stdout).toContain(`export:  ${path.join(dir, f)}`);
+    // Each file is what its writer makes of the results.json written beside it.
+    expect(read('results.junit.xml')).toBe(toJunit(json));
+    expect(JSON.parse(read('results.kcidb.json'))).toEqual(toKcidb(json));
+    expect(read('results.csv')).toBe(toCsv(json));
+    expect(read('results.md')).toBe(toMarkdown(json));
+    // And reads back as the real measurements: a CSV row per measurement with its warm median.
+    const rows = parseCsv(read('results.csv')).slice(1);
+    expect(rows.map((r) => [r[0], r[2], Number(r[6])])).toEqual(json.suites.flatMap((s) => s.measurements.map((m) => [s.id, m.id, m.warm.median])));
+    expect(rows.length).toBeGreaterThan(0);
+    if (haveXmllint) {
+      const xml = read('results.junit.xml');
+      expect(xmlWellFormed(xml).status).toBe(0);
+      expect(xpath(xml, 'count(/testsuites/testsuite)')).toBe(String(json.suites.length));
+      expect(xpath(xml, '/testsuites/testsuite[1]/properties/property[@name="kernel.release"]/@value')).toBe(os.release());
+    }
+    if (havePythonJsonschema) expect(kcidbValidate(JSON.parse(read('results.kcidb.json'))).status).toBe(0);
   });
 
   it.skipIf(!chromium)('report.html of that run: every plot drawn in headless Chromium (pixels inside each canvas)', () => {
@@ -205,18 +229,19 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     expect(pools()).toEqual(before);
   });
 
-  it('an unknown --suite, --kernel or --size exits 2 with the known names, before running anything', async () => {
+  it('an unknown --suite, --kernel, --size or --export exits 2 with the known names, before running anything', async () => {
     const cases: [string[], RegExp][] = [
       [['--suite', 'host/fault'], /unknown suite "host\/fault" \(suites: host\/faults, .*; groups: host, guest\)/],
       [['--suite', 'host/faults', '--size', '3X'], /unknown size "3X" \(sizes: 4K, 2M, 1G\)/],
       [['--suite', 'guest', '--kernel', '5.4'], /unknown kernel "5.4" \(kernels: 6.1, 6.12, 7.2 \(sid\)\)/],
+      [['--suite', 'host/faults', '--export', 'csv,xml'], /unknown --export "xml" \(one of: junit, kcidb, csv, md\)/],
     ];
     for (const [args, message] of cases) {
       const out = path.join(tmp(), 'out');
       const r = await bench([...args, '--quick', '--out', out]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^mirrorlab bench: ${message.source}`));
-      expect(r.stderr).toContain('usage: mirrorlab bench');
+      expect(r.stderr).toContain('\nsee: mirrorlab bench --help');
       expect(existsSync(out), `${args.join(' ')}: nothing written`).toBe(false);
     }
     // The same names spelled another way are accepted: a size in any case or with iB.

@@ -125,31 +125,35 @@ describe('host/hugepages', () => {
     const clear = byId(s, 'clear/memset');
     expect(clear.unit).toBe('GiB/s');
     expect(clear.warm.median).toBeGreaterThan(0);
-    expect(clear.params.present).toBe(clear.params.length);
+    expect(clear.observed!.present).toBe(clear.params.length);
 
     // 2 MiB of 4 KiB pages: 512 faults, touched or populated.
     for (const method of ['touch', 'populate']) {
-      const m = byId(s, `fault/anon-4k/${method}`);
-      expect(m.params).toMatchObject({ length: 2 * MiB, pages: 512, faultsMin: 512, faultsMax: 512, pmdMapped: false });
+      const m = byId(s, `fault/anon-4K/${method}`);
+      expect(m.params).toMatchObject({ length: 2 * MiB, pages: 512 });
+      expect(m.observed).toMatchObject({ faultsMin: 512, faultsMax: 512, pmdMapped: false, verifiedRuns: expect.stringMatching(/^(\d+)\/\1$/) });
+      // Observations stay out of the identity compare matches on.
+      for (const k of Object.keys(m.observed!)) expect(m.params, k).not.toHaveProperty(k);
       expect(m.cold!.n).toBe(method === 'touch' ? 512 : 1);
-      expect(check(s, `anon-4k ${method}: 512 faults per run`)!.status).toBe('pass');
-      expectSpread(cmp(s, `fraction-of-clear/anon-4k/${method}`));
-      expect(cmp(s, `fraction-of-clear/anon-4k/${method}`).target).toBeUndefined();
+      expect(check(s, `anon-4K ${method}: 512 faults per run`)!.status).toBe('pass');
+      expectSpread(cmp(s, `fraction-of-clear/anon-4K/${method}`));
+      expect(cmp(s, `fraction-of-clear/anon-4K/${method}`).target).toBeUndefined();
     }
-    expect(byId(s, 'fault/anon-4k/touch').params.faultSource).toBe('perf');
-    expect(byId(s, 'fault/anon-4k/populate').params.faultSource).toBe('getrusage');
+    expect(byId(s, 'fault/anon-4K/touch').observed!.faultSource).toBe('perf');
+    expect(byId(s, 'fault/anon-4K/populate').observed!.faultSource).toBe('getrusage');
 
     // One fault per 2 MiB for THP, shmem THP and hugetlb 2 MiB, and the page state says huge.
     for (const id of ['thp', 'shmem-thp', 'hugetlb-2M']) {
       for (const method of ['touch', 'populate']) {
         const m = byId(s, `fault/${id}/${method}`);
         const pages = (m.params.length as number) / (2 * MiB);
-        expect(m.params).toMatchObject({ pageSize: 2 * MiB, faultsMin: pages, faultsMax: pages, expectedFaults: pages });
+        expect(m.params).toMatchObject({ pageSize: 2 * MiB, expectedFaults: pages });
+        expect(m.observed).toMatchObject({ faultsMin: pages, faultsMax: pages });
         expect(check(s, `${id} ${method}: ${pages} faults per run`)!.status).toBe('pass');
         const state = check(s, `${id} ${method}: page state`)!;
         expect(state.status, state.reason).toBe('pass');
-        expect(m.params[id === 'hugetlb-2M' ? 'hugetlbMapped' : 'pmdMapped']).toBe(true);
-        expect(m.params.hugeBytesLastRun).toBe(m.params.length);
+        expect(m.observed![id === 'hugetlb-2M' ? 'hugetlbMapped' : 'pmdMapped']).toBe(true);
+        expect(m.observed!.hugeBytesLastRun).toBe(m.params.length);
         const rate = byId(s, `rate/${id}/${method}`);
         expect(rate.warm.median).toBeGreaterThan(0);
         // page size over the median fault latency (the median of an odd count is one of the samples)
@@ -172,7 +176,8 @@ describe('host/hugepages', () => {
       expect(s.measurements.some((m) => m.id.includes('hugetlb-1G'))).toBe(false);
     } else {
       for (const method of ['touch', 'populate']) {
-        expect(byId(s, `fault/hugetlb-1G/${method}`).params).toMatchObject({ pages: 1, faultsMin: 1, faultsMax: 1, hugetlbMapped: true });
+        expect(byId(s, `fault/hugetlb-1G/${method}`).params).toMatchObject({ pages: 1 });
+        expect(byId(s, `fault/hugetlb-1G/${method}`).observed).toMatchObject({ faultsMin: 1, faultsMax: 1, hugetlbMapped: true });
         const c = cmp(s, `fraction-of-clear/hugetlb-1G/${method}`);
         expectSpread(c);
         expect(c.target).toEqual({ op: '>=', value: 0.7, met: c.ratio.median >= 0.7 });
@@ -181,7 +186,7 @@ describe('host/hugepages', () => {
 
     // MADV_COLLAPSE turned 4 KiB pages into PMD mappings.
     expect(check(s, 'MADV_COLLAPSE: 4 KiB pages before').status).toBe('pass');
-    expect(byId(s, 'collapse/thp').params.pmdMapped).toBe(true);
+    expect(byId(s, 'collapse/thp').observed!.pmdMapped).toBe(true);
 
     // Plots: a histogram per touch latency, bars of rates against the bandwidth.
     const hist = s.plots.filter((p) => p.kind === 'histogram').map((p) => (p as { measurement: string }).measurement);
@@ -198,7 +203,7 @@ describe('host/hugepages', () => {
     const s = await runSuite(hostHugepagesSuite, ['4K']);
     expect(s.status).toBe('complete');
     expect(s.measurements.map((m) => m.id).filter((id) => !id.startsWith('clear/'))).toEqual([
-      'fault/anon-4k/touch', 'rate/anon-4k/touch', 'rate-wall/anon-4k/touch', 'fault/anon-4k/populate', 'rate/anon-4k/populate',
+      'fault/anon-4K/touch', 'rate/anon-4K/touch', 'rate-wall/anon-4K/touch', 'fault/anon-4K/populate', 'rate/anon-4K/populate',
     ]);
   });
 });
@@ -207,7 +212,7 @@ describe('host/faults', () => {
   it('mirrorlab loop against the C reference loop, with the overhead ratio and its spread', async () => {
     const s = await runSuite(hostFaultsSuite, root ? [] : ['4K']);
     expect(s.status).toBe('complete');
-    const ids = root ? ['4k', 'thp', 'hugetlb-2M'] : ['4k'];
+    const ids = root ? ['4K', 'thp', 'hugetlb-2M'] : ['4K'];
     if (thp.enabled === 'never') ids.splice(ids.indexOf('thp'), 1);
     for (const b of ids) {
       const ml = byId(s, `fault/${b}/mirrorlab`);
@@ -222,9 +227,10 @@ describe('host/faults', () => {
       expect(c.target).toEqual({ op: '<=', value: 1.05, met: c.ratio.median <= 1.05 });
       expect(s.plots.some((p) => p.kind === 'histogram' && p.measurement === ml.id)).toBe(true);
     }
-    expect(byId(s, 'fault/4k/mirrorlab').params.expectedFaults).toBe(256);
+    expect(byId(s, 'fault/4K/mirrorlab').params.expectedFaults).toBe(256);
     for (const c of s.checks) expect(c.status, `${c.name}: ${c.reason}`).not.toBe('fail');
-    if (ids.includes('thp')) expect(byId(s, 'fault/thp/mirrorlab').params.pmdMapped).toBe(true);
+    expect(byId(s, 'fault/4K/mirrorlab').observed!.faultsMedian).toBe(256);
+    if (ids.includes('thp')) expect(byId(s, 'fault/thp/mirrorlab').observed!.pmdMapped).toBe(true);
   });
 });
 

@@ -129,7 +129,11 @@ describe('bench runner', () => {
       out.length = 0;
       expect(compareCommand([a, slower])).toBe(1);
       expect(out.join('\n')).toMatch(/populate@?\/?populate\/65536.*slower/);
-      expect(compareCommand([a, broken])).toBe(2);
+      // A file that is not a valid results file is a failure (1), as for validate; a missing one a usage error.
+      out.length = 0;
+      expect(compareCommand([a, broken])).toBe(1);
+      expect(out.join('\n')).toContain(`mirrorlab compare: ${broken}: not a valid mirrorlab results file`);
+      expect(() => compareCommand([a, path.join(dir, 'missing.json')])).toThrow(`no such file: ${path.join(dir, 'missing.json')}`);
       expect(validateCommand([a])).toBe(0);
       out.length = 0;
       expect(validateCommand([a, broken])).toBe(1);

@@ -15,7 +15,7 @@ const REGION = 262144;
 
 describe('native fault loop', () => {
   it('counts one fault per 4 KiB page of a private anonymous region, one sample per touch', () => {
-    const r = runFaults({ ...backingSpec('4k', REGION), repetitions: 3 });
+    const r = runFaults({ ...backingSpec('4K', REGION), repetitions: 3 });
     expect(r.touches).toBe(REGION / 4096);
     expect(r.reps).toHaveLength(3);
     for (const rep of r.reps) {
@@ -35,7 +35,7 @@ describe('native fault loop', () => {
   });
 
   it('read faults on 4 KiB pages also count one per page', () => {
-    const r = runFaults({ ...backingSpec('4k', REGION), access: 'read', repetitions: 2 });
+    const r = runFaults({ ...backingSpec('4K', REGION), access: 'read', repetitions: 2 });
     for (const rep of r.reps) expect(rep.faults).toBe(64);
   });
 
@@ -90,7 +90,7 @@ describe('native fault loop', () => {
   });
 
   it('MADV_POPULATE_WRITE: one sample per region, faults counted by getrusage', () => {
-    const r = runFaults({ ...backingSpec('4k', REGION), method: 'populate-write', repetitions: 2 });
+    const r = runFaults({ ...backingSpec('4K', REGION), method: 'populate-write', repetitions: 2 });
     expect(r.touches).toBe(1);
     expect(r.faultSource.used).toBe('getrusage');
     for (const rep of r.reps) expect(rep.faults).toBe(64);
@@ -116,7 +116,7 @@ describe('native fault loop', () => {
   });
 
   it('the C reference runs the same spec and reports the same fault counts', async () => {
-    const spec = { ...backingSpec('4k', REGION), repetitions: 2 };
+    const spec = { ...backingSpec('4K', REGION), repetitions: 2 };
     const ref = await runReference(spec);
     const ml = runFaults(spec);
     expect(ref.touches).toBe(64);
@@ -127,7 +127,7 @@ describe('native fault loop', () => {
 
   it('large regions: the sample buffers add no fault to the counts (both loops)', async () => {
     // 5 x 4096 samples of 8 bytes: buffers past malloc's mmap threshold, not page aligned
-    const spec = { ...backingSpec('4k', 16 << 20), repetitions: 5 };
+    const spec = { ...backingSpec('4K', 16 << 20), repetitions: 5 };
     const ml = runFaults(spec);
     const ref = await runReference(spec);
     for (const r of [ml, ref]) {
@@ -138,7 +138,7 @@ describe('native fault loop', () => {
   });
 
   it('without perf counters, faults are counted by getrusage, in both loops', async () => {
-    const spec = { ...backingSpec('4k', REGION), repetitions: 2, perf: false };
+    const spec = { ...backingSpec('4K', REGION), repetitions: 2, perf: false };
     const ml = runFaults(spec);
     const ref = await runReference(spec);
     for (const r of [ml, ref]) {

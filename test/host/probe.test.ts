@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon.js';
 import { CONFIG_OPTIONS, probe, formatProbe, configValue, type ProbeReport } from '../../src/probe/index.js';
+import { machineInfo } from '../../src/report/machine.js';
 import { UFFD_FEATURES } from '../../src/userfaultfd/index.js';
 
 const r: ProbeReport = probe();
@@ -15,7 +16,7 @@ describe('probe', () => {
     expect(Object.keys(r).sort()).toEqual(
       ['schema', 'kernel', 'config', 'pageSizes', 'thp', 'hugetlb', 'userfaultfd', 'pagemap', 'kpageflags', 'perf', 'modules', 'kvm', 'drm', 'libraries'].sort(),
     );
-    expect(r.schema).toBe('mirrorlab-probe/1');
+    expect(r.schema).toBe('mirrorlab-probe/2');
     for (const [k, v] of Object.entries(r)) {
       if (k === 'schema') continue;
       expect(typeof (v as { source: string }).source, k).toBe('string');
@@ -37,13 +38,14 @@ describe('probe', () => {
       return ctx.skip();
     }
     for (const o of Object.keys(CONFIG_OPTIONS)) {
-      const line = text.split('\n').find((l) => l.startsWith(`CONFIG_${o}=`) || l === `# CONFIG_${o} is not set`);
-      const want = line === undefined ? null : line.startsWith('#') ? 'n' : line.slice(`CONFIG_${o}=`.length);
+      expect(o).toMatch(/^CONFIG_[A-Z0-9_]+$/);
+      const line = text.split('\n').find((l) => l.startsWith(`${o}=`) || l === `# ${o} is not set`);
+      const want = line === undefined ? null : line.startsWith('#') ? 'n' : line.slice(`${o}=`.length);
       expect(r.config.value[o], o).toBe(want);
     }
-    expect(configValue('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n', 'C')).toBe('x');
-    expect(configValue('CONFIG_A=y\n# CONFIG_B is not set\n', 'B')).toBe('n');
-    expect(configValue('CONFIG_A=y\n', 'AB')).toBeNull();
+    expect(configValue('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n', 'CONFIG_C')).toBe('x');
+    expect(configValue('CONFIG_A=y\n# CONFIG_B is not set\n', 'CONFIG_B')).toBe('n');
+    expect(configValue('CONFIG_A=y\n', 'CONFIG_AB')).toBeNull();
   });
 
   it('THP settings equal the bracketed words in sysfs', (ctx) => {
@@ -107,6 +109,15 @@ describe('probe', () => {
     const text = formatProbe(r);
     for (const label of ['kernel', 'THP', 'hugetlb pools', 'userfaultfd', 'pagemap', 'perf counters', 'kernel modules', 'KVM', 'DRM devices'])
       expect(text).toMatch(new RegExp(`^${label} .*\\n\\s+from \\S`, 'm'));
+    // Config options as in .config, the same keys and values as results.json's machine.kernelConfig.
+    const machine = machineInfo();
+    for (const o of Object.keys(CONFIG_OPTIONS)) {
+      const v = r.config.value[o];
+      expect(text).toMatch(new RegExp(`^ {2}${v === null ? `${o} absent` : `${o}=${v}`} +\\S`, 'm'));
+      if (o in machine.kernelConfig) expect(machine.kernelConfig[o], o).toBe(v);
+    }
+    // Sizes spelled 4K / 2M / 1G, never 2048k.
+    expect(text).not.toMatch(/\b\d+k\b/);
   });
 
   it('DRM_IOCTL_VERSION on a node that is not DRM fails with the real errno', () => {

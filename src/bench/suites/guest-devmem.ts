@@ -65,7 +65,7 @@ export const guestDevmemSuite: Suite = {
           if (ma && mb) ctx.comparison({ id, title, a, b, ratio: roundRatio(ma, mb) });
         };
 
-        for (const pages of ['4k', 'thp'] as DevmemPages[]) {
+        for (const pages of ['4K', 'thp'] as DevmemPages[]) {
           const curve: string[] = [];
           for (const size of sizes) {
             if (ctx.signal.aborted) return;
@@ -94,11 +94,11 @@ export const guestDevmemSuite: Suite = {
         }
         for (const size of sizes) {
           const label = sizeLabel(size);
-          for (const dir of ['to-device', 'to-ram']) compare(`devmem 4k/thp ${dir} ${label}`, `4 KiB over THP migration time, ${dir}, ${label}`, `migrate/${dir}/4k/${label}`, `migrate/${dir}/thp/${label}`);
+          for (const dir of ['to-device', 'to-ram']) compare(`devmem 4K/thp ${dir} ${label}`, `4 KiB over THP migration time, ${dir}, ${label}`, `migrate/${dir}/4K/${label}`, `migrate/${dir}/thp/${label}`);
         }
 
         // CPU fault-back and device reads: 2 MiB, both page sizes
-        for (const pages of ['4k', 'thp'] as DevmemPages[]) {
+        for (const pages of ['4K', 'thp'] as DevmemPages[]) {
           if (ctx.signal.aborted) return;
           const opened = await vm.call(GUEST, 'migrationOpen', pages, 2 * MiB);
           try {
@@ -115,7 +115,7 @@ export const guestDevmemSuite: Suite = {
           }
           ctx.step(`fault-back ${pages}`);
         }
-        compare('fault-back thp/4k', 'CPU fault-back of a 2 MiB folio over one 4 KiB page', 'fault-back/thp', 'fault-back/4k');
+        compare('fault-back thp/4K', 'CPU fault-back of a 2 MiB folio over one 4 KiB page', 'fault-back/thp', 'fault-back/4K');
 
         // the peer: hmm-tests' own benchmark in this guest, on test_hmm's device
         if (ctx.signal.aborted) return;
@@ -142,7 +142,7 @@ export const guestDevmemSuite: Suite = {
         for (const f of figs) {
           const label = sizeLabel(f.bytes);
           for (const [dir, key] of [['to-device', 'sysToDevMs'], ['to-ram', 'devToSysMs']] as const) {
-            for (const pages of ['4k', 'thp'] as const) {
+            for (const pages of ['4K', 'thp'] as const) {
               const v = f[key][pages === 'thp' ? 'thp' : 'regular'];
               const id = `test_hmm/${dir}/${pages}/${label}`;
               // one sample: the mean of hmm-tests' 5 timed migrations

@@ -67,8 +67,8 @@ export function thpMigration(ctx: Pick<SuiteContext, 'measurement' | 'comparison
   for (const d of dirs) {
     const ids: string[] = [];
     for (const bytes of sizes) {
-      const byPages: Partial<Record<'thp' | '4k', Measurement>> = {};
-      for (const pages of ['thp', '4k'] as const) {
+      const byPages: Partial<Record<'thp' | '4K', Measurement>> = {};
+      for (const pages of ['thp', '4K'] as const) {
         // One sample per hmm-tests run: the mean of its 5 timed migrations.
         const v = perRun.map((figs) => figs.find((f) => f.bytes === bytes)).filter((f): f is ThpMigrationFigure => !!f).map((f) => d.pick(f)[pages === 'thp' ? 'thp' : 'regular']);
         if (!v.length) continue;
@@ -81,8 +81,8 @@ export function thpMigration(ctx: Pick<SuiteContext, 'measurement' | 'comparison
         ids.push(id);
         byPages[pages] = m;
       }
-      if (byPages.thp && byPages['4k']) {
-        ctx.comparison({ id: `4k/thp ${d.key} ${bytes}`, title: `4 KiB over THP migration time, ${d.title}, ${bytes / 1024} KiB`, a: byPages['4k'].id, b: byPages.thp.id, ratio: roundRatio(byPages['4k'], byPages.thp) });
+      if (byPages.thp && byPages['4K']) {
+        ctx.comparison({ id: `4K/thp ${d.key} ${bytes}`, title: `4 KiB over THP migration time, ${d.title}, ${bytes / 1024} KiB`, a: byPages['4K'].id, b: byPages.thp.id, ratio: roundRatio(byPages['4K'], byPages.thp) });
       }
     }
     ctx.plot({ kind: 'curve', title: `${run.kernel}: HMM migration ${d.title} (hmm-tests benchmark_thp_migration)`, x: 'size', series: 'pages', measurements: ids, logX: true });

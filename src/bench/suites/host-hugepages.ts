@@ -21,7 +21,7 @@
 // Every run maps a fresh region, and after every run the page state says
 // what the kernel really did: PAGEMAP_SCAN PAGE_IS_HUGE and kpageflags per
 // page, AnonHugePages / ShmemPmdMapped / Hugetlb from smaps. A "THP" run whose
-// pages were not PMD-mapped is labelled so (params.pmdMapped = false) and its
+// pages were not PMD-mapped is labelled so (observed.pmdMapped = false) and its
 // comparison carries no target. Fault counts per run come from the fault
 // loop (perf software counters for touch, getrusage for MADV_POPULATE_WRITE,
 // which faults through GUP) and are checked against one fault per page.
@@ -43,7 +43,7 @@ const G1 = 1 << 30;
 const MiB = 1 << 20;
 
 type Kind = 'base' | 'thp' | 'shmem' | 'hugetlb';
-export type HugepageCaseId = 'anon-4k' | 'thp' | 'shmem-thp' | 'hugetlb-2M' | 'hugetlb-1G';
+export type HugepageCaseId = 'anon-4K' | 'thp' | 'shmem-thp' | 'hugetlb-2M' | 'hugetlb-1G';
 export type HugepageMethod = 'touch' | 'populate';
 
 interface FaultCase {
@@ -59,7 +59,7 @@ interface FaultCase {
 }
 
 export const HUGEPAGE_CASES: readonly FaultCase[] = [
-  { id: 'anon-4k', title: 'anonymous 4 KiB (MADV_NOHUGEPAGE)', size: '4K', kind: 'base', pageSize: PAGE, quickLength: 2 * MiB, length: 16 * MiB },
+  { id: 'anon-4K', title: 'anonymous 4 KiB (MADV_NOHUGEPAGE)', size: '4K', kind: 'base', pageSize: PAGE, quickLength: 2 * MiB, length: 16 * MiB },
   { id: 'thp', title: 'anonymous THP (MADV_HUGEPAGE, 2 MiB aligned)', size: '2M', kind: 'thp', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB, target: 0.7 },
   { id: 'shmem-thp', title: 'shmem THP (memfd, MADV_HUGEPAGE)', size: '2M', kind: 'shmem', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB },
   { id: 'hugetlb-2M', title: 'hugetlb 2 MiB', size: '2M', kind: 'hugetlb', pageSize: M2, quickLength: 8 * MiB, length: 64 * MiB },
@@ -214,7 +214,8 @@ const distinctText = (xs: string[]) => [...new Set(xs)].join(', ');
 /** The per-case skip conditions and machine-wide settings a case needs for its runs. */
 interface Prepared {
   skip?: string;
-  params: Record<string, ParamValue>;
+  /** The settings found or made for the case (THP modes, pool sizes): observations, not parameters. */
+  observed: Record<string, ParamValue>;
   release(): void;
 }
 
@@ -223,20 +224,20 @@ function prepare(c: FaultCase, length: number): Prepared {
   const thp = thpSettings();
   switch (c.kind) {
     case 'base':
-      return { params: {}, release: none };
+      return { observed: {}, release: none };
     case 'thp':
-      if (!thp.enabled) return { skip: 'no /sys/kernel/mm/transparent_hugepage/enabled: THP not built in', params: {}, release: none };
-      if (thp.enabled === 'never') return { skip: 'transparent_hugepage/enabled is never: MADV_HUGEPAGE cannot give THPs', params: {}, release: none };
-      return { params: { thpEnabled: thp.enabled, thpDefrag: thp.defrag ?? 'unknown' }, release: none };
+      if (!thp.enabled) return { skip: 'no /sys/kernel/mm/transparent_hugepage/enabled: THP not built in', observed: {}, release: none };
+      if (thp.enabled === 'never') return { skip: 'transparent_hugepage/enabled is never: MADV_HUGEPAGE cannot give THPs', observed: {}, release: none };
+      return { observed: { thpEnabled: thp.enabled, thpDefrag: thp.defrag ?? 'unknown' }, release: none };
     case 'shmem': {
-      if (!thp.shmemEnabled) return { skip: 'no transparent_hugepage/shmem_enabled: shmem THP not built in', params: {}, release: none };
+      if (!thp.shmemEnabled) return { skip: 'no transparent_hugepage/shmem_enabled: shmem THP not built in', observed: {}, release: none };
       const usable = ['always', 'within_size', 'advise', 'force'].includes(thp.shmemEnabled);
-      if (usable) return { params: { shmemEnabled: thp.shmemEnabled, shmemEnabledSetByRun: false }, release: none };
+      if (usable) return { observed: { shmemEnabled: thp.shmemEnabled, shmemEnabledSetByRun: false }, release: none };
       try {
         const setting = setShmemThp('advise');
-        return { params: { shmemEnabled: 'advise', shmemEnabledBefore: thp.shmemEnabled, shmemEnabledSetByRun: true }, release: () => setting[Symbol.dispose]() };
+        return { observed: { shmemEnabled: 'advise', shmemEnabledBefore: thp.shmemEnabled, shmemEnabledSetByRun: true }, release: () => setting[Symbol.dispose]() };
       } catch (e) {
-        return { skip: `shmem_enabled is ${thp.shmemEnabled} and cannot be set to advise: ${errorMessage(e)}`, params: {}, release: none };
+        return { skip: `shmem_enabled is ${thp.shmemEnabled} and cannot be set to advise: ${errorMessage(e)}`, observed: {}, release: none };
       }
     }
     case 'hugetlb': {
@@ -246,9 +247,9 @@ function prepare(c: FaultCase, length: number): Prepared {
       try {
         r = reserveHugePages(size, count);
       } catch (e) {
-        return { skip: `cannot reserve ${count} hugetlb ${size} page${count > 1 ? 's' : ''}: ${errorMessage(e)}`, params: {}, release: none };
+        return { skip: `cannot reserve ${count} hugetlb ${size} page${count > 1 ? 's' : ''}: ${errorMessage(e)}`, observed: {}, release: none };
       }
-      return { params: { poolPagesAdded: r.added, poolBefore: r.previous }, release: () => r.release() };
+      return { observed: { poolPagesAdded: r.added, poolBefore: r.previous }, release: () => r.release() };
     }
   }
 }
@@ -270,7 +271,7 @@ function pageClaim(c: FaultCase): string {
   }
 }
 
-async function measureCase(ctx: SuiteContext, c: FaultCase, method: HugepageMethod, length: number, base: Record<string, ParamValue>): Promise<{ latency: Measurement; rate: Measurement; wall: Measurement | null; verified: boolean }> {
+async function measureCase(ctx: SuiteContext, c: FaultCase, method: HugepageMethod, length: number, settings: Record<string, ParamValue>): Promise<{ latency: Measurement; rate: Measurement; wall: Measurement | null; verified: boolean }> {
   const runs = ctx.quick ? RUNS_PER_ROUND.quick : RUNS_PER_ROUND.full;
   const rec = await repeatRecorded(() => {
     const out = Array.from({ length: runs }, () => faultRun(c, method, length));
@@ -294,30 +295,34 @@ async function measureCase(ctx: SuiteContext, c: FaultCase, method: HugepageMeth
   });
   const fs_ = summarize(faults);
   const params: Record<string, ParamValue> = {
-    ...base,
     backing: c.id,
     method,
     pageSize: c.pageSize,
     length,
     pages,
     expectedFaults: pages,
+    runsPerRound: runs,
+  };
+  // What the runs saw: reported beside the figures, not part of their identity
+  // (compare still matches a run where one repetition did not verify).
+  const observed: Record<string, ParamValue> = {
+    ...settings,
     faultsMedian: fs_.median,
     faultsMin: fs_.min,
     faultsMax: fs_.max,
     faultSource: infos[0].faultSource,
     verifiedRuns: `${okRuns}/${infos.length}`,
-    runsPerRound: runs,
   };
-  if (c.kind === 'thp' || c.kind === 'shmem') params.pmdMapped = verified;
-  if (c.kind === 'hugetlb') params.hugetlbMapped = verified;
-  if (c.kind === 'base') params.pmdMapped = infos.some((i) => (i.page.scanHugeBytes ?? 0) > 0);
+  if (c.kind === 'thp' || c.kind === 'shmem') observed.pmdMapped = verified;
+  if (c.kind === 'hugetlb') observed.hugetlbMapped = verified;
+  if (c.kind === 'base') observed.pmdMapped = infos.some((i) => (i.page.scanHugeBytes ?? 0) > 0);
   const last = infos[infos.length - 1].page;
-  if (last.scanHugeBytes !== undefined) params.hugeBytesLastRun = last.scanHugeBytes;
-  if (last.smapsHugeBytes !== undefined) params.smapsHugeBytesLastRun = last.smapsHugeBytes;
+  if (last.scanHugeBytes !== undefined) observed.hugeBytesLastRun = last.scanHugeBytes;
+  if (last.smapsHugeBytes !== undefined) observed.smapsHugeBytesLastRun = last.smapsHugeBytes;
   const label = verified || c.kind === 'base' ? '' : ' [pages NOT huge-mapped]';
   const perWhat = method === 'touch' ? 'per fault' : 'per page (one call per region)';
   const latency = toMeasurement(
-    { id: `fault/${c.id}/${method}`, title: `${c.title}, ${METHOD_TITLE[method]}: ns ${perWhat}${label}`, unit: 'ns', better: 'lower', params },
+    { id: `fault/${c.id}/${method}`, title: `${c.title}, ${METHOD_TITLE[method]}: ns ${perWhat}${label}`, unit: 'ns', better: 'lower', params, observed },
     rec.result,
   );
   const rate = toMeasurement(
@@ -327,6 +332,7 @@ async function measureCase(ctx: SuiteContext, c: FaultCase, method: HugepageMeth
       unit: 'GiB/s',
       better: 'higher',
       params,
+      observed,
     },
     deriveResult(rec, (ns) => gibPerS(c.pageSize, ns)),
   );
@@ -336,7 +342,7 @@ async function measureCase(ctx: SuiteContext, c: FaultCase, method: HugepageMeth
   const wall =
     method === 'touch' && pages > 1
       ? toMeasurement(
-          { id: `rate-wall/${c.id}/${method}`, title: `${c.title}, ${METHOD_TITLE[method]}: region / wall time of the whole loop${label}`, unit: 'GiB/s', better: 'higher', params },
+          { id: `rate-wall/${c.id}/${method}`, title: `${c.title}, ${METHOD_TITLE[method]}: region / wall time of the whole loop${label}`, unit: 'GiB/s', better: 'higher', params, observed },
           infoResult(rec, (round) => round.map((i) => gibPerS(length, i.totalNs))),
         )
       : null;
@@ -364,8 +370,8 @@ async function measureClear(ctx: SuiteContext, v: ClearVariant): Promise<Measure
         better: 'higher',
         params: {
           method: v.method === 0 ? 'memset' : 'rep stosb', length, bytesPerSample: bytes, passesPerRound: v.passes,
-          pmdMappedBytes: state.pmdMappedBytes ?? -1, present: state.present * PAGE,
         },
+        observed: { pmdMappedBytes: state.pmdMappedBytes ?? -1, present: state.present * PAGE },
       },
       r,
     );
@@ -422,7 +428,8 @@ async function measureCollapse(ctx: SuiteContext): Promise<Measurement | null> {
       title: 'MADV_COLLAPSE of a 4 KiB-populated 2 MiB-aligned region: ns per 2 MiB',
       unit: 'ns',
       better: 'lower',
-      params: { length, regions, pmdMapped: good === infos.length, verifiedRuns: `${good}/${infos.length}` },
+      params: { length, regions },
+      observed: { pmdMapped: good === infos.length, verifiedRuns: `${good}/${infos.length}` },
     },
     rec.result,
   );
@@ -483,7 +490,7 @@ export const hostHugepagesSuite: Suite = {
           if (ctx.signal.aborted) return;
           let r;
           try {
-            r = await measureCase(ctx, c, method, length, prep.params);
+            r = await measureCase(ctx, c, method, length, prep.observed);
           } catch (e) {
             ctx.check({ name: `${c.id} ${method}: measured`, status: 'fail', reason: errorMessage(e) });
             ctx.step(`${c.id} ${method} failed`);
