@@ -121,6 +121,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           plot: (p) => result.plots.push(p),
           guest: (g) => (result.guest = g),
           selftests: (r) => (result.selftests = r),
+          finding: (f) => (result.findings ??= []).push(f),
         });
         if (outer.aborted) {
           result.status = 'incomplete';

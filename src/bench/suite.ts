@@ -1,7 +1,7 @@
 // A benchmark suite: one capability measured on one kernel (the host's, or a
 // guest's). Suites register in ./suites.ts; `mirrorlab bench` runs them.
 import type { RepeatOptions } from '../measure/repeat.js';
-import type { Check, Comparison, Measurement, Plot, SelftestsResult, SuiteResult } from '../report/results.js';
+import type { Check, Comparison, Finding, Measurement, Plot, SelftestsResult, SuiteResult } from '../report/results.js';
 import type { KernelSeries } from '../vm/kernels.js';
 
 export interface SuiteContext {
@@ -25,6 +25,8 @@ export interface SuiteContext {
   guest(info: NonNullable<SuiteResult['guest']>): void;
   /** For guest/selftests: the kernel's own selftests and their baseline comparison. */
   selftests(result: SelftestsResult): void;
+  /** For guest/behaviour: how one mirror mode behaved under one event. */
+  finding(f: Finding): void;
 }
 
 export interface Suite {

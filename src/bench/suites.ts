@@ -9,6 +9,7 @@ import { guestMirrordrmTwoPassSuite } from './suites/guest-mirrordrm-twopass.js'
 import { guestMirrordrmSvmSuite } from './suites/guest-mirrordrm-svm.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
 import { guestDevmemSuite } from './suites/guest-devmem.js';
+import { guestBehaviourSuite } from './suites/guest-behaviour.js';
 
 export const SUITES: Suite[] = [
   hostFaultsSuite,
@@ -16,6 +17,7 @@ export const SUITES: Suite[] = [
   hostHugepagesSuite,
   guestFakevramSuite,
   guestMirrordrmSuite,
+  guestBehaviourSuite,
   guestDevmemSuite,
   guestMirrordrmTwoPassSuite,
   guestMirrordrmSvmSuite,

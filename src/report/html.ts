@@ -1,132 +1,347 @@
-// report.html: one self-contained file (Chart.js inlined, no network) with
-// the plots a kernel developer looks for: fault-latency histograms on log
-// scales with p50/p99 marked, throughput-versus-size curves per mirror mode,
-// bars for pte/pmd/pud and for kernel-versus-kernel, and every statistic in
-// tables.
+// report.html: one self-contained file (Chart.js inlined, no network).
+// First screen: the verdicts (checks passed/failed/skipped, targets met or
+// NOT MET, key ratios with their spread over rounds, noisy ones marked), how
+// the guests ran (kernel release, TCG or KVM), links to results.json and
+// results.ktap, and a table of contents. Then the GUP-versus-HMM behaviour
+// matrix (guest/behaviour findings), kernel versus kernel as tables with bars
+// (one unit per table), and each suite with its charts and statistics.
+// Every chart has one unit on its value axis, scaled to its values (µs, MiB,
+// ...), with round-median spreads drawn as error bars.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fmt } from './compare.js';
-import type { Measurement, ParamValue, Plot, Results, SuiteResult } from './results.js';
+import type { Comparison, Finding, Measurement, ParamValue, Plot, Results, SuiteResult } from './results.js';
+import { isNoisy, NOISY_SPREAD, quantity, readable, roundRange, scaleFor, spread } from './units.js';
 
 const require = createRequire(import.meta.url);
 
-interface ChartSpec {
+export interface ChartDataset {
+  label: string;
+  /** The unit of every value in data, lo and hi: the chart's value-axis unit. */
+  unit: string;
+  data: (number | null)[];
+  /** Error bars: lowest and highest round median per point. */
+  lo?: (number | null)[];
+  hi?: (number | null)[];
+}
+
+export interface ChartSpec {
+  /** The id of the chart's box in the page. */
+  target: string;
   title: string;
   type: 'bar' | 'line';
   labels: (string | number)[];
-  datasets: { label: string; data: (number | null)[] }[];
+  datasets: ChartDataset[];
   logX?: boolean;
   logY?: boolean;
+  /** Lowest value on the value axis (histograms: 0.5, so a bin of one sample shows on a log axis). */
+  yMin?: number;
   xTitle: string;
+  /** The value axis: its one unit. */
+  yUnit: string;
   yTitle: string;
   /** Vertical markers on a category axis: index of the bin holding the value. */
   markers?: { label: string; index: number }[];
 }
 
-function histogram(m: Measurement, title: string): ChartSpec | null {
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+// A merged file's suites carry their run's label (mirrorlab merge): "lab-a:host/faults".
+const suiteLabel = (s: SuiteResult): string => `${s.label ? `${s.label}:` : ''}${s.kernel ? `${s.id}@${s.kernel}` : s.id}`;
+
+/** "guest 6.12: 6.12.38+deb13-amd64, TCG" or "host". */
+function whereRan(s: SuiteResult): string {
+  if (!s.kernel) return 'host';
+  return s.guest ? `guest ${s.kernel}: ${s.guest.release}, ${s.guest.accel.toUpperCase()}` : `guest ${s.kernel}`;
+}
+
+function accelBadge(s: SuiteResult): string {
+  if (!s.guest) return '';
+  return s.guest.accel === 'tcg'
+    ? ' <span class="badge tcg" title="QEMU TCG: the guest CPU is emulated; times are not hardware speeds">TCG (emulated)</span>'
+    : ' <span class="badge kvm">KVM</span>';
+}
+
+function noisyMark(lo: number | null | undefined, hi: number | null | undefined): string {
+  if (!isNoisy(lo, hi)) return '';
+  const s = spread(lo, hi);
+  return ` <span class="badge noisy" title="rounds differ more than ${NOISY_SPREAD}x (hi/lo)">noisy ${Number.isFinite(s) ? `${readable(s)}x` : ''}</span>`;
+}
+
+function histogram(m: Measurement, title: string, target: string): ChartSpec | null {
   const s = m.samples.filter((v) => v > 0 && Number.isFinite(v));
   if (s.length < 2) return null;
+  // scaled to the typical sample, not the slowest: a 7 ms outlier must not write a 15 µs median as 0.015 ms
+  const scale = scaleFor(m.unit, [m.warm.median]);
   const lo = Math.log10(Math.min(...s));
   const hi = Math.log10(Math.max(...s));
   const bins = 30;
   const width = (hi - lo) / bins || 1;
   const counts = new Array<number>(bins).fill(0);
   for (const v of s) counts[Math.min(bins - 1, Math.floor((Math.log10(v) - lo) / width))]++;
-  const edge = (i: number) => 10 ** (lo + i * width);
-  const labels = counts.map((_, i) => `${fmt(edge(i))}`);
+  const edge = (i: number) => 10 ** (lo + i * width) / scale.divisor;
   const binOf = (v: number) => Math.max(0, Math.min(bins - 1, Math.floor((Math.log10(v) - lo) / width)));
   return {
+    target,
     title,
     type: 'bar',
-    labels,
-    datasets: [{ label: `samples (${m.unit}), n=${m.samplesTotal}${m.samplesTotal > s.length ? `, ${s.length} kept` : ''}`, data: counts }],
+    labels: counts.map((_, i) => readable(edge(i))),
+    datasets: [{ label: `samples, n=${m.samplesTotal}${m.samplesTotal > s.length ? `, ${s.length} kept` : ''}`, unit: 'count', data: counts }],
     logY: true,
-    xTitle: `${m.unit} (log bins, lower edge)`,
-    yTitle: 'count',
+    yMin: 0.5,
+    xTitle: `${scale.unit} (log bins, lower edge)`,
+    yUnit: 'count',
+    yTitle: 'count (samples per bin)',
     markers: [
-      { label: `p50 ${fmt(m.warm.median)}`, index: binOf(m.warm.median) },
-      { label: `p99 ${fmt(m.warm.p99)}`, index: binOf(m.warm.p99) },
+      { label: `p50 ${quantity(m.warm.median, m.unit)}`, index: binOf(m.warm.median) },
+      { label: `p99 ${quantity(m.warm.p99, m.unit)}`, index: binOf(m.warm.p99) },
     ],
   };
 }
 
-function byId(suite: SuiteResult): Map<string, Measurement> {
-  return new Map(suite.measurements.map((m) => [m.id, m]));
+/** Split measurements by unit, keeping order: a chart never mixes units. */
+function byUnit(list: Measurement[]): Measurement[][] {
+  const groups = new Map<string, Measurement[]>();
+  for (const m of list) groups.set(m.unit, [...(groups.get(m.unit) ?? []), m]);
+  return [...groups.values()];
 }
 
-function chartFor(plot: Plot, suite: SuiteResult): ChartSpec | null {
-  const ms = byId(suite);
+const wide = (values: (number | null)[]): boolean => {
+  const v = values.filter((x): x is number => x !== null && x > 0);
+  return v.length > 1 && Math.max(...v) / Math.min(...v) > 50;
+};
+
+function chartsFor(plot: Plot, suite: SuiteResult, target: string): ChartSpec[] {
+  const ms = new Map(suite.measurements.map((m) => [m.id, m]));
   const pick = (ids: string[]) => ids.map((id) => ms.get(id)).filter((m): m is Measurement => !!m);
-  switch (plot.kind) {
-    case 'histogram': {
-      const m = ms.get(plot.measurement);
-      return m ? histogram(m, plot.title) : null;
-    }
-    case 'curve': {
-      const list = pick(plot.measurements);
-      if (!list.length) return null;
+  if (plot.kind === 'histogram') {
+    const m = ms.get(plot.measurement);
+    const h = m ? histogram(m, plot.title, target) : null;
+    return h ? [h] : [];
+  }
+  const groups = byUnit(pick(plot.measurements));
+  return groups.map((list, gi): ChartSpec => {
+    const id = gi ? `${target}-${gi}` : target;
+    const title = groups.length > 1 ? `${plot.title} (${list[0].unit})` : plot.title;
+    const range = (m: Measurement | undefined) => (m ? roundRange(m) : null);
+    if (plot.kind === 'curve') {
       const xs = [...new Set(list.map((m) => Number(m.params[plot.x])))].sort((a, b) => a - b);
       const series = [...new Set(list.map((m) => String(m.params[plot.series])))];
+      const at = (name: string, x: number) => list.find((m) => String(m.params[plot.series]) === name && Number(m.params[plot.x]) === x);
+      const scale = scaleFor(list[0].unit, list.flatMap((m) => [m.warm.median, ...(roundRange(m) ?? [])]));
+      const f = (v: number | null | undefined) => (v === null || v === undefined ? null : v / scale.divisor);
+      const sizeAxis = plot.x === 'size';
       return {
-        title: plot.title,
+        target: id,
+        title,
         type: 'line',
-        labels: xs,
+        // sizes as readable labels on a category axis keep their order and read as "2 MiB"
+        labels: sizeAxis ? xs.map((x) => quantity(x, 'B')) : xs,
         datasets: series.map((name) => ({
           label: name,
-          data: xs.map((x) => list.find((m) => String(m.params[plot.series]) === name && Number(m.params[plot.x]) === x)?.warm.median ?? null),
+          unit: scale.unit,
+          data: xs.map((x) => f(at(name, x)?.warm.median)),
+          lo: xs.map((x) => f(range(at(name, x))?.[0])),
+          hi: xs.map((x) => f(range(at(name, x))?.[1])),
         })),
-        logX: plot.logX ?? true,
-        xTitle: plot.x,
-        yTitle: `median (${list[0].unit})`,
+        logX: sizeAxis ? false : (plot.logX ?? true),
+        logY: wide(list.map((m) => m.warm.median)),
+        xTitle: sizeAxis ? 'size' : plot.x,
+        yUnit: scale.unit,
+        yTitle: `median (${scale.unit}), bars: round medians lo..hi`,
       };
     }
-    case 'bars': {
-      const list = pick(plot.measurements);
-      if (!list.length) return null;
-      const datasets: ChartSpec['datasets'] = [{ label: `warm median (${list[0].unit})`, data: list.map((m) => m.warm.median) }];
-      if (list.some((m) => m.cold)) datasets.push({ label: `cold (${list[0].unit})`, data: list.map((m) => m.cold?.median ?? null) });
-      return {
-        title: plot.title,
-        type: 'bar',
-        labels: list.map((m) => String(m.params[plot.label] ?? m.id)),
-        datasets,
-        logY: true,
-        xTitle: plot.label,
-        yTitle: list[0].unit,
-      };
-    }
-  }
+    const scale = scaleFor(list[0].unit, list.flatMap((m) => [m.warm.median, m.cold?.median, ...(roundRange(m) ?? [])]));
+    const f = (v: number | null | undefined) => (v === null || v === undefined ? null : v / scale.divisor);
+    const datasets: ChartDataset[] = [
+      { label: 'warm median', unit: scale.unit, data: list.map((m) => f(m.warm.median)), lo: list.map((m) => f(range(m)?.[0])), hi: list.map((m) => f(range(m)?.[1])) },
+    ];
+    if (list.some((m) => m.cold)) datasets.push({ label: 'cold median', unit: scale.unit, data: list.map((m) => f(m.cold?.median)) });
+    return {
+      target: id,
+      title,
+      type: 'bar',
+      labels: list.map((m) => {
+        const r = roundRange(m);
+        const v = m.params[plot.label];
+        const label = plot.label === 'size' && typeof v === 'number' ? quantity(v, 'B') : String(v ?? m.id);
+        return `${label}${r && isNoisy(r[0], r[1]) ? ' (noisy)' : ''}`;
+      }),
+      datasets,
+      logY: wide(datasets.flatMap((d) => d.data)),
+      xTitle: plot.label,
+      yUnit: scale.unit,
+      yTitle: `median (${scale.unit}), bars: round medians lo..hi`,
+    };
+  });
 }
 
-/** Bars of every measurement that ran on more than one guest kernel. */
-function kernelCharts(results: Results): ChartSpec[] {
+/** Every chart of the report, in page order, each with its box id. */
+export function chartSpecs(results: Results): ChartSpec[] {
+  return results.suites.flatMap((suite, si) => suite.plots.flatMap((plot, pi) => chartsFor(plot, suite, `c-${si}-${pi}`)));
+}
+
+// ---- summary ---------------------------------------------------------------
+
+function ratioRow(s: SuiteResult, c: Comparison): string {
+  const { median, lo, hi } = c.ratio;
+  const verdict = c.target ? `<span class="badge ${c.target.met ? 'met' : 'notmet'}">${c.target.met ? 'met' : 'NOT MET'}</span>` : '';
+  const target = c.target ? `${c.target.op} ${readable(c.target.value)}` : '';
+  return `<tr><td>${verdict}</td><td>${esc(suiteLabel(s))}${accelBadge(s)}</td><td>${esc(c.title)}</td><td class="num"><b>${readable(median)}</b></td><td class="num">${readable(lo)} .. ${readable(hi)}${noisyMark(lo, hi)}</td><td>${esc(target)}</td></tr>`;
+}
+
+const RATIO_HEAD = '<tr><th></th><th>suite</th><th>ratio</th><th>median</th><th>spread (rounds lo .. hi)</th><th>target</th></tr>';
+
+/** Key ratios: every comparison with a target, then the first comparison of each suite run that has none, at most 10 in all. */
+function keyRatios(results: Results): { targets: string[]; others: string[] } {
+  const targets: string[] = [];
+  const others: string[] = [];
+  for (const s of results.suites) {
+    for (const c of s.comparisons) if (c.target) targets.push(ratioRow(s, c));
+    if (!s.comparisons.some((c) => c.target) && s.comparisons.length && targets.length + others.length < 10) others.push(ratioRow(s, s.comparisons[0]));
+  }
+  return { targets, others };
+}
+
+function count<T>(xs: T[], f: (x: T) => boolean): number {
+  return xs.reduce((n, x) => n + (f(x) ? 1 : 0), 0);
+}
+
+function summary(results: Results): string {
+  const checks = results.suites.flatMap((s) => s.checks.map((c) => ({ s, c })));
+  const pass = count(checks, (x) => x.c.status === 'pass');
+  const fail = count(checks, (x) => x.c.status === 'fail');
+  const skip = count(checks, (x) => x.c.status === 'skip');
+  const st = (k: SuiteResult['status']) => count(results.suites, (s) => s.status === k);
+  const badBadge = (n: number, cls: string, what: string) => `<span class="badge ${n ? cls : 'zero'}">${n} ${what}</span>`;
+  const comparisons = results.suites.flatMap((s) => s.comparisons);
+  const notMet = count(comparisons, (c) => c.target?.met === false);
+  const met = count(comparisons, (c) => c.target?.met === true);
+  const noisy = count(comparisons, (c) => isNoisy(c.ratio.lo, c.ratio.hi)) + count(results.kernelComparisons ?? [], (k) => isNoisy(k.ratio.lo, k.ratio.hi));
+  const line = [
+    `<span class="badge pass">${pass} checks passed</span>`,
+    badBadge(fail, 'fail', 'failed'),
+    badBadge(skip, 'skip', 'skipped'),
+    `<span class="badge ${notMet ? 'notmet' : met ? 'met' : 'zero'}">targets: ${met} met, ${notMet} NOT MET</span>`,
+    noisy ? `<span class="badge noisy">${noisy} ratios noisy (&gt;${NOISY_SPREAD}x over rounds)</span>` : '',
+    `suites: ${st('complete')} complete, ${st('skipped')} skipped${st('failed') ? `, <b class="failtext">${st('failed')} failed</b>` : ''}${st('incomplete') ? `, <b class="failtext">${st('incomplete')} incomplete</b>` : ''}`,
+    results.run.complete ? '' : '<span class="badge fail">run incomplete</span>',
+  ].filter(Boolean);
+  const guests = results.suites.filter((s) => s.guest);
+  const perKernel = new Map<string, string>();
+  for (const s of guests) perKernel.set(s.kernel!, `${s.kernel} (${s.guest!.release}, ${s.guest!.accel.toUpperCase()})`);
+  const tcg = guests.some((s) => s.guest!.accel === 'tcg');
+  const guestLine = perKernel.size
+    ? `<p class="${tcg ? 'warn' : ''}">Guest kernels: ${esc([...perKernel.values()].join('; '))}.${tcg ? ' <b>TCG guests run on an emulated CPU</b>: their times are not hardware speeds; read ratios within one kernel, and compare kernels only as ratios.' : ''}</p>`
+    : '';
+  const { targets, others } = keyRatios(results);
+  const failed = checks.filter((x) => x.c.status === 'fail').slice(0, 8);
+  const findings = results.suites.flatMap((s) => s.findings ?? []);
+  const matrixLine = findings.length
+    ? `<p>Behaviour matrix: ${findings.length} cells, <span class="badge coherent">${count(findings, (f) => f.outcome === 'coherent')} coherent</span> <span class="badge stale">${count(findings, (f) => f.outcome === 'stale')} stale</span> <span class="badge error">${count(findings, (f) => f.outcome === 'error')} error</span> (<a href="#behaviour">matrix</a>)</p>`
+    : '';
+  return `<section id="summary"><h2>Summary</h2>
+<p class="verdicts">${line.join(' ')}</p>
+${guestLine}
+${matrixLine}
+${targets.length || others.length ? `<table class="ratios"><thead>${RATIO_HEAD}</thead><tbody>${targets.join('')}${others.join('')}</tbody></table>` : ''}
+${failed.length ? `<p class="failtext">Failed: ${failed.map((x) => `${esc(suiteLabel(x.s))}: ${esc(x.c.name)}${x.c.reason ? ` (${esc(x.c.reason)})` : ''}`).join('; ')}</p>` : ''}
+</section>`;
+}
+
+// ---- behaviour matrix -------------------------------------------------------
+
+function recordText(f: Finding): string {
+  if (!f.records.length) return 'no invalidation';
+  const span = (r: Finding['records'][number]) => (r.end < 0 ? `[+${quantity(r.start, 'B')}, ULONG_MAX)` : `[+${quantity(r.start, 'B')}, +${quantity(r.end, 'B')})`);
+  const text = (r: Finding['records'][number]) => `${r.event} ${span(r)}${r.blockable ? '' : ' non-blockable'}`;
+  if (f.records.length <= 3) return f.records.map(text).join('; ');
+  // many page-sized records (migration passes): counted by shape
+  const shapes = new Map<string, number>();
+  for (const r of f.records) {
+    const k = `${r.event} of ${r.end < 0 ? 'all' : quantity(r.end - r.start, 'B')}${r.blockable ? '' : ' non-blockable'}`;
+    shapes.set(k, (shapes.get(k) ?? 0) + 1);
+  }
+  return [...shapes].map(([k, n]) => `${n} x ${k}`).join('; ');
+}
+
+function matrixCell(f: Finding | undefined): string {
+  if (!f) return '<td class="cell none">not run</td>';
+  return `<td class="cell ${f.outcome}"><span class="badge ${f.outcome}">${f.outcome}</span> <span class="detail">${esc(f.detail)}</span><div class="recs">${esc(recordText(f))}</div></td>`;
+}
+
+/**
+ * Rows: each event, then the kernels it ran on; columns: the modes. Kernels
+ * whose cells for an event are the same (outcome, detail and records) share
+ * one row, so a difference between kernels stands out as a row of its own.
+ */
+function behaviourMatrix(results: Results): string {
+  const runs = results.suites.filter((s) => s.findings?.length);
+  if (!runs.length) return '';
+  const events = [...new Set(runs.flatMap((s) => s.findings!.map((f) => f.event)))];
+  const modes = [...new Set(runs.flatMap((s) => s.findings!.map((f) => f.mode)))];
+  const kernelName = (s: SuiteResult) => `${s.kernel ?? 'host'}${s.guest ? ` (${s.guest.release}, ${s.guest.accel.toUpperCase()})` : ''}`;
+  const rows = events.flatMap((ev) => {
+    const groups = new Map<string, { runs: SuiteResult[]; cells: string[] }>();
+    for (const s of runs) {
+      const cells = modes.map((mode) => matrixCell(s.findings!.find((x) => x.event === ev && x.mode === mode)));
+      const key = cells.join('');
+      const g = groups.get(key);
+      if (g) g.runs.push(s);
+      else groups.set(key, { runs: [s], cells });
+    }
+    const list = [...groups.values()];
+    return list.map((g, i) => {
+      const head = i === 0 ? `<th class="event" rowspan="${list.length}">${esc(ev)}${list.length > 1 ? ' <span class="badge differs">kernels differ</span>' : ''}</th>` : '';
+      const kernels = g.runs.map((s) => esc(kernelName(s))).join('<br>');
+      return `<tr data-kernels="${esc(g.runs.map((s) => s.kernel ?? 'host').join(' '))}">${head}<td class="kernels">${kernels}</td>${g.cells.join('')}</tr>`;
+    });
+  });
+  return `<section id="behaviour"><h2>Behaviour matrix: GUP vs GUP-longterm vs HMM</h2>
+<p>Each cell: what the device read after the event against what the CPU sees at the same address, from the guest runs (not assumed per mode):
+<span class="badge coherent">coherent</span> the same bytes, <span class="badge stale">stale</span> other bytes, or bytes of a page the CPU no longer maps,
+<span class="badge error">error</span> the device access failed. Under it, the invalidation records the driver got (event, byte range in the buffer; non-blockable if so).
+Kernels that behaved the same share a row.</p>
+<table class="matrix"><thead><tr><th>event</th><th>kernel</th>${modes.map((m) => `<th>${esc(m)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+}
+
+// ---- kernel versus kernel -----------------------------------------------------
+
+/** Per guest suite run on several kernels: one table per unit, a bar per kernel scaled within the table. */
+function kernelTables(results: Results): string {
   const groups = new Map<string, SuiteResult[]>();
-  for (const s of results.suites) if (s.kernel) groups.set(s.id, [...(groups.get(s.id) ?? []), s]);
-  const charts: ChartSpec[] = [];
+  for (const s of results.suites) if (s.kernel && s.measurements.length) groups.set(s.id, [...(groups.get(s.id) ?? []), s]);
+  const out: string[] = [];
   for (const [id, suites] of groups) {
     if (suites.length < 2) continue;
-    const ids = [...new Set(suites.flatMap((s) => s.measurements.map((m) => m.id)))];
-    charts.push({
-      title: `${id}: kernel versus kernel (warm medians)`,
-      type: 'bar',
-      labels: ids,
-      datasets: suites.map((s) => ({ label: s.kernel!, data: ids.map((mid) => s.measurements.find((m) => m.id === mid)?.warm.median ?? null) })),
-      logY: true,
-      xTitle: 'measurement',
-      yTitle: 'median (unit per measurement, see tables)',
-    });
+    const all = suites.flatMap((s) => s.measurements);
+    const units = [...new Set(all.map((m) => m.unit))];
+    for (const unit of units) {
+      const ids = [...new Set(all.filter((m) => m.unit === unit).map((m) => m.id))];
+      const scale = scaleFor(unit, all.filter((m) => m.unit === unit).flatMap((m) => roundRange(m) ?? []));
+      const max = Math.max(...all.filter((m) => m.unit === unit).flatMap((m) => roundRange(m) ?? [0]), 0) || 1;
+      const pct = (v: number) => `${Math.max(0, Math.min(100, (100 * v) / max)).toFixed(1)}%`;
+      const rows = ids.map((mid) => {
+        const cells = suites.map((s) => {
+          const m = s.measurements.find((x) => x.id === mid);
+          if (!m) return '<td>-</td>';
+          const r = roundRange(m) ?? [m.warm.median, m.warm.median];
+          return `<td class="bar"><div class="track"><div class="fill" style="width:${pct(m.warm.median)}"></div><div class="err" style="left:${pct(r[0])};width:calc(${pct(r[1])} - ${pct(r[0])})"></div></div><span>${readable(m.warm.median / scale.divisor)} (${readable(r[0] / scale.divisor)} .. ${readable(r[1] / scale.divisor)})${noisyMark(r[0], r[1])}</span></td>`;
+        });
+        const title = suites.map((s) => s.measurements.find((x) => x.id === mid)?.title).find(Boolean) ?? mid;
+        return `<tr><td>${esc(title)}</td>${cells.join('')}</tr>`;
+      });
+      out.push(`<h3>${esc(id)}: ${esc(scale.unit)} (warm median, rounds lo .. hi)</h3><table class="kvk" data-unit="${esc(scale.unit)}"><thead><tr><th>measurement</th>${suites.map((s) => `<th>${esc(whereRan(s))}${accelBadge(s)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`);
+    }
   }
-  return charts;
+  const ratios = (results.kernelComparisons ?? []).map((k) => `<tr><td>${esc(k.suite)}</td><td>${esc(k.title)}</td><td>${esc(k.a)} / ${esc(k.b)}</td><td class="num">${readable(k.ratio.median)}</td><td class="num">${readable(k.ratio.lo)} .. ${readable(k.ratio.hi)}${noisyMark(k.ratio.lo, k.ratio.hi)}</td></tr>`);
+  if (!out.length && !ratios.length) return '';
+  const noisy = count(results.kernelComparisons ?? [], (k) => isNoisy(k.ratio.lo, k.ratio.hi));
+  return `<section id="kernels"><h2>Kernel versus kernel</h2>${out.join('\n')}
+${ratios.length ? `<details><summary>${ratios.length} kernel ratios (older over newer)${noisy ? `, ${noisy} noisy` : ''}</summary><table><thead><tr><th>suite</th><th>measurement</th><th>kernels</th><th>ratio</th><th>spread</th></tr></thead><tbody>${ratios.join('')}</tbody></table></details>` : ''}</section>`;
 }
 
-function kernelRatioTable(results: Results): string {
-  const rows = (results.kernelComparisons ?? []).map(
-    (k) => `<tr><td>${esc(k.suite)}</td><td>${esc(k.title)}</td><td>${esc(k.unit)}</td><td>${fmt(k.ratio.median)}</td><td>${fmt(k.ratio.lo)}</td><td>${fmt(k.ratio.hi)}</td></tr>`,
-  );
-  if (!rows.length) return '';
-  return `<table><thead><tr><th>suite</th><th>measurement</th><th>unit</th><th>ratio (median)</th><th>lo</th><th>hi</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
-}
+// ---- suites -----------------------------------------------------------------
 
 /** What a measurement varied and, labelled apart, what its run saw (compare matches on the first only). */
 function paramsCell(m: Measurement): string {
@@ -160,37 +375,34 @@ function runsTable(results: Results): string {
   }
   for (const c of results.machineComparisons ?? []) {
     const params = JSON.stringify(Object.entries(c.params).sort(([x], [y]) => x.localeCompare(y)));
-    rows.get(rowKey(c.suite, c.kernel, c.measurement, params))?.ratios.set(`${c.a} / ${c.b}`, `${fmt(c.ratio.median)} (${fmt(c.ratio.lo)}..${fmt(c.ratio.hi)})`);
+    rows.get(rowKey(c.suite, c.kernel, c.measurement, params))?.ratios.set(`${c.a} / ${c.b}`, `${readable(c.ratio.median)} (${readable(c.ratio.lo)} .. ${readable(c.ratio.hi)})`);
   }
   const head = ['suite', 'measurement', 'unit', ...labels.map((l) => `${l} median`), ...pairs];
   const body = [...rows.values()].map((r) => {
-    const cells = [r.suite, r.title, r.unit, ...labels.map((l) => (r.medians.has(l) ? fmt(r.medians.get(l)!) : '-')), ...pairs.map((p) => r.ratios.get(p) ?? '-')];
+    const cells = [r.suite, r.title, r.unit, ...labels.map((l) => (r.medians.has(l) ? readable(r.medians.get(l)!) : '-')), ...pairs.map((p) => r.ratios.get(p) ?? '-')];
     return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
-  return `<section><h2>Runs compared</h2><ul>${machines.join('')}</ul><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table></section>`;
+  return `<section id="runs"><h2>Runs compared</h2><ul>${machines.join('')}</ul><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table></section>`;
 }
 
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-}
-
-function table(suite: SuiteResult): string {
-  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'mean', 'stddev', 'p90', 'p99', 'max', 'n', 'stable', 'parameters and observed'];
+function statsTable(suite: SuiteResult): string {
+  if (!suite.measurements.length) return '';
+  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'p90', 'p99', 'max', 'stddev', 'n', 'rounds lo .. hi', 'stable', 'parameters and observed'];
   const rows = suite.measurements.map((m) => {
     const w = m.warm;
-    const cells = [m.title, m.unit, m.cold ? fmt(m.cold.median) : '-', fmt(w.min), fmt(w.median), fmt(w.mean), fmt(w.stddev), fmt(w.p90), fmt(w.p99), fmt(w.max), String(w.n), m.stable ? 'yes' : 'no'];
-    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}<td class="params">${paramsCell(m)}</td></tr>`;
+    const r = roundRange(m);
+    const scale = scaleFor(m.unit, [w.median]);
+    const v = (x: number | null | undefined) => (x === null || x === undefined ? '-' : readable(x / scale.divisor));
+    const cells = [esc(m.title), esc(scale.unit), m.cold ? v(m.cold.median) : '-', v(w.min), `<b>${v(w.median)}</b>`, v(w.p90), v(w.p99), v(w.max), v(w.stddev), String(w.n), r ? `${v(r[0])} .. ${v(r[1])}${noisyMark(r[0], r[1])}` : '-', m.stable ? 'yes' : 'no'];
+    return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}<td class="params">${paramsCell(m)}</td></tr>`;
   });
-  const cmp = suite.comparisons.map((c) => {
-    const t = c.target ? ` target ${c.target.op} ${c.target.value}: ${c.target.met ? 'met' : 'NOT met'}` : '';
-    return `<li>${esc(c.title)}: ${fmt(c.ratio.median)} (range ${fmt(c.ratio.lo)} to ${fmt(c.ratio.hi)})${esc(t)}</li>`;
-  });
-  const checks = suite.checks.map((c) => `<li class="${c.status}">${c.status}: ${esc(c.name)}${c.reason ? ` (${esc(c.reason)})` : ''}</li>`);
-  return [
-    `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
-    cmp.length ? `<h3>Ratios</h3><ul>${cmp.join('')}</ul>` : '',
-    checks.length ? `<h3>Checks</h3><ul>${checks.join('')}</ul>` : '',
-  ].join('\n');
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+function checksList(suite: SuiteResult): string {
+  if (!suite.checks.length) return '';
+  const items = suite.checks.map((c) => `<li><span class="badge ${c.status}">${c.status}</span> ${esc(c.name)}${c.reason ? ` (${esc(c.reason)})` : ''}</li>`);
+  return `<h3>Checks</h3><ul class="checks">${items.join('')}</ul>`;
 }
 
 /** The kernel's own selftests of a guest suite: counts per selftest suite, every difference from the baseline flagged. */
@@ -225,11 +437,31 @@ function selftestsTables(suite: SuiteResult): string {
   ].join('\n');
 }
 
+function suiteSection(suite: SuiteResult, si: number, charts: ChartSpec[]): string {
+  const status = suite.status === 'complete' ? '' : ` <span class="badge ${suite.status === 'skipped' ? 'skip' : 'fail'}">${suite.status}${suite.reason ? `: ${esc(suite.reason)}` : ''}</span>`;
+  const ratios = suite.comparisons.length ? `<h3>Ratios</h3><table class="ratios"><thead>${RATIO_HEAD}</thead><tbody>${suite.comparisons.map((c) => ratioRow(suite, c)).join('')}</tbody></table>` : '';
+  const findings = suite.findings?.length ? `<p>${suite.findings.length} findings: see the <a href="#behaviour">behaviour matrix</a>.</p>` : '';
+  return `<section id="s-${si}"><h2>${suite.label ? `${esc(suite.label)}: ` : ''}${esc(suite.title)} <small>(${esc(whereRan(suite))})</small>${accelBadge(suite)}${status}</h2>
+${findings}${selftestsTables(suite)}<div class="charts">${charts.map((c) => `<div class="chart" id="${c.target}"></div>`).join('')}</div>${statsTable(suite)}${ratios}${checksList(suite)}</section>`;
+}
+
+// ---- page -------------------------------------------------------------------
+
 const PAGE_SCRIPT = `
 const specs = JSON.parse(document.getElementById('chart-data').textContent);
+// Numbers without exponents, as src/report/units.ts readable() prints them.
+function readable(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'number') return String(v);
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 1) return String(Number(v.toPrecision(3)));
+  return v.toFixed(Math.min(20, 2 - Math.floor(Math.log10(a)))).replace(/(\\.\\d*?)0+$/, '$1').replace(/\\.$/, '');
+}
 const markers = {
   id: 'markers',
-  afterDatasetsDraw(chart, args, opts) {
+  afterDatasetsDraw(chart) {
     const list = chart.config.options.plugins.markers.list || [];
     const { ctx, chartArea, scales } = chart;
     ctx.save();
@@ -246,69 +478,116 @@ const markers = {
     ctx.restore();
   },
 };
+// Error bars: a whisker from the lowest to the highest round median of each point.
+const errorBars = {
+  id: 'errorBars',
+  afterDatasetsDraw(chart) {
+    const { ctx, scales } = chart;
+    ctx.save();
+    ctx.strokeStyle = '#333';
+    ctx.lineWidth = 1;
+    chart.data.datasets.forEach((d, di) => {
+      if (!d.lo || !chart.isDatasetVisible(di)) return;
+      chart.getDatasetMeta(di).data.forEach((el, i) => {
+        const lo = d.lo[i];
+        const hi = d.hi[i];
+        if (lo === null || hi === null || lo === undefined || hi === undefined) return;
+        const y0 = scales.y.getPixelForValue(lo);
+        const y1 = scales.y.getPixelForValue(hi);
+        ctx.beginPath();
+        ctx.moveTo(el.x, y0); ctx.lineTo(el.x, y1);
+        ctx.moveTo(el.x - 4, y0); ctx.lineTo(el.x + 4, y0);
+        ctx.moveTo(el.x - 4, y1); ctx.lineTo(el.x + 4, y1);
+        ctx.stroke();
+      });
+    });
+    ctx.restore();
+  },
+};
 let rendered = 0;
 for (const spec of specs) {
   const box = document.getElementById(spec.target);
   const canvas = document.createElement('canvas');
   box.appendChild(canvas);
-  new Chart(canvas, {
+  const tick = (axis) => function (value) {
+    // category axes: the label itself; numeric axes: the value, readable
+    return axis.type === 'category' ? this.getLabelForValue(value) : readable(value);
+  };
+  const x = { type: spec.logX ? 'logarithmic' : 'category', title: { display: true, text: spec.xTitle } };
+  const y = { type: spec.logY ? 'logarithmic' : 'linear', title: { display: true, text: spec.yTitle } };
+  if (spec.yMin !== undefined) y.min = spec.yMin;
+  x.ticks = { callback: tick(x) };
+  y.ticks = { callback: tick(y) };
+  const chart = new Chart(canvas, {
     type: spec.type,
     data: { labels: spec.labels, datasets: spec.datasets.map((d) => ({ ...d, spanGaps: true })) },
     options: {
       animation: false,
       responsive: true,
       plugins: { title: { display: true, text: spec.title }, markers: { list: spec.markers || [] } },
-      scales: {
-        x: { type: spec.logX ? 'logarithmic' : 'category', title: { display: true, text: spec.xTitle } },
-        y: { type: spec.logY ? 'logarithmic' : 'linear', title: { display: true, text: spec.yTitle } },
-      },
+      scales: { x, y },
     },
-    plugins: [markers],
+    plugins: [markers, errorBars],
   });
+  // What each axis really shows, for the report's own checks.
+  box.dataset.ticks = JSON.stringify({ x: chart.scales.x.ticks.map((t) => t.label), y: chart.scales.y.ticks.map((t) => t.label) });
   rendered++;
 }
 document.body.dataset.chartsRendered = String(rendered);
 `;
 
+const STYLE = `
+body{font:14px system-ui,sans-serif;margin:1em 1.5em;color:#222}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 6px;border-bottom:1px solid #ddd}h3{font-size:14px;margin:10px 0 4px}
+.meta{color:#555;font-size:12px;margin:0 0 6px}
+table{border-collapse:collapse;font-size:12px;margin:4px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+td.num{text-align:right;white-space:nowrap}td.params{font-size:11px;color:#555}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{width:560px}
+.badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7f8c8d;white-space:nowrap}
+.badge.pass,.badge.met,.badge.coherent{background:#1e8449}.badge.fail,.badge.notmet,.badge.error{background:#c0392b}
+.badge.skip,.badge.zero{background:#95a5a6}.badge.stale,.badge.noisy{background:#d68910}.badge.tcg{background:#6c3483}.badge.kvm{background:#2471a3}
+.failtext,tr.fail,li.fail{color:#c0392b}tr.skip{color:#888}.warn{background:#fdf2e9;border-left:4px solid #d68910;padding:4px 8px}
+.verdicts .badge{font-size:13px;margin-right:4px}
+nav{font-size:13px;margin:8px 0}nav a{margin-right:12px}
+.matrix td.cell{width:300px}.matrix .detail{font-size:12px}.matrix .recs{font-size:11px;color:#555;font-family:monospace;margin-top:2px}
+.matrix td.kernels{font-size:11px;white-space:nowrap;color:#444}.badge.differs{background:#6c3483}
+.matrix td.coherent{background:#eafaf1}.matrix td.stale{background:#fef5e7}.matrix td.error{background:#fdedec}.matrix th.event{max-width:180px}
+.kvk td.bar{min-width:220px}.track{position:relative;height:8px;background:#eee;margin:2px 0}.fill{height:8px;background:#5d6d7e}
+.err{position:absolute;top:3px;height:2px;background:#c0392b}
+ul.checks{list-style:none;padding-left:0}ul.checks li{margin:1px 0}
+`;
+
 export function renderHtml(results: Results): string {
   const chartJs = readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.js'), 'utf8');
-  const specs: (ChartSpec & { target: string })[] = [];
-  const sections: string[] = [];
-  results.suites.forEach((suite, si) => {
-    const name = `${suite.label ? `${suite.label}: ` : ''}${suite.kernel ? `${suite.title} (guest ${suite.kernel})` : `${suite.title} (host)`}`;
-    const boxes: string[] = [];
-    suite.plots.forEach((plot, pi) => {
-      const spec = chartFor(plot, suite);
-      if (!spec) return;
-      const target = `c-${si}-${pi}`;
-      specs.push({ ...spec, target });
-      boxes.push(`<div class="chart" id="${target}"></div>`);
-    });
-    const status = suite.status === 'complete' ? '' : ` <span class="status">${suite.status}${suite.reason ? `: ${esc(suite.reason)}` : ''}</span>`;
-    sections.push(`<section><h2>${esc(name)}${status}</h2>${selftestsTables(suite)}<div class="charts">${boxes.join('')}</div>${table(suite)}</section>`);
-  });
-  const kc = kernelCharts(results).map((spec, i) => ({ ...spec, target: `k-${i}` }));
-  specs.push(...kc);
+  const specs = chartSpecs(results);
+  const sections = results.suites.map((suite, si) => suiteSection(suite, si, specs.filter((c) => c.target.startsWith(`c-${si}-`))));
   const m = results.machine;
   const info = [
-    `${esc(m.cpuModel)}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
-    `kernel ${esc(m.kernelRelease)}${m.virtualization.hypervisor ? `, virtual machine (${esc(m.virtualization.vendor ?? 'unknown')})` : ''}`,
-    `THP ${m.thp.enabled}/${m.thp.defrag}, node ${m.nodeVersion}, mirrorlab ${m.mirrorlabVersion}${m.gitCommit ? ` (${m.gitCommit.slice(0, 12)})` : ''}`,
-    `run ${results.run.startedAt}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
+    `${esc(m.cpuModel)}, ${m.cores} cores, ${quantity(m.memoryBytes, 'B')}`,
+    `host kernel ${esc(m.kernelRelease)}${m.virtualization.hypervisor ? `, virtual machine (${esc(m.virtualization.vendor ?? 'unknown')})` : ''}`,
+    `THP ${esc(String(m.thp.enabled))}/${esc(String(m.thp.defrag))}, node ${esc(m.nodeVersion)}, mirrorlab ${esc(m.mirrorlabVersion)}${m.gitCommit ? ` (${esc(m.gitCommit.slice(0, 12))})` : ''}`,
+    `run ${esc(results.run.startedAt)}${results.run.quick ? ' (--quick)' : ''}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
   ];
+  const matrix = behaviourMatrix(results);
+  const kernels = kernelTables(results);
+  const toc = [
+    '<a href="#summary">Summary</a>',
+    matrix ? '<a href="#behaviour">Behaviour matrix</a>' : '',
+    kernels ? '<a href="#kernels">Kernel versus kernel</a>' : '',
+    results.runs?.length ? '<a href="#runs">Runs compared</a>' : '',
+    ...results.suites.map((s, si) => `<a href="#s-${si}">${esc(suiteLabel(s))}</a>`),
+  ].filter(Boolean);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mirrorlab report</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
-td:first-child,th:first-child,td.params{text-align:left}td.params{font-size:11px;color:#555}.charts{display:flex;flex-wrap:wrap;gap:12px}
-.chart{width:560px}.status{color:#c0392b;font-size:70%}.fail{color:#c0392b}.skip{color:#888}
-</style>
+<style>${STYLE}</style>
 <script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
 </head><body>
 <h1>mirrorlab report</h1>
-<p>${info.join('<br>')}</p>
-${kc.length || results.kernelComparisons?.length ? `<section><h2>Kernel versus kernel</h2><div class="charts">${kc.map((s) => `<div class="chart" id="${s.target}"></div>`).join('')}</div>${kernelRatioTable(results)}</section>` : ''}
+<p class="meta">${info.join(' · ')} · data: <a href="results.json">results.json</a> · <a href="results.ktap">results.ktap</a></p>
+${summary(results)}
+<nav id="toc"><b>Contents:</b> ${toc.join(' ')}</nav>
+${matrix}
+${kernels}
 ${runsTable(results)}
 ${sections.join('\n')}
 <script type="application/json" id="chart-data">${JSON.stringify(specs).replace(/</g, '\\u003c')}</script>

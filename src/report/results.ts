@@ -104,6 +104,32 @@ export interface SelftestsResult {
   suites: SelftestSuiteResult[];
 }
 
+/** One invalidation callback behind a finding, with addresses as byte offsets from the buffer's start. */
+export interface FindingRecord {
+  event: string;
+  start: number;
+  /** Exclusive; -1 for ULONG_MAX (a whole-address-space event such as RELEASE or SOFT_DIRTY). */
+  end: number;
+  blockable: boolean;
+}
+
+/**
+ * What one device mirror did under one CPU-side event (guest/behaviour): the
+ * bytes the device read afterwards against what the CPU sees there.
+ * coherent: the same bytes; stale: different bytes, or bytes of a page the
+ * CPU no longer maps; error: the device access failed (errno in detail).
+ */
+export interface Finding {
+  /** The event, e.g. 'MADV_DONTNEED + CPU write'. */
+  event: string;
+  /** The mirror mode ('gup', 'gup-longterm', 'hmm'). */
+  mode: string;
+  outcome: 'coherent' | 'stale' | 'error';
+  /** What the device and the CPU saw, in words. */
+  detail: string;
+  records: FindingRecord[];
+}
+
 export interface SuiteResult {
   id: string;
   /** In a merged file (mirrorlab merge): the label of the run the suite came from. */
@@ -123,6 +149,8 @@ export interface SuiteResult {
   plots: Plot[];
   /** The kernel's own selftests (guest/selftests), per case with the baseline comparison. */
   selftests?: SelftestsResult;
+  /** Per event and mirror mode, how the device's view compared with the CPU's (guest/behaviour). */
+  findings?: Finding[];
 }
 
 export interface RunInfo {

@@ -18,6 +18,13 @@ export function summaryTable(results: Results): string {
       notes.push(`${suite}: ${c.title} = ${fmt(c.ratio.median)} (${fmt(c.ratio.lo)} .. ${fmt(c.ratio.hi)})${t}`);
     }
   }
+  // The behaviour matrix (guest/behaviour): one line per event, the outcome per mode.
+  for (const s of results.suites) {
+    const suite = s.kernel ? `${s.id}@${s.kernel}` : s.id;
+    const events = [...new Set((s.findings ?? []).map((f) => f.event))];
+    for (const ev of events)
+      notes.push(`${suite}: ${ev}: ${s.findings!.filter((f) => f.event === ev).map((f) => `${f.mode} ${f.outcome}`).join(', ')}`);
+  }
   for (const k of results.kernelComparisons ?? [])
     notes.push(`${k.suite}: ${k.title} = ${fmt(k.ratio.median)} (${fmt(k.ratio.lo)} .. ${fmt(k.ratio.hi)})`);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -92,6 +92,10 @@ export interface RenderedCanvases {
   /** A chart-sized Chart.js chart with axes, title and legend but no data that the probe adds at the
    * end of the page: a drawn chart must have clearly more colour in it than this one. */
   control: CanvasPixels;
+  /** Every <section id=...> of the page, its box and the pixels inside it. */
+  sections: CanvasPixels[];
+  /** Per chart box id: the tick labels Chart.js drew on each axis. */
+  ticks: Record<string, { x: string[]; y: string[] }>;
   screenshot: string;
 }
 
@@ -117,10 +121,16 @@ const PROBE = `<script>
       const r = c.getBoundingClientRect();
       return { id: c.id || c.parentElement.id, x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height };
     });
+    // the page's sections (id'd), and what each chart's axes show (report.html's data-ticks)
+    const sections = [...document.querySelectorAll('section[id]')].map((e) => {
+      const r = e.getBoundingClientRect();
+      return { id: e.id, x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height };
+    });
+    const ticks = Object.fromEntries([...document.querySelectorAll('[data-ticks]')].map((e) => [e.id, JSON.parse(e.dataset.ticks)]));
     const out = document.createElement('pre');
     out.id = 'probe';
     out.style.display = 'none';
-    out.textContent = JSON.stringify({ height: document.documentElement.scrollHeight, boxes });
+    out.textContent = JSON.stringify({ height: document.documentElement.scrollHeight, boxes, sections, ticks });
     document.body.appendChild(out);
   }, 500);
 })();
@@ -143,7 +153,12 @@ export function renderCanvases(htmlFile: string, width = 1280): RenderedCanvases
   const rendered = Number(/data-charts-rendered="(\d+)"/.exec(dom)?.[1] ?? NaN);
   const probe = /<pre id="probe"[^>]*>([^<]*)<\/pre>/.exec(dom);
   if (!probe) throw new Error(`the probe did not run in ${probeFile}`);
-  const { height, boxes } = JSON.parse(probe[1].replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as { height: number; boxes: Box[] };
+  const { height, boxes, sections, ticks } = JSON.parse(probe[1].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as {
+    height: number;
+    boxes: Box[];
+    sections: Box[];
+    ticks: RenderedCanvases['ticks'];
+  };
   const screenshot = probeFile.replace(/\.html$/, '.png');
   const shotHeight = Math.min(Math.ceil(height) + 10, 16_000);
   const r = spawnSync(chromium, [...flags, `--window-size=${width},${shotHeight}`, `--screenshot=${screenshot}`, `file://${probeFile}`], { stdio: 'ignore' });
@@ -171,5 +186,5 @@ export function renderCanvases(htmlFile: string, width = 1280): RenderedCanvases
   const all = boxes.map(sample);
   const control = all.find((c) => c.id === 'probe-control');
   if (!control) throw new Error('control canvas missing');
-  return { rendered, canvases: all.filter((c) => c !== control), control, screenshot };
+  return { rendered, canvases: all.filter((c) => c !== control), control, sections: sections.map(sample), ticks, screenshot };
 }

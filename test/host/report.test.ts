@@ -3,6 +3,7 @@
 // the schema, and render the page in headless Chromium.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +13,12 @@ import { DEFAULT_KERNELS } from '../../src/vm/kernels.js';
 import type { Suite } from '../../src/bench/suite.js';
 import { repeatUntilStable, roundRatio, toMeasurement } from '../../src/measure/repeat.js';
 import { machineInfo } from '../../src/report/machine.js';
-import type { Results } from '../../src/report/results.js';
+import type { Measurement, Results, SuiteResult } from '../../src/report/results.js';
+import { chartSpecs } from '../../src/report/html.js';
+import { isNoisy, roundRange } from '../../src/report/units.js';
 import { validateResults } from '../../src/report/validate.js';
 import { writeRun, type WrittenRun } from '../../src/report/write.js';
-import { chromium, chromiumFlags, decodePng, MIN_COLOURED, renderCanvases } from './chromium.js';
+import { chromium, chromiumFlags, decodePng, MIN_COLOURED, renderCanvases, type CanvasPixels } from './chromium.js';
 
 const C = native.mmConstants;
 
@@ -33,11 +36,27 @@ function populateOnce(length: number, advice = C.MADV_POPULATE_WRITE): number {
 async function realResults(): Promise<Results> {
   const sizes = [64 << 10, 256 << 10, 1 << 20];
   const measurements = [];
+  const repeats = [];
   for (const size of sizes) {
     const r = await repeatUntilStable(() => Array.from({ length: 8 }, () => populateOnce(size)), { minRounds: 3, maxRounds: 5, budgetMs: 2000 });
+    repeats.push(r);
     measurements.push(toMeasurement({ id: `populate/${size}`, title: `MADV_POPULATE_WRITE ${size >> 10} KiB`, unit: 'ns', params: { size, mode: 'populate' } }, r));
   }
   const [small, , big] = measurements;
+  // The 1 MiB samples again as a rate (GiB/s): a second unit, which a chart must not share with ns.
+  const rateOf = (ns: number) => ((1 << 20) / ns / 2 ** 30) * 1e9;
+  const r1M = repeats[2];
+  const rate: Measurement = toMeasurement(
+    { id: 'populate-rate/1048576', title: 'MADV_POPULATE_WRITE 1 MiB, rate', unit: 'GiB/s', better: 'higher', params: { size: 1 << 20, mode: 'rate' } },
+    { ...r1M, cold: r1M.cold.map(rateOf), warm: r1M.warm.map(rateOf), roundMedians: r1M.roundMedians.map(rateOf) },
+  );
+  // Deliberately noisy: each round populates twice the size of the one before, so its
+  // round medians really span more than 2x, which the report must flag.
+  const doubling = toMeasurement(
+    { id: 'populate/doubling', title: 'MADV_POPULATE_WRITE, size doubling each round', unit: 'ns', params: { size: 0, mode: 'doubling' } },
+    await repeatUntilStable((i) => Array.from({ length: 4 }, () => populateOnce((64 << 10) << i)), { minRounds: 4, maxRounds: 4, budgetMs: 5000 }),
+  );
+  measurements.push(rate, doubling);
   return {
     schema: 'mirrorlab/results',
     version: 1,
@@ -59,8 +78,9 @@ async function realResults(): Promise<Results> {
         ],
         plots: [
           { kind: 'histogram', title: 'populate 64 KiB', measurement: small.id },
-          { kind: 'curve', title: 'populate cost versus size', x: 'size', series: 'mode', measurements: measurements.map((m) => m.id) },
-          { kind: 'bars', title: 'populate cost by size', label: 'size', measurements: measurements.map((m) => m.id) },
+          { kind: 'curve', title: 'populate cost versus size', x: 'size', series: 'mode', measurements: [small.id, measurements[1].id, big.id] },
+          { kind: 'bars', title: 'populate cost by size', label: 'size', measurements: [small.id, measurements[1].id, big.id] },
+          { kind: 'bars', title: 'populate 1 MiB: time and rate', label: 'mode', measurements: [big.id, rate.id] },
         ],
       },
     ],
@@ -112,11 +132,41 @@ describe('report pipeline on a real measurement', () => {
     expect(ktap).toContain('ok 1 report-selftest');
   });
 
+  it('no chart mixes units: every dataset is in its axis unit; a plot over ns and GiB/s becomes two charts', () => {
+    const specs = chartSpecs(results);
+    expect(specs.map((c) => c.target)).toEqual(['c-0-0', 'c-0-1', 'c-0-2', 'c-0-3', 'c-0-3-1']);
+    for (const c of specs) {
+      for (const d of c.datasets) expect(d.unit, `${c.target}: ${d.label}`).toBe(c.yUnit);
+      expect(c.yTitle, c.target).toContain(c.yUnit);
+    }
+    const [time, rateChart] = specs.filter((c) => c.title.startsWith('populate 1 MiB: time and rate'));
+    expect(time.yUnit).toMatch(/^(ns|µs|ms)$/);
+    expect(rateChart.yUnit).toMatch(/^(MiB|GiB)\/s$/);
+    // the histogram's bins in a unit that keeps their labels short, never exponents
+    const hist = specs[0];
+    expect(hist.xTitle).toMatch(/^(ns|µs|ms) \(log bins/);
+    for (const l of hist.labels) expect(String(l)).not.toMatch(/e[+-]?\d/);
+    for (const mk of hist.markers ?? []) expect(mk.label).toMatch(/^p(50|99) [\d.,]+ (ns|µs|ms)$/);
+  });
+
+  it('marks exactly the measurements whose round medians span more than 2x as noisy', () => {
+    const html = readFileSync(written.html, 'utf8');
+    const doubling = results.suites[0].measurements.find((m) => m.id === 'populate/doubling')!;
+    const [lo, hi] = roundRange(doubling)!;
+    expect(hi / lo).toBeGreaterThan(2); // four rounds from 256 KiB to 2 MiB
+    for (const m of results.suites[0].measurements) {
+      const row = new RegExp(`<tr><td>${m.title.replace(/[()]/g, '\\$&')}</td>.*?</tr>`).exec(html)?.[0];
+      expect(row, m.title).toBeDefined();
+      const r = roundRange(m)!;
+      expect(row!.includes('badge noisy'), `${m.title}: rounds ${r[0]} .. ${r[1]}`).toBe(isNoisy(r[0], r[1]));
+    }
+  });
+
   it.skipIf(!chromium)('renders every plot of report.html in headless Chromium, offline', () => {
     const html = readFileSync(written.html, 'utf8');
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained: no external scripts
     const dom = execFileSync(chromium!, [...chromiumFlags, '--virtual-time-budget=5000', '--dump-dom', `file://${written.html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    expect(dom).toMatch(/data-charts-rendered="3"/);
+    expect(dom).toMatch(/data-charts-rendered="5"/);
     const shot = path.join(written.dir, 'report.png');
     const r = spawnSync(chromium!, [...chromiumFlags, '--virtual-time-budget=5000', '--window-size=1280,1400', `--screenshot=${shot}`, `file://${written.html}`], { stdio: 'ignore' });
     expect(r.status).toBe(0);
@@ -155,8 +205,11 @@ const populateGuestSuite: Suite = {
   },
 };
 
+/** guest/behaviour on 6.1, 6.12 and 7.2 as `mirrorlab bench --suite guest/behaviour` recorded it (TCG guests). */
+const recordedBehaviour = JSON.parse(readFileSync(fileURLToPath(new URL('fixtures/guest-behaviour.json', import.meta.url)), 'utf8')) as { recorded: string; suites: SuiteResult[] };
+
 describe('report of a two-kernel run', () => {
-  it.skipIf(!chromium)('kernelComparisons from runBench, and every chart (per kernel and kernel versus kernel) drawn in Chromium', async () => {
+  it.skipIf(!chromium)('kernelComparisons from runBench; summary on the first screen, the behaviour matrix, kernel tables per unit, every chart drawn with readable axes', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-2k-'));
     const { results, written } = await runBench({ suites: [populateGuestSuite], quick: true, outDir: dir, log: () => {} });
     expect(results.suites.map((s) => [s.kernel, s.status])).toEqual(DEFAULT_KERNELS.map((k) => [k, 'complete']));
@@ -172,14 +225,41 @@ describe('report of a two-kernel run', () => {
       expect(k.ratio.lo).toBeLessThanOrEqual(k.ratio.hi);
     }
     expect(validateResults(JSON.parse(readFileSync(written.json, 'utf8')))).toEqual([]);
-    const html = readFileSync(written.html, 'utf8');
+
+    // The same run with the behaviour matrix a real guest/behaviour run recorded (fixture below).
+    const withMatrix: Results = { ...results, suites: [...results.suites, ...recordedBehaviour.suites] };
+    const page = writeRun(withMatrix, mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-report-matrix-')));
+    const html = readFileSync(page.html, 'utf8');
     expect(html).toContain('<h2>Kernel versus kernel</h2>');
     expect(html.match(/<tr><td>guest\/populate<\/td>/g)).toHaveLength(results.kernelComparisons.length);
+    // kernel versus kernel: one table per unit (all ns here, scaled), a column per kernel with its release
+    expect(html.match(/<table class="kvk" data-unit="[^"]+">/g)).toHaveLength(1);
+    // links to the files beside report.html, relative
+    expect(html).toContain('<a href="results.json">results.json</a>');
+    expect(html).toContain('<a href="results.ktap">results.ktap</a>');
+    // each guest run says its release and accelerator beside its figures
+    for (const s of recordedBehaviour.suites) expect(html).toContain(`guest ${s.kernel}: ${s.guest!.release}, ${s.guest!.accel.toUpperCase()}`);
+    // the matrix: a cell per event, mode and kernel, each with the outcome and the records the run gave
+    const findings = recordedBehaviour.suites.flatMap((s) => s.findings!);
+    // (kernels that behaved the same share a row: a cell counts once per kernel of its row)
+    const perOutcome: Record<string, number> = {};
+    for (const row of html.match(/<tr data-kernels="[^"]*">.*?<\/tr>/g) ?? []) {
+      const kernels = /data-kernels="([^"]*)"/.exec(row)![1].split(' ').length;
+      for (const [, outcome] of row.matchAll(/<td class="cell (\w+)">/g)) perOutcome[outcome] = (perOutcome[outcome] ?? 0) + kernels;
+    }
+    const expectedOutcomes: Record<string, number> = {};
+    for (const f of findings) expectedOutcomes[f.outcome] = (expectedOutcomes[f.outcome] ?? 0) + 1;
+    expect(perOutcome).toEqual(expectedOutcomes);
+    // the misleading pin, the same on every kernel: one row, the gup cell stale with the CLEAR behind it
+    const dontneed = /<tr data-kernels="([^"]*)"><th class="event" rowspan="1">MADV_DONTNEED, then a CPU write<\/th><td class="kernels">[^]*?<\/td><td class="cell (\w+)"><span class="badge \w+">\w+<\/span> <span class="detail">([^<]*)<\/span><div class="recs">([^<]*)<\/div>/.exec(html);
+    expect(dontneed?.slice(1)).toEqual(['6.1 6.12 7.2', 'stale', 'device read 0x11, the CPU reads 0x22', 'CLEAR [+0 B, +8 KiB)']);
+    // the read-only downgrade differs: 6.1 keeps the HMM object readable, 6.12 and 7.2 cannot
+    expect(html).toMatch(/<th class="event" rowspan="2">mprotect\(PROT_READ\), driver keeps read-only access <span class="badge differs">kernels differ<\/span>/);
 
-    const r = renderCanvases(written.html);
-    console.log(`two-kernel report: ${r.canvases.map((c) => `${c.id} ${c.coloured}`).join(', ')}; control ${r.control.coloured}; ${r.screenshot}`);
-    // the kernel-versus-kernel chart, then the suite's three plots on each kernel
-    const expected = ['k-0', ...DEFAULT_KERNELS.flatMap((_, si) => [0, 1, 2].map((pi) => `c-${si}-${pi}`))];
+    const r = renderCanvases(page.html);
+    console.log(`two-kernel report: ${r.canvases.map((c) => `${c.id} ${c.coloured}`).join(', ')}; control ${r.control.coloured}; sections ${r.sections.map((x) => `${x.id} y=${x.y.toFixed(0)} h=${x.h.toFixed(0)} coloured ${x.coloured}`).join(', ')}; ${r.screenshot}`);
+    // the suite's three plots on each kernel; the behaviour suites have none
+    const expected = DEFAULT_KERNELS.flatMap((_, si) => [0, 1, 2].map((pi) => `c-${si}-${pi}`));
     expect(r.rendered).toBe(expected.length);
     expect(r.canvases.map((c) => c.id)).toEqual(expected);
     expect(r.control.coloured).toBeLessThan(MIN_COLOURED);
@@ -187,5 +267,27 @@ describe('report of a two-kernel run', () => {
       expect(c.pixels, `${c.id} inside the screenshot`).toBeGreaterThan(0.9 * c.w * c.h);
       expect(c.coloured, `${c.id} coloured pixels`).toBeGreaterThanOrEqual(MIN_COLOURED);
     }
+    // every axis label Chart.js drew is readable: no exponent
+    expect(Object.keys(r.ticks).sort()).toEqual([...expected].sort());
+    for (const [id, t] of Object.entries(r.ticks)) {
+      expect(t.y.length, `${id} y ticks`).toBeGreaterThan(1);
+      for (const label of [...t.x, ...t.y]) expect(label, `${id} axis label`).not.toMatch(/e[+-]?\d/);
+    }
+    const section = (id: string): CanvasPixels => {
+      const x = r.sections.find((s) => s.id === id);
+      if (!x) throw new Error(`no section ${id} on the page`);
+      return x;
+    };
+    // the summary is the first thing on the page and fits in the first screen (1280x900),
+    // its verdict badges drawn; the matrix comes right after it
+    const summary = section('summary');
+    expect(r.sections[0].id).toBe('summary');
+    expect(summary.y + summary.h).toBeLessThan(900);
+    expect(summary.coloured).toBeGreaterThan(1000);
+    expect(r.sections[1].id).toBe('behaviour');
+    // the matrix is drawn: a coloured outcome badge per cell (each some hundred pixels)
+    const matrix = section('behaviour');
+    expect(matrix.pixels).toBeGreaterThan(0.9 * matrix.w * matrix.h);
+    expect(matrix.coloured).toBeGreaterThan(findings.length * 200);
   });
 });

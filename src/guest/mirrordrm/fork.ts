@@ -51,7 +51,7 @@ export async function forkCow(order: 'child-first' | 'parent-first') {
     const out = [];
     for (let i = 0; i < modes.length; i++) {
       const b = bufs[i];
-      const mine = records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - pages[i].addr), Number(x.end - pages[i].addr), x.pagesDropped, x.keptStale]);
+      const mine = records.filter((x) => x.handle === b.handle).map((x) => [x.event, Number(x.start - pages[i].addr), Number(x.end - pages[i].addr), x.pagesDropped, x.keptStale, x.blockable] as const);
       const device = (await b.read(0, 1))[0];
       out.push({
         mode: modes[i],

@@ -243,6 +243,21 @@ export async function softDirty(mode: MirrorMode, downgrade: boolean) {
   }
 }
 
+/** The byte the CPU reads at addr, or null when no VMA maps it (/proc/self/maps), so reading it would fault. */
+function cpuByteAt(addr: bigint): number | null {
+  const mapped = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').some((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) r/.exec(line);
+    return m !== null && BigInt('0x' + m[1]) <= addr && addr < BigInt('0x' + m[2]);
+  });
+  if (!mapped) return null;
+  const v = native.newView(addr, 1, false);
+  try {
+    return new Uint8Array(v.buffer)[0];
+  } finally {
+    native.releaseView(v.buffer, v.record);
+  }
+}
+
 /** mremap: move, shrink, and move with MREMAP_DONTUNMAP. */
 export async function mremapCases(mode: MirrorMode) {
   using dev = MockDrm.open();
@@ -267,7 +282,9 @@ export async function mremapCases(mode: MirrorMode) {
     const records = rel(dev.drainInvalidations().records, r.addr).filter((x) => x.handle === buf.handle);
     const after = await attempt(async () => Array.from(await buf.read(0, 1)));
     const tail = await attempt(async () => Array.from(await buf.read(3 * PAGE, 1)));
-    out[kind] = { records, after, tail };
+    // What the CPU reads at the object's pages 0 and 3 now (null: not mapped there), after the device reads
+    const cpu = { after: cpuByteAt(r.addr), tail: cpuByteAt(r.addr + BigInt(3 * PAGE)) };
+    out[kind] = { records, after, tail, cpu };
     buf.close();
     native.munmap(r.addr, r.length);
     if (movedLen) native.munmap(moved, movedLen);

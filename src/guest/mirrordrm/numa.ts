@@ -58,7 +58,7 @@ export async function numaHinting(mode: MirrorMode, timeoutMs: number) {
 export async function numaMigrate(mode: MirrorMode, backing: Backing = 'anon') {
   const { pageNodes, movePages, mbind } = await import('../../memory/numa.js');
   const online = fs.existsSync('/sys/devices/system/node/online') ? fs.readFileSync('/sys/devices/system/node/online', 'utf8').trim() : '';
-  if (online !== '0-1') return { available: false, reason: `NUMA nodes online: '${online || 'none (no CONFIG_NUMA?)'}', need 0-1` };
+  if (online !== '0-1') return { available: false as const, reason: `NUMA nodes online: '${online || 'none (no CONFIG_NUMA?)'}', need 0-1` };
   using dev = MockDrm.open();
   const huge = backing === 'thp' || backing === 'hugetlb-2M';
   const length = huge ? 2 * 1024 * 1024 : 8 * PAGE;
@@ -86,7 +86,9 @@ export async function numaMigrate(mode: MirrorMode, backing: Backing = 'anon') {
     dev.drainInvalidations();
     const moved = await attempt(() => movePages(pages, target));
     const afterMove = pageNodes(pages).status;
-    const moveRecords = rows(dev.drainInvalidations().records, addr);
+    const moveRaw = dev.drainInvalidations().records;
+    const moveRecords = rows(moveRaw, addr);
+    const moveBlockable = moveRaw.map((x) => x.blockable);
     const readMove = await attempt(async () => same(await buf.read(0, length)));
     const snapMove = buf.snapshot(0, Math.min(n, 8)).map(brief);
     const orderAfterMove = buf.snapshot(0, 1)[0].cpu.order;
@@ -96,7 +98,7 @@ export async function numaMigrate(mode: MirrorMode, backing: Backing = 'anon') {
     const mbindRecords = rows(dev.drainInvalidations().records, addr);
     const readMbind = await attempt(async () => same(await buf.read(0, length)));
     const cpuSame = same(bytes);
-    return { available: true, backing, before, target, moved, afterMove, moveRecords, readMove, snapMove, orderBefore, orderAfterMove, mbindTo, bound, afterMbind, mbindRecords, readMbind, cpuSame, stats: buf.stats() };
+    return { available: true as const, backing, before, target, moved, afterMove, moveRecords, moveBlockable, readMove, snapMove, orderBefore, orderAfterMove, mbindTo, bound, afterMbind, mbindRecords, readMbind, cpuSame, stats: buf.stats() };
   } finally {
     release();
   }
