@@ -54,6 +54,13 @@ describe.skipIf(!haveXmllint)('JUnit XML', () => {
       'write "quoted", comma {"note":"a \\"b\\", c","pipe":"x|y"}: median 120.5 us (min 100, p99 180, max 200; 3 rounds, n 40)',
     ]);
   });
+
+  it('behaviour findings in <system-out> after the measurements, one line each with their invalidations', () => {
+    expect(xpath(xml, `${suite('guest/mirrordrm@6.12')}/system-out`).split('\n').slice(1)).toEqual([
+      'MADV_DONTNEED | CPU write / gup: stale (device read 0x11, CPU reads 0x22); invalidations: CLEAR 0x0-0x200000 blockable',
+      'munmap / hmm: coherent (device read fails after the unmap); invalidations: none',
+    ]);
+  });
 });
 
 describe('KCIDB JSON', () => {
@@ -175,6 +182,11 @@ describe('Markdown', () => {
       ['write "quoted", comma', '{"note":"a \\"b\\", c","pipe":"x|y"}', 'us', '100', '120.5', '180', '200', '3'],
     ]);
     expect(md).toContain('Status: **incomplete** (guest stopped<br>after 3 of 5 steps); guest kernel 6.12.117+deb12-amd64 (TCG)');
+    // guest/behaviour's findings: one row per event and mode, with the invalidation records
+    expect(tableAfter('## guest/mirrordrm@6.12: mirrordrm', 'Event')).toEqual([
+      ['MADV_DONTNEED | CPU write', 'gup', '**stale**', 'device read 0x11,<br>CPU reads 0x22', 'CLEAR 0x0-0x200000 blockable'],
+      ['munmap', 'hmm', 'coherent', 'device read fails after the unmap', 'none'],
+    ]);
   });
 });
 

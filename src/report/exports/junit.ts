@@ -1,10 +1,11 @@
 // JUnit XML, the report format GitLab and GitHub render for test results: a
 // <testsuite> per suite and kernel, a <testcase> per check (failure and skip
 // with their reasons), the kernel release and how QEMU ran it as properties,
-// and the measurements as plain lines in <system-out>. A suite that failed
+// and the measurements (and guest/behaviour's findings) as plain lines in <system-out>. A suite that failed
 // or stopped early has one more testcase, "suite run", with the error.
 import type { Check, Results, SuiteResult } from '../results.js';
 import { accelOf, kernelRelease, paramsText, suiteName } from './common.js';
+import { recordText } from './markdown.js';
 
 /** Characters XML 1.0 cannot hold at all (control characters but tab, newline, return). */
 // eslint-disable-next-line no-control-regex
@@ -75,6 +76,8 @@ function suiteXml(r: Results, s: SuiteResult): { lines: string[]; counts: Counts
   const out = s.measurements.map(
     (m) => `${m.id} ${paramsText(m.params)}: median ${m.warm.median} ${m.unit} (min ${m.warm.min}, p99 ${m.warm.p99}, max ${m.warm.max}; ${m.roundMedians.length} rounds, n ${m.warm.n})`,
   );
+  const oneLine = (t: string) => t.replace(/\s*\n\s*/g, ' ');
+  for (const f of s.findings ?? []) out.push(oneLine(`${f.event} / ${f.mode}: ${f.outcome} (${f.detail}); invalidations: ${f.records.map(recordText).join('; ') || 'none'}`));
   // timestamp: the JUnit schema's form, ISO 8601 without a zone (the run's start, UTC).
   const lines = [
     `  <testsuite${attrs({ name, tests: counts.tests, failures: counts.failures, errors: counts.errors, skipped: counts.skipped, time: seconds(s.durationMs), timestamp: r.run.startedAt.replace(/Z$/, ''), hostname: r.machine.hostname })}>`,

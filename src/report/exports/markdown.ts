@@ -1,6 +1,6 @@
 // Markdown (GitHub-flavoured tables): per suite its status, a table of checks
 // and a table of measurements, for a CI job summary or a pull request comment.
-import type { Results, SuiteResult } from '../results.js';
+import type { FindingRecord, Results, SuiteResult } from '../results.js';
 import { accelOf, kernelRelease, paramsText, suiteName } from './common.js';
 
 /** A table cell: pipes escaped, line breaks as <br>, so that one value stays one cell. */
@@ -15,11 +15,24 @@ const table = (head: string[], rows: (string | number)[][]): string[] => [row(he
 
 const STATUS = { pass: 'pass', fail: '**FAIL**', skip: 'skip' } as const;
 
+/** An invalidation record in one line: "CLEAR 0x0-0x200000 blockable" (end -1: to the end of the address space). */
+export const recordText = (r: FindingRecord): string =>
+  `${r.event} 0x${r.start.toString(16)}-${r.end < 0 ? 'end' : `0x${r.end.toString(16)}`}${r.blockable ? ' blockable' : ' non-blockable'}`;
+
 function suiteSection(r: Results, s: SuiteResult): string[] {
   const lines = [`## ${mdCell(suiteName(s))}: ${mdCell(s.title)}`, ''];
   const where = s.environment === 'guest' ? `guest kernel ${kernelRelease(r, s)} (${accelOf(s)})` : `host kernel ${kernelRelease(r, s)}`;
   lines.push(`Status: ${s.status === 'complete' ? 'complete' : `**${s.status}**`}${s.reason ? ` (${mdCell(s.reason)})` : ''}; ${where}; ${(s.durationMs / 1000).toFixed(1)} s`, '');
   if (s.checks.length) lines.push(...table(['Check', 'Status', 'Reason'], s.checks.map((c) => [c.name, STATUS[c.status], c.reason ?? ''])), '');
+  // guest/behaviour: what each mirror mode saw after each CPU-side event, with the invalidation records behind it
+  if (s.findings?.length)
+    lines.push(
+      ...table(
+        ['Event', 'Mode', 'Outcome', 'Detail', 'Invalidations (range from the buffer start)'],
+        s.findings.map((f) => [f.event, f.mode, f.outcome === 'coherent' ? 'coherent' : `**${f.outcome}**`, f.detail, f.records.map(recordText).join('; ') || 'none']),
+      ),
+      '',
+    );
   if (s.measurements.length)
     lines.push(
       ...table(
