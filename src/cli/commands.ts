@@ -40,8 +40,9 @@ commands:
                             LAVA job definitions (kernel x suite) with the kernel,
                             initramfs and a qemu device file for lava-run (docs/lava.md)
   merge A.json B.json ... --out DIR [--name A.json=LABEL]...
-                            several runs' results in one results.json
-                            and report, each run's suites labelled, ratios between runs
+                            several runs' results (results.json files, LAVA job
+                            logs) in one results.json and report, each run's
+                            suites labelled, ratios between runs
   repl                      a Node REPL with the library loaded as \`ml\`
   help                      this text
 

@@ -5,17 +5,22 @@
 //
 //   node /mirrorlab/dist/guest/standalone-main.js [--lava] SUITE
 //
-// Prints one "mirrorlab-case:" line per case; with --lava it also records
+// Prints the guest's machine information ("mirrorlab-machine:"), then one
+// "mirrorlab-case:" line per case, each measured case's samples and their
+// statistics on a "mirrorlab-samples:" line before it; with --lava it also records
 // each case with lava-test-case (on PATH in a LAVA test shell).
 import { spawnSync } from 'node:child_process';
 import { MIRROR_MODES, type MirrorMode } from '../mirror/types.js';
+import { machineInfo } from '../report/machine.js';
+import { summarize } from '../stats/summary.js';
 import { PAGE } from './common.js';
-import { STANDALONE_SUITES, formatCaseLine, lavaCaseName, type CaseLine } from './standalone-suites.js';
+import { STANDALONE_SUITES, formatCaseLine, formatMachineLine, formatSamplesLine, lavaCaseName, type CaseLine } from './standalone-suites.js';
 
-/** A case's verdict: the problems found (none: pass), or a measurement. */
+/** A case's verdict: the problems found (none: pass), or a measurement and the samples it summarizes. */
 interface Verdict {
   problems: string[];
   measurement?: number;
+  samples?: number[];
 }
 
 type Check = () => Promise<Verdict>;
@@ -105,7 +110,7 @@ async function mirrordrmChecks(): Promise<Record<string, Check>> {
       const s = (await registration())[mode] ?? [];
       const m = median(s);
       if (s.length !== 5 || !(m > 0)) return { problems: [`samples ${JSON.stringify(s)}`] };
-      return { problems: [], measurement: Math.round(m * 10) / 10 };
+      return { problems: [], measurement: Math.round(m * 10) / 10, samples: s };
     };
   }
   return checks;
@@ -126,7 +131,7 @@ export async function runStandaloneSuite(name: string, report: (c: CaseLine) => 
       const v = await checks[id]();
       for (const p of v.problems) console.error(`mirrorlab-case ${id}: ${p}`);
       line = { id, result: v.problems.length ? 'fail' : 'pass' };
-      if (v.measurement !== undefined) Object.assign(line, { measurement: v.measurement, units: suite.units[id] });
+      if (v.measurement !== undefined) Object.assign(line, { measurement: v.measurement, units: suite.units[id], ...(v.samples ? { samples: v.samples } : {}) });
     } catch (e) {
       console.error(`mirrorlab-case ${id}: ${(e as Error).stack ?? String(e)}`);
       line = { id, result: 'fail' };
@@ -145,7 +150,13 @@ export async function standaloneMain(argv: string[]): Promise<number> {
     console.error(`usage: standalone-main.js [--lava] SUITE (suites: ${Object.keys(STANDALONE_SUITES).join(', ')})`);
     return 2;
   }
+  // What the machine is, measured here in the guest: the LAVA log holds nothing else about it.
+  console.log(formatMachineLine(machineInfo()));
   const results = await runStandaloneSuite(args[0], (c) => {
+    if (c.samples) {
+      const st = summarize(c.samples);
+      console.log(formatSamplesLine({ id: c.id, units: c.units!, n: st.n, min: st.min, median: st.median, p99: st.p99, max: st.max, samples: c.samples }));
+    }
     console.log(formatCaseLine(c));
     if (!lava) return;
     const extra = c.measurement !== undefined ? ['--measurement', String(c.measurement), '--units', c.units!] : [];

@@ -54,7 +54,17 @@ export function lavaTestCases(log: LavaLogLine[]): LavaTestCase[] {
   return out;
 }
 
+/**
+ * A console line as the guest printed it. The dispatcher's ShellLogger
+ * (lava_dispatcher/shell.py) writes every '"' of the console as '\"' (and
+ * drops '\r' and ESC); it escapes nothing else, so every '\"' in a record
+ * was a '"' on the console.
+ */
+export function unescapeTarget(msg: string): string {
+  return msg.replace(/\\"/g, '"');
+}
+
 /** What the guest printed on the console ("target" records), line by line. */
 export function lavaTargetText(log: LavaLogLine[]): string {
-  return log.filter((l) => l.lvl === 'target' && typeof l.msg === 'string').map((l) => l.msg as string).join('\n');
+  return log.filter((l) => l.lvl === 'target' && typeof l.msg === 'string').map((l) => unescapeTarget(l.msg as string)).join('\n');
 }

@@ -1,6 +1,9 @@
 // mirrorlab merge A.json B.json ... --out DIR [--name A.json=LABEL]...
+// Each input is a results.json or the log of a LAVA job written by `mirrorlab lava`
+// (told apart by content: src/lava/results.ts converts the log).
 import fs from 'node:fs';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
+import { lavaResults, looksLikeLavaLog } from '../lava/results.js';
 import { mergeResults, type MergeInput } from './merge.js';
 import type { Results } from './results.js';
 import { validateResults } from './validate.js';
@@ -9,13 +12,13 @@ import { writeRun } from './write.js';
 export const mergeSpec = {
   name: 'merge',
   summary:
-    "One results.json, results.ktap and report.html in DIR with the suites of every run, each labelled (default: the run's host name, or run1, run2, ... where host names repeat), and the ratio between runs of every measurement they share.",
+    "One results.json, results.ktap and report.html in DIR with the suites of every run, each labelled (default: the run's host name, or run1, run2, ... where host names repeat), and the ratio between runs of every measurement they share. A run is a results.json or a LAVA job log (lava-run's stderr or lava-server's output.yaml) of a job written by mirrorlab lava.",
   positionals: { names: 'A.json B.json ...', min: 2, max: Infinity },
   options: {
     out: { type: 'string', arg: 'DIR', help: 'where the merged run goes (required)' },
     name: { type: 'string', multiple: true, arg: 'FILE=LABEL', help: 'the label of one input file' },
   },
-  notes: 'exit status: 0 written, 1 an input unreadable, invalid or already merged, 2 a usage error.',
+  notes: 'exit status: 0 written, 1 an input unreadable, invalid, already merged or a LAVA log that is not one of our jobs, 2 a usage error.',
 } as const satisfies CommandSpec;
 
 export interface MergeArgs {
@@ -39,15 +42,28 @@ export function parseMergeArgs(argv: string[]): MergeArgs {
   return { files, out: values.out, names };
 }
 
-/** Reads and checks one results file; a message naming the file when it is not one. */
+/** Reads and checks one results file or LAVA job log; a message naming the file when it is neither. */
 function readResults(file: string): Results {
-  let data: unknown;
+  let text: string;
   try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     // a missing input is a usage error, as for compare, validate and export
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError('merge', `no such file: ${file}`);
     throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  if (looksLikeLavaLog(text)) {
+    try {
+      return lavaResults(text);
+    } catch (e) {
+      throw new Error(`${file} (a LAVA job log): ${(e as Error).message}`);
+    }
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: neither a results file nor a LAVA job log (${(e as Error).message})`);
   }
   const problems = validateResults(data);
   if (problems.length) throw new Error(`${file} is not a valid results file:\n  ${problems.slice(0, 10).join('\n  ')}`);

@@ -3,16 +3,21 @@
 // the initramfs (appending its test overlay to the cpio), boots it with its
 // qemu method, waits for our console shell and runs the standalone mirrordrm
 // suite from the inline test definition. The test then reads what LAVA
-// recorded and holds it against what the suite printed in the guest.
-import { execFileSync, spawn } from 'node:child_process';
+// recorded and holds it against what the suite printed in the guest; then
+// converts the log into a results file (src/lava/results.ts) and merges it,
+// through the CLI, with an earlier job's log (test/fixtures/lava/).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STANDALONE_SUITES, lavaCaseName, parseCaseLines } from '../../src/guest/standalone-suites.js';
+import { STANDALONE_SUITES, lavaCaseName, parseCaseLines, parseMachineLines, parseSamplesLines } from '../../src/guest/standalone-suites.js';
 import { lavaTargetText, lavaTestCases, parseLavaLog } from '../../src/lava/log.js';
+import { lavaResults } from '../../src/lava/results.js';
 import { repoRoot } from '../../src/paths.js';
-import { findOnPath, guestUnavailableReason, kernelSeries } from '../../src/vm/kernels.js';
+import type { Results } from '../../src/report/results.js';
+import { validateResults } from '../../src/report/validate.js';
+import { findOnPath, guestUnavailableReason, kernelInfo, kernelSeries } from '../../src/vm/kernels.js';
 import { caseOf } from './cases.js';
 import { ensureGuestBuild } from './helpers.js';
 
@@ -77,6 +82,56 @@ describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`,
         }
       }
       expect(ours.filter((c) => c.measurement !== undefined).map((c) => c.case)).toEqual(['registration_gup', 'registration_gup-longterm', 'registration_gup-get', 'registration_hmm']);
+
+      // The log as a results file: the guest's machine line, the suite on
+      // this kernel under TCG, each case a check, each measurement its samples.
+      const text = lavaTargetText(log);
+      const machineLines = parseMachineLines(text);
+      expect(machineLines).toHaveLength(1);
+      const results = lavaResults(r.stderr);
+      expect(validateResults(results)).toEqual([]);
+      expect(results.machine).toEqual(machineLines[0]);
+      expect(results.machine).toMatchObject({ hostname: 'mirrorlab-guest', cores: 2, kernelRelease: kernelInfo(KERNEL).release, virtualization: { hypervisor: true } });
+      // -m 2048, less what the kernel keeps for itself
+      expect(results.machine.memoryBytes).toBeGreaterThan(1536 * 2 ** 20);
+      expect(results.machine.memoryBytes).toBeLessThanOrEqual(2048 * 2 ** 20);
+      const suite = results.suites[0];
+      expect(results.suites).toHaveLength(1);
+      expect(suite).toMatchObject({ id: `lava/${SUITE}`, kernel: KERNEL, guest: { release: kernelInfo(KERNEL).release, accel: 'tcg' }, status: 'complete' });
+      expect(suite.checks).toEqual(reported.map((c) => ({ name: c.id, status: c.result })));
+      const samples = parseSamplesLines(text);
+      const measured = reported.filter((c) => c.measurement !== undefined);
+      expect(samples.map((s) => s.id)).toEqual(measured.map((c) => c.id));
+      expect(suite.measurements.map((m) => m.id)).toEqual(measured.map((c) => c.id));
+      for (const [i, m] of suite.measurements.entries()) {
+        expect(m.samples, m.id).toEqual(samples[i].samples);
+        expect(m.warm, m.id).toMatchObject({ n: 5, min: samples[i].min, median: samples[i].median, p99: samples[i].p99, max: samples[i].max });
+        expect(Math.round(m.warm.median * 10) / 10, m.id).toBe(measured[i].measurement);
+        expect(m.unit, m.id).toBe('ns/page');
+      }
+
+      // ... merged through the CLI with an earlier job (the checked-in log): both labelled, a / b of the medians they share.
+      const logFile = path.join(dir, 'lava-run.txt');
+      fs.writeFileSync(logFile, r.stderr);
+      const earlier = path.join(repoRoot, 'test/fixtures/lava/mirrordrm-6.12.lava-run.txt');
+      const merged = path.join(dir, 'merged');
+      const m = spawnSync(process.execPath, [cli, 'merge', logFile, earlier, '--out', merged, '--name', `${logFile}=now`, '--name', `${earlier}=earlier`], { encoding: 'utf8' });
+      expect(m.stderr).toBe('');
+      expect(m.status).toBe(0);
+      const mr = JSON.parse(fs.readFileSync(path.join(merged, 'results.json'), 'utf8')) as Results;
+      expect(validateResults(mr)).toEqual([]);
+      expect(mr.suites.map((s) => [s.label, s.id, s.kernel])).toEqual([
+        ['now', `lava/${SUITE}`, KERNEL],
+        ['earlier', `lava/${SUITE}`, '6.12'],
+      ]);
+      const before = lavaResults(fs.readFileSync(earlier, 'utf8')).suites[0].measurements;
+      // the earlier job ran on 6.12: the same suite and kernel only there
+      const shared = KERNEL === '6.12' ? suite.measurements : [];
+      expect(mr.machineComparisons!.map((c) => [c.measurement, c.a, c.b])).toEqual(shared.map((x) => [x.id, 'now', 'earlier']));
+      for (const c of mr.machineComparisons!) {
+        const now = suite.measurements.find((x) => x.id === c.measurement)!;
+        expect(c.ratio.median, c.measurement).toBeCloseTo(now.warm.median / before.find((x) => x.id === c.measurement)!.warm.median, 12);
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
