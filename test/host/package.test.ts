@@ -107,7 +107,7 @@ describe('npm pack, installed into an empty directory', () => {
 
     const cmp = await ml('compare', path.join(out, 'results.json'), path.join(out, 'results.json'));
     expect(cmp.status, cmp.stderr).toBe(0);
-    expect(cmp.stdout).toMatch(/host\/faults\/fault\/4k/);
+    expect(cmp.stdout).toMatch(/host\/faults\/fault\/4K\/mirrorlab/);
     expect(cmp.stdout).toMatch(/0 slower, 0 faster beyond noise/);
   }, 1_200_000);
 });
