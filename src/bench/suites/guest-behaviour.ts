@@ -203,8 +203,10 @@ export const guestBehaviourSuite: Suite = {
     await withGuest(ctx, { kernel, iomemMiB: 0, hugepages1G: 0, hugepages2M: 8 }, async (vm) => {
       await vm.loadModule('mirrordrm');
       // NUMA balancing (two nodes) adds PROTECTION_VMA records in the
-      // background; the scenarios' records must be theirs alone.
+      // background, and khugepaged may collapse a split range; the scenarios'
+      // records must be theirs alone.
       await vm.call(GUEST, 'setNumaBalancing', 0);
+      await vm.call(GUEST, 'khugepagedScanSleep', 24 * 3600 * 1000);
       for (const event of behaviourEvents(ctx.quick)) {
         if (ctx.signal.aborted) return;
         const found = await event.run(vm, BEHAVIOUR_MODES);

@@ -9,5 +9,5 @@ export * from './reclaim-writeback.js';
 export * from './races.js';
 export * from './twopass.js';
 export * from './svm.js';
-export { kernelRelease, installFile } from '../system.js';
+export { kernelRelease, installFile, khugepagedScanSleep } from '../system.js';
 export type { Backing } from '../common.js';
