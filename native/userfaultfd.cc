@@ -1,5 +1,6 @@
 // userfaultfd(2): creation (syscall or /dev/userfaultfd), the UFFDIO_* ioctls,
-// reading messages, and two readers that run on their own threads:
+// reading messages, a poller on the main thread's event loop that reads the
+// messages there (no thread), and two readers that run on their own threads:
 //
 //  - a delivery thread that polls the uffd and hands every message to a
 //    JavaScript callback through a thread-safe function (not the libuv pool);
@@ -26,6 +27,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <uv.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -516,6 +518,202 @@ Napi::Value DeliveryRef(const Napi::CallbackInfo &info)
 	return info.Env().Undefined();
 }
 
+// ---- delivery on the main thread's event loop
+
+// A uv_poll_t on the uffd in the environment's own loop. When the uffd is
+// readable, the main thread reads every queued message (one read(), up to the
+// buffer's capacity) into a buffer shared with JavaScript and calls back once
+// for the batch; JavaScript decodes the messages. Compared with the delivery
+// thread this saves a thread wakeup and the thread-safe-function hop (an
+// eventfd write and a second wakeup of the loop) on every fault. The price:
+// messages are read only while the main thread is back in its event loop, so
+// a main thread that blocks on its own uffd (touching a registered page, or
+// madvise/munmap/mremap/fork with a non-cooperative event enabled, which wait
+// until their message is read) never returns. The delivery thread is for that.
+//
+// Buffer layout: u64 readNs (CLOCK_MONOTONIC at the read), then the struct
+// uffd_msg as the kernel wrote them (32 bytes each).
+constexpr size_t POLL_HEADER = 8;
+
+struct Poller {
+	uv_poll_t handle;
+	napi_env env = nullptr;
+	int fd = -1;
+	Napi::FunctionReference callback;
+	Napi::Reference<Napi::ArrayBuffer> buffer;
+	napi_async_context context = nullptr;
+	napi_async_cleanup_hook_handle hook = nullptr;
+	uint8_t *data = nullptr;
+	size_t max = 0;		// messages the buffer holds
+	bool started = false;	// uv_poll_init succeeded: the handle must be closed
+	bool stopped = false;	// Stop() ran
+	bool closed = false;	// the handle's close callback ran (or it never opened)
+	bool finalized = false;	// the JavaScript handle was collected
+
+	static void OnClose(uv_handle_t *h)
+	{
+		auto *p = static_cast<Poller *>(h->data);
+		p->Closed();
+	}
+
+	void Closed()
+	{
+		closed = true;
+		if (hook) {
+			napi_remove_async_cleanup_hook(hook);
+			hook = nullptr;
+		}
+		if (finalized)
+			delete this;
+	}
+
+	// Main thread only. Idempotent. Messages already read were handed over
+	// in the batch that read them; the rest stay queued in the kernel.
+	void Stop()
+	{
+		if (stopped)
+			return;
+		stopped = true;
+		callback.Reset();
+		buffer.Reset();
+		if (context) {
+			napi_async_destroy(env, context);
+			context = nullptr;
+		}
+		if (started) {
+			// uv_close takes the fd out of the loop's epoll set now; only
+			// the callback waits for the next loop iteration.
+			uv_close(reinterpret_cast<uv_handle_t *>(&handle), OnClose);
+		} else {
+			Closed();
+		}
+	}
+
+	static void AsyncCleanup(napi_async_cleanup_hook_handle, void *arg)
+	{
+		static_cast<Poller *>(arg)->Stop();
+	}
+
+	// Call back (err, count) in a callback scope: microtasks (promises the
+	// handler resolved) run before the loop moves on. An exception from the
+	// handler becomes an uncaught exception, as from any I/O callback.
+	void Call(napi_value err, size_t count)
+	{
+		Napi::Env e(env);
+		try {
+			callback.MakeCallback(e.Global(), {err, Napi::Number::New(e, (double)count)}, context);
+		} catch (const Napi::Error &x) {
+			napi_fatal_exception(env, x.Value());
+		}
+	}
+
+	void Fail(int err, const char *syscall)
+	{
+		Napi::Env e(env);
+		Napi::Value v = SyscallError(e, err, syscall, {{"fd", (uint64_t)fd}}).Value();
+		Call(v, 0);
+		Stop();
+	}
+
+	static void OnReadable(uv_poll_t *h, int status, int)
+	{
+		auto *p = static_cast<Poller *>(h->data);
+		if (p->stopped)
+			return;
+		Napi::HandleScope scope(Napi::Env(p->env));
+		ssize_t n = read(p->fd, p->data + POLL_HEADER, p->max * sizeof(struct uffd_msg));
+		if (n < 0) {
+			int err = errno;
+			if (err == EAGAIN || err == EINTR) {
+				// Nothing queued (a wakeup that another reader served).
+				// A poll error with nothing to read is libuv's to report.
+				if (status < 0)
+					p->Fail(-status, "uv_poll");
+				return;
+			}
+			// An uninitialized uffd polls POLLERR and reads EINVAL.
+			p->Fail(err, "read(userfaultfd)");
+			return;
+		}
+		if (n == 0) {
+			// A uffd never reads 0 bytes; stop rather than spin on it.
+			p->Fail(EIO, "read(userfaultfd)");
+			return;
+		}
+		uint64_t now = NowNs();
+		memcpy(p->data, &now, sizeof(now));
+		p->Call(Napi::Env(p->env).Null(), (size_t)n / sizeof(struct uffd_msg));
+	}
+};
+
+void FinalizePoller(Napi::Env, Poller *p)
+{
+	p->Stop();
+	p->finalized = true;
+	if (p->closed)
+		delete p;
+}
+
+// pollStart(fd, buffer: ArrayBuffer, callback(err, count)) -> handle. The
+// buffer holds POLL_HEADER bytes and then at least one uffd_msg; each batch
+// is written there before the callback, which must decode it before returning.
+Napi::Value PollStart(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	if (!info[1].IsArrayBuffer())
+		throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
+	Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
+	if (ab.ByteLength() < POLL_HEADER + sizeof(struct uffd_msg))
+		throw Napi::RangeError::New(env, "buffer must hold a header and at least one message");
+	if (!info[2].IsFunction())
+		throw Napi::TypeError::New(env, "callback must be a function");
+	uv_loop_t *loop = nullptr;
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+		throw Napi::Error::New(env, "no event loop");
+
+	auto *p = new Poller();
+	p->env = env;
+	p->fd = fd;
+	p->data = static_cast<uint8_t *>(ab.Data());
+	p->max = (ab.ByteLength() - POLL_HEADER) / sizeof(struct uffd_msg);
+	p->handle.data = p;
+	int rc = uv_poll_init(loop, &p->handle, fd);
+	if (rc == 0) {
+		p->started = true;
+		rc = uv_poll_start(&p->handle, UV_READABLE, Poller::OnReadable);
+	}
+	if (rc != 0) {
+		p->finalized = true;	// nothing in JavaScript refers to it
+		p->Stop();		// frees it, now or once the handle has closed
+		ThrowSyscallError(env, -rc, rc == UV_EEXIST ? "uv_poll_init" : "uv_poll_start", {{"fd", (uint64_t)fd}});
+	}
+	p->callback = Napi::Persistent(info[2].As<Napi::Function>());
+	p->buffer = Napi::Persistent(ab);
+	napi_async_init(env, nullptr, Napi::String::New(env, "mirrorlab.userfaultfd.poll"), &p->context);
+	napi_add_async_cleanup_hook(env, Poller::AsyncCleanup, p, &p->hook);
+	return Napi::External<Poller>::New(env, p, FinalizePoller);
+}
+
+Napi::Value PollStop(const Napi::CallbackInfo &info)
+{
+	info[0].As<Napi::External<Poller>>().Data()->Stop();
+	return info.Env().Undefined();
+}
+
+// pollRef(handle, ref): whether polling keeps the event loop alive.
+Napi::Value PollRef(const Napi::CallbackInfo &info)
+{
+	Poller *p = info[0].As<Napi::External<Poller>>().Data();
+	if (!p->stopped) {
+		if (info[1].ToBoolean())
+			uv_ref(reinterpret_cast<uv_handle_t *>(&p->handle));
+		else
+			uv_unref(reinterpret_cast<uv_handle_t *>(&p->handle));
+	}
+	return info.Env().Undefined();
+}
+
 // ---- native fault server
 
 enum MissingPolicy { POLICY_COPY = 0, POLICY_ZEROPAGE = 1 };
@@ -782,6 +980,9 @@ void InitUserfaultfd(Napi::Env env, Napi::Object exports)
 	exports.Set("uffdRead", Napi::Function::New(env, UffdRead, "uffdRead"));
 	exports.Set("uffdDeliveryStart", Napi::Function::New(env, DeliveryStart, "uffdDeliveryStart"));
 	exports.Set("uffdDeliveryRef", Napi::Function::New(env, DeliveryRef, "uffdDeliveryRef"));
+	exports.Set("uffdPollStart", Napi::Function::New(env, PollStart, "uffdPollStart"));
+	exports.Set("uffdPollStop", Napi::Function::New(env, PollStop, "uffdPollStop"));
+	exports.Set("uffdPollRef", Napi::Function::New(env, PollRef, "uffdPollRef"));
 	exports.Set("uffdReaderStop", Napi::Function::New(env, ReaderStop, "uffdReaderStop"));
 	exports.Set("uffdServerStart", Napi::Function::New(env, ServerStart, "uffdServerStart"));
 	exports.Set("uffdServerStats", Napi::Function::New(env, ServerStats, "uffdServerStats"));
@@ -809,6 +1010,8 @@ void InitUserfaultfd(Napi::Env env, Napi::Object exports)
 	C(UFFD_EVENT_UNMAP);
 	C(UFFD_PAGEFAULT_FLAG_WRITE); C(UFFD_PAGEFAULT_FLAG_WP); C(UFFD_PAGEFAULT_FLAG_MINOR);
 	C(POLICY_COPY); C(POLICY_ZEROPAGE);
+	c.Set("POLL_HEADER", Napi::Number::New(env, (double)POLL_HEADER));
+	c.Set("UFFD_MSG_SIZE", Napi::Number::New(env, (double)sizeof(struct uffd_msg)));
 #undef C
 	exports.Set("uffdConstants", c);
 }

@@ -26,12 +26,15 @@ export type Fd = bigint | number;
 declare const viewRecord: unique symbol;
 declare const uffdDelivery: unique symbol;
 declare const uffdServer: unique symbol;
+declare const uffdPoll: unique symbol;
 /** The ViewRecord of a view (newView), shared with the buffer's finalizer. */
 export interface ViewRecord { readonly [viewRecord]: true }
 /** A running uffd delivery thread (uffdDeliveryStart). */
 export interface UffdDeliveryHandle { readonly [uffdDelivery]: true }
 /** A running native fault server (uffdServerStart). */
 export interface UffdServerHandle { readonly [uffdServer]: true }
+/** A uffd polled on the main thread's event loop (uffdPollStart). */
+export interface UffdPollHandle { readonly [uffdPoll]: true }
 
 // ---------------------------------------------------------------- mm.cc
 
@@ -196,7 +199,7 @@ export type UffdConstantName =
   | 'UFFDIO_WRITEPROTECT_MODE_WP' | 'UFFDIO_WRITEPROTECT_MODE_DONTWAKE'
   | 'UFFDIO_CONTINUE_MODE_DONTWAKE' | 'UFFDIO_CONTINUE_MODE_WP'
   | 'UFFDIO_MOVE_MODE_DONTWAKE' | 'UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES'
-  | 'UFFDIO_POISON_MODE_DONTWAKE'
+  | 'UFFDIO_POISON_MODE_DONTWAKE' | 'POLL_HEADER' | 'UFFD_MSG_SIZE'
   | 'UFFD_EVENT_PAGEFAULT' | 'UFFD_EVENT_FORK' | 'UFFD_EVENT_REMAP' | 'UFFD_EVENT_REMOVE'
   | 'UFFD_EVENT_UNMAP'
   | 'UFFD_PAGEFAULT_FLAG_WRITE' | 'UFFD_PAGEFAULT_FLAG_WP' | 'UFFD_PAGEFAULT_FLAG_MINOR'
@@ -281,6 +284,15 @@ export interface UserfaultfdNative {
   uffdDeliveryStart(fd: Fd, callback: (err: SyscallError | null, message: UffdMessage | null) => void): UffdDeliveryHandle;
   uffdDeliveryRef(handle: UffdDeliveryHandle, ref: boolean): void;
   uffdReaderStop(handle: UffdDeliveryHandle | UffdServerHandle): void;
+  /**
+   * Poll the uffd on the main thread's event loop: each time it is readable,
+   * one read() fills `buffer` (u64 readNs at 0, then struct uffd_msg from
+   * POLL_HEADER, 32 bytes each) and the callback gets the message count. After
+   * an error (count 0) polling has stopped.
+   */
+  uffdPollStart(fd: Fd, buffer: ArrayBuffer, callback: (err: SyscallError | null, count: number) => void): UffdPollHandle;
+  uffdPollStop(handle: UffdPollHandle): void;
+  uffdPollRef(handle: UffdPollHandle, ref: boolean): void;
   uffdServerStart(fd: Fd, config: UffdServerConfig): UffdServerHandle;
   uffdServerStats(handle: UffdServerHandle): FaultServerCounters;
   uffdServerStop(handle: UffdServerHandle): UffdServerSamples;

@@ -1,23 +1,26 @@
 // The userfaultfd round trip, native against JavaScript, in one run:
 //
-//   native: fault -> fault-server thread reads the message -> UFFDIO_COPY -> resume
-//   js:     fault -> delivery thread reads it -> thread-safe function -> event in
-//           JavaScript -> UFFDIO_COPY from JavaScript -> resume
+//   native:    fault -> fault-server thread reads the message -> UFFDIO_COPY -> resume
+//   js:        fault -> the main thread's event loop wakes on the uffd, reads the
+//              message ('poll' delivery) -> event in JavaScript -> UFFDIO_COPY
+//              from JavaScript -> resume
+//   js-thread: fault -> delivery thread reads it -> thread-safe function -> event
+//              in JavaScript -> UFFDIO_COPY from JavaScript -> resume ('thread')
 //
 // Each sample is the time an accessor thread spends on one load from a missing
 // page (CLOCK_MONOTONIC around the access: the whole round trip as the
 // faulting thread sees it). Every run touches `pages` fresh pages, one byte
 // each; the first run of each side (new mapping, new page tables, cold
 // caches) is reported apart from the warm repetitions, which reuse the
-// mapping after MADV_DONTNEED. Native and JavaScript runs alternate so drift
-// on a shared host hits both alike.
+// mapping after MADV_DONTNEED. The three sides take turns going first so
+// drift on a shared host hits them alike.
 //
 // The breakdown splits each warm round trip at the moments both sides can
 // stamp with the same clock: the access starts (accessor thread), the reader
-// thread has the message (fault server or delivery thread), JavaScript runs
+// has the message (fault server, event loop or delivery thread), JavaScript runs
 // the handler, the COPY returns, the access returns. The native breakdown
 // comes from the measured runs themselves (the server stamps cost nothing
-// visible); the JavaScript one from extra runs whose handler reads the clock
+// visible); the JavaScript ones from extra runs whose handler reads the clock
 // twice, kept out of the figures above.
 import os from 'node:os';
 import { native } from '../addon.js';
@@ -57,9 +60,9 @@ export interface RoundTripSide {
  * thread often finishes its access before the resolver sees COPY return.
  */
 export interface RoundTripBreakdown {
-  /** Access start -> the reader thread has the message (fault entry, reader wakeup, read()). */
+  /** Access start -> the reader has the message (fault entry, reader wakeup, read()). */
   toReader: Summary;
-  /** JavaScript only: reader has it -> the handler runs (thread-safe function, event loop, event object). */
+  /** JavaScript only: reader has it -> the handler runs (decoding, event object; 'thread': the thread-safe function hop). */
   toJs?: Summary;
   /** Resolver starts (server: right after the read; JS: handler entry) -> the access returns. */
   toResume: Summary;
@@ -73,12 +76,18 @@ export interface RoundTripResult {
   pages: number;
   warmRuns: number;
   native: RoundTripSide;
+  /** JavaScript handler, 'poll' delivery (the default). */
   js: RoundTripSide;
+  /** JavaScript handler, 'thread' delivery. */
+  jsThread: RoundTripSide;
   /** js / native on the warm medians (lo..hi from the extremes). */
   warmRatio: { median: number; lo: number; hi: number };
   /** js / native on the per-run medians: median of per-run ratios, with min and max. */
   warmRunRatio: Summary;
-  breakdown: { native: RoundTripBreakdown; js: RoundTripBreakdown };
+  /** jsThread / native, the same two ways. */
+  threadWarmRatio: { median: number; lo: number; hi: number };
+  threadWarmRunRatio: Summary;
+  breakdown: { native: RoundTripBreakdown; js: RoundTripBreakdown; jsThread: RoundTripBreakdown };
 }
 
 interface Side {
@@ -164,91 +173,110 @@ export async function measureUffdRoundTrip(opts: RoundTripOptions = {}): Promise
 
   const nat: Side = { m: mapAnon(), runs: [], service: [] };
   const natParts = newParts();
-  const jsParts = newParts();
-  const js: Side = { m: mapAnon(), runs: [], service: [] };
   const un = Userfaultfd.open();
-  const uj = Userfaultfd.open();
+  // One uffd per JavaScript delivery, each with its own mapping and handler.
+  const jsSides = (['poll', 'thread'] as const).map((delivery) => ({
+    delivery,
+    side: { m: mapAnon(), runs: [], service: [] } as Side,
+    parts: newParts(),
+    uffd: Userfaultfd.open({ delivery }),
+    stamps: null as Stamp[] | null,
+  }));
   try {
     un.register(nat.m, 'missing');
-    uj.register(js.m, 'missing');
-    let stamps: Stamp[] | null = null;
-    const onFault = (f: PageFault) => {
-      if (stamps) {
-        const js = monotonicNs();
-        f.copy(pattern);
-        const done = monotonicNs();
-        stamps.push([Number(f.address), Number(f.readNs), Number(js), Number(done)]);
-      } else {
-        f.copy(pattern);
-      }
-    };
-    uj.on('pagefault', onFault);
+    for (const j of jsSides) {
+      j.uffd.register(j.side.m, 'missing');
+      j.uffd.on('pagefault', (f: PageFault) => {
+        if (j.stamps) {
+          const start = monotonicNs();
+          f.copy(pattern);
+          const done = monotonicNs();
+          j.stamps.push([Number(f.address), Number(f.readNs), Number(start), Number(done)]);
+        } else {
+          f.copy(pattern);
+        }
+      });
+    }
 
     const check = (bytes: Uint8Array | undefined, side: string) => {
       for (let i = 0; i < pages; i++)
         if (bytes![i] !== pattern[0]) throw new Error(`${side} round trip: page ${i} read ${bytes![i]}, expected ${pattern[0]}`);
     };
 
+    const runNative = async (run: number) => {
+      const server = un.serve({ pattern, pageSize: page });
+      let r;
+      try {
+        r = await threadRead(nat.m, { stride: page, width: 1 });
+      } finally {
+        const s = server.stop();
+        nat.service.push(s.serviceNs);
+        if (run > 0 && r) {
+          const st: Stamp[] = [];
+          for (let i = 0; i < s.serviceNs.length; i++) st.push([s.address[i], s.readAtNs[i], s.readAtNs[i], s.readAtNs[i] + s.serviceNs[i]]);
+          split(natParts, r, nat.m.address, page, st, false);
+        }
+      }
+      check(r.bytes, 'native');
+      nat.runs.push(r.latencyNs);
+    };
+    const runJs = async (j: (typeof jsSides)[number]) => {
+      const r = await threadRead(j.side.m, { stride: page, width: 1 });
+      check(r.bytes, `js (${j.delivery})`);
+      j.side.runs.push(r.latencyNs);
+    };
+
+    // Rotate which side goes first: native, poll, thread; then poll, thread, native; ...
+    const turns = [() => runNative, () => runJs.bind(null, jsSides[0]), () => runJs.bind(null, jsSides[1])];
     for (let run = 0; run <= warmRuns; run++) {
       if (run > 0) {
         native.madvise(nat.m.address, length, M.MADV_DONTNEED);
-        native.madvise(js.m.address, length, M.MADV_DONTNEED);
+        for (const j of jsSides) native.madvise(j.side.m.address, length, M.MADV_DONTNEED);
       }
-      const order = run % 2 === 0 ? ['native', 'js'] : ['js', 'native'];
-      for (const which of order) {
-        if (which === 'native') {
-          const server = un.serve({ pattern, pageSize: page });
-          let r;
-          try {
-            r = await threadRead(nat.m, { stride: page, width: 1 });
-          } finally {
-            const s = server.stop();
-            nat.service.push(s.serviceNs);
-            if (run > 0 && r) {
-              const st: Stamp[] = [];
-              for (let i = 0; i < s.serviceNs.length; i++) st.push([s.address[i], s.readAtNs[i], s.readAtNs[i], s.readAtNs[i] + s.serviceNs[i]]);
-              split(natParts, r, nat.m.address, page, st, false);
-            }
-          }
-          check(r.bytes, 'native');
-          nat.runs.push(r.latencyNs);
-        } else {
-          const r = await threadRead(js.m, { stride: page, width: 1 });
-          check(r.bytes, 'js');
-          js.runs.push(r.latencyNs);
-        }
-      }
+      for (let k = 0; k < turns.length; k++) await turns[(run + k) % turns.length]()(run);
     }
     // Extra JavaScript runs with the handler stamping, for the breakdown only.
     for (let run = 0; run < Math.min(warmRuns, 5); run++) {
-      native.madvise(js.m.address, length, M.MADV_DONTNEED);
-      stamps = [];
-      const r = await threadRead(js.m, { stride: page, width: 1 });
-      check(r.bytes, 'js');
-      split(jsParts, r, js.m.address, page, stamps, true);
-      stamps = null;
+      for (const j of jsSides) {
+        native.madvise(j.side.m.address, length, M.MADV_DONTNEED);
+        j.stamps = [];
+        const r = await threadRead(j.side.m, { stride: page, width: 1 });
+        check(r.bytes, `js (${j.delivery})`);
+        split(j.parts, r, j.side.m.address, page, j.stamps, true);
+        j.stamps = null;
+      }
     }
   } finally {
     un.close();
-    uj.close();
     native.munmap(nat.m.address, length);
-    native.munmap(js.m.address, length);
+    for (const j of jsSides) {
+      j.uffd.close();
+      native.munmap(j.side.m.address, length);
+    }
   }
 
   const n = sideResult(nat, true);
-  const j = sideResult(js, false);
-  const perRun: number[] = [];
-  for (let i = 1; i <= warmRuns; i++) perRun.push(summarize(js.runs[i]).median / summarize(nat.runs[i]).median);
+  const [poll, thread] = jsSides;
+  const jp = sideResult(poll.side, false);
+  const jt = sideResult(thread.side, false);
+  const perRun = (s: Side): Summary => {
+    const r: number[] = [];
+    for (let i = 1; i <= warmRuns; i++) r.push(summarize(s.runs[i]).median / summarize(nat.runs[i]).median);
+    return summarize(r);
+  };
   return {
     kernel: os.release(),
     pageSize: page,
     pages,
     warmRuns,
     native: n,
-    js: j,
-    warmRatio: ratio(j.warm, n.warm),
-    warmRunRatio: summarize(perRun),
-    breakdown: { native: breakdown(natParts, false), js: breakdown(jsParts, true) },
+    js: jp,
+    jsThread: jt,
+    warmRatio: ratio(jp.warm, n.warm),
+    warmRunRatio: perRun(poll.side),
+    threadWarmRatio: ratio(jt.warm, n.warm),
+    threadWarmRunRatio: perRun(thread.side),
+    breakdown: { native: breakdown(natParts, false), js: breakdown(poll.parts, true), jsThread: breakdown(thread.parts, true) },
   };
 }
 
@@ -269,18 +297,26 @@ export function formatUffdRoundTrip(r: RoundTripResult): string {
     line('native warm', r.native.warm),
     line('  server service', r.native.service!),
     line('  warm run medians', r.native.warmRunMedians),
-    line('js cold', r.js.cold),
-    line('js warm', r.js.warm),
+    line('js (poll) cold', r.js.cold),
+    line('js (poll) warm', r.js.warm),
     line('  warm run medians', r.js.warmRunMedians),
+    line('js (thread) cold', r.jsThread.cold),
+    line('js (thread) warm', r.jsThread.warm),
+    line('  warm run medians', r.jsThread.warmRunMedians),
     'breakdown of warm round trips (us; parts add up to the round trip, the COPY call overlaps the resume):',
     line('native to server', r.breakdown.native.toReader),
     line('  server to resume', r.breakdown.native.toResume),
     line('  (UFFDIO_COPY call)', r.breakdown.native.copy),
-    line('js to reader thread', r.breakdown.js.toReader),
-    line('  reader to handler', r.breakdown.js.toJs!),
+    line('js (poll) to read', r.breakdown.js.toReader),
+    line('  read to handler', r.breakdown.js.toJs!),
     line('  handler to resume', r.breakdown.js.toResume),
     line('  (copy() call)', r.breakdown.js.copy),
-    `js/native warm median ratio ${r.warmRatio.median.toFixed(2)} (per-run ratios: min ${r.warmRunRatio.min.toFixed(2)}, median ${r.warmRunRatio.median.toFixed(2)}, max ${r.warmRunRatio.max.toFixed(2)})`,
+    line('js (thread) to reader', r.breakdown.jsThread.toReader),
+    line('  reader to handler', r.breakdown.jsThread.toJs!),
+    line('  handler to resume', r.breakdown.jsThread.toResume),
+    line('  (copy() call)', r.breakdown.jsThread.copy),
+    `js (poll)/native warm median ratio ${r.warmRatio.median.toFixed(2)} (per-run ratios: min ${r.warmRunRatio.min.toFixed(2)}, median ${r.warmRunRatio.median.toFixed(2)}, max ${r.warmRunRatio.max.toFixed(2)})`,
+    `js (thread)/native warm median ratio ${r.threadWarmRatio.median.toFixed(2)} (per-run ratios: min ${r.threadWarmRunRatio.min.toFixed(2)}, median ${r.threadWarmRunRatio.median.toFixed(2)}, max ${r.threadWarmRunRatio.max.toFixed(2)})`,
   ];
   return out.join('\n');
 }

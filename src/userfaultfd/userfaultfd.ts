@@ -2,11 +2,15 @@
 // faults (COPY, ZEROPAGE, CONTINUE, WRITEPROTECT, WAKE, MOVE, POISON), and
 // receive messages in one of two ways:
 //
-//  - listen() / events() / nextEvent(): a native thread polls the uffd and
-//    hands every message to JavaScript through a thread-safe function. A page
-//    fault stays held (the faulting thread sleeps in the kernel) until the
-//    script resolves it, so "hold the fault, do something else, release it"
-//    is just: await the fault, do the thing, call fault.copy().
+//  - listen() / events() / nextEvent(): every message is handed to
+//    JavaScript. A page fault stays held (the faulting thread sleeps in the
+//    kernel) until the script resolves it, so "hold the fault, do something
+//    else, release it" is just: await the fault, do the thing, call
+//    fault.copy(). Two deliveries ('poll' by default, see UffdDelivery):
+//    'poll' reads the uffd on the main thread's event loop (a uv_poll handle,
+//    each readable batch read at once); 'thread' has a native thread read it
+//    and pass each message on through a thread-safe function, so messages are
+//    read even while the main thread is blocked.
 //  - serve(policy): a native thread resolves faults itself (copy a pattern or
 //    map the zero page, optionally after a delay), counting faults and timing
 //    each one, for measurement. No JavaScript runs per fault.
@@ -21,11 +25,13 @@
 // Non-cooperative events (FORK, REMAP, REMOVE, UNMAP) make the thread that
 // caused them (fork, mremap, madvise, munmap) wait until the message is read.
 // Request those features only together with a reader (listen() or serve()),
-// or that thread waits until the uffd is read or closed.
+// or that thread waits until the uffd is read or closed. When that thread is
+// the main thread, only the 'thread' delivery can read the message, which is
+// why the default picks it whenever one of those features is enabled.
 import { EventEmitter } from 'node:events';
 import { native } from '../addon.js';
-import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdServerHandle, UffdServerSamples } from '../native.js';
-import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
+import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdPollHandle, UffdServerHandle, UffdServerSamples } from '../native.js';
+import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange, type SyscallError } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import type { MemoryRange } from './access.js';
 import {
@@ -41,6 +47,10 @@ import {
 } from './constants.js';
 
 const EVENT_NAMES = new Set(['event', 'pagefault', 'fork', 'remap', 'remove', 'unmap']);
+/** Features whose events make the thread that caused them wait until the message is read. */
+const NON_COOPERATIVE: readonly UffdFeature[] = ['EVENT_FORK', 'EVENT_REMAP', 'EVENT_REMOVE', 'EVENT_UNMAP'];
+/** Messages read per batch by the 'poll' delivery (one read() each time the uffd is readable). */
+const POLL_BATCH = 64;
 const PAGE_SIZE = native.mmConstants.PAGE_SIZE;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -59,7 +69,28 @@ export interface UffdOpenOptions {
   userModeOnly?: boolean | 'auto';
   /** Features to enable at UFFDIO_API (UFFD_FEATURE_* without the prefix). */
   features?: UffdFeature[];
+  /** How listen() delivers messages (default 'auto'); see UffdDelivery. */
+  delivery?: UffdDelivery | 'auto';
 }
+
+/**
+ * How messages reach JavaScript.
+ *
+ * - 'poll': the main thread's event loop polls the uffd and reads each batch
+ *   itself; the fastest round trip (no thread, no cross-thread handoff). Messages
+ *   are read only while the main thread is in its event loop.
+ * - 'thread': a native thread reads the uffd and hands each message to the main
+ *   thread through a thread-safe function. Messages are read (and so
+ *   non-cooperative events complete) even while the main thread is blocked, e.g.
+ *   in an madvise(MADV_DONTNEED), munmap, mremap or fork of its own that waits
+ *   for its REMOVE, UNMAP, REMAP or FORK message to be read.
+ *
+ * 'auto' (the default) is 'thread' when EVENT_FORK, EVENT_REMAP, EVENT_REMOVE or
+ * EVENT_UNMAP is enabled and 'poll' otherwise. Neither lets the main thread touch
+ * a page of a range it resolves itself: the access waits for a handler that
+ * can only run on the thread that is waiting.
+ */
+export type UffdDelivery = 'poll' | 'thread';
 
 export interface UffdApiInfo {
   api: number;
@@ -94,7 +125,7 @@ export interface PageFaultFlags {
 }
 
 export interface BaseEvent {
-  /** CLOCK_MONOTONIC when the reader thread read the message. */
+  /** CLOCK_MONOTONIC when the message was read (by the event loop or the delivery thread). */
   readNs: bigint;
   uffd: Userfaultfd;
 }
@@ -355,7 +386,11 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   private state: { fd: number; closed: boolean };
   private readonly registrations: Registration[] = [];
-  private delivery: UffdDeliveryHandle | null = null;
+  /** The running delivery, if any. */
+  private reader: { mode: 'thread'; handle: UffdDeliveryHandle } | { mode: 'poll'; handle: UffdPollHandle } | null = null;
+  private readonly deliveryChoice: UffdDelivery | 'auto';
+  /** The 'poll' delivery's batch buffer (see uffdPollStart), allocated on first use. */
+  private pollBuffer: { buffer: ArrayBuffer; u8: Uint8Array; u32: Uint32Array; u64: BigUint64Array } | null = null;
   private server: FaultServer | null = null;
   private backlog: UffdEvent[] = [];
   private waiters: Waiter[] = [];
@@ -366,9 +401,17 @@ export class Userfaultfd extends EventEmitter implements Disposable {
    * up to this many (oldest dropped). */
   backlogLimit = 4096;
 
-  private constructor(fd: number, via: 'syscall' | 'device' | 'fork', userModeOnly: boolean, api: UffdApiInfo, regs: Registration[] = []) {
+  private constructor(
+    fd: number,
+    via: 'syscall' | 'device' | 'fork',
+    userModeOnly: boolean,
+    api: UffdApiInfo,
+    delivery: UffdDelivery | 'auto',
+    regs: Registration[] = [],
+  ) {
     super();
     this.fd = fd;
+    this.deliveryChoice = delivery;
     this.via = via;
     this.userModeOnly = userModeOnly;
     this.api = api;
@@ -385,7 +428,9 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   /** Create a uffd (O_CLOEXEC | O_NONBLOCK) and do the UFFDIO_API handshake. */
   static open(opts: UffdOpenOptions = {}): Userfaultfd {
-    checkBoolOpts('options', opts, ['via', 'userModeOnly', 'features']);
+    checkBoolOpts('options', opts, ['via', 'userModeOnly', 'features', 'delivery']);
+    const delivery = opts.delivery ?? 'auto';
+    if (delivery !== 'auto' && delivery !== 'poll' && delivery !== 'thread') throw invalidArg('options.delivery', delivery, "must be 'auto', 'poll' or 'thread'");
     const via = opts.via ?? 'syscall';
     if (via !== 'syscall' && via !== 'device') throw invalidArg('options.via', via, "must be 'syscall' or 'device'");
     const umo = opts.userModeOnly ?? 'auto';
@@ -413,14 +458,14 @@ export class Userfaultfd extends EventEmitter implements Disposable {
       native.uffdClose(fd);
       throw e;
     }
-    return new Userfaultfd(fd, via, userModeOnly, apiInfo(raw, want));
+    return new Userfaultfd(fd, via, userModeOnly, apiInfo(raw, want), delivery);
   }
 
   /**
    * What this kernel offers, from a throwaway uffd: features and ioctls
    * decoded to names. Throws the SyscallError if no uffd can be created.
    */
-  static probe(opts: Omit<UffdOpenOptions, 'features'> = {}): UffdApiInfo & { via: 'syscall' | 'device'; userModeOnly: boolean } {
+  static probe(opts: Omit<UffdOpenOptions, 'features' | 'delivery'> = {}): UffdApiInfo & { via: 'syscall' | 'device'; userModeOnly: boolean } {
     const u = Userfaultfd.open({ ...opts, features: [] });
     try {
       return { ...u.api, via: u.via as 'syscall' | 'device', userModeOnly: u.userModeOnly };
@@ -582,45 +627,95 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   /** Read the messages queued now, without a reader thread (non-blocking). */
   read(): UffdEvent[] {
     const fd = this.live();
-    if (this.delivery || this.server) throw invalidState('A reader thread owns this userfaultfd');
+    if (this.reader || this.server) throw invalidState('A reader (listen() or serve()) owns this userfaultfd');
     return native.uffdRead(fd).map((m) => this.toEvent(m));
   }
 
   // ---------------------------------------------------------------- delivery
 
-  /** Start the delivery thread (idempotent). */
+  /** The delivery listen() starts: the open() option, with 'auto' resolved for this uffd's features. */
+  get delivery(): UffdDelivery {
+    if (this.deliveryChoice !== 'auto') return this.deliveryChoice;
+    return NON_COOPERATIVE.some((f) => this.has(f)) ? 'thread' : 'poll';
+  }
+
+  /** Start delivering messages to JavaScript (idempotent). */
   listen(): this {
     const fd = this.live();
     if (this.server) throw invalidState('A fault server owns this userfaultfd; stop it first');
-    if (this.delivery) return this;
-    this.delivery = native.uffdDeliveryStart(fd, (err, m) => this.onMessage(err, m));
-    if (!this.refed) native.uffdDeliveryRef(this.delivery, false);
+    if (this.reader) return this;
+    if (this.delivery === 'thread') {
+      const handle = native.uffdDeliveryStart(fd, (err, m) => (err ? this.onError(err) : this.dispatch(this.toEvent(m!))));
+      this.reader = { mode: 'thread', handle };
+      if (!this.refed) native.uffdDeliveryRef(handle, false);
+    } else {
+      if (!this.pollBuffer) {
+        const buffer = new ArrayBuffer(C.POLL_HEADER + POLL_BATCH * C.UFFD_MSG_SIZE);
+        this.pollBuffer = { buffer, u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), u64: new BigUint64Array(buffer) };
+      }
+      const reader = { mode: 'poll' as const, handle: null as unknown as UffdPollHandle };
+      reader.handle = native.uffdPollStart(fd, this.pollBuffer.buffer, (err, count) => this.onBatch(reader, err, count));
+      this.reader = reader;
+      if (!this.refed) native.uffdPollRef(reader.handle, false);
+    }
     return this;
   }
 
   get listening(): boolean {
-    return this.delivery !== null;
+    return this.reader !== null;
   }
 
-  /** Stop the delivery thread (joined); held faults stay held. */
+  /** Stop delivery ('thread': the thread is joined); held faults stay held. */
   stopListening(): void {
-    if (!this.delivery) return;
-    native.uffdReaderStop(this.delivery);
-    this.delivery = null;
+    const r = this.reader;
+    if (!r) return;
+    this.reader = null;
+    if (r.mode === 'thread') native.uffdReaderStop(r.handle);
+    else native.uffdPollStop(r.handle);
   }
 
   /** Keep the process alive while listening (the default). */
   ref(): this {
     this.refed = true;
-    if (this.delivery) native.uffdDeliveryRef(this.delivery, true);
+    this.setRef(true);
     return this;
   }
 
   /** Let the process exit even while listening. */
   unref(): this {
     this.refed = false;
-    if (this.delivery) native.uffdDeliveryRef(this.delivery, false);
+    this.setRef(false);
     return this;
+  }
+
+  private setRef(ref: boolean): void {
+    const r = this.reader;
+    if (r?.mode === 'thread') native.uffdDeliveryRef(r.handle, ref);
+    else if (r?.mode === 'poll') native.uffdPollRef(r.handle, ref);
+  }
+
+  /**
+   * A batch read by the 'poll' delivery: decode every message out of the shared
+   * buffer first (the next batch overwrites it), then dispatch them in order.
+   * If a handler stops delivery part way, the rest of the batch, already read
+   * from the kernel, is kept for nextEvent()/events() (dropped if it closed the uffd).
+   */
+  private onBatch(reader: NonNullable<Userfaultfd['reader']>, err: SyscallError | null, count: number): void {
+    if (err) {
+      this.onError(err);
+      return;
+    }
+    const { u8, u32, u64 } = this.pollBuffer!;
+    const readNs = u64[0];
+    const events: UffdEvent[] = [];
+    for (let i = 0; i < count; i++) events.push(this.toEvent(decodeMessage(u8, u32, u64, C.POLL_HEADER + i * C.UFFD_MSG_SIZE, readNs)));
+    for (let i = 0; i < events.length; i++) {
+      if (this.reader !== reader) {
+        if (!this.state.closed) this.keep(events.slice(i));
+        return;
+      }
+      this.dispatch(events[i]);
+    }
   }
 
   private toEvent(m: UffdMessage): UffdEvent {
@@ -632,7 +727,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
           type: 'fork',
           readNs: m.readNs,
           uffd: this,
-          child: new Userfaultfd(m.ufd!, 'fork', this.userModeOnly, this.api, this.registrations),
+          child: new Userfaultfd(m.ufd!, 'fork', this.userModeOnly, this.api, this.deliveryChoice, this.registrations),
         };
       case C.UFFD_EVENT_REMAP:
         return { type: 'remap', readNs: m.readNs, uffd: this, from: m.from!, to: m.to!, length: m.len! };
@@ -645,20 +740,26 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     }
   }
 
-  private onMessage(err: Error | null, m: UffdMessage | null): void {
-    if (err) {
-      for (const w of this.waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(err);
-      }
-      for (const it of this.iterators) {
-        it.error = err;
-        it.wake?.();
-      }
-      this.emit('error', err);
-      return;
+  /** The delivery stopped on an error (it carries errno and syscall). */
+  private onError(err: Error): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
     }
-    const ev = this.toEvent(m!);
+    for (const it of this.iterators) {
+      it.error = err;
+      it.wake?.();
+    }
+    this.emit('error', err);
+  }
+
+  /** Events nobody has taken yet, for nextEvent()/events(). */
+  private keep(evs: UffdEvent[]): void {
+    this.backlog.push(...evs);
+    if (this.backlog.length > this.backlogLimit) this.backlog.splice(0, this.backlog.length - this.backlogLimit);
+  }
+
+  private dispatch(ev: UffdEvent): void {
     let claimed = false;
     const i = this.waiters.findIndex((w) => w.type === undefined || w.type === ev.type);
     if (i >= 0) {
@@ -673,10 +774,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
       claimed = true;
     }
     if (this.listenerCount(ev.type) > 0 || this.listenerCount('event') > 0) claimed = true;
-    if (!claimed) {
-      this.backlog.push(ev);
-      if (this.backlog.length > this.backlogLimit) this.backlog.shift();
-    }
+    if (!claimed) this.keep([ev]);
     this.emit('event', ev);
     this.emit(ev.type, ev);
   }
@@ -735,7 +833,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   serve(policy: FaultServerPolicy = {}): FaultServer {
     const fd = this.live();
     checkBoolOpts('policy', policy, ['missing', 'pattern', 'pageSize', 'wp', 'delayUs', 'maxSamples']);
-    if (this.delivery) throw invalidState('Delivery to JavaScript is running; stopListening() first');
+    if (this.reader) throw invalidState('Delivery to JavaScript is running; stopListening() first');
     if (this.server) throw invalidState('A fault server is already running');
     const missing = policy.missing ?? 'copy';
     if (missing !== 'copy' && missing !== 'zeropage') throw invalidArg('policy.missing', missing, "must be 'copy' or 'zeropage'");
@@ -768,7 +866,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   // ---------------------------------------------------------------- close
 
   /**
-   * Stop the reader thread and close the uffd. Threads held on faults are woken
+   * Stop delivery (or the fault server) and close the uffd. Threads held on faults are woken
    * by the kernel and retry as if the range had never been registered.
    * Pending nextEvent() promises reject with ERR_INVALID_STATE; iterators end.
    */
@@ -794,6 +892,29 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * One struct uffd_msg at byte `off` (8-byte aligned) of a 'poll' batch: u8 event,
+ * 7 reserved bytes, then the union (pagefault: u64 flags, u64 address, u32 ptid;
+ * fork: u32 ufd; remap: u64 from, to, len; remove/unmap: u64 start, end).
+ */
+function decodeMessage(u8: Uint8Array, u32: Uint32Array, u64: BigUint64Array, off: number, readNs: bigint): UffdMessage {
+  const event = u8[off];
+  const q = off / 8;
+  switch (event) {
+    case C.UFFD_EVENT_PAGEFAULT:
+      return { event, readNs, flags: u32[q * 2 + 2], address: u64[q + 2], ptid: u32[q * 2 + 6] };
+    case C.UFFD_EVENT_FORK:
+      return { event, readNs, ufd: u32[q * 2 + 2] };
+    case C.UFFD_EVENT_REMAP:
+      return { event, readNs, from: u64[q + 1], to: u64[q + 2], len: Number(u64[q + 3]) };
+    case C.UFFD_EVENT_REMOVE:
+    case C.UFFD_EVENT_UNMAP:
+      return { event, readNs, start: u64[q + 1], end: u64[q + 2] };
+    default:
+      return { event, readNs };
   }
 }
 

@@ -43,7 +43,7 @@ const declared = {
   },
   uffdOpen: F, uffdClose: F, uffdApi: F, uffdRegister: F, uffdUnregister: F, uffdWake: F, uffdCopy: F,
   uffdZeropage: F, uffdWriteprotect: F, uffdContinue: F, uffdMove: F, uffdPoison: F, uffdRead: F,
-  uffdDeliveryStart: F, uffdDeliveryRef: F, uffdReaderStop: F, uffdServerStart: F, uffdServerStats: F,
+  uffdDeliveryStart: F, uffdDeliveryRef: F, uffdReaderStop: F, uffdPollStart: F, uffdPollStop: F, uffdPollRef: F, uffdServerStart: F, uffdServerStats: F,
   uffdServerStop: F,
   uffdConstants: {
     O_CLOEXEC: N, O_NONBLOCK: N, UFFD_USER_MODE_ONLY: N, UFFD_API: N, UFFD_FEATURE_PAGEFAULT_FLAG_WP: N,
@@ -60,7 +60,7 @@ const declared = {
     UFFDIO_CONTINUE_MODE_WP: N, UFFDIO_MOVE_MODE_DONTWAKE: N, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES: N,
     UFFDIO_POISON_MODE_DONTWAKE: N, UFFD_EVENT_PAGEFAULT: N, UFFD_EVENT_FORK: N, UFFD_EVENT_REMAP: N,
     UFFD_EVENT_REMOVE: N, UFFD_EVENT_UNMAP: N, UFFD_PAGEFAULT_FLAG_WRITE: N, UFFD_PAGEFAULT_FLAG_WP: N,
-    UFFD_PAGEFAULT_FLAG_MINOR: N, POLICY_COPY: N, POLICY_ZEROPAGE: N,
+    UFFD_PAGEFAULT_FLAG_MINOR: N, POLICY_COPY: N, POLICY_ZEROPAGE: N, POLL_HEADER: N, UFFD_MSG_SIZE: N,
   },
   threadAccess: F, forkAccess: F, gettid: F, monotonicNs: F, faultRun: F, faultTouch: F, clockOverhead: F,
   perfProbe: F, clearTiming: F, timedMadvise: F, timedMunmap: F, drmVersion: F, kvmProbe: F,
