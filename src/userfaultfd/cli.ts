@@ -4,7 +4,7 @@ import { formatUffdRoundTrip, measureUffdRoundTrip } from './roundtrip.js';
 
 export const uffdRoundTripSpec = {
   name: 'uffd-roundtrip',
-  summary: 'userfaultfd fault round trip: the native fault server against a JavaScript handler.',
+  summary: 'userfaultfd fault round trip: the native fault server against a JavaScript handler (poll and thread delivery).',
   options: {
     pages: { type: 'integer', min: 1, default: 256, arg: 'N', help: 'fresh pages touched per run' },
     runs: { type: 'integer', min: 1, default: 10, arg: 'N', help: 'warm runs after the cold one' },
@@ -18,7 +18,8 @@ export async function uffdRoundTripCommand(args: string[]): Promise<number> {
   if (values.json) {
     const { coldSamples: _nc, warmSamples: _nw, ...nat } = r.native;
     const { coldSamples: _jc, warmSamples: _jw, ...js } = r.js;
-    console.log(JSON.stringify({ ...r, native: nat, js }, null, 2));
+    const { coldSamples: _tc, warmSamples: _tw, ...jsThread } = r.jsThread;
+    console.log(JSON.stringify({ ...r, native: nat, js, jsThread }, null, 2));
   } else {
     console.log(formatUffdRoundTrip(r));
   }

@@ -100,6 +100,8 @@ export interface Side {
 export interface Paired<T> {
   a: RepeatResult;
   b: RepeatResult;
+  /** Further sides measured in the same rounds (by the name the round gave them); they do not steer when rounds settle. */
+  more: Record<string, RepeatResult>;
   /** a / b of each measured round's warm medians. */
   roundRatios: number[];
   /** What every round (cold, warm-up and measured) reported besides samples. */
@@ -114,22 +116,25 @@ export interface Paired<T> {
  * warm parts of the measured rounds.
  */
 export async function repeatPaired<T = undefined>(
-  round: (index: number) => Promise<{ a: Side; b: Side; info: T }>,
+  round: (index: number) => Promise<{ a: Side; b: Side; more?: Record<string, Side>; info: T }>,
   options: RepeatOptions,
 ): Promise<Paired<T>> {
   const rec = await repeatRecorded(async (i) => {
     const r = await round(i);
     return { samples: [median(r.a.warm) / median(r.b.warm)], info: r };
   }, options);
-  const side = (k: 'a' | 'b'): RepeatResult => {
-    const cold = rec.rounds.filter((r) => r.kind === 'cold').flatMap((r) => Array.from(r.info[k].cold));
-    const measured = rec.rounds.filter((r) => r.kind === 'measured').map((r) => Array.from(r.info[k].warm));
+  const side = (pick: (info: Awaited<ReturnType<typeof round>>) => Side): RepeatResult => {
+    const cold = rec.rounds.filter((r) => r.kind === 'cold').flatMap((r) => Array.from(pick(r.info).cold));
+    const measured = rec.rounds.filter((r) => r.kind === 'measured').map((r) => Array.from(pick(r.info).warm));
     const roundMedians = measured.map((s) => median(s));
     return { cold, warm: measured.flat(), roundMedians, stable: settled(roundMedians, rec.result.tolerance), tolerance: rec.result.tolerance };
   };
+  const more: Record<string, RepeatResult> = {};
+  for (const name of Object.keys(rec.rounds[0]?.info.more ?? {})) more[name] = side((info) => info.more![name]);
   return {
-    a: side('a'),
-    b: side('b'),
+    a: side((info) => info.a),
+    b: side((info) => info.b),
+    more,
     roundRatios: rec.result.roundMedians,
     infos: rec.rounds.map((r) => r.info.info),
   };
