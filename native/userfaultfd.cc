@@ -678,15 +678,19 @@ Napi::Value PollStart(const Napi::CallbackInfo &info)
 	p->data = static_cast<uint8_t *>(ab.Data());
 	p->max = (ab.ByteLength() - POLL_HEADER) / sizeof(struct uffd_msg);
 	p->handle.data = p;
+	// libuv errors are negative errnos on Linux (EBADF: not an open fd,
+	// EEXIST: this loop already polls it, EPERM: a file epoll cannot poll).
+	const char *failed = "uv_poll_init";
 	int rc = uv_poll_init(loop, &p->handle, fd);
 	if (rc == 0) {
 		p->started = true;
+		failed = "uv_poll_start";
 		rc = uv_poll_start(&p->handle, UV_READABLE, Poller::OnReadable);
 	}
 	if (rc != 0) {
 		p->finalized = true;	// nothing in JavaScript refers to it
 		p->Stop();		// frees it, now or once the handle has closed
-		ThrowSyscallError(env, -rc, rc == UV_EEXIST ? "uv_poll_init" : "uv_poll_start", {{"fd", (uint64_t)fd}});
+		ThrowSyscallError(env, -rc, failed, {{"fd", (uint64_t)fd}});
 	}
 	p->callback = Napi::Persistent(info[2].As<Napi::Function>());
 	p->buffer = Napi::Persistent(ab);

@@ -645,9 +645,20 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (this.server) throw invalidState('A fault server owns this userfaultfd; stop it first');
     if (this.reader) return this;
     if (this.delivery === 'thread') {
-      const handle = native.uffdDeliveryStart(fd, (err, m) => (err ? this.onError(err) : this.dispatch(this.toEvent(m!))));
-      this.reader = { mode: 'thread', handle };
-      if (!this.refed) native.uffdDeliveryRef(handle, false);
+      const reader = { mode: 'thread' as const, handle: null as unknown as UffdDeliveryHandle };
+      reader.handle = native.uffdDeliveryStart(fd, (err, m) => {
+        // Messages the thread read before it was stopped arrive afterwards:
+        // they go to nextEvent()/events() like the rest of a 'poll' batch.
+        if (this.reader !== reader) {
+          if (m && !this.state.closed) this.dispatch(this.toEvent(m), false);
+        } else if (err) {
+          this.onError(err);
+        } else {
+          this.dispatch(this.toEvent(m!));
+        }
+      });
+      this.reader = reader;
+      if (!this.refed) native.uffdDeliveryRef(reader.handle, false);
     } else {
       if (!this.pollBuffer) {
         const buffer = new ArrayBuffer(C.POLL_HEADER + POLL_BATCH * C.UFFD_MSG_SIZE);
@@ -698,7 +709,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
    * A batch read by the 'poll' delivery: decode every message out of the shared
    * buffer first (the next batch overwrites it), then dispatch them in order.
    * If a handler stops delivery part way, the rest of the batch, already read
-   * from the kernel, is kept for nextEvent()/events() (dropped if it closed the uffd).
+   * from the kernel, goes to nextEvent()/events() only (dropped if it closed the uffd).
    */
   private onBatch(reader: NonNullable<Userfaultfd['reader']>, err: SyscallError | null, count: number): void {
     if (err) {
@@ -709,12 +720,9 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     const readNs = u64[0];
     const events: UffdEvent[] = [];
     for (let i = 0; i < count; i++) events.push(this.toEvent(decodeMessage(u8, u32, u64, C.POLL_HEADER + i * C.UFFD_MSG_SIZE, readNs)));
-    for (let i = 0; i < events.length; i++) {
-      if (this.reader !== reader) {
-        if (!this.state.closed) this.keep(events.slice(i));
-        return;
-      }
-      this.dispatch(events[i]);
+    for (const ev of events) {
+      if (this.reader === reader) this.dispatch(ev);
+      else if (!this.state.closed) this.dispatch(ev, false);
     }
   }
 
@@ -759,7 +767,12 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     if (this.backlog.length > this.backlogLimit) this.backlog.splice(0, this.backlog.length - this.backlogLimit);
   }
 
-  private dispatch(ev: UffdEvent): void {
+  /**
+   * Hand an event to a waiting nextEvent(), the iterators and the listeners.
+   * `listeners: false` for events read by a delivery that has since been
+   * stopped: they still go to nextEvent()/events(), or the backlog.
+   */
+  private dispatch(ev: UffdEvent, listeners = true): void {
     let claimed = false;
     const i = this.waiters.findIndex((w) => w.type === undefined || w.type === ev.type);
     if (i >= 0) {
@@ -772,6 +785,10 @@ export class Userfaultfd extends EventEmitter implements Disposable {
       it.queue.push(ev);
       it.wake?.();
       claimed = true;
+    }
+    if (!listeners) {
+      if (!claimed) this.keep([ev]);
+      return;
     }
     if (this.listenerCount(ev.type) > 0 || this.listenerCount('event') > 0) claimed = true;
     if (!claimed) this.keep([ev]);
