@@ -643,6 +643,10 @@ struct Poller {
 		uint64_t now = NowNs();
 		memcpy(p->data, &now, sizeof(now));
 		p->Call(Napi::Env(p->env).Null(), (size_t)n / sizeof(struct uffd_msg));
+		// libuv stops the handle after reporting a poll error: say so rather
+		// than go quiet.
+		if (status < 0 && !p->stopped)
+			p->Fail(-status, "uv_poll");
 	}
 };
 
