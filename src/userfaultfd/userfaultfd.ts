@@ -15,7 +15,7 @@
 //    map the zero page, optionally after a delay), counting faults and timing
 //    each one, for measurement. No JavaScript runs per fault.
 //
-// Closing stops the reader thread (joined, it never waits for a fault) and
+// Closing stops delivery (a reader thread is joined; it never waits for a fault) and
 // closes the uffd. The kernel then wakes every thread still held on a fault of
 // this uffd and drops the registration of its ranges, so each held fault is
 // retried as if the range had never been registered: an anonymous page reads
@@ -373,7 +373,7 @@ interface IteratorState {
 
 /**
  * A userfaultfd. Emits 'event' (every message), 'pagefault', 'fork', 'remap',
- * 'remove', 'unmap', 'error' (the reader thread stopped on an error) and
+ * 'remove', 'unmap', 'error' (delivery stopped on an error) and
  * 'close'. Adding a listener for an event, events(), nextEvent() or listen()
  * starts delivery.
  */
@@ -624,7 +624,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     return native.uffdPoison(fd, address, length, opts.dontWake ? C.UFFDIO_POISON_MODE_DONTWAKE : 0);
   }
 
-  /** Read the messages queued now, without a reader thread (non-blocking). */
+  /** Read the messages queued now, without listen() or serve() (non-blocking). */
   read(): UffdEvent[] {
     const fd = this.live();
     if (this.reader || this.server) throw invalidState('A reader (listen() or serve()) owns this userfaultfd');

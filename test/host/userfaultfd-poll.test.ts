@@ -228,5 +228,4 @@ describe.skipIf(noUffd)('poll delivery errors', () => {
     expect(uncaught).toHaveLength(1);
     expect((uncaught[0] as Error).message).toBe('handler failed');
   });
-
 });
