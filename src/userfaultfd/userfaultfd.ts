@@ -272,8 +272,8 @@ export class PageFault implements BaseEvent {
   /**
    * Resolve a MISSING fault with UFFDIO_COPY of `data` (one page; shorter data
    * is repeated). EAGAIN means the mm is changing under a non-cooperative
-   * event (fork, mremap, madvise, munmap): the delivery thread reads that
-   * event on its own, so calling again later succeeds. EEXIST: the page is
+   * event (fork, mremap, madvise, munmap): once the delivery has read that
+   * event, calling again succeeds. EEXIST: the page is
    * already there (wake() the thread).
    */
   copy(data: Uint8Array, opts?: CopyOptions): number {
