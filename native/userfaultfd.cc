@@ -665,13 +665,17 @@ Napi::Value PollStart(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	int fd = ArgFd(info, 0, "fd");
+	auto fail = [&](Napi::Error e, const char *code) {
+		e.Set("code", Napi::String::New(env, code));
+		throw e;
+	};
 	if (!info[1].IsArrayBuffer())
-		throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
+		fail(Napi::TypeError::New(env, "The \"buffer\" argument must be an ArrayBuffer"), "ERR_INVALID_ARG_TYPE");
 	Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
 	if (ab.ByteLength() < POLL_HEADER + sizeof(struct uffd_msg))
-		throw Napi::RangeError::New(env, "buffer must hold a header and at least one message");
+		fail(Napi::RangeError::New(env, "The \"buffer\" argument must hold the header and at least one uffd_msg"), "ERR_OUT_OF_RANGE");
 	if (!info[2].IsFunction())
-		throw Napi::TypeError::New(env, "callback must be a function");
+		fail(Napi::TypeError::New(env, "The \"callback\" argument must be a function"), "ERR_INVALID_ARG_TYPE");
 	uv_loop_t *loop = nullptr;
 	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
 		throw Napi::Error::New(env, "no event loop");

@@ -198,10 +198,18 @@ describe.skipIf(noUffd)('poll delivery errors', () => {
     expect(errorOf(() => native.uffdCopy(fd, 0x10000n, new Uint8Array(PAGE), PAGE, 0))).toMatchObject({ code: 'EBADF', errno: -9, syscall: 'ioctl(UFFDIO_COPY)' });
   });
 
-  it('a buffer too small for one message is refused', () => {
+  it('a buffer too small for one message, or not an ArrayBuffer, is refused with a code', () => {
     using u = Userfaultfd.open();
-    expect(() => native.uffdPollStart(u.fd, new ArrayBuffer(C.POLL_HEADER), () => {})).toThrow(RangeError);
-    expect(() => native.uffdPollStart(u.fd, new Uint8Array(64) as never, () => {})).toThrow(TypeError);
+    const short = errorOf(() => native.uffdPollStart(u.fd, new ArrayBuffer(C.POLL_HEADER), () => {}));
+    expect(short).toBeInstanceOf(RangeError);
+    expect(short.code).toBe('ERR_OUT_OF_RANGE');
+    const typed = errorOf(() => native.uffdPollStart(u.fd, new Uint8Array(64) as never, () => {}));
+    expect(typed).toBeInstanceOf(TypeError);
+    expect(typed.code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(errorOf(() => native.uffdPollStart(u.fd, new ArrayBuffer(64), null as never)).code).toBe('ERR_INVALID_ARG_TYPE');
+    // Refused before polling started: the uffd can still be listened to.
+    u.listen();
+    expect(u.delivery).toBe('poll');
   });
 
   it('a listener that throws surfaces as an uncaught exception, and the next fault is still delivered', async () => {
