@@ -27,7 +27,7 @@ import { native } from '../addon.js';
 import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdServerHandle, UffdServerSamples } from '../native.js';
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
-import type { MemoryRange } from './access.js';
+import { holdAccessesAt, releaseHeldAccesses, type MemoryRange } from './access.js';
 import {
   REGISTER_MODES,
   UFFD_FEATURES,
@@ -445,6 +445,9 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   private live(): number {
     if (this.state.closed) throw invalidState('The userfaultfd is closed');
+    // Any call on the uffd may resolve a held fault: accesses held on one keep
+    // the process alive again until they complete.
+    releaseHeldAccesses();
     return this.fd;
   }
 
@@ -626,6 +629,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   private toEvent(m: UffdMessage): UffdEvent {
     switch (m.event) {
       case C.UFFD_EVENT_PAGEFAULT:
+        // The access that faulted now waits for JavaScript: it no longer keeps the process alive by itself.
+        holdAccessesAt(m.address!);
         return new PageFault(this, m);
       case C.UFFD_EVENT_FORK:
         return {
@@ -778,6 +783,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     this.stopListening();
     this.state.closed = true;
     finalizer.unregister(this.state);
+    releaseHeldAccesses();
     native.uffdClose(this.fd);
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
