@@ -28,6 +28,7 @@ import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdServerHa
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
 import { holdAccessesAt, releaseHeldAccesses, type MemoryRange } from './access.js';
+import { mappingsOverlapping, type Mapping } from '../memory/mapping.js';
 import {
   REGISTER_MODES,
   UFFD_FEATURES,
@@ -211,6 +212,10 @@ export class PageFault implements BaseEvent {
   readonly readNs: bigint;
   readonly uffd: Userfaultfd;
   private _resolvedBy: string | null = null;
+  // The Mappings under the faulting page, kept reachable while this event is:
+  // a held fault whose Mapping was collected would have its memory unmapped
+  // by the finalizer under the faulting thread.
+  readonly #pinned: readonly Mapping[];
 
   /** @internal built by the uffd from a message */
   constructor(uffd: Userfaultfd, m: UffdMessage) {
@@ -226,6 +231,7 @@ export class PageFault implements BaseEvent {
     };
     this.tid = m.ptid ?? 0;
     this.readNs = m.readNs;
+    this.#pinned = mappingsOverlapping(this.page, this.pageSize);
   }
 
   /** The faulting page as a range. */
