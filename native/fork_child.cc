@@ -30,6 +30,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace {
@@ -145,7 +147,8 @@ struct Event {
 	_exit(0);
 }
 
-void Deliver(Napi::Env env, Napi::Function cb, Event *ev)
+// Builds the event object and calls onEvent.
+void DeliverEvent(Napi::Env env, Napi::Function cb, const Event *ev)
 {
 	Napi::Object o = Napi::Object::New(env);
 	switch (ev->type) {
@@ -175,11 +178,65 @@ void Deliver(Napi::Env env, Napi::Function cb, Event *ev)
 			o.Set("signal", env.Null());
 		break;
 	}
-	delete ev;
 	cb.Call({o});
 }
 
-void Reader(Napi::ThreadSafeFunction tsfn, int resFd, pid_t pid)
+void Deliver(Napi::Env env, Napi::Function cb, Event *ev)
+{
+	// The environment is going away (the process exits): nobody to tell.
+	if (env == nullptr || cb.IsEmpty()) {
+		delete ev;
+		return;
+	}
+	// A throwing callback, or one called while Node tears the environment
+	// down (the child killed at exit), must not escape as a C++ exception
+	// (std::terminate): hand the error back to JavaScript, which reports it as
+	// uncaught, or drop it when JavaScript can no longer run.
+	try {
+		DeliverEvent(env, cb, ev);
+	} catch (const Napi::Error &e) {
+		try {
+			e.ThrowAsJavaScriptException();
+		} catch (...) {
+		}
+	}
+	delete ev;
+}
+
+// Node frees a thread-safe function when the environment is torn down (the
+// process exits), whether or not a thread still holds it: a Reader waking up
+// then (the child killed at exit, or ending at that moment) must not call it.
+// An environment cleanup hook, which runs before the function is freed (hooks
+// run in reverse order of registration), sets `closing` under the lock the
+// Reader holds around every call.
+struct ReaderGate {
+	std::mutex lock;
+	bool closing = false;
+};
+
+void CloseGate(void *arg)
+{
+	auto *gate = static_cast<std::shared_ptr<ReaderGate> *>(arg);
+	{
+		std::lock_guard<std::mutex> g((*gate)->lock);
+		(*gate)->closing = true;
+	}
+	delete gate;
+}
+
+// Hands ev to JavaScript unless the environment is closing. False: closing.
+bool Post(Napi::ThreadSafeFunction &tsfn, ReaderGate &gate, Event *ev)
+{
+	std::lock_guard<std::mutex> g(gate.lock);
+	if (gate.closing) {
+		delete ev;
+		return false;
+	}
+	tsfn.BlockingCall(ev, Deliver);
+	return true;
+}
+
+void Reader(Napi::ThreadSafeFunction tsfn, int resFd, pid_t pid, std::shared_ptr<ReaderGate> gate)
 {
 	for (;;) {
 		Event *ev = new Event{};
@@ -195,7 +252,8 @@ void Reader(Napi::ThreadSafeFunction tsfn, int resFd, pid_t pid)
 				break;
 			}
 		}
-		tsfn.BlockingCall(ev, Deliver);
+		if (!Post(tsfn, *gate, ev))
+			break;
 	}
 	close(resFd);
 	Event *ev = new Event{};
@@ -203,11 +261,19 @@ void Reader(Napi::ThreadSafeFunction tsfn, int resFd, pid_t pid)
 	ev->pid = pid;
 	while (waitpid(pid, &ev->status, 0) < 0 && errno == EINTR)
 		;
+	std::lock_guard<std::mutex> g(gate->lock);
+	if (gate->closing) {
+		delete ev;
+		return;
+	}
 	tsfn.BlockingCall(ev, Deliver);
 	tsfn.Release();
 }
 
-// forkRun(ops, onEvent) -> { pid, ctlFd }
+// forkRun(ops, onEvent, unref?) -> { pid, ctlFd }
+//   unref: the reader's thread-safe function does not keep the event loop
+//   alive; the TypeScript layer keeps it alive itself while the child runs
+//   (and lets it go while the child waits for a resume nobody may send).
 //   ops: [{ code, addr, length, arg, data? }] (validated by the TypeScript layer)
 //   onEvent({type: 'result'|'wait'|'exit', ...}) is called on the JS thread.
 // ctlFd belongs to the caller: forkResume(ctlFd) resumes a WAIT, close it after 'exit'.
@@ -252,6 +318,8 @@ Napi::Value ForkRun(const Napi::CallbackInfo &info)
 		ThrowSyscallError(env, e, "pipe2", {});
 	}
 	Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, cb, "mirrorlab.forkChild", 0, 1);
+	if (info.Length() > 2 && info[2].ToBoolean())
+		tsfn.Unref(env);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(res[0]);
@@ -267,7 +335,10 @@ Napi::Value ForkRun(const Napi::CallbackInfo &info)
 		tsfn.Release();
 		ThrowSyscallError(env, e, "fork", {});
 	}
-	std::thread(Reader, tsfn, res[0], pid).detach();
+	auto gate = std::make_shared<ReaderGate>();
+	// The hook's reference lives until the environment closes (a few bytes per fork).
+	napi_add_env_cleanup_hook(env, CloseGate, new std::shared_ptr<ReaderGate>(gate));
+	std::thread(Reader, tsfn, res[0], pid, gate).detach();
 	Napi::Object r = Napi::Object::New(env);
 	r.Set("pid", pid);
 	r.Set("ctlFd", ctl[1]);

@@ -17,6 +17,7 @@
 #include <linux/mempolicy.h>
 #include <unistd.h>
 #include <cerrno>
+#include <algorithm>
 #include <climits>
 #include <string>
 #include <vector>
@@ -154,12 +155,51 @@ Napi::Value NewView(const Napi::CallbackInfo &info)
 	// newView(addr, length, owned) -> { buffer, record }
 	uint64_t addr = ArgU64(info, 0, "addr");
 	uint64_t length = ArgU64(info, 1, "length");
+	// N-API aborts the process on an external buffer at NULL; refuse it here.
+	if (addr == 0 || length == 0) {
+		Napi::RangeError e = Napi::RangeError::New(info.Env(), "a view needs a non-NULL address and a non-zero length");
+		e.Set("code", Napi::String::New(info.Env(), "ERR_OUT_OF_RANGE"));
+		throw e;
+	}
 	bool owned = info[2].ToBoolean();
 	auto *rec = new ViewRecord{(void *)addr, (size_t)length, owned, true};
 	Napi::Object r = Napi::Object::New(info.Env());
 	r.Set("buffer", Napi::ArrayBuffer::New(info.Env(), rec->addr, rec->length, FinalizeView, rec));
 	r.Set("record", Napi::External<ViewRecord>::New(info.Env(), rec));
 	return r;
+}
+
+// checkMapped(addr, length): throws ENOMEM (the mincore(2) error) when any
+// page of the range is not mapped, with args.hole = the first such page.
+// mincore has no side effect on the range (unlike madvise) and answers ENOMEM
+// for an address no VMA covers, whatever the protection of the VMAs that do.
+// It walks the range in chunks so that the result vector stays small.
+Napi::Value CheckMapped(const Napi::CallbackInfo &info)
+{
+	uint64_t addr = ArgU64(info, 0, "addr");
+	uint64_t length = ArgU64(info, 1, "length");
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	const uint64_t chunkPages = 4096;
+	unsigned char vec[4096];
+	uint64_t start = addr & ~(page - 1);
+	uint64_t end = addr + length;
+	for (uint64_t a = start; a < end;) {
+		uint64_t n = std::min<uint64_t>((end - a + page - 1) / page, chunkPages);
+		if (mincore((void *)a, n * page, vec) == 0) {
+			a += n * page;
+			continue;
+		}
+		int err = errno;
+		if (err != ENOMEM)
+			ThrowSyscallError(info.Env(), err, "mincore", {{"addr", a, true}, {"length", n * page}});
+		// Find the first page of this chunk that is not mapped.
+		uint64_t hole = a;
+		while (hole < a + n * page && mincore((void *)hole, page, vec) == 0)
+			hole += page;
+		ThrowSyscallError(info.Env(), ENOMEM, "mincore",
+				  {{"addr", addr, true}, {"length", length}, {"hole", hole, true}});
+	}
+	return info.Env().Undefined();
 }
 
 // movePages(pid, addrs: BigUint64Array, nodes: Int32Array | null, flags)
@@ -238,6 +278,7 @@ void InitMm(Napi::Env env, Napi::Object exports)
 	exports.Set("releaseView", Napi::Function::New(env, ReleaseView, "releaseView"));
 	exports.Set("movePages", Napi::Function::New(env, MovePages, "movePages"));
 	exports.Set("mbind", Napi::Function::New(env, Mbind, "mbind"));
+	exports.Set("checkMapped", Napi::Function::New(env, CheckMapped, "checkMapped"));
 
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))

@@ -10,9 +10,11 @@
 // time, the thread sleeps until then (TIMER_ABSTIME) before the first access,
 // so several accessors can be lined up to start together.
 //
-// SIGBUS (a poisoned page, UFFD_FEATURE_SIGBUS, a truncated file) raised on
-// an accessor thread ends its loop and is reported in the result; on any
-// other thread the previous SIGBUS disposition applies.
+// SIGBUS (a poisoned page, UFFD_FEATURE_SIGBUS, a truncated file) and SIGSEGV
+// (a hole, a read-only page written, a range unmapped while a fault on it was
+// held) raised on an accessor thread end its loop and are reported in the
+// result instead of ending the process; on any other thread the previous
+// disposition of the signal applies.
 //
 // forkAccess() makes the same accesses in a forked child (native code only
 // after fork, results through a pipe, _exit), for copy-on-write and
@@ -45,40 +47,46 @@ uint64_t NowNs()
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-// ---------------------------------------------------------------- SIGBUS
+// ---------------------------------------------------------------- SIGBUS, SIGSEGV
 
 __attribute__((tls_model("initial-exec"))) thread_local sigjmp_buf *tl_jmp;
+__attribute__((tls_model("initial-exec"))) thread_local int tl_signo;
 __attribute__((tls_model("initial-exec"))) thread_local int tl_code;
 __attribute__((tls_model("initial-exec"))) thread_local uintptr_t tl_addr;
 
-struct sigaction g_old_bus;
-std::once_flag g_bus_once;
+struct sigaction g_old_bus, g_old_segv;
+std::once_flag g_handlers_once;
 
-void BusHandler(int sig, siginfo_t *si, void *uc)
+// On an accessor thread (tl_jmp set) the fault ends the access loop; anywhere
+// else the handler that was installed before ours (V8's, or the default) runs.
+void AccessFaultHandler(int sig, siginfo_t *si, void *uc)
 {
 	if (tl_jmp) {
+		tl_signo = sig;
 		tl_code = si->si_code;
 		tl_addr = (uintptr_t)si->si_addr;
 		siglongjmp(*tl_jmp, 1);
 	}
-	if (g_old_bus.sa_flags & SA_SIGINFO) {
-		g_old_bus.sa_sigaction(sig, si, uc);
-	} else if (g_old_bus.sa_handler == SIG_DFL) {
-		signal(SIGBUS, SIG_DFL);
-		raise(SIGBUS);
-	} else if (g_old_bus.sa_handler != SIG_IGN) {
-		g_old_bus.sa_handler(sig);
+	struct sigaction &old = sig == SIGSEGV ? g_old_segv : g_old_bus;
+	if (old.sa_flags & SA_SIGINFO) {
+		old.sa_sigaction(sig, si, uc);
+	} else if (old.sa_handler == SIG_DFL) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	} else if (old.sa_handler != SIG_IGN) {
+		old.sa_handler(sig);
 	}
 }
 
-void InstallBusHandler()
+void InstallFaultHandlers()
 {
-	std::call_once(g_bus_once, [] {
+	std::call_once(g_handlers_once, [] {
 		struct sigaction sa = {};
-		sa.sa_sigaction = BusHandler;
-		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sa.sa_sigaction = AccessFaultHandler;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGBUS, &sa, &g_old_bus);
+		sigaction(SIGSEGV, &sa, &g_old_segv);
 	});
 }
 
@@ -149,7 +157,7 @@ struct Access {
 	}
 
 	// Runs on the accessing thread (or in the forked child). No allocation.
-	void Run(bool catchBus)
+	void Run(bool catchFaults)
 	{
 		sigjmp_buf jb;
 
@@ -160,10 +168,10 @@ struct Access {
 				;
 		}
 		startNs = NowNs();
-		if (catchBus) {
+		if (catchFaults) {
 			if (sigsetjmp(jb, 1)) {
 				tl_jmp = nullptr;
-				signo = SIGBUS;
+				signo = tl_signo;
 				sigcode = tl_code;
 				sigaddr = tl_addr;
 				completed = cursor;
@@ -213,7 +221,7 @@ Napi::Object ResultObject(Napi::Env env, Job *job)
 	}
 	if (a.signo) {
 		Napi::Object s = Napi::Object::New(env);
-		s.Set("signal", Napi::String::New(env, "SIGBUS"));
+		s.Set("signal", Napi::String::New(env, a.signo == SIGSEGV ? "SIGSEGV" : "SIGBUS"));
 		s.Set("code", Napi::Number::New(env, a.sigcode));
 		s.Set("address", Napi::BigInt::New(env, a.sigaddr));
 		r.Set("signal", s);
@@ -288,9 +296,12 @@ Napi::Value ThreadAccess(const Napi::CallbackInfo &info)
 		delete job;
 		throw;
 	}
-	InstallBusHandler();
+	InstallFaultHandlers();
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.threadAccess", 0, 1);
+	// The TypeScript layer keeps the event loop alive while the access runs
+	// (and lets it go while the access is held on a fault JavaScript owns).
+	tsfn.Unref(env);
 	try {
 		std::thread([job, tsfn] {
 			job->a.Run(true);
@@ -327,6 +338,7 @@ void ForkAndAccess(Job *job)
 		// Child: only this thread exists; no allocation, no JavaScript.
 		close(pfd[0]);
 		signal(SIGBUS, SIG_DFL);
+		signal(SIGSEGV, SIG_DFL);
 		a.Run(false);
 		uint64_t hdr[3] = {a.startNs, a.endNs, a.completed};
 		bool ok = WriteAll(pfd[1], hdr, sizeof(hdr)) &&
@@ -368,6 +380,7 @@ Napi::Value ForkAccess(const Napi::CallbackInfo &info)
 	}
 	Napi::Promise promise = job->deferred.Promise();
 	AccessTsfn tsfn = AccessTsfn::New(env, "mirrorlab.forkAccess", 0, 1);
+	tsfn.Unref(env);
 	try {
 		std::thread([job, tsfn] {
 			ForkAndAccess(job);

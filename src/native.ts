@@ -79,6 +79,8 @@ export interface MmNative {
   releaseView(buffer: ArrayBuffer, record?: ViewRecord): void;
   /** nodes null only asks where each page is. */
   movePages(pid: I64, addrs: BigUint64Array, nodes: Int32Array | null, flags: I64): MovePagesRaw;
+  /** mincore(2) over the range: throws ENOMEM (args.hole: the first unmapped page) unless every page is mapped. */
+  checkMapped(addr: U64, length: U64): void;
   /** nodemask: bit n = node n */
   mbind(addr: U64, length: U64, mode: I64, nodemask: U64, flags: U64): void;
   mmConstants: Readonly<Record<MmConstantName, number>>;
@@ -123,7 +125,8 @@ export type NativeForkEvent = NativeForkStep<'result'> | NativeForkStep<'wait'> 
 
 export interface ForkChildNative {
   /** The callback runs on the JavaScript thread; ctlFd is the caller's to close after 'exit'. */
-  forkRun(ops: readonly NativeForkOp[], onEvent: (event: NativeForkEvent) => void): { pid: number; ctlFd: number };
+  /** unref: the event callback does not keep the event loop alive (the caller does). */
+  forkRun(ops: readonly NativeForkOp[], onEvent: (event: NativeForkEvent) => void, unref?: boolean): { pid: number; ctlFd: number };
   forkResume(ctlFd: Fd): void;
   forkConstants: Readonly<Record<ForkConstantName, number>>;
 }
@@ -302,7 +305,7 @@ export interface UserfaultfdNative {
 // ---------------------------------------------------------------- thread_access.cc
 
 export interface AccessSignal {
-  signal: 'SIGBUS';
+  signal: 'SIGBUS' | 'SIGSEGV';
   /** si_code (BUS_ADRERR = 2, BUS_MCEERR_AR = 4, ...). */
   code: number;
   address: bigint;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { native } from '../addon.js';
 import { invalidArg, invalidState, invalidType, outOfRange } from '../errors.js';
 import { Mapping } from '../memory/mapping.js';
+import { checkAccessible } from '../memory/address-space.js';
 
 export type EntrySize = 'pte' | 'pmd' | 'pud';
 export const ENTRY_SIZES: readonly EntrySize[] = ['pte', 'pmd', 'pud'];
@@ -80,11 +81,26 @@ function checkAligned(name: string, v: unknown, nonZero: boolean): number {
 
 /** Fill / check the pattern the guest tests use: one u64 per 4 KiB page, (offset ^ seed). */
 export function patternFill(address: bigint, length: number, seed: bigint, base = 0): void {
+  checkPatternArgs(address, length, seed, base, 'write');
   native.patternFill(address, length, seed, base);
 }
 /** Number of 4 KiB pages in [address, address + length) whose first u64 is not ((base + offset) ^ seed). */
 export function patternCheck(address: bigint, length: number, seed: bigint, base = 0): number {
+  checkPatternArgs(address, length, seed, base, 'read');
   return native.patternCheck(address, length, seed, base);
+}
+
+// The pattern loops load and store in C++ on this thread: the range must be
+// this process's memory, readable (and writable for a fill), or the process
+// would die of SIGSEGV.
+function checkPatternArgs(address: unknown, length: unknown, seed: unknown, base: unknown, access: 'read' | 'write'): void {
+  if (typeof address !== 'bigint') throw invalidType('address', address, 'of type bigint');
+  if (address % BigInt(PAGE) !== 0n) throw invalidArg('address', address, 'must be aligned to 4096 bytes');
+  const len = checkAligned('length', length, true);
+  if (typeof seed !== 'bigint') throw invalidType('seed', seed, 'of type bigint');
+  if (seed < 0n || seed >= 1n << 64n) throw outOfRange('seed', seed, 'from 0 to 2^64 - 1');
+  if (typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) throw outOfRange('base', base, 'a safe integer >= 0');
+  checkAccessible('address', address, len, access);
 }
 /** The same pattern in a buffer (for driver-side writes). */
 export function patternBuffer(length: number, seed: bigint, base = 0): Uint8Array {
@@ -135,12 +151,24 @@ export class FakeVram {
     return this.#fd < 0;
   }
 
-  setPolicy(policy: Policy): void {
+  /**
+   * An entry size the kernel cannot map (no PMD/PUD pfnmaps before 6.12) is
+   * refused with the reason; `{ fallback: true }` lets the module take it and
+   * fall back to smaller entries (what the guest scenarios measure).
+   */
+  setPolicy(policy: Policy, options: { fallback?: boolean } = {}): void {
     if (typeof policy !== 'object' || policy === null) throw invalidType('policy', policy, 'an object');
     for (const k of Object.keys(policy)) {
       if (!['maxEntry', 'prefault', 'noAlign'].includes(k)) throw invalidArg(`policy.${k}`, (policy as unknown as Record<string, unknown>)[k], 'is not a policy option');
     }
     const max = entryIndex(policy.maxEntry, 'policy.maxEntry');
+    const entry = ENTRY_SIZES[max];
+    if (typeof options !== 'object' || options === null) throw invalidType('options', options, 'an object');
+    if (options.fallback !== undefined && typeof options.fallback !== 'boolean') throw invalidType('options.fallback', options.fallback, 'of type boolean');
+    // The module would take the policy and quietly fall back to smaller entries.
+    if (!this.info.supports[entry] && !options.fallback)
+      throw invalidArg('policy.maxEntry', entry,
+        `is not available: kernel ${this.info.kernel} has no ${entry.toUpperCase()} pfnmap support (special huge ${entry.toUpperCase()} entries came in 6.12); use 'pte'${this.info.supports.pmd ? " or 'pmd'" : ''}, or { fallback: true } to let the module fall back to smaller entries`);
     const flags = (policy.prefault ? C.POLICY_PREFAULT : 0) | (policy.noAlign ? C.POLICY_NO_ALIGN : 0);
     native.fakevramSetPolicy(this.fd, max, flags);
   }

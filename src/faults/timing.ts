@@ -6,7 +6,11 @@ import { native } from '../addon.js';
 import type { FaultCounts, FaultRunRaw, PerfStatus } from '../native.js';
 import { invalidArg, invalidType, outOfRange } from '../errors.js';
 import { summarize, type Summary } from '../stats/index.js';
-import { PAGE_SIZE } from '../memory/index.js';
+import { Mapping, PAGE_SIZE } from '../memory/index.js';
+import { checkAccessible } from '../memory/address-space.js';
+
+// touchRange keeps one sample per touch: bound the count before allocating.
+const MAX_TOUCHES = 1 << 26;
 
 export type Access = 'read' | 'write';
 
@@ -173,8 +177,8 @@ export function touchRange(address: bigint, length: number, opts?: TouchOptions)
 export function touchRange(a: bigint | { address: bigint; length: number }, b?: number | TouchOptions, c?: TouchOptions): FaultRunResult {
   let address: unknown, length: unknown, opts: TouchOptions;
   if (typeof a === 'object' && a !== null) {
-    address = a.address;
-    length = a.length;
+    // An unmapped (or replaced) Mapping says so (ERR_INVALID_STATE) rather than being read as a hole.
+    ({ address, length } = a instanceof Mapping ? a.range() : a);
     opts = (b as TouchOptions | undefined) ?? {};
   } else {
     address = a;
@@ -189,6 +193,11 @@ export function touchRange(a: bigint | { address: bigint; length: number }, b?: 
   const stride = opts.stride === undefined ? PAGE_SIZE : checkInt('options.stride', opts.stride, 1);
   const access = opts.access ?? 'write';
   if (access !== 'read' && access !== 'write') throw invalidArg('options.access', access, "must be 'read' or 'write'");
+  if (Math.ceil(len / stride) > MAX_TOUCHES)
+    throw outOfRange('length', len, `at most ${MAX_TOUCHES} touches (length / stride); raise the stride or split the range`);
+  // The loop loads or stores on this thread: a hole, or a page it may not
+  // read (or write), would end the process with SIGSEGV.
+  checkAccessible('address', address, len, access);
   const raw = native.faultTouch(address, len, stride, access === 'write', opts.perf ?? true);
   return shapeResult(raw, { access, method: 'touch', length: len, stride });
 }

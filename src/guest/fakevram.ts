@@ -116,7 +116,7 @@ export interface FaultDataResult {
  */
 export async function faultsAndData(maxEntry: EntrySize, length: number, opts: { prefault?: boolean; noAlign?: boolean; skew?: number; path?: string } = {}): Promise<FaultDataResult> {
   using dev = FakeVram.open(opts.path);
-  dev.setPolicy({ maxEntry, prefault: opts.prefault ?? false, noAlign: opts.noAlign ?? false });
+  dev.setPolicy({ maxEntry, prefault: opts.prefault ?? false, noAlign: opts.noAlign ?? false }, { fallback: true });
   using m = opts.skew === undefined ? dev.map(length) : mapSkewed(dev, length, opts.skew);
   const seed = 0x5eed0000n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
   dev.counters(true);
@@ -181,7 +181,7 @@ export interface GupResult {
  */
 export async function gupProbes(maxEntry: EntrySize, length: number, blockdev?: string, path?: string): Promise<GupResult> {
   using dev = FakeVram.open(path);
-  dev.setPolicy({ maxEntry });
+  dev.setPolicy({ maxEntry }, { fallback: true });
   using m = dev.map(length);
   m.view.fill(0xa5, 0, 4096);
   m.view.fill(0xa5, length - 4096, length);
@@ -244,7 +244,7 @@ export async function mirrorProbes(maxEntry: EntrySize, path?: string): Promise<
   const GiB = 1 << 30;
   const win = 2 << 20; // the userptr covers the first 2 MiB of the mapping
   using dev = FakeVram.open(path);
-  dev.setPolicy({ maxEntry });
+  dev.setPolicy({ maxEntry }, { fallback: true });
   using drm = MockDrm.open();
   const md = native.mirrordrm;
   const c = native.mmConstants;
@@ -293,7 +293,7 @@ export interface VmaOpsResult {
 /** mprotect, partial mprotect (split), fork, partial munmap, mremap on a mapping with `maxEntry` entries. */
 export async function vmaOps(maxEntry: EntrySize, length: number, path?: string): Promise<VmaOpsResult> {
   using dev = FakeVram.open(path);
-  dev.setPolicy({ maxEntry });
+  dev.setPolicy({ maxEntry }, { fallback: true });
   const seed = 0xabcdefn;
   const m = dev.map(length);
   try {
@@ -377,7 +377,7 @@ export interface ForkMappedResult {
  */
 export async function forkMapped(maxEntry: EntrySize, length: number, path?: string): Promise<ForkMappedResult> {
   using dev = FakeVram.open(path);
-  dev.setPolicy({ maxEntry });
+  dev.setPolicy({ maxEntry }, { fallback: true });
   using m = dev.map(length);
   const seed = 0xf0f0n + BigInt(ENTRY_SIZES.indexOf(maxEntry));
   dev.counters(true);
@@ -420,6 +420,9 @@ export interface BenchResult {
  * once per round (ratios in one run). Touch loops are C++: patternFill for
  * one write per 4 KiB, faultTouch (512 timed touches) for one per 2 MiB.
  */
+// Every scenario in this file asks for PMD and PUD entries on every kernel and checks
+// what the module did: on 6.1 that is the fallback to 4 KiB entries, so they
+// set their policies with { fallback: true }.
 export async function bench(length: number, reps: number, path?: string): Promise<BenchResult> {
   using dev = FakeVram.open(path);
   const cases: Array<{ name: string; maxEntry: EntrySize; prefault: boolean; stride: number }> = [
@@ -437,7 +440,7 @@ export async function bench(length: number, reps: number, path?: string): Promis
   const faults: Record<string, FakeVramCounters> = {};
   for (let r = 0; r < reps; r++) {
     for (const c of cases) {
-      dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault });
+      dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault }, { fallback: true });
       using m = dev.map(length);
       dev.counters(true);
       // One plain write per touch, no clock inside the loop: under TCG a
@@ -493,7 +496,7 @@ export async function faultRound(cases: FaultCase[], path?: string): Promise<Fau
   using dev = FakeVram.open(path);
   const out: FaultRoundSample[] = [];
   for (const c of cases) {
-    dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault });
+    dev.setPolicy({ maxEntry: c.maxEntry, prefault: c.prefault }, { fallback: true });
     using m = dev.map(c.length);
     dev.counters(true);
     let ns: number;

@@ -14,6 +14,13 @@
 //   m.view[0] = 1;          // the parent acts (copy-on-write race staging)
 //   h.resume();
 //   const r = await h.done; // { exitCode, signal, results: [{ ok, bytes? }, ...] }
+//
+// A running child keeps the process alive (so `await h.done` works on its
+// own); a child blocked in a 'wait' does not: only JavaScript can resume it,
+// so if nothing else is left to run, Node exits instead of waiting forever.
+// Children still alive when the process exits are killed (SIGKILL): a child
+// in a 'wait' would otherwise resume on its own once the parent's end of the
+// pipe closes.
 import fs from 'node:fs';
 import os from 'node:os';
 import { native } from '../addon.js';
@@ -133,6 +140,20 @@ function compile(ops: readonly ForkOp[]): NativeForkOp[] {
   });
 }
 
+// pids of the children not yet reaped, killed if the process exits first.
+const liveChildren = new Set<number>();
+let exitHookInstalled = false;
+
+function killLiveChildren(): void {
+  for (const pid of liveChildren) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 const signalNames: Record<number, string> = Object.fromEntries(
   Object.entries(os.constants.signals).map(([k, v]) => [v as number, k]),
 );
@@ -148,8 +169,13 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
   let resolveDone!: (r: ForkResult) => void;
   const done = new Promise<ForkResult>((res) => (resolveDone = res));
 
+  // The native callback is unref'd: this interval keeps the event loop alive
+  // while the child runs, and is unref'd while it waits to be resumed.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+
   const onEvent = (ev: NativeForkEvent) => {
     if (ev.type === 'wait') {
+      keepAlive.unref();
       const w = waiters.shift();
       if (w) w.resolve(ev.index);
       else waitQueue.push(ev.index);
@@ -167,6 +193,8 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
     }
     // exit
     exited = true;
+    clearInterval(keepAlive);
+    liveChildren.delete(ev.pid);
     if (ctlFd !== undefined) {
       fs.closeSync(ctlFd);
       ctlFd = undefined;
@@ -176,9 +204,20 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
     resolveDone({ pid: ev.pid, exitCode: ev.exitCode, signal, results });
   };
 
-  const r = native.forkRun(compiled, onEvent);
+  let r: { pid: number; ctlFd: number };
+  try {
+    r = native.forkRun(compiled, onEvent, true);
+  } catch (e) {
+    clearInterval(keepAlive);
+    throw e;
+  }
   ctlFd = r.ctlFd;
   const pid = r.pid;
+  if (!exited) liveChildren.add(pid);
+  if (!exitHookInstalled) {
+    process.on('exit', killLiveChildren);
+    exitHookInstalled = true;
+  }
   return {
     pid,
     done,
@@ -191,6 +230,7 @@ export function forkChild(ops: readonly ForkOp[]): ForkHandle {
     resume() {
       if (ctlFd === undefined) throw invalidState(`child ${pid} has exited`);
       native.forkResume(ctlFd);
+      keepAlive.ref();
     },
     kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (!exited) process.kill(pid, signal);

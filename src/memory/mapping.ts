@@ -24,22 +24,37 @@
 // throw TypeError), and every method of an unmapped Mapping throws
 // ERR_INVALID_STATE. If a Mapping and all views of it become unreachable while
 // still mapped, the ArrayBuffer's finalizer unmaps the range.
+//
+// Several Mapping objects can cover one range (adopt() of a range a Mapping
+// already owns, remap() with `fixed` onto another Mapping's range, a range
+// unmapped behind mirrorlab's back and mapped again). Every live Mapping is in
+// a registry of ranges: when one of them unmaps, moves or replaces a range,
+// the others that overlap it are marked replaced (views detached, finalizer
+// disarmed, `mapped` false, methods throw ERR_INVALID_STATE naming the
+// Mapping that did it), so that none of them reaches or later unmaps memory
+// it no longer owns. An adopted alias keeps the Mappings it overlaps reachable
+// and does not unmap on its own when collected: only the owner's finalizer does.
 import fs from 'node:fs';
 import { inspect } from 'node:util';
 import { native } from '../addon.js';
 import type { NativeView } from '../native.js';
-import { invalidArg, invalidState, invalidType } from '../errors.js';
+import { invalidArg, invalidState, invalidType, outOfRange } from '../errors.js';
 import {
   ADVICE, MAP, MFD, MREMAP, adviceValue, checkHugeSize, hugeSizeFlag, HUGE_SIZES, protBits, protString,
   type Advice, type HugeSize, type Prot,
 } from './constants.js';
 import { HPAGE_PMD_SIZE, PAGE_SIZE, checkAddress, checkBool, checkNoOverflow, checkOptions, checkSize, checkSubrange } from './validate.js';
+import { checkMapped } from './address-space.js';
 
 export type Backing =
   | 'anon' | 'anon-thp' | 'anon-shared' | 'anon-shared-thp'
   | 'hugetlb-2M' | 'hugetlb-1G'
   | 'memfd' | 'memfd-thp' | 'memfd-hugetlb-2M' | 'memfd-hugetlb-1G'
   | 'file' | 'adopted';
+const BACKINGS: readonly Backing[] = [
+  'anon', 'anon-thp', 'anon-shared', 'anon-shared-thp', 'hugetlb-2M', 'hugetlb-1G',
+  'memfd', 'memfd-thp', 'memfd-hugetlb-2M', 'memfd-hugetlb-1G', 'file', 'adopted',
+];
 
 /**
  * populate: true = fault every page in after the advice is applied
@@ -93,6 +108,25 @@ const fdRegistry = new FinalizationRegistry<number>((fd) => {
 
 let nextId = 1;
 
+// The registry of live Mappings (weak: a forgotten Mapping still gets collected).
+const liveMappings = new Map<number, WeakRef<Mapping>>();
+const liveCleanup = new FinalizationRegistry<number>((id) => liveMappings.delete(id));
+
+/** Live (mapped) Mapping objects that overlap [address, address + length). */
+export function mappingsOverlapping(address: bigint, length: number): Mapping[] {
+  const end = address + BigInt(length);
+  const out: Mapping[] = [];
+  for (const [id, ref] of liveMappings) {
+    const m = ref.deref();
+    if (!m || !m.mapped) {
+      liveMappings.delete(id);
+      continue;
+    }
+    if (m.address < end && m.end > address) out.push(m);
+  }
+  return out;
+}
+
 export class Mapping {
   readonly id = nextId++;
   #address: bigint;
@@ -105,10 +139,25 @@ export class Mapping {
   readonly path: string | undefined;
   #handle: NativeView | undefined;
   #view: Uint8Array;
-  #state: 'mapped' | 'unmapped' = 'mapped';
+  #state: 'mapped' | 'unmapped' | 'replaced' = 'mapped';
+  #replacedBy = '';
+  // Mappings an adopted alias overlaps: kept reachable so that their
+  // finalizers cannot unmap the memory under the alias.
+  #owners: Mapping[] = [];
 
+  /**
+   * overlap: what other live Mappings over this range mean.
+   *   'replace' (default): the range was just returned by mmap, so any Mapping
+   *     still registered over it lost its memory behind mirrorlab's back: it is
+   *     marked replaced.
+   *   'keep': they stay valid (the old range of a DONTUNMAP remap, the tail
+   *     of a split).
+   *   'alias': adopt() of memory they own: they stay valid, this one keeps
+   *     them reachable and does not unmap when collected.
+   */
   private constructor(init: {
     address: bigint; length: number; pageSize: number; backing: Backing; shared: boolean; prot: number; fd?: number; path?: string;
+    overlap?: 'replace' | 'keep' | 'alias';
   }) {
     this.#address = init.address;
     this.#length = init.length;
@@ -118,9 +167,15 @@ export class Mapping {
     this.#prot = init.prot;
     this.#fd = init.fd;
     this.path = init.path;
-    this.#handle = native.newView(init.address, init.length, true);
+    const overlap = init.overlap ?? 'replace';
+    if (overlap === 'alias') this.#owners = mappingsOverlapping(init.address, init.length);
+    else if (overlap === 'replace') Mapping.#replaceOverlapping(init.address, init.length, this, `mapping ${this.id} was mmap'd over it`);
+    // An alias over live owners must not unmap their memory when collected.
+    this.#handle = native.newView(init.address, init.length, this.#owners.length === 0);
     this.#view = new Uint8Array(this.#handle.buffer);
     if (init.fd !== undefined) fdRegistry.register(this, init.fd, this);
+    liveMappings.set(this.id, new WeakRef(this));
+    liveCleanup.register(this, this.id);
   }
 
   // ---------------------------------------------------------------- factories
@@ -229,10 +284,18 @@ export class Mapping {
     const addr = checkAddress('address', address, PAGE_SIZE);
     const len = checkSize('length', length, { align: PAGE_SIZE, nonZero: true });
     checkNoOverflow(addr, len);
+    const pageSize = o.pageSize === undefined ? PAGE_SIZE : checkSize('options.pageSize', o.pageSize, { nonZero: true });
+    if (pageSize & (pageSize - 1) || pageSize < PAGE_SIZE) throw invalidArg('options.pageSize', o.pageSize, `must be a power of two >= ${PAGE_SIZE}`);
+    if (len % pageSize) throw invalidArg('length', length, `must be a multiple of options.pageSize (${pageSize})`);
+    const shared = checkBool('options.shared', o.shared) ?? false;
+    if (o.backing !== undefined && (typeof o.backing !== 'string' || !BACKINGS.includes(o.backing as Backing)))
+      throw invalidArg('options.backing', o.backing, `must be one of ${BACKINGS.join(', ')}`);
+    const prot = protBits(o.prot ?? 'rw', 'options.prot');
+    // The view is an external buffer over the range: it must be mapped memory of this process.
+    checkMapped('address', addr, len);
     return new Mapping({
-      address: addr, length: len, pageSize: (o.pageSize as number | undefined) ?? PAGE_SIZE,
-      shared: (o.shared as boolean | undefined) ?? false, prot: protBits(o.prot ?? 'rw', 'options.prot'),
-      backing: (o.backing as Backing | undefined) ?? 'adopted',
+      address: addr, length: len, pageSize, shared, prot,
+      backing: (o.backing as Backing | undefined) ?? 'adopted', overlap: 'alias',
     });
   }
 
@@ -281,8 +344,38 @@ export class Mapping {
   // ---------------------------------------------------------------- helpers
 
   #live(what: string): void {
+    if (this.#state === 'replaced')
+      throw invalidState(`${what}: mapping ${this.id} at 0x${this.#address.toString(16)} no longer owns its range: ${this.#replacedBy}`);
     if (this.#state !== 'mapped')
       throw invalidState(`${what}: mapping ${this.id} at 0x${this.#address.toString(16)} is unmapped`);
+  }
+
+  /** Another Mapping unmapped, moved over or remapped this range: let go of it without unmapping. */
+  #markReplaced(why: string): void {
+    if (this.#state !== 'mapped') return;
+    const h = this.#handle!;
+    native.releaseView(h.buffer, h.record);
+    this.#handle = undefined;
+    this.#state = 'replaced';
+    this.#replacedBy = why;
+    this.#owners = [];
+    liveMappings.delete(this.id);
+    this.#closeFd();
+  }
+
+  static #replaceOverlapping(address: bigint, length: number, except: Mapping, why: string): void {
+    for (const m of mappingsOverlapping(address, length)) if (m !== except) m.#markReplaced(why);
+  }
+
+  #closeFd(): void {
+    if (this.#fd === undefined) return;
+    fdRegistry.unregister(this);
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      /* closed elsewhere */
+    }
+    this.#fd = undefined;
   }
 
   /** Address of a byte offset in the mapping (offset may equal length). */
@@ -317,6 +410,8 @@ export class Mapping {
     const r = checkSubrange(this.#length, o.offset, o.length);
     const stride = o.stride === undefined ? PAGE_SIZE : checkSize('options.stride', o.stride, { nonZero: true });
     const v = o.value === undefined ? 1 : checkSize('options.value', o.value);
+    // The view is a Uint8Array: 300 would be stored as 44.
+    if (v > 255) throw outOfRange('options.value', o.value, 'a byte (0 to 255)');
     for (let i = r.offset; i < r.offset + r.length; i += stride) this.#view[i] = v;
   }
 
@@ -365,10 +460,23 @@ export class Mapping {
     const result: RemapResult = { moved, oldAddress, oldLength };
     // The kernel has moved/resized the range: the old view must not reach it.
     if (moved || len !== oldLength) this.#replaceView(addr, len);
+    // Other Mappings over what the kernel unmapped (the old range, or the
+    // tail a shrink cut) or over where the range now lies (MREMAP_FIXED
+    // replaced whatever was there) no longer own their memory.
+    const why = `mapping ${this.id} remapped 0x${oldAddress.toString(16)} to 0x${addr.toString(16)}`;
+    const oldEnd = oldAddress + BigInt(oldLength);
+    if (moved) {
+      if (!dontUnmap) Mapping.#replaceOverlapping(oldAddress, oldLength, this, why);
+      Mapping.#replaceOverlapping(addr, len, this, why);
+    } else if (len < oldLength) {
+      Mapping.#replaceOverlapping(addr + BigInt(len), oldLength - len, this, why);
+    } else if (len > oldLength) {
+      Mapping.#replaceOverlapping(oldEnd, len - oldLength, this, why);
+    }
     if (dontUnmap) {
       result.old = new Mapping({
         address: oldAddress, length: oldLength, pageSize: this.pageSize, backing: this.backing,
-        shared: this.shared, prot: this.#prot,
+        shared: this.shared, prot: this.#prot, overlap: 'keep',
       });
     }
     return result;
@@ -405,10 +513,11 @@ export class Mapping {
       if (tailFd !== undefined) fs.closeSync(tailFd);
       throw e;
     }
+    Mapping.#replaceOverlapping(this.#address + BigInt(r.offset), r.length, this, `mapping ${this.id} unmapped part of it`);
     const tail = hole
       ? new Mapping({
           address: this.#address + BigInt(end), length: this.#length - end, pageSize: this.pageSize,
-          backing: this.backing, shared: this.shared, prot: this.#prot, fd: tailFd, path: this.path,
+          backing: this.backing, shared: this.shared, prot: this.#prot, fd: tailFd, path: this.path, overlap: 'keep',
         })
       : undefined;
     if (r.offset === 0) this.#replaceView(this.#address + BigInt(end), this.#length - end);
@@ -435,18 +544,13 @@ export class Mapping {
     native.releaseView(h.buffer, h.record);
     this.#handle = undefined;
     this.#state = 'unmapped';
+    this.#owners = [];
+    liveMappings.delete(this.id);
     try {
       native.munmap(this.#address, this.#length);
+      Mapping.#replaceOverlapping(this.#address, this.#length, this, `mapping ${this.id} unmapped it`);
     } finally {
-      if (this.#fd !== undefined) {
-        fdRegistry.unregister(this);
-        try {
-          fs.closeSync(this.#fd);
-        } catch {
-          /* closed elsewhere */
-        }
-        this.#fd = undefined;
-      }
+      this.#closeFd();
     }
   }
 
@@ -457,7 +561,7 @@ export class Mapping {
   toString(): string {
     const a = `0x${this.#address.toString(16)}`;
     const e = `0x${(this.#address + BigInt(this.#length)).toString(16)}`;
-    const state = this.#state === 'mapped' ? '' : ' (unmapped)';
+    const state = this.#state === 'mapped' ? '' : ` (${this.#state})`;
     return `Mapping ${this.backing} ${a}-${e} ${fmtBytes(this.#length)} ${this.prot}${this.shared ? ' shared' : ' private'} page ${fmtBytes(this.pageSize)}${this.path ? ' ' + this.path : ''}${state}`;
   }
 

@@ -18,7 +18,8 @@
 //   smaps         per VMA: Rss, AnonHugePages (PMD-mapped anon THP only),
 //                 ShmemPmdMapped, FilePmdMapped, Swap, THPeligible, VmFlags
 import { native } from '../addon.js';
-import { invalidType } from '../errors.js';
+import { invalidType, outOfRange } from '../errors.js';
+import { checkMapped } from '../memory/address-space.js';
 import { Mapping } from '../memory/mapping.js';
 import { PAGE_SIZE, checkAddress, checkNoOverflow, checkSize, checkSubrange } from '../memory/validate.js';
 import { smapsFor, type SmapsVma } from './smaps.js';
@@ -46,6 +47,22 @@ export function resolveRange(target: RangeLike, offset?: number, length?: number
   checkNoOverflow(address, total, 'range.length');
   const r = checkSubrange(total, offset, length);
   return { address: address + BigInt(r.offset), length: r.length };
+}
+
+/**
+ * Most pages one pageState() / pageSummary() call reads (64 GiB of 4 KiB
+ * pages): the native side holds about 17 bytes per page while it reads.
+ */
+export const MAX_PAGESTATE_PAGES = 1 << 24;
+
+// A range whose page state is read: bounded, then mapped (pagemap reads an
+// unmapped range as zeros, which would look like "nothing present").
+function mappedRange(target: RangeLike, offset?: number, length?: number): { address: bigint; length: number } {
+  const r = resolveRange(target, offset, length);
+  if (r.length / PAGE_SIZE > MAX_PAGESTATE_PAGES)
+    throw outOfRange('length', r.length, `at most ${MAX_PAGESTATE_PAGES * PAGE_SIZE} bytes (${MAX_PAGESTATE_PAGES} pages) per call; split the range`);
+  checkMapped('range', r.address, r.length);
+  return r;
 }
 
 export interface PageInfo {
@@ -150,7 +167,7 @@ export class PageState {
 
 /** Per-page state of a range (one native call reads pagemap, PAGEMAP_SCAN and kpageflags). */
 export function pageState(target: RangeLike, offset?: number, length?: number): PageState {
-  const r = resolveRange(target, offset, length);
+  const r = mappedRange(target, offset, length);
   return new PageState(r.address, native.pageStateRaw(r.address, r.length));
 }
 
@@ -198,7 +215,7 @@ export interface PageSummary {
  * smaps figures of the VMAs around it for a cross-check.
  */
 export function pageSummary(target: RangeLike, offset?: number, length?: number): PageSummary {
-  const r = resolveRange(target, offset, length);
+  const r = mappedRange(target, offset, length);
   const s = native.pageSummary(r.address, r.length);
   const vmas: SmapsVma[] = smapsFor(r);
   const end = r.address + BigInt(r.length);

@@ -1,5 +1,7 @@
 // /proc/<pid>/smaps: per-VMA memory accounting.
 import fs from 'node:fs';
+import { invalidArg, invalidType } from '../errors.js';
+import { checkAddress, checkSize } from '../memory/validate.js';
 
 export interface SmapsVma {
   start: bigint;
@@ -50,18 +52,26 @@ export function parseSmaps(text: string): SmapsVma[] {
   return out;
 }
 
+// [start, end) of a { address, length } (a Mapping's getters work even once
+// it is unmapped: these only read /proc), and a pid that names a process.
+function bounds(range: { address: bigint; length: number }, pid: unknown): { start: bigint; end: bigint } {
+  if (range === null || typeof range !== 'object') throw invalidType('range', range, 'an object with address and length');
+  const start = checkAddress('range.address', range.address);
+  const length = checkSize('range.length', range.length);
+  if (pid !== 'self' && !(Number.isSafeInteger(pid) && (pid as number) > 0)) throw invalidArg('pid', pid, "must be 'self' or a process id");
+  return { start, end: start + BigInt(length) };
+}
+
 /** VMAs of this process (or pid) that overlap [address, address + length). */
 export function smapsFor(range: { address: bigint; length: number }, pid: number | 'self' = 'self'): SmapsVma[] {
-  const start = range.address;
-  const end = range.address + BigInt(range.length);
+  const { start, end } = bounds(range, pid);
   const all = parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, 'utf8'));
   return all.filter((v) => v.start < end && v.end > start);
 }
 
 /** Is anything of [address, address + length) still mapped in this process (/proc/self/maps)? */
 export function isMapped(range: { address: bigint; length: number }, pid: number | 'self' = 'self'): boolean {
-  const start = range.address;
-  const end = range.address + BigInt(range.length);
+  const { start, end } = bounds(range, pid);
   for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
     const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
     if (m && BigInt('0x' + m[1]) < end && BigInt('0x' + m[2]) > start) return true;

@@ -1,5 +1,6 @@
 // Statistics with the names users know from hyperfine and pytest-benchmark.
 // Every measurement in mirrorlab is reported as a Summary, never as one number.
+import { invalidType } from '../errors.js';
 
 export interface Summary {
   n: number;
@@ -20,6 +21,8 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 export function summarize(samples: ArrayLike<number>): Summary {
+  if (samples === null || typeof samples !== 'object' || typeof (samples as ArrayLike<number>).length !== 'number')
+    throw invalidType('samples', samples, 'an array or typed array of numbers');
   const s = Float64Array.from(samples as ArrayLike<number>).sort();
   const n = s.length;
   if (n === 0) return { n: 0, min: NaN, median: NaN, mean: NaN, stddev: NaN, p90: NaN, p99: NaN, max: NaN };

@@ -33,7 +33,8 @@ import { native } from '../addon.js';
 import type { FaultServerCounters, UffdDeliveryHandle, UffdMessage, UffdPollHandle, UffdServerHandle, UffdServerSamples } from '../native.js';
 import { invalidArg, invalidState, invalidType, isSyscallError, outOfRange, type SyscallError } from '../errors.js';
 import { summarize, type Summary } from '../stats/summary.js';
-import type { MemoryRange } from './access.js';
+import { holdAccessesAt, releaseHeldAccesses, type MemoryRange } from './access.js';
+import { mappingsOverlapping, type Mapping } from '../memory/mapping.js';
 import {
   REGISTER_MODES,
   UFFD_FEATURES,
@@ -242,6 +243,10 @@ export class PageFault implements BaseEvent {
   readonly readNs: bigint;
   readonly uffd: Userfaultfd;
   private _resolvedBy: string | null = null;
+  // The Mappings under the faulting page, kept reachable while this event is:
+  // a held fault whose Mapping was collected would have its memory unmapped
+  // by the finalizer under the faulting thread.
+  readonly #pinned: readonly Mapping[];
 
   /** @internal built by the uffd from a message */
   constructor(uffd: Userfaultfd, m: UffdMessage) {
@@ -257,6 +262,7 @@ export class PageFault implements BaseEvent {
     };
     this.tid = m.ptid ?? 0;
     this.readNs = m.readNs;
+    this.#pinned = mappingsOverlapping(this.page, this.pageSize);
   }
 
   /** The faulting page as a range. */
@@ -490,6 +496,9 @@ export class Userfaultfd extends EventEmitter implements Disposable {
 
   private live(): number {
     if (this.state.closed) throw invalidState('The userfaultfd is closed');
+    // Any call on the uffd may resolve a held fault: accesses held on one keep
+    // the process alive again until they complete.
+    releaseHeldAccesses();
     return this.fd;
   }
 
@@ -729,6 +738,8 @@ export class Userfaultfd extends EventEmitter implements Disposable {
   private toEvent(m: UffdMessage): UffdEvent {
     switch (m.event) {
       case C.UFFD_EVENT_PAGEFAULT:
+        // The access that faulted now waits for JavaScript: it no longer keeps the process alive by itself.
+        holdAccessesAt(m.address!);
         return new PageFault(this, m);
       case C.UFFD_EVENT_FORK:
         return {
@@ -893,6 +904,7 @@ export class Userfaultfd extends EventEmitter implements Disposable {
     this.stopListening();
     this.state.closed = true;
     finalizer.unregister(this.state);
+    releaseHeldAccesses();
     native.uffdClose(this.fd);
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);

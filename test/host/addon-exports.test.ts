@@ -19,7 +19,7 @@ type Shape<T> = {
 // In the order of the Init functions (native/addon.cc) and their exports.
 const declared = {
   mmap: F, munmap: F, mprotect: F, madvise: F, mremap: F, memfdCreate: F, newView: F, releaseView: F,
-  movePages: F, mbind: F,
+  movePages: F, mbind: F, checkMapped: F,
   mmConstants: {
     PROT_NONE: N, PROT_READ: N, PROT_WRITE: N, PROT_EXEC: N, MAP_SHARED: N, MAP_PRIVATE: N, MAP_FIXED: N,
     MAP_FIXED_NOREPLACE: N, MAP_ANONYMOUS: N, MAP_POPULATE: N, MAP_NORESERVE: N, MAP_HUGETLB: N,
