@@ -157,17 +157,28 @@ export function snapshotKey(input: SnapshotKeyInput): string {
   return h.digest('hex');
 }
 
+/**
+ * The files of a saved state: the device state, the two RAM files, and the
+ * console of the boot that made it (a restored guest's log starts with it).
+ */
+export interface SavedPaths {
+  dir: string;
+  state: string;
+  ram: [string, string];
+  console: string;
+}
+
 /** A saved state of a kernel: its directory, and what is in it. */
-export function snapshotPaths(series: KernelSeries, key: string): { dir: string; state: string; ram: [string, string] } {
+export function snapshotPaths(series: KernelSeries, key: string): SavedPaths {
   return savedPaths(path.join(snapshotDir(series), key));
 }
 
-function savedPaths(dir: string): { dir: string; state: string; ram: [string, string] } {
-  return { dir, state: path.join(dir, STATE), ram: [path.join(dir, 'mem0'), path.join(dir, 'mem1')] };
+function savedPaths(dir: string): SavedPaths {
+  return { dir, state: path.join(dir, STATE), ram: [path.join(dir, 'mem0'), path.join(dir, 'mem1')], console: path.join(dir, 'console.txt') };
 }
 
 /** A directory to boot a guest that is to be saved in: its RAM files go there, then the state. */
-export function stagingPaths(series: KernelSeries, key: string): { dir: string; state: string; ram: [string, string] } {
+export function stagingPaths(series: KernelSeries, key: string): SavedPaths {
   const dir = path.join(snapshotDir(series), `.${key.slice(0, 12)}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`);
   fs.mkdirSync(dir, { recursive: true });
   return savedPaths(dir);

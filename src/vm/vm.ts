@@ -18,6 +18,7 @@ import { RPC_PORT_NAME } from './constants.js';
 import {
   discardSnapshot,
   type GuestRam,
+  type SavedPaths,
   INITRD_PLACEHOLDER,
   publishSnapshot,
   pruneSnapshots,
@@ -420,6 +421,7 @@ export class Vm {
     try {
       result = await saveSnapshot(booter.qmpPath, staging);
       await booter.kill();
+      fs.writeFileSync(staging.console, booter.log.text + '\n');
       publishSnapshot(staging.dir, saved.dir);
     } catch (e) {
       await booter.kill();
@@ -472,10 +474,20 @@ export class Vm {
    * then sets the guest's wall clock from the host's. Null when the guest is
    * ready; else why not, with QEMU killed and the state removed.
    */
-  private async restoreFrom(saved: { dir: string; state: string; ram: [string, string] }, key: string): Promise<string | null> {
+  private async restoreFrom(saved: SavedPaths, key: string): Promise<string | null> {
     const ino = fs.statSync(saved.state, { bigint: true, throwIfNoEntry: false })?.ino ?? null;
     touchSnapshot(saved.dir);
     this.ram = { files: saved.ram, share: false };
+    // The log starts with the console of the boot that made the state (this
+    // guest's past, crash-free or it would not have been saved), at t = 0.
+    try {
+      for (const text of fs.readFileSync(saved.console, 'utf8').replace(/\n$/, '').split('\n')) {
+        this.log.push({ t: 0, text });
+        this.opts.onConsole?.(text);
+      }
+    } catch {
+      /* a state without its console: the log has this guest's lines only */
+    }
     try {
       await this.start(saved.state);
       this.restored = true;
