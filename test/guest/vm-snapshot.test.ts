@@ -48,6 +48,9 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(vm.startNote).toMatch(/^restored from snapshot [0-9a-f]{12} in \d+ ms/);
       expect(vm.bootPhases.restoreMs).toBe(vm.bootMs);
       expect(vm.snapshotKey).toMatch(/^[0-9a-f]{64}$/);
+      // The log starts with the console of the boot that made the state.
+      expect(vm.log.lines[0].t).toBe(0);
+      expect(vm.log.text).toMatch(/^mirrorlab-init: agent starting at [\d.]+s$/m);
       const r = await vm.exec('sh', ['-c', 'cat /proc/cmdline /proc/uptime; date +%s; cat /sys/module/mirrordrm/initstate; ls /dev/dri']);
       const after = Date.now();
       expect(r.status).toBe(0);
