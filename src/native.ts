@@ -642,6 +642,13 @@ export interface FakevramNative {
   pipeRoundTrip(src: U64, dst: U64, length: U64): { written: number; read: number };
 }
 
+// ---------------------------------------------------------------- addon.cc
+
+export interface ClockNative {
+  /** clock_settime(CLOCK_REALTIME): the guest agent's wall clock after a restore (needs CAP_SYS_TIME). */
+  setRealtimeClock(sec: I64, nsec: I64): void;
+}
+
 /** Everything the addon exports. */
 export type Native = MmNative & ForkChildNative & PagemapNative & UserfaultfdNative &
-  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative;
+  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative & ClockNative;

@@ -3,9 +3,15 @@
 // org.mirrorlab.rpc. Kept small on purpose: JavaScript JIT code runs hundreds
 // of times slower under TCG than on the host, so the agent only dispatches.
 //
-// Requests:  { "id": n, "method": "exec" | "call" | "loadModule" | "kmsg" | "ping" | "shutdown", "params": [...] }
+// Requests:  { "id": n, "method": "exec" | "call" | "loadModule" | "kmsg" | "ping" | "setClock" | "shutdown", "params": [...] }
 // Replies:   { "id": n, "result": ... } or { "id": n, "error": <Error> }
 // Events:    { "event": "ready", ... } once the agent listens.
+//
+// A guest restored from a saved state (src/vm/snapshot.ts) resumes inside
+// the blocking read below: the new QEMU's RPC socket is connected before the
+// guest runs, so the port never looks closed to the guest and nothing here
+// reopens it. The host then learns the agent is there from a ping's answer
+// (the ready event went to the QEMU that saved the state).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +21,29 @@ import { Buffer } from 'node:buffer';
 import { decode, frame, LineSplitter } from './codec.js';
 
 import { RPC_PORT_NAME } from './constants.js';
+import type { Native } from '../native.js';
 const ROOT = '/mirrorlab';
+
+/**
+ * The addon, loaded before the ready event: a saved state then holds it
+ * loaded, and setClock after a restore costs no dlopen under emulation.
+ */
+async function loadAddon(): Promise<Native | Error> {
+  try {
+    return (await import('../addon.js')).native;
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
+/** Sets CLOCK_REALTIME to the host's time, given in ms since the epoch. */
+function setClock(addon: Native | Error, epochMs: number): { realtimeMs: number } {
+  if (addon instanceof Error) throw new Error(`setClock: the addon did not load: ${addon.message}`);
+  if (!Number.isFinite(epochMs) || epochMs < 0) throw new RangeError(`setClock: bad time ${String(epochMs)}`);
+  const sec = Math.floor(epochMs / 1000);
+  addon.setRealtimeClock(sec, Math.round((epochMs - sec * 1000) * 1e6));
+  return { realtimeMs: Date.now() };
+}
 
 function findPort(): string {
   const base = '/sys/class/virtio-ports';
@@ -93,8 +121,9 @@ async function loadModule(name: string, params: Record<string, unknown> = {}): P
   return { loaded };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const dev = findPort();
+  const addon = await loadAddon();
   const fd = fs.openSync(dev, 'r+');
   const queue: string[] = [];
   let writing = false;
@@ -140,6 +169,8 @@ function main(): void {
       case 'kmsg':
         fs.writeFileSync('/dev/kmsg', String(p[0]));
         return null;
+      case 'setClock':
+        return setClock(addon, Number(p[0]));
       case 'shutdown':
         exitStatus = Number(p[0] ?? 0) & 255;
         return null;
@@ -199,4 +230,4 @@ function main(): void {
   });
 }
 
-main();
+void main();

@@ -2,7 +2,7 @@
 //
 //   mirrorlab vm [--kernel SERIES] [--module NAME]... [--memory MiB] [--accel tcg|kvm|auto]
 //                [--console] [--timeout SECONDS] -- <command> [args...]
-//   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N boots, with spread
+//   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N cold boots and N restores, with spread
 import os from 'node:os';
 import { kernelProblem } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
@@ -22,7 +22,8 @@ export const vmSpec = {
     accel: { type: 'string', values: ['tcg', 'kvm', 'auto'], arg: 'A', help: 'QEMU accelerator' },
     console: { type: 'boolean', help: 'print the guest console on stderr' },
     timeout: { type: 'number', min: 0, minExclusive: true, arg: 'SECONDS', help: 'limit for the command in the guest' },
-    'bench-boot': { type: 'integer', min: 1, arg: 'N', help: 'instead of a command: boot N times and print boot-to-agent time with its spread' },
+    'bench-boot': { type: 'integer', min: 1, arg: 'N', help: 'instead of a command: N cold boots and N restores from a snapshot per kernel; time to agent ready with its spread' },
+    'no-snapshot': { type: 'boolean', help: 'cold boot, not from a saved guest state (as MIRRORLAB_SNAPSHOT=0)' },
   },
 } as const satisfies CommandSpec;
 
@@ -33,6 +34,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
   const opts: VmOptions = { kernel: kernels[0], modules: values.module };
   if (values.memory !== undefined) opts.memoryMiB = values.memory;
   if (values.accel !== undefined) opts.accel = values.accel as VmOptions['accel'];
+  if (values['no-snapshot']) opts.snapshot = false;
   const showConsole = values.console;
   const timeoutS = values.timeout;
   const bench = values['bench-boot'] ?? 0;
@@ -49,7 +51,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
   let vm: Vm | undefined;
   try {
     vm = await Vm.boot(opts);
-    console.error(`mirrorlab vm: ${vm.release} ready in ${vm.bootMs} ms (${vm.accel})`);
+    console.error(`mirrorlab vm: ${vm.release} ready: ${vm.startNote} (${vm.accel})`);
     const r = await vm.exec(cmd[0], cmd.slice(1));
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
@@ -66,24 +68,30 @@ export async function vmCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Time to a ready agent, cold boot against restore, per kernel: n cold boots
+ * (snapshots off), then one guest that makes sure a snapshot exists, then n
+ * restores from it. The samples and their spread are printed; nothing is
+ * asserted about them.
+ */
 async function benchBoot(base: VmOptions, kernels: KernelSeries[], n: number): Promise<number> {
+  const f = (x: number): string => (x / 1000).toFixed(2);
+  const line = (what: string, accel: string, xs: number[]): string => {
+    const s = summarize(xs);
+    return `${what} (${accel}, n=${s.n}): min ${f(s.min)} s  median ${f(s.median)} s  p99 ${f(s.p99)} s  max ${f(s.max)} s  [${xs.map(f).join(' ')}]`;
+  };
   for (const kernel of kernels) {
-    const samples: number[] = [];
+    const cold: number[] = [];
     const phases: Record<'firmwareMs' | 'kernelMs' | 'agentMs', number[]> = { firmwareMs: [], kernelMs: [], agentMs: [] };
     let accel = '';
     for (let k = 0; k < n; k++) {
-      const vm = await Vm.boot({ ...base, kernel });
-      samples.push(vm.bootMs);
+      const vm = await Vm.boot({ ...base, kernel, snapshot: false });
+      cold.push(vm.bootMs);
       for (const key of Object.keys(phases) as (keyof typeof phases)[]) phases[key].push(vm.bootPhases[key]);
       accel = vm.accel;
       await vm.close();
     }
-    const s = summarize(samples);
-    const f = (x: number): string => (x / 1000).toFixed(2);
-    console.log(
-      `boot-to-agent ${kernel} (${accel}, n=${s.n}): min ${f(s.min)} s  median ${f(s.median)} s  mean ${f(s.mean)} s  ` +
-        `stddev ${f(s.stddev)} s  max ${f(s.max)} s  [${samples.map(f).join(' ')}]`,
-    );
+    console.log(line(`cold boot to agent ${kernel}`, accel, cold));
     const ph = (name: string, xs: number[]): string => {
       const q = summarize(xs);
       return `${name} median ${f(q.median)} s (min ${f(q.min)}, max ${f(q.max)})`;
@@ -91,6 +99,28 @@ async function benchBoot(base: VmOptions, kernels: KernelSeries[], n: number): P
     console.log(
       `  ${ph('firmware+load', phases.firmwareMs)}; ${ph('kernel to /init', phases.kernelMs)}; ${ph('node agent', phases.agentMs)}`,
     );
+    if (base.snapshot !== false) {
+      // The first guest may have to make the snapshot: not a sample.
+      const first = await Vm.boot({ ...base, kernel });
+      await first.close();
+      if (!first.restored) {
+        console.log(`restore ${kernel}: not measured: ${first.startNote}`);
+      } else {
+        const restored: number[] = [];
+        for (let k = 0; k < n; k++) {
+          const vm = await Vm.boot({ ...base, kernel });
+          if (!vm.restored) {
+            await vm.close();
+            throw new Error(`restore ${kernel}: sample ${k + 1} was not restored: ${vm.startNote}`);
+          }
+          restored.push(vm.bootMs);
+          await vm.close();
+        }
+        console.log(line(`restore to agent ${kernel}`, first.accel, restored));
+        const ratio = summarize(cold).median / summarize(restored).median;
+        console.log(`  snapshot ${first.snapshotKey?.slice(0, 12)}; median cold / median restored ${ratio.toFixed(1)}x`);
+      }
+    }
     console.log(`  host load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
   }
   return 0;

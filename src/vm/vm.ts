@@ -15,6 +15,25 @@ import { ensureInitramfs } from './initramfs.js';
 import { findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
 import { cachedKvmVerdict, kvmDeviceOpens, recordKvmVerdict } from './kvm.js';
 import { RPC_PORT_NAME } from './constants.js';
+import {
+  discardSnapshot,
+  type GuestRam,
+  type SavedPaths,
+  INITRD_PLACEHOLDER,
+  publishSnapshot,
+  pruneSnapshots,
+  Qmp,
+  RAM_PLACEHOLDER,
+  RPC_SOCKET_PLACEHOLDER,
+  SAVE_ARGS,
+  saveSnapshot,
+  snapshotKey,
+  snapshotPaths,
+  snapshotRefusal,
+  stagingPaths,
+  startIncoming,
+  touchSnapshot,
+} from './snapshot.js';
 import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './guest-module.js';
 
 export type Accel = 'tcg' | 'kvm';
@@ -51,9 +70,18 @@ export interface VmOptions {
   cmdline?: string[];
   /** Copy every console line to this function as it arrives (e.g. the CLI's stderr). */
   onConsole?: (line: string) => void;
-  /** Build status messages (initramfs, accel probe). */
+  /** Build status messages (initramfs, accel probe, snapshots). */
   onStatus?: (msg: string) => void;
+  /**
+   * Start from the saved state of a guest of the same shape when there is
+   * one, else cold boot and save one (default true; $MIRRORLAB_SNAPSHOT=0
+   * turns it off too). See src/vm/snapshot.ts.
+   */
+  snapshot?: boolean;
 }
+
+/** How long a restore may take before the state file is judged bad (a cold boot takes 4-5 s). */
+const RESTORE_TIMEOUT_MS = 30_000;
 
 export interface LogLine {
   /** ms since the Vm was created */
@@ -238,14 +266,29 @@ export class Vm {
   /** Reserved physical range (memmap=) for device-memory tests. */
   readonly iomem: { base: bigint; size: bigint };
   readonly cmdline: string;
-  /** Milliseconds from QEMU start to the agent's ready message. */
+  /**
+   * Milliseconds from QEMU start to the agent's ready message, or, for a
+   * restored guest, to the agent's answer after the restore (bootPhases.restoreMs).
+   */
   bootMs = NaN;
   /**
-   * Where bootMs went: firmware and image loading (QEMU start to kernel
-   * entry), kernel (entry to /init starting the agent, by the guest's clock),
-   * agent (node start to ready).
+   * Where bootMs went. Cold boot: firmware and image loading (QEMU start to
+   * kernel entry), kernel (entry to /init starting the agent, by the guest's
+   * clock), agent (node start to ready). Restored: restoreMs only (QEMU start
+   * to the agent's answer, the guest's wall clock set), the others NaN.
    */
-  bootPhases = { firmwareMs: NaN, kernelMs: NaN, agentMs: NaN };
+  bootPhases = { firmwareMs: NaN, kernelMs: NaN, agentMs: NaN, restoreMs: NaN };
+  /** Whether this guest started from a saved state rather than a cold boot. */
+  restored = false;
+  /**
+   * How the guest started, in words, for status lines: "restored from
+   * snapshot 1a2b3c4d in 640 ms" or "cold boot in 4810 ms (why no snapshot)".
+   */
+  startNote = '';
+  /** The key of the saved state this guest started from (or saved), null when none. */
+  snapshotKey: string | null = null;
+  /** Set when this run made the state file it was restored from: its cold boot and the save. */
+  snapshotSaved: { coldBootMs: number; saveMs: number; stateBytes: number; ramBytes: number } | null = null;
   private spawnAt = 0;
   /** The guest's exit status (the agent's) once it shut down, else null. */
   exitStatus: number | null = null;
@@ -263,6 +306,10 @@ export class Vm {
   /** Crash-pattern lines a caller of allowing() expects, collected instead of failing the run. */
   private allowed: { patterns: RegExp[]; lines: string[] } | null = null;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private initrdPath = '';
+  /** Guest RAM in files (a guest to be saved, or a restored one); in anonymous memory when unset. */
+  private ram: GuestRam | undefined;
+  private qmpPath: string;
   private exited: Promise<void>;
   private markExited!: () => void;
   private closed = false;
@@ -292,15 +339,19 @@ export class Vm {
     words.push(...(opts.cmdline ?? []));
     this.cmdline = words.join(' ');
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), `mirrorlab-vm-${process.pid}-${nextVmId++}-`));
+    this.qmpPath = path.join(this.tmp, 'qmp.sock');
     this.exited = new Promise((r) => (this.markExited = r));
   }
 
-  /** Boots a guest and resolves once the agent answers (and requested modules are loaded). */
+  /**
+   * Starts a guest and resolves once the agent answers (and requested
+   * modules are loaded): restored from the saved state of its shape, or
+   * cold booted (see startGuest).
+   */
   static async boot(opts: VmOptions): Promise<Vm> {
     const accel = await resolveAccel(opts);
-    const vm = new Vm(opts, accel);
+    const vm = await Vm.startGuest(opts, accel);
     try {
-      await vm.start();
       for (const m of opts.modules ?? []) await vm.loadModule(m);
     } catch (e) {
       await vm.kill();
@@ -309,7 +360,150 @@ export class Vm {
     return vm;
   }
 
-  private qemuArgs(initrd: string, sockPath: string): string[] {
+  /**
+   * A guest with a ready agent and no module loaded. With a saved state for
+   * its shape: restored from it. Without one, or when the restore fails
+   * (the state is then removed): a cold boot saved as the new state, and the
+   * guest restored from that, so that every guest of a shape starts from the
+   * same state. A guest that cannot be saved or restored is a cold boot.
+   */
+  private static async startGuest(opts: VmOptions, accel: Accel): Promise<Vm> {
+    const status = opts.onStatus ?? (() => {});
+    const coldBoot = async (why: string, ram?: GuestRam): Promise<Vm> => {
+      const vm = new Vm(opts, accel);
+      vm.ram = ram;
+      try {
+        await vm.prepareInitrd();
+        await vm.start(null);
+      } catch (e) {
+        await vm.kill();
+        throw e;
+      }
+      vm.startNote = `cold boot in ${vm.bootMs} ms (${why})`;
+      return vm;
+    };
+    const refusal = snapshotRefusal(opts.snapshot, accel);
+    if (refusal) return coldBoot(refusal);
+
+    const first = new Vm(opts, accel);
+    let key: string;
+    try {
+      await first.prepareInitrd();
+      key = first.stateKey();
+    } catch (e) {
+      await first.kill();
+      const why = `no snapshot: ${firstLine(e)}`;
+      status(why);
+      return coldBoot(why);
+    }
+    const saved = snapshotPaths(first.kernel, key);
+    const short = key.slice(0, 12);
+    let why = `no snapshot for this guest shape (key ${short})`;
+    if (fs.existsSync(saved.state)) {
+      const failed = await first.restoreFrom(saved, key);
+      if (failed === null) return first;
+      why = `snapshot ${short} did not restore (${failed}): removed`;
+    } else {
+      await first.kill();
+    }
+
+    // Cold boot with RAM in files, save, restore what was saved.
+    status(`${why}; cold boot, then saving the state`);
+    const staging = stagingPaths(first.kernel, key);
+    let booter: Vm;
+    try {
+      booter = await coldBoot(why, { files: staging.ram, share: true });
+    } catch (e) {
+      fs.rmSync(staging.dir, { recursive: true, force: true });
+      throw e;
+    }
+    let result: Awaited<ReturnType<typeof saveSnapshot>>;
+    try {
+      result = await saveSnapshot(booter.qmpPath, staging);
+      await booter.kill();
+      fs.writeFileSync(staging.console, booter.log.text + '\n');
+      publishSnapshot(staging.dir, saved.dir);
+    } catch (e) {
+      await booter.kill();
+      fs.rmSync(staging.dir, { recursive: true, force: true });
+      status(`saving snapshot ${short} failed (${firstLine(e)}); cold boot`);
+      return coldBoot(`saving snapshot ${short} failed: ${firstLine(e)}`);
+    }
+    const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
+    status(`snapshot ${short} saved in ${result.ms} ms: state ${mib(result.stateBytes)} MiB, RAM files ${mib(result.ramBytes)} MiB on disk`);
+    pruneSnapshots(booter.kernel);
+    const vm = new Vm(opts, accel);
+    await vm.prepareInitrd();
+    const failed = await vm.restoreFrom(saved, key);
+    if (failed !== null) {
+      status(`snapshot ${short} just saved did not restore (${failed}): removed; cold boot`);
+      return coldBoot(`snapshot ${short} just saved did not restore: ${failed}`);
+    }
+    vm.snapshotSaved = { coldBootMs: booter.bootMs, saveMs: result.ms, stateBytes: result.stateBytes, ramBytes: result.ramBytes };
+    vm.startNote += ` (saved after a cold boot of ${booter.bootMs} ms: ${why})`;
+    return vm;
+  }
+
+  /** The initrd QEMU loads: our initramfs, with extraInitrd appended in a copy of it. */
+  private async prepareInitrd(): Promise<void> {
+    const initrd = ensureInitramfs(this.kernel, this.opts.onStatus ?? (() => {}));
+    // QEMU takes one -initrd file: the archives one after the other.
+    this.initrdPath = initrd.path;
+    this.initrdParts = [initrd.path, ...(this.opts.extraInitrd ?? [])];
+    if (this.opts.extraInitrd?.length) {
+      this.initrdPath = path.join(this.tmp, 'initrd.cpio');
+      await fs.promises.copyFile(initrd.path, this.initrdPath);
+      for (const extra of this.opts.extraInitrd) await fs.promises.appendFile(this.initrdPath, await fs.promises.readFile(extra));
+    }
+  }
+
+  private initrdParts: string[] = [];
+
+  /** The content hash of this guest's shape (snapshot.ts): QEMU, its argv, kernel and initrd bytes. */
+  private stateKey(): string {
+    return snapshotKey({
+      series: this.kernel,
+      qemu: qemuBinary(),
+      argv: this.qemuArgs(INITRD_PLACEHOLDER, RPC_SOCKET_PLACEHOLDER, RAM_PLACEHOLDER),
+      initrdParts: this.initrdParts,
+    });
+  }
+
+  /**
+   * Starts QEMU on a saved state and waits for the agent to answer a ping,
+   * then sets the guest's wall clock from the host's. Null when the guest is
+   * ready; else why not, with QEMU killed and the state removed.
+   */
+  private async restoreFrom(saved: SavedPaths, key: string): Promise<string | null> {
+    const ino = fs.statSync(saved.state, { bigint: true, throwIfNoEntry: false })?.ino ?? null;
+    touchSnapshot(saved.dir);
+    this.ram = { files: saved.ram, share: false };
+    // The log starts with the console of the boot that made the state (this
+    // guest's past, crash-free or it would not have been saved), at t = 0.
+    try {
+      for (const text of fs.readFileSync(saved.console, 'utf8').replace(/\n$/, '').split('\n')) {
+        this.log.push({ t: 0, text });
+        this.opts.onConsole?.(text);
+      }
+    } catch {
+      /* a state without its console: the log has this guest's lines only */
+    }
+    try {
+      await this.start(saved.state);
+      this.restored = true;
+      this.snapshotKey = key;
+      this.startNote = `restored from snapshot ${key.slice(0, 12)} in ${this.bootMs} ms`;
+      return null;
+    } catch (e) {
+      await this.kill();
+      discardSnapshot(saved.dir, ino);
+      // QEMU's own complaint ("load of migration failed: ...") says more than "exited".
+      const qemuSaid = this.log.lines.filter((l) => l.text.startsWith('[qemu] ')).pop();
+      return qemuSaid ? `${firstLine(e)}: ${qemuSaid.text.slice('[qemu] '.length)}` : firstLine(e);
+    }
+  }
+
+  private qemuArgs(initrd: string, sockPath: string, ram = this.ram): string[] {
     const cpus = this.opts.cpus ?? 2;
     const { totalMiB } = guestLayout(this.opts.memoryMiB ?? 4096, this.opts.iomemMiB ?? 1024);
     const half = Math.floor(totalMiB / 2);
@@ -327,8 +521,8 @@ export class Vm {
       // One socket per vCPU: CPUs on different NUMA nodes must not share a last-level cache.
       '-smp', `${cpus},sockets=${cpus},cores=1,threads=1`,
       '-m', `${totalMiB}M`,
-      '-object', `memory-backend-ram,id=mem0,size=${half}M`,
-      '-object', `memory-backend-ram,id=mem1,size=${totalMiB - half}M`,
+      '-object', ramBackend(0, half, ram),
+      '-object', ramBackend(1, totalMiB - half, ram),
       '-numa', `node,nodeid=0,cpus=${cpuRange(0, n0 - 1)},memdev=mem0`,
       '-numa', `node,nodeid=1,cpus=${cpuRange(n0, cpus - 1)},memdev=mem1`,
       '-kernel', kernelImage(this.kernel),
@@ -342,16 +536,14 @@ export class Vm {
     ];
   }
 
-  private async start(): Promise<void> {
-    const status = this.opts.onStatus ?? (() => {});
-    const initrd = ensureInitramfs(this.kernel, status);
-    // QEMU takes one -initrd file: the archives one after the other.
-    let initrdPath = initrd.path;
-    if (this.opts.extraInitrd?.length) {
-      initrdPath = path.join(this.tmp, 'initrd.cpio');
-      fs.copyFileSync(initrd.path, initrdPath);
-      for (const extra of this.opts.extraInitrd) fs.appendFileSync(initrdPath, fs.readFileSync(extra));
-    }
+  /**
+   * Starts QEMU and waits for the agent: a cold boot's ready event, or, with
+   * a state file (-incoming), the answer to a ping sent as soon as QEMU's RPC
+   * socket connects (the guest reads it once the state is loaded and runs).
+   * Everything else is as for a cold boot: the console, crash detection, a
+   * QMP socket (snapshot.ts saves through it).
+   */
+  private async start(stateFile: string | null): Promise<void> {
     const sockPath = path.join(this.tmp, 'rpc.sock');
     this.server = net.createServer();
     const connected = new Promise<net.Socket>((resolve) => this.server!.once('connection', resolve));
@@ -360,10 +552,10 @@ export class Vm {
       this.server!.listen(sockPath, resolve);
     });
 
-    const qemu = findOnPath('qemu-system-x86_64');
-    if (!qemu) throw new Error('qemu-system-x86_64 not found (scripts/setup.sh installs it)');
+    const qemu = qemuBinary();
     const setpriv = findOnPath('setpriv');
-    const argv = this.qemuArgs(initrdPath, sockPath);
+    const argv = [...this.qemuArgs(this.initrdPath, sockPath), '-qmp', `unix:${this.qmpPath},server=on,wait=off`, ...SAVE_ARGS];
+    if (stateFile) argv.push('-incoming', 'defer');
     const [cmd, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', qemu, ...argv]] : [qemu, argv];
     installExitHooks();
     const t0 = Date.now();
@@ -393,24 +585,46 @@ export class Vm {
       this.markExited();
     });
 
-    const timeoutMs = this.opts.timeoutMs ?? 120_000;
+    const timeoutMs = stateFile ? Math.min(RESTORE_TIMEOUT_MS, this.opts.timeoutMs ?? RESTORE_TIMEOUT_MS) : this.opts.timeoutMs ?? 120_000;
     const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
     const timer = setTimeout(() => {
-      this.fail(new VmTimeoutError(`guest ${this.kernel} did not become ready within ${timeoutMs} ms`, this.log.tail(60)));
+      if (!stateFile) {
+        this.fail(new VmTimeoutError(`guest ${this.kernel} did not become ready within ${timeoutMs} ms`, this.log.tail(60)));
+        return;
+      }
+      // Where QEMU got to (still loading the state, or running a guest that
+      // does not answer) says what is wrong with the file.
+      void qmpRunState(this.qmpPath).then((state) => {
+        this.fail(new VmTimeoutError(`guest ${this.kernel} restored from ${stateFile} did not answer within ${timeoutMs} ms (QEMU: ${state})`, this.log.tail(60)));
+      });
     }, timeoutMs);
+    // The state is loaded once its RAM capability is set, through QMP.
+    if (stateFile) startIncoming(this.qmpPath, stateFile).catch((e: unknown) => this.fail(new VmExitError(`restoring ${stateFile}: ${firstLine(e)}`, null, this.log.tail(20))));
     try {
       const sock = await Promise.race([connected, ready.then(() => null as never)]);
       this.sock = sock;
       const rpc = new LineSplitter((l) => this.onRpc(l));
       sock.on('data', (b: Buffer) => rpc.push(b));
       sock.on('error', () => {});
-      await ready;
+      if (stateFile) {
+        // The ready event went to the QEMU that saved the state: ask instead.
+        // request() has its own timer; the one above covers it.
+        const answered = Promise.race([this.request('ping', [], { timeoutMs: timeoutMs + 1_000 }), ready]);
+        await answered;
+        // The state's wall clock is as old as the file: set it from the host's.
+        await Promise.race([this.request('setClock', [Date.now()], { timeoutMs: timeoutMs + 1_000 }), ready]);
+        this.readyWaiters = null;
+      } else {
+        await ready;
+      }
     } finally {
       clearTimeout(timer);
     }
+    if (this.failure) throw this.failure;
     this.bootMs = Date.now() - t0;
     const p = this.bootPhases;
-    p.agentMs = this.bootMs - p.firmwareMs - p.kernelMs;
+    if (stateFile) p.restoreMs = this.bootMs;
+    else p.agentMs = this.bootMs - p.firmwareMs - p.kernelMs;
   }
 
   private onConsole(text: string): void {
@@ -639,6 +853,43 @@ export class Vm {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A NUMA node's RAM object: anonymous memory, or a file (see snapshot.ts). */
+function ramBackend(node: 0 | 1, sizeMiB: number, ram: GuestRam | undefined): string {
+  if (!ram) return `memory-backend-ram,id=mem${node},size=${sizeMiB}M`;
+  if (/,/.test(ram.files[node])) throw new Error(`RAM file path ${ram.files[node]}: commas are not allowed`);
+  return `memory-backend-file,id=mem${node},size=${sizeMiB}M,mem-path=${ram.files[node]},share=${ram.share ? 'on' : 'off'}`;
+}
+
+function qemuBinary(): string {
+  const qemu = findOnPath('qemu-system-x86_64');
+  if (!qemu) throw new Error('qemu-system-x86_64 not found (scripts/setup.sh installs it)');
+  return qemu;
+}
+
+/** QEMU's run state and migration status through QMP, in words (for a restore that timed out). */
+async function qmpRunState(socketPath: string): Promise<string> {
+  let qmp: Qmp | undefined;
+  const query = async (): Promise<string> => {
+    qmp = await Qmp.connect(socketPath);
+    const st = (await qmp.execute('query-status')) as { status: string };
+    const mig = (await qmp.execute('query-migrate')) as { status?: string };
+    return `run state ${st.status}, migration ${mig.status ?? 'none'}`;
+  };
+  const limit = new Promise<string>((r) => setTimeout(() => r('QMP did not answer'), 2_000));
+  try {
+    return await Promise.race([query(), limit]);
+  } catch (e) {
+    return `QMP: ${firstLine(e)}`;
+  } finally {
+    qmp?.close();
+  }
+}
+
+/** An error's first line, for a status message. */
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split('\n')[0];
 }
 
 /**

@@ -23,6 +23,7 @@ it.skipIf(reason !== null)(...caseOf('cli-exit-status', `mirrorlab vm --kernel $
   // exactly the release the cache holds for the series (6.1.0-57-amd64, 7.2.13+deb14-amd64)
   expect(r.stdout.trim()).toBe(kernelInfo(kernel).release);
   expect(r.stderr).toContain('to-stderr');
-  expect(r.stderr).toMatch(/ready in \d+ ms/);
+  // how the guest started: from the saved state of its shape, or a cold boot and why
+  expect(r.stderr).toMatch(/ready: (restored from snapshot [0-9a-f]{12} in \d+ ms|cold boot in \d+ ms \(.+\)).* \((tcg|kvm)\)$/m);
   expect(ourQemuPids()).toEqual([]);
 });

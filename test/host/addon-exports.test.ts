@@ -136,6 +136,7 @@ const declared = {
   },
   patternFill: F, patternCheck: F, processVmReadv: F, processVmWritev: F, vmspliceFrom: F, futexWait: F,
   pipeRoundTrip: F, preadInto: F,
+  setRealtimeClock: F,
 } satisfies Shape<Native>;
 
 /** What a loaded object really holds, in the same terms as Shape. */

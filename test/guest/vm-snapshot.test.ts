@@ -1,0 +1,170 @@
+// Guests restored from a saved state (src/vm/snapshot.ts): they answer, load
+// modules and run commands; another shape gets its own state; a damaged
+// state falls back to a cold boot and is replaced; crashes are still caught;
+// two guests restored from one state at once are independent.
+import { caseId, caseOf } from './cases.js';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js';
+import { Vm, type VmOptions } from '../../src/vm/vm.js';
+import { VmCrashError } from '../../src/vm/crash.js';
+import { snapshotPaths } from '../../src/vm/snapshot.js';
+import type { KernelSeries } from '../../src/vm/kernels.js';
+
+const matrix = kernels();
+beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
+
+/** A shape no other run has used: its first boot cannot find a saved state. */
+function freshShape(kernel: KernelSeries): VmOptions {
+  return { kernel, thp: 'always', cmdline: [`mirrorlab.test-shape=${randomBytes(6).toString('hex')}`] };
+}
+
+/** Boots, checks the guest answers, closes: the shape's state exists afterwards. */
+async function bootOnce(opts: VmOptions): Promise<Vm> {
+  const vm = await Vm.boot(opts);
+  try {
+    expect((await vm.exec('true')).status).toBe(0);
+  } finally {
+    await vm.close();
+  }
+  return vm;
+}
+
+function removeState(kernel: KernelSeries, key: string | null): void {
+  if (key) fs.rmSync(snapshotPaths(kernel, key).dir, { recursive: true, force: true });
+}
+
+describe.each(matrix)('kernel %s', (kernel) => {
+  const reason = skipReason(kernel);
+  const opts = { timeout: 400_000 };
+
+  it.skipIf(reason !== null)(...caseOf('snapshot-restore', 'a restored guest answers, loads a module, runs commands, has the options it was asked for and the host\'s wall clock', opts), async () => {
+    await bootOnce({ kernel }); // makes the state if there is none
+    const before = Date.now();
+    const vm = await Vm.boot({ kernel, modules: ['mirrordrm'] });
+    try {
+      expect(vm.restored).toBe(true);
+      expect(vm.startNote).toMatch(/^restored from snapshot [0-9a-f]{12} in \d+ ms/);
+      expect(vm.bootPhases.restoreMs).toBe(vm.bootMs);
+      expect(vm.snapshotKey).toMatch(/^[0-9a-f]{64}$/);
+      // The log starts with the console of the boot that made the state.
+      expect(vm.log.lines[0].t).toBe(0);
+      expect(vm.log.text).toMatch(/^mirrorlab-init: agent starting at [\d.]+s$/m);
+      const r = await vm.exec('sh', ['-c', 'cat /proc/cmdline /proc/uptime; date +%s; cat /sys/module/mirrordrm/initstate; ls /dev/dri']);
+      const after = Date.now();
+      expect(r.status).toBe(0);
+      const [cmdline, uptime, date, initstate, ...dri] = r.stdout.trim().split('\n');
+      expect(cmdline).toBe(vm.cmdline);
+      expect(cmdline).toContain('mirrorlab.thp=madvise');
+      expect(initstate).toBe('live');
+      expect(dri.some((name) => /^card\d+$/.test(name))).toBe(true);
+      // The monotonic clock goes on from where the saved guest stopped: the
+      // uptime is the saved guest's boot plus the time since this restore.
+      expect(Number(uptime.split(' ')[0])).toBeGreaterThan(0);
+      // The wall clock was set from the host's at restore (the state's is as old as the file).
+      const guestS = Number(date);
+      expect(guestS).toBeGreaterThanOrEqual(Math.floor(before / 1000) - 1);
+      expect(guestS).toBeLessThanOrEqual(Math.ceil(after / 1000) + 1);
+      // setClock itself: a date set is the date read.
+      await vm.request('setClock', [Date.UTC(2001, 8, 9, 1, 46, 40)]);
+      expect((await vm.exec('date', ['-u', '+%Y-%m-%d %H:%M'])).stdout.trim()).toBe('2001-09-09 01:46');
+      await vm.request('setClock', [Date.now()]);
+    } finally {
+      await vm.close();
+    }
+    expect(ourQemuPids()).toEqual([]);
+  });
+
+  it.skipIf(reason !== null)(...caseOf('snapshot-shape', 'a guest of another shape (THP always, another command line) does not use the default shape\'s state: cold boot, its own key', opts), async () => {
+    const usual = await bootOnce({ kernel });
+    const shape = freshShape(kernel);
+    const vm = await Vm.boot(shape);
+    try {
+      expect(vm.snapshotKey).not.toBe(usual.snapshotKey);
+      // Its first guest is a cold boot saved as the shape's state, then restored from it.
+      expect(vm.snapshotSaved?.coldBootMs).toBeGreaterThan(0);
+      expect(vm.startNote).toMatch(/saved after a cold boot of \d+ ms: no snapshot for this guest shape/);
+      expect(vm.restored).toBe(true);
+      const r = await vm.exec('sh', ['-c', 'cat /sys/kernel/mm/transparent_hugepage/enabled /proc/cmdline']);
+      expect(r.stdout.split('\n')[0]).toContain('[always]');
+      expect(r.stdout.split('\n')[1]).toContain(shape.cmdline![0]);
+    } finally {
+      await vm.close();
+      removeState(kernel, vm.snapshotKey);
+    }
+  });
+
+  const damages = [
+    { name: 'truncated', damage: (f: string): void => fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2)) },
+    { name: 'garbage', damage: (f: string): void => fs.writeFileSync(f, randomBytes(fs.statSync(f).size)) },
+  ];
+  for (const d of damages) {
+    it.skipIf(reason !== null)(...caseOf(caseId('snapshot-damaged', d.name), `a ${d.name} state file: the restore fails, the state is removed, a cold boot saves a new one`, opts), async () => {
+      const shape = freshShape(kernel);
+      const first = await bootOnce(shape);
+      const { state } = snapshotPaths(kernel, first.snapshotKey!);
+      d.damage(state);
+      const damagedIno = fs.statSync(state).ino;
+      const statuses: string[] = [];
+      const vm = await Vm.boot({ ...shape, onStatus: (m) => statuses.push(m) });
+      try {
+        expect(statuses.join('\n')).toMatch(/snapshot [0-9a-f]{12} did not restore \(.+\): removed; cold boot, then saving the state/);
+        expect(vm.snapshotKey).toBe(first.snapshotKey);
+        expect(vm.snapshotSaved?.coldBootMs).toBeGreaterThan(0);
+        expect(vm.restored).toBe(true);
+        expect(fs.statSync(state).ino).not.toBe(damagedIno);
+        expect((await vm.exec('cat', ['/proc/cmdline'])).stdout).toContain(shape.cmdline![0]);
+      } finally {
+        await vm.close();
+        removeState(kernel, vm.snapshotKey);
+      }
+    });
+  }
+
+  it.skipIf(reason !== null)(...caseOf('snapshot-crash', 'a WARN in a restored guest fails the run as in a cold-booted one', opts), async () => {
+    await bootOnce({ kernel });
+    const vm = await Vm.boot({ kernel, modules: ['mltrigger'] });
+    try {
+      expect(vm.restored).toBe(true);
+      const err = await vm
+        .exec('sh', ['-c', 'echo warn > /dev/mltrigger'])
+        .then(() => vm.close())
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(VmCrashError);
+      expect((err as VmCrashError).kind).toBe('warning');
+      expect((err as VmCrashError).console).toContain('mltrigger: warning requested by user space (count 1)');
+    } finally {
+      await vm.kill();
+    }
+    expect(ourQemuPids()).toEqual([]);
+  });
+
+  it.skipIf(reason !== null)(...caseOf('snapshot-concurrent', 'two guests restored from one state at once both work, and neither sees the other\'s writes', opts), async () => {
+    await bootOnce({ kernel });
+    const [a, b] = await Promise.all([Vm.boot({ kernel }), Vm.boot({ kernel })]);
+    try {
+      expect([a.restored, b.restored]).toEqual([true, true]);
+      expect(a.snapshotKey).toBe(b.snapshotKey);
+      const write = (vm: Vm, token: string): Promise<{ status: number }> => vm.exec('sh', ['-c', `echo ${token} > /tmp/token; sync`]);
+      expect((await write(a, 'from-a')).status).toBe(0);
+      expect((await write(b, 'from-b')).status).toBe(0);
+      expect((await a.exec('cat', ['/tmp/token'])).stdout).toBe('from-a\n');
+      expect((await b.exec('cat', ['/tmp/token'])).stdout).toBe('from-b\n');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    // The saved state is untouched by both (its RAM is mapped copy-on-write).
+    const c = await Vm.boot({ kernel });
+    try {
+      expect(c.restored).toBe(true);
+      expect((await c.exec('cat', ['/tmp/token'])).status).toBe(1);
+    } finally {
+      await c.close();
+    }
+    expect(ourQemuPids()).toEqual([]);
+  });
+});
