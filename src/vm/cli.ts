@@ -4,12 +4,12 @@
 //                [--console] [--timeout SECONDS] -- <command> [args...]
 //   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N boots, with spread
 import os from 'node:os';
-import { kernelProblem } from '../cli/checks.js';
+import { guestClockOption, guestClockProblem, kernelProblem } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { summarize } from '../stats/summary.js';
 import { VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from './kernels.js';
-import { Vm, type VmOptions } from './vm.js';
+import { Vm, type GuestClock, type VmOptions } from './vm.js';
 
 export const vmSpec = {
   name: 'vm',
@@ -20,6 +20,7 @@ export const vmSpec = {
     module: { type: 'string', multiple: true, arg: 'NAME', help: 'load this module of ours in the guest' },
     memory: { type: 'integer', min: 2048, arg: 'MiB', help: 'guest memory' },
     accel: { type: 'string', values: ['tcg', 'kvm', 'auto'], arg: 'A', help: 'QEMU accelerator' },
+    'guest-clock': guestClockOption('default wall; icount needs TCG (auto then picks it)'),
     console: { type: 'boolean', help: 'print the guest console on stderr' },
     timeout: { type: 'number', min: 0, minExclusive: true, arg: 'SECONDS', help: 'limit for the command in the guest' },
     'bench-boot': { type: 'integer', min: 1, arg: 'N', help: 'instead of a command: boot N times and print boot-to-agent time with its spread' },
@@ -33,6 +34,10 @@ export async function vmCommand(argv: string[]): Promise<number> {
   const opts: VmOptions = { kernel: kernels[0], modules: values.module };
   if (values.memory !== undefined) opts.memoryMiB = values.memory;
   if (values.accel !== undefined) opts.accel = values.accel as VmOptions['accel'];
+  if (values['guest-clock'] !== undefined) opts.clock = values['guest-clock'] as GuestClock;
+  // Refused before anything boots: an exit status 2, not a failed guest.
+  const clockProblem = guestClockProblem(opts.clock, values.accel ?? process.env.MIRRORLAB_ACCEL);
+  if (clockProblem) throw new UsageError('vm', clockProblem);
   const showConsole = values.console;
   const timeoutS = values.timeout;
   const bench = values['bench-boot'] ?? 0;
@@ -49,7 +54,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
   let vm: Vm | undefined;
   try {
     vm = await Vm.boot(opts);
-    console.error(`mirrorlab vm: ${vm.release} ready in ${vm.bootMs} ms (${vm.accel})`);
+    console.error(`mirrorlab vm: ${vm.release} ready in ${vm.bootMs} ms (${vm.accel}, ${vm.clock} clock)`);
     const r = await vm.exec(cmd[0], cmd.slice(1));
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
@@ -71,17 +76,19 @@ async function benchBoot(base: VmOptions, kernels: KernelSeries[], n: number): P
     const samples: number[] = [];
     const phases: Record<'firmwareMs' | 'kernelMs' | 'agentMs', number[]> = { firmwareMs: [], kernelMs: [], agentMs: [] };
     let accel = '';
+    let clock = '';
     for (let k = 0; k < n; k++) {
       const vm = await Vm.boot({ ...base, kernel });
       samples.push(vm.bootMs);
       for (const key of Object.keys(phases) as (keyof typeof phases)[]) phases[key].push(vm.bootPhases[key]);
       accel = vm.accel;
+      clock = vm.clock;
       await vm.close();
     }
     const s = summarize(samples);
     const f = (x: number): string => (x / 1000).toFixed(2);
     console.log(
-      `boot-to-agent ${kernel} (${accel}, n=${s.n}): min ${f(s.min)} s  median ${f(s.median)} s  mean ${f(s.mean)} s  ` +
+      `boot-to-agent ${kernel} (${accel}, ${clock} clock, n=${s.n}): min ${f(s.min)} s  median ${f(s.median)} s  mean ${f(s.mean)} s  ` +
         `stddev ${f(s.stddev)} s  max ${f(s.max)} s  [${samples.map(f).join(' ')}]`,
     );
     const ph = (name: string, xs: number[]): string => {
