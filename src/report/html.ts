@@ -50,7 +50,7 @@ const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 const suiteLabel = (s: SuiteResult): string => `${s.label ? `${s.label}:` : ''}${s.kernel ? `${s.id}@${s.kernel}` : s.id}`;
 
 /** The clock a guest suite's times came from; files written before it was recorded ran on the wall clock. */
-export const guestClockOf = (s: SuiteResult): 'wall' | 'icount' | null => (s.guest ? (s.guest.clock ?? 'wall') : null);
+const guestClockOf = (s: SuiteResult): 'wall' | 'icount' | null => (s.guest ? (s.guest.clock ?? 'wall') : null);
 
 /** "TCG, icount clock": how a guest ran and what its times measure. */
 const guestMode = (s: SuiteResult): string => (s.guest ? `${s.guest.accel.toUpperCase()}, ${guestClockOf(s)} clock` : '');
