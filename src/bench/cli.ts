@@ -1,13 +1,14 @@
 // Command-line front ends of `mirrorlab bench`, `compare`, `validate` and `export`.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
+import { guestClockOption, guestClockProblem, kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } from '../report/compare.js';
 import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
 import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
-import { runBench } from './runner.js';
+import { DEFAULT_BENCH_CLOCK, runBench } from './runner.js';
+import type { GuestClock } from '../vm/vm.js';
 import type { Suite } from './suite.js';
 
 // Every option of `mirrorlab bench`, in one place.
@@ -19,6 +20,7 @@ export const benchSpec = {
     kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'guest suites only on these kernel series' },
     size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
+    'guest-clock': guestClockOption(`default ${DEFAULT_BENCH_CLOCK}`),
     out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
     export: {
       type: 'string',
@@ -36,7 +38,7 @@ exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (pa
 
 export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
   const { values } = parseCommand(benchSpec, argv);
-  const problem = suiteProblem(values.suite, suites);
+  const problem = suiteProblem(values.suite, suites) ?? guestClockProblem(values['guest-clock'] ?? DEFAULT_BENCH_CLOCK);
   if (problem) throw new UsageError('bench', problem);
   if (values.list) {
     for (const s of suites)
@@ -60,6 +62,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       kernels: values.kernel.map(kernelSeries),
       sizes: values.size,
       quick: values.quick,
+      guestClock: (values['guest-clock'] ?? DEFAULT_BENCH_CLOCK) as GuestClock,
       outDir,
       exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],

@@ -12,7 +12,14 @@ import { summaryTable } from '../report/summary-table.js';
 import type { ExportFormat } from '../report/exports/index.js';
 import { writeRun, type WrittenRun } from '../report/write.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
+import type { GuestClock } from '../vm/vm.js';
 import type { Suite } from './suite.js';
+
+/**
+ * The guest clock of `mirrorlab bench` when --guest-clock is not given
+ * (docs/benchmarks.md, "Guest clock: icount or wall", has the study behind it).
+ */
+export const DEFAULT_BENCH_CLOCK: GuestClock = 'wall';
 
 export interface BenchOptions {
   suites: Suite[];
@@ -21,6 +28,8 @@ export interface BenchOptions {
   kernels?: KernelSeries[];
   sizes?: string[];
   quick?: boolean;
+  /** The clock of the guest suites' guests (default DEFAULT_BENCH_CLOCK). */
+  guestClock?: GuestClock;
   outDir: string;
   /** Exports to write beside results.json (bench --export). */
   exports?: ExportFormat[];
@@ -55,6 +64,7 @@ export function plan(opts: Pick<BenchOptions, 'suites' | 'suiteFilter' | 'kernel
 export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const quick = opts.quick ?? false;
+  const guestClock = opts.guestClock ?? DEFAULT_BENCH_CLOCK;
   const sizes = opts.sizes ?? [];
   const repeat: RepeatOptions = quick ? QUICK : {};
   const planned = plan(opts);
@@ -111,6 +121,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         await suite.run({
           kernel,
           quick,
+          guestClock,
           sizes,
           repeat,
           signal: outer,
@@ -156,7 +167,9 @@ const paramKey = (m: Measurement) =>
   JSON.stringify(Object.entries(m.params).sort(([x], [y]) => x.localeCompare(y)));
 
 /** Every measurement a guest suite took on two kernels with the same
- * parameters, as older / newer kernel (kernels in scripts/kernel-series order). */
+ * parameters, as older / newer kernel (kernels in scripts/kernel-series order).
+ * Only between guests on the same clock: a wall-clock time over an
+ * instruction count is no ratio at all. */
 export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
   const out: KernelComparison[] = [];
   const rank = (k: KernelSeries) => (KERNEL_SERIES.includes(k) ? KERNEL_SERIES.indexOf(k) : KERNEL_SERIES.length);
@@ -165,7 +178,8 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
   for (const id of ids) {
     const runs = guest.filter((s) => s.id === id).sort((x, y) => rank(x.kernel!) - rank(y.kernel!));
     for (let i = 0; i < runs.length; i++)
-      for (let j = i + 1; j < runs.length; j++)
+      for (let j = i + 1; j < runs.length; j++) {
+        if ((runs[i].guest?.clock ?? 'wall') !== (runs[j].guest?.clock ?? 'wall')) continue;
         for (const ma of runs[i].measurements) {
           const mb = runs[j].measurements.find((m) => m.id === ma.id && paramKey(m) === paramKey(ma));
           if (!mb || mb.unit !== ma.unit || !(ma.warm.n > 0 && mb.warm.n > 0)) continue;
@@ -179,6 +193,7 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
             ratio: roundRatio(ma, mb),
           });
         }
+      }
   }
   return out;
 }

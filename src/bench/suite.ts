@@ -3,11 +3,14 @@
 import type { RepeatOptions } from '../measure/repeat.js';
 import type { Check, Comparison, Finding, Measurement, Plot, SelftestsResult, SuiteResult } from '../report/results.js';
 import type { KernelSeries } from '../vm/kernels.js';
+import type { GuestClock } from '../vm/vm.js';
 
 export interface SuiteContext {
   /** Guest kernel series for guest suites, null on the host. */
   kernel: KernelSeries | null;
   quick: boolean;
+  /** The clock guest suites boot their guests with (--guest-clock). */
+  guestClock: GuestClock;
   /** Size filter from --size (e.g. ['4K', '2M']), empty for all. */
   sizes: string[];
   /** Repetition settings: QUICK in --quick runs. */

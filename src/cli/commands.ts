@@ -12,7 +12,7 @@ export const usage = `usage: mirrorlab <command> [options]
 
 commands:
   bench [--suite ID] [--kernel 6.1|6.12|7.2] [--size 4K|2M|1G] [--quick] [--out DIR] [--list]
-        [--export junit,kcidb,csv,md]
+        [--export junit,kcidb,csv,md] [--guest-clock icount|wall]
                             the main job: every benchmark suite this machine supports (host
                             natively, guests on 6.1, 6.12 and 7.2); writes results.json,
                             results.ktap and report.html, and the exports asked for

@@ -30,3 +30,27 @@ export async function addonExports(): Promise<string[]> {
   const { native } = await import('../addon.js');
   return Object.keys(native as object).sort();
 }
+
+/**
+ * The guest clock seen from inside: CLOCK_MONOTONIC (process.hrtime) read
+ * around a fixed integer loop, `times` times after a warm-up that lets V8
+ * finish optimizing it. Under the icount clock the deltas count the
+ * instructions the loop took (plus any interrupt that landed in it), so two
+ * boots give the same numbers; under the wall clock they are host time.
+ */
+export async function clockProbe(iterations: number, times: number): Promise<{ deltasNs: number[]; checksum: number }> {
+  const loop = (n: number): number => {
+    let x = 0;
+    for (let i = 0; i < n; i++) x = (x + i * 7) | 0;
+    return x;
+  };
+  let checksum = 0;
+  for (let w = 0; w < 3; w++) checksum ^= loop(iterations);
+  const deltasNs: number[] = [];
+  for (let t = 0; t < times; t++) {
+    const t0 = process.hrtime.bigint();
+    checksum ^= loop(iterations);
+    deltasNs.push(Number(process.hrtime.bigint() - t0));
+  }
+  return { deltasNs, checksum };
+}

@@ -10,9 +10,13 @@
 // measured. Its `observed` values (what the run saw: how many repetitions
 // verified, pool sizes before the run) are not part of it, so a run where one
 // repetition of 21 did not verify is still compared with the other run.
-import type { Measurement, ParamValue, Results } from './results.js';
+//
+// A guest suite whose guests ran on different clocks in A and B (wall: host
+// time; icount: instruction counts) is not compared at all: its rows say
+// 'not-comparable' and count neither as slower nor as faster.
+import type { Measurement, ParamValue, Results, SuiteResult } from './results.js';
 
-export type Verdict = 'faster' | 'slower' | 'same' | 'only-a' | 'only-b';
+export type Verdict = 'faster' | 'slower' | 'same' | 'only-a' | 'only-b' | 'not-comparable';
 
 export interface CompareRow {
   /** suite[@kernel]/id{params}: the identity in one string, as the text table shows it. */
@@ -29,9 +33,19 @@ export interface CompareRow {
   verdict: Verdict;
 }
 
+/** A guest suite (on one kernel) whose guests ran on one clock in A and another in B. */
+export interface ClockMismatch {
+  suite: string;
+  kernel: string | null;
+  a: string;
+  b: string;
+}
+
 export interface CompareReport {
   threshold: number;
   rows: CompareRow[];
+  /** Suites not compared because their guest clocks differ. */
+  clockMismatches: ClockMismatch[];
   regressions: number;
   improvements: number;
 }
@@ -47,12 +61,17 @@ function key(suite: { id: string; kernel: string | null }, m: Measurement): stri
 interface Entry {
   suite: string;
   kernel: string | null;
+  /** The guest clock, null on the host. */
+  clock: string | null;
   m: Measurement;
 }
 
+/** A guest suite's clock; files written before it was recorded ran on the wall clock. */
+const clockOf = (s: SuiteResult): string | null => (s.guest ? (s.guest.clock ?? 'wall') : null);
+
 function index(r: Results): Map<string, Entry> {
   const map = new Map<string, Entry>();
-  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), { suite: s.id, kernel: s.kernel, m });
+  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), { suite: s.id, kernel: s.kernel, clock: clockOf(s), m });
   return map;
 }
 
@@ -69,6 +88,7 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
   const rows: CompareRow[] = [];
   let regressions = 0;
   let improvements = 0;
+  const mismatches = new Map<string, ClockMismatch>();
   for (const k of keys) {
     const ea = ia.get(k);
     const eb = ib.get(k);
@@ -81,6 +101,11 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
       continue;
     }
     const ratio = mb.warm.median / ma.warm.median;
+    if (ea.clock !== eb.clock) {
+      mismatches.set(`${suite}@${kernel}`, { suite, kernel, a: ea.clock ?? 'host', b: eb.clock ?? 'host' });
+      rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable' });
+      continue;
+    }
     const [aLo, aHi] = range(ma);
     const [bLo, bHi] = range(mb);
     const separated = bLo > aHi || bHi < aLo;
@@ -94,7 +119,7 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
     }
     rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict });
   }
-  return { threshold, rows, regressions, improvements };
+  return { threshold, rows, clockMismatches: [...mismatches.values()], regressions, improvements };
 }
 
 export const COMPARE_FORMATS = ['text', 'md', 'json'] as const;
@@ -106,7 +131,10 @@ const HEADER = ['measurement', 'unit', 'a median', 'b median', 'b/a', 'verdict']
 export function formatCompare(report: CompareReport, format: CompareFormat = 'text'): string {
   if (format === 'json') return JSON.stringify(report, null, 2);
   const body = cells(report);
-  const summary = `${report.regressions} slower, ${report.improvements} faster beyond noise`;
+  const clocks = report.clockMismatches.map(
+    (c) => `not comparable: ${c.suite}${c.kernel ? `@${c.kernel}` : ''} ran on the ${c.a} clock in A and the ${c.b} clock in B (host time against instruction counts): its measurements are not judged`,
+  );
+  const summary = [...clocks, `${report.regressions} slower, ${report.improvements} faster beyond noise`].join('\n');
   if (format === 'md') {
     // A pipe inside a cell would end it; Markdown tables take it escaped.
     const row = (r: string[]) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;

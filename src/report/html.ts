@@ -49,17 +49,31 @@ const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 // A merged file's suites carry their run's label (mirrorlab merge): "lab-a:host/faults".
 const suiteLabel = (s: SuiteResult): string => `${s.label ? `${s.label}:` : ''}${s.kernel ? `${s.id}@${s.kernel}` : s.id}`;
 
-/** "guest 6.12: 6.12.38+deb13-amd64, TCG" or "host". */
+/** The clock a guest suite's times came from; files written before it was recorded ran on the wall clock. */
+const guestClockOf = (s: SuiteResult): 'wall' | 'icount' | null => (s.guest ? (s.guest.clock ?? 'wall') : null);
+
+/** "TCG, icount clock": how a guest ran and what its times measure. */
+const guestMode = (s: SuiteResult): string => (s.guest ? `${s.guest.accel.toUpperCase()}, ${guestClockOf(s)} clock` : '');
+
+/** "guest 6.12: 6.12.38+deb13-amd64, TCG, wall clock" or "host". */
 function whereRan(s: SuiteResult): string {
   if (!s.kernel) return 'host';
-  return s.guest ? `guest ${s.kernel}: ${s.guest.release}, ${s.guest.accel.toUpperCase()}` : `guest ${s.kernel}`;
+  return s.guest ? `guest ${s.kernel}: ${s.guest.release}, ${guestMode(s)}` : `guest ${s.kernel}`;
 }
+
+const CLOCK_TITLES = {
+  wall: 'guest times are host time spent running the guest: they vary with the load on the host',
+  icount: 'guest times count guest instructions (QEMU -icount shift=0: 1 ns per instruction): the same every run, but not speeds; memory and TLB costs are not in them',
+} as const;
 
 function accelBadge(s: SuiteResult): string {
   if (!s.guest) return '';
-  return s.guest.accel === 'tcg'
-    ? ' <span class="badge tcg" title="QEMU TCG: the guest CPU is emulated; times are not hardware speeds">TCG (emulated)</span>'
-    : ' <span class="badge kvm">KVM</span>';
+  const clock = guestClockOf(s)!;
+  const accel =
+    s.guest.accel === 'tcg'
+      ? ' <span class="badge tcg" title="QEMU TCG: the guest CPU is emulated; times are not hardware speeds">TCG (emulated)</span>'
+      : ' <span class="badge kvm">KVM</span>';
+  return `${accel} <span class="badge clock ${clock}" title="${esc(CLOCK_TITLES[clock])}">${clock} clock</span>`;
 }
 
 function noisyMark(lo: number | null | undefined, hi: number | null | undefined): string {
@@ -229,10 +243,11 @@ function summary(results: Results): string {
   ].filter(Boolean);
   const guests = results.suites.filter((s) => s.guest);
   const perKernel = new Map<string, string>();
-  for (const s of guests) perKernel.set(s.kernel!, `${s.kernel} (${s.guest!.release}, ${s.guest!.accel.toUpperCase()})`);
+  for (const s of guests) perKernel.set(s.kernel!, `${s.kernel} (${s.guest!.release}, ${guestMode(s)})`);
   const tcg = guests.some((s) => s.guest!.accel === 'tcg');
+  const icount = guests.some((s) => guestClockOf(s) === 'icount');
   const guestLine = perKernel.size
-    ? `<p class="${tcg ? 'warn' : ''}">Guest kernels: ${esc([...perKernel.values()].join('; '))}.${tcg ? ' <b>TCG guests run on an emulated CPU</b>: their times are not hardware speeds; read ratios within one kernel, and compare kernels only as ratios.' : ''}</p>`
+    ? `<p class="${tcg ? 'warn' : ''}">Guest kernels: ${esc([...perKernel.values()].join('; '))}.${tcg ? ' <b>TCG guests run on an emulated CPU</b>: their times are not hardware speeds; read ratios within one kernel, and compare kernels only as ratios.' : ''}${icount ? ' <b>icount clock</b>: guest times count guest instructions (1 ns each), the same from run to run; costs that are not instructions (memory, TLB, caches) are not in them.' : ''}</p>`
     : '';
   const { targets, others } = keyRatios(results);
   const failed = checks.filter((x) => x.c.status === 'fail').slice(0, 8);
@@ -280,7 +295,7 @@ function behaviourMatrix(results: Results): string {
   if (!runs.length) return '';
   const events = [...new Set(runs.flatMap((s) => s.findings!.map((f) => f.event)))];
   const modes = [...new Set(runs.flatMap((s) => s.findings!.map((f) => f.mode)))];
-  const kernelName = (s: SuiteResult) => `${s.kernel ?? 'host'}${s.guest ? ` (${s.guest.release}, ${s.guest.accel.toUpperCase()})` : ''}`;
+  const kernelName = (s: SuiteResult) => `${s.kernel ?? 'host'}${s.guest ? ` (${s.guest.release}, ${guestMode(s)})` : ''}`;
   const rows = events.flatMap((ev) => {
     const groups = new Map<string, { runs: SuiteResult[]; cells: string[] }>();
     for (const s of runs) {
@@ -331,7 +346,9 @@ function kernelTables(results: Results): string {
         const title = suites.map((s) => s.measurements.find((x) => x.id === mid)?.title).find(Boolean) ?? mid;
         return `<tr><td>${esc(title)}</td>${cells.join('')}</tr>`;
       });
-      out.push(`<h3>${esc(id)}: ${esc(scale.unit)} (warm median, rounds lo .. hi)</h3><table class="kvk" data-unit="${esc(scale.unit)}"><thead><tr><th>measurement</th>${suites.map((s) => `<th>${esc(whereRan(s))}${accelBadge(s)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`);
+      const clocks = new Set(suites.map(guestClockOf));
+      const mixed = clocks.size > 1 ? ` <span class="badge notcomparable" title="a wall-clock time and an instruction count are not the same quantity">not comparable: guest clocks differ (${esc([...clocks].join(', '))})</span>` : '';
+      out.push(`<h3>${esc(id)}: ${esc(scale.unit)} (warm median, rounds lo .. hi)${mixed}</h3><table class="kvk" data-unit="${esc(scale.unit)}"><thead><tr><th>measurement</th>${suites.map((s) => `<th>${esc(whereRan(s))}${accelBadge(s)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`);
     }
   }
   const ratios = (results.kernelComparisons ?? []).map((k) => `<tr><td>${esc(k.suite)}</td><td>${esc(k.title)}</td><td>${esc(k.a)} / ${esc(k.b)}</td><td class="num">${readable(k.ratio.median)}</td><td class="num">${readable(k.ratio.lo)} .. ${readable(k.ratio.hi)}${noisyMark(k.ratio.lo, k.ratio.hi)}</td></tr>`);
@@ -545,7 +562,7 @@ td.num{text-align:right;white-space:nowrap}td.params{font-size:11px;color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{width:560px}
 .badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7f8c8d;white-space:nowrap}
 .badge.pass,.badge.met,.badge.coherent{background:#1e8449}.badge.fail,.badge.notmet,.badge.error{background:#c0392b}
-.badge.skip,.badge.zero{background:#95a5a6}.badge.stale,.badge.noisy{background:#d68910}.badge.tcg{background:#6c3483}.badge.kvm{background:#2471a3}
+.badge.skip,.badge.zero{background:#95a5a6}.badge.stale,.badge.noisy{background:#d68910}.badge.tcg{background:#6c3483}.badge.clock.wall{background:#7f8c8d}.badge.clock.icount{background:#117a65}.badge.notcomparable{background:#c0392b}.badge.kvm{background:#2471a3}
 .failtext,tr.fail,li.fail{color:#c0392b}tr.skip{color:#888}.warn{background:#fdf2e9;border-left:4px solid #d68910;padding:4px 8px}
 .verdicts .badge{font-size:13px;margin-right:4px}
 nav{font-size:13px;margin:8px 0}nav a{margin-right:12px}

@@ -139,7 +139,16 @@ export interface SuiteResult {
   /** Guest kernel series ('6.1', '6.12', '7.2') or null on the host. */
   kernel: KernelSeries | null;
   /** For guest suites: the exact kernel release and how QEMU ran it. */
-  guest?: { release: string; accel: 'tcg' | 'kvm' };
+  guest?: {
+    release: string;
+    accel: 'tcg' | 'kvm';
+    /**
+     * The guest clock its timings came from: 'wall' (host time spent
+     * emulating) or 'icount' (guest instructions, 1 ns each). Absent in
+     * files written before the clock was recorded: those ran on 'wall'.
+     */
+    clock?: 'wall' | 'icount';
+  };
   status: 'complete' | 'incomplete' | 'skipped' | 'failed';
   reason?: string;
   durationMs: number;

@@ -3,9 +3,10 @@
 // Runs the kernel's own mm/HMM selftests in guests and compares the outcomes
 // with the checked-in baselines: exit 0 when they match, 1 otherwise, 2 for
 // bad arguments (refused before anything boots).
-import { kernelProblem } from '../cli/checks.js';
+import { guestClockOption, guestClockProblem, kernelProblem } from '../cli/checks.js';
+import type { GuestClock } from '../vm/vm.js';
 import { table } from '../cli/format.js';
-import { parseCommand, type CommandSpec } from '../cli/options.js';
+import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from '../vm/kernels.js';
 import { baselineFromRun, baselinePath, compareWithBaseline, formatDifference, loadBaseline, writeBaseline, type BaselineComparison, type SuiteOutcomes } from './baseline.js';
 import { countOutcomes, OUTCOMES } from './parse.js';
@@ -24,6 +25,7 @@ export const selftestsSpec = {
     repeat: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'runs of each suite' },
     json: { type: 'boolean', help: 'print the runs and comparisons as JSON' },
     'write-baseline': { type: 'boolean', help: 'write the outcomes as the new baseline of each kernel (review before committing)' },
+    'guest-clock': guestClockOption('default wall'),
     list: { type: 'boolean', help: 'list the selftest suites and run nothing' },
   },
   notes: 'exit status: 0 every outcome matches the baselines, 1 a difference, 2 a usage error (nothing boots).',
@@ -49,7 +51,7 @@ export function checkRun(run: SelftestsRun): CheckedRun {
 export function formatCheckedRun({ run, baseline, comparison }: CheckedRun): string {
   const out: string[] = [];
   const src = run.source ? `${run.source.package} ${run.source.version}` : 'no build';
-  out.push(`selftests on ${run.kernel}: ${run.release || '(not booted)'}, ${src}${run.accel ? `, ${run.accel}, boot ${(run.bootMs / 1000).toFixed(1)} s, ${run.cpus} vCPUs` : ''}; test_hmm.ko: ${run.testHmm}; swap: ${run.swap}`);
+  out.push(`selftests on ${run.kernel}: ${run.release || '(not booted)'}, ${src}${run.accel ? `, ${run.accel}${run.clock ? `, ${run.clock} clock` : ''}, boot ${(run.bootMs / 1000).toFixed(1)} s, ${run.cpus} vCPUs` : ''}; test_hmm.ko: ${run.testHmm}; swap: ${run.swap}`);
   const rows = run.suites.map((s) => {
     if (s.skipped !== undefined) return [s.suite, '-', '', '', '', '', '', '', `skipped: ${s.skipped}`];
     const all = s.runs.flatMap((r) => r.cases);
@@ -80,11 +82,14 @@ export async function selftestsCommand(argv: string[]): Promise<number> {
   }
   const kernels: KernelSeries[] = values.kernel.length ? values.kernel.map(kernelSeries) : [...DEFAULT_KERNELS];
   const repeat = values.repeat;
+  const clock = (values['guest-clock'] ?? 'wall') as GuestClock;
+  const clockProblem = guestClockProblem(clock);
+  if (clockProblem) throw new UsageError('selftests', clockProblem);
   const suites = values.suite.length ? SELFTEST_SUITES.filter((s) => values.suite.includes(s.name)) : DEFAULT_SELFTEST_SUITES;
 
   const checked: CheckedRun[] = [];
   for (const kernel of kernels) {
-    const run = await runSelftests({ kernel, suites, repeat, onProgress: (m) => console.error(`mirrorlab selftests: ${m}`) });
+    const run = await runSelftests({ kernel, suites, repeat, vm: { clock }, onProgress: (m) => console.error(`mirrorlab selftests: ${m}`) });
     if (values['write-baseline']) {
       if (!run.release) {
         console.error(`mirrorlab selftests: no baseline written for ${kernel}: ${run.testHmm}`);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
 import { seriesCacheDir, type KernelSeries } from '../vm/kernels.js';
-import { Vm, type ExecResult, type VmOptions } from '../vm/vm.js';
+import { Vm, type ExecResult, type GuestClock, type VmOptions } from '../vm/vm.js';
 import { parseHarnessList, suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
 import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
 
@@ -133,6 +133,8 @@ export interface SelftestsRun {
   release: string;
   source: { package: string; version: string } | null;
   accel: string;
+  /** The guest clock (absent when the guest did not boot). */
+  clock?: GuestClock;
   bootMs: number;
   /** test_hmm.ko: loaded with DEVICE_COHERENT ranges, or why not. */
   testHmm: string;
@@ -337,6 +339,7 @@ export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
       release: vm.release,
       source: { package: build.manifest.source.package, version: build.manifest.source.version },
       accel: vm.accel,
+      clock: vm.clock,
       bootMs: vm.bootMs,
       testHmm,
       cpus,

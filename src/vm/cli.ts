@@ -4,12 +4,12 @@
 //                [--console] [--timeout SECONDS] -- <command> [args...]
 //   mirrorlab vm [--kernel ...] --bench-boot N      boot-to-agent-ready time, N cold boots and N restores, with spread
 import os from 'node:os';
-import { kernelProblem } from '../cli/checks.js';
+import { guestClockOption, guestClockProblem, kernelProblem } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { summarize } from '../stats/summary.js';
 import { VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, kernelSeries, type KernelSeries } from './kernels.js';
-import { Vm, type VmOptions } from './vm.js';
+import { Vm, type GuestClock, type VmOptions } from './vm.js';
 
 export const vmSpec = {
   name: 'vm',
@@ -20,6 +20,7 @@ export const vmSpec = {
     module: { type: 'string', multiple: true, arg: 'NAME', help: 'load this module of ours in the guest' },
     memory: { type: 'integer', min: 2048, arg: 'MiB', help: 'guest memory' },
     accel: { type: 'string', values: ['tcg', 'kvm', 'auto'], arg: 'A', help: 'QEMU accelerator' },
+    'guest-clock': guestClockOption('default wall; icount needs TCG (auto then picks it)'),
     console: { type: 'boolean', help: 'print the guest console on stderr' },
     timeout: { type: 'number', min: 0, minExclusive: true, arg: 'SECONDS', help: 'limit for the command in the guest' },
     'bench-boot': { type: 'integer', min: 1, arg: 'N', help: 'instead of a command: N cold boots and N restores from a snapshot per kernel; time to agent ready with its spread' },
@@ -35,6 +36,10 @@ export async function vmCommand(argv: string[]): Promise<number> {
   if (values.memory !== undefined) opts.memoryMiB = values.memory;
   if (values.accel !== undefined) opts.accel = values.accel as VmOptions['accel'];
   if (values['no-snapshot']) opts.snapshot = false;
+  if (values['guest-clock'] !== undefined) opts.clock = values['guest-clock'] as GuestClock;
+  // Refused before anything boots: an exit status 2, not a failed guest.
+  const clockProblem = guestClockProblem(opts.clock, values.accel ?? process.env.MIRRORLAB_ACCEL);
+  if (clockProblem) throw new UsageError('vm', clockProblem);
   const showConsole = values.console;
   const timeoutS = values.timeout;
   const bench = values['bench-boot'] ?? 0;
@@ -51,7 +56,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
   let vm: Vm | undefined;
   try {
     vm = await Vm.boot(opts);
-    console.error(`mirrorlab vm: ${vm.release} ready: ${vm.startNote} (${vm.accel})`);
+    console.error(`mirrorlab vm: ${vm.release} ready: ${vm.startNote} (${vm.accel}, ${vm.clock} clock)`);
     const r = await vm.exec(cmd[0], cmd.slice(1));
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
@@ -84,14 +89,16 @@ async function benchBoot(base: VmOptions, kernels: KernelSeries[], n: number): P
     const cold: number[] = [];
     const phases: Record<'firmwareMs' | 'kernelMs' | 'agentMs', number[]> = { firmwareMs: [], kernelMs: [], agentMs: [] };
     let accel = '';
+    let clock = '';
     for (let k = 0; k < n; k++) {
       const vm = await Vm.boot({ ...base, kernel, snapshot: false });
       cold.push(vm.bootMs);
       for (const key of Object.keys(phases) as (keyof typeof phases)[]) phases[key].push(vm.bootPhases[key]);
       accel = vm.accel;
+      clock = vm.clock;
       await vm.close();
     }
-    console.log(line(`cold boot to agent ${kernel}`, accel, cold));
+    console.log(line(`cold boot to agent ${kernel}`, `${accel}, ${clock} clock`, cold));
     const ph = (name: string, xs: number[]): string => {
       const q = summarize(xs);
       return `${name} median ${f(q.median)} s (min ${f(q.min)}, max ${f(q.max)})`;

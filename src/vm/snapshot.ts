@@ -60,10 +60,14 @@ const FIRMWARE = ['bios-256k.bin', 'pvh.bin', 'linuxboot_dma.bin', 'kvmvapic.bin
  * cold boot: they boot in about a second already, and -cpu host would tie a
  * state file to the host's CPU model and microcode.
  */
-export function snapshotRefusal(option: boolean | undefined, accel: 'tcg' | 'kvm'): string | null {
+export function snapshotRefusal(option: boolean | undefined, accel: 'tcg' | 'kvm', clock: 'wall' | 'icount' = 'wall'): string | null {
   if (option === false) return 'snapshots off (snapshot: false)';
   if (process.env.MIRRORLAB_SNAPSHOT === '0') return 'snapshots off (MIRRORLAB_SNAPSHOT=0)';
   if (accel === 'kvm') return 'KVM guests always cold boot';
+  // An icount guest's time is its instruction count since reset; a restored
+  // state would start it part-way, after a boot made under other conditions.
+  // Guest-time figures then come from guests that all started the same way.
+  if (clock === 'icount') return 'icount guests always cold boot';
   return null;
 }
 

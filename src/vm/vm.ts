@@ -38,6 +38,52 @@ import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './gues
 
 export type Accel = 'tcg' | 'kvm';
 
+/**
+ * The guest's clock. 'wall': TCG's clock follows the host's (the default),
+ * so guest timings are host time spent emulating, and vary with host load.
+ * 'icount': QEMU's instruction counter drives the guest clock, one guest
+ * instruction per nanosecond (see icountArgs), so guest timings count
+ * instructions and are the same from run to run whatever the host does.
+ */
+export type GuestClock = 'wall' | 'icount';
+export const GUEST_CLOCKS: readonly GuestClock[] = ['wall', 'icount'];
+
+/**
+ * QEMU arguments for a guest clock. shift=0: every instruction advances the
+ * virtual clock by 2^0 = 1 ns, fixed (not 'auto', which adjusts the rate to
+ * the host's speed). sleep=off: an idle vCPU does not wait for host time;
+ * the virtual clock jumps to the next timer deadline at once (QEMU's
+ * icount_start_warp_timer), so idle periods do not depend on the host either.
+ * align stays off (its default): align=on slows the guest down to real time,
+ * which is the host dependence icount is here to remove, and QEMU refuses
+ * align=on together with sleep=off.
+ * icount needs single-threaded TCG (QEMU refuses it with thread=multi) and
+ * does not exist under KVM: both are refused here with a clear error
+ * rather than left to QEMU's exit at boot.
+ */
+export function icountArgs(clock: GuestClock, accel: Accel, tcgThread: string | undefined): string[] {
+  if (clock === 'wall') return [];
+  if (clock !== 'icount') throw new RangeError(`unknown guest clock ${JSON.stringify(clock)} (one of: ${GUEST_CLOCKS.join(', ')})`);
+  if (accel === 'kvm') throw new GuestClockError('guest clock icount needs TCG: KVM runs guest instructions on the host CPU, which QEMU cannot count (use --guest-clock wall, or MIRRORLAB_ACCEL=tcg)');
+  if (tcgThread === 'multi') throw new GuestClockError('guest clock icount needs single-threaded TCG: unset MIRRORLAB_TCG_THREAD=multi, or use --guest-clock wall');
+  return ['-icount', 'shift=0,sleep=off'];
+}
+
+/**
+ * Boot limit of an icount guest: TCG with -icount took 3 to 4 times the host
+ * time of a wall-clock boot to reach our module loaded (7.2: 49 to 97 s
+ * against 11 to 35 s, at load 5 to 20 on 2 cores).
+ */
+export const ICOUNT_BOOT_TIMEOUT_MS = 300_000;
+
+/** A guest clock this guest cannot have (icount under KVM or multi-threaded TCG). */
+export class GuestClockError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuestClockError';
+  }
+}
+
 export interface VmOptions {
   /** Kernel series from the cache (scripts/kernel-series): '6.1', '6.12' or '7.2'. */
   kernel: KernelSeries;
@@ -55,12 +101,14 @@ export interface VmOptions {
   hugepages1G?: number;
   /** Transparent huge pages mode set by /init (default 'madvise'). */
   thp?: 'always' | 'madvise' | 'never';
-  /** Boot-to-agent-ready limit (default 120 s). */
+  /** Boot-to-agent-ready limit (default 120 s; 300 s with clock 'icount', see ICOUNT_BOOT_TIMEOUT_MS). */
   timeoutMs?: number;
   /** Default limit for each request (default 120 s); a guest that does not answer in time is killed. */
   callTimeoutMs?: number;
   /** 'auto' (default, or $MIRRORLAB_ACCEL): KVM only where a KVM boot was proven to work. */
   accel?: Accel | 'auto';
+  /** The guest clock (default 'wall'); 'icount' needs TCG, single-threaded (see GuestClock). */
+  clock?: GuestClock;
   /**
    * cpio archives appended to the initramfs (the kernel unpacks concatenated
    * archives into the same root), e.g. the kernel's own selftests.
@@ -262,6 +310,8 @@ export class Vm {
   readonly kernel: KernelSeries;
   readonly release: string;
   readonly accel: Accel;
+  /** The clock the guest runs on: guest timings are host time ('wall') or instruction counts ('icount'). */
+  readonly clock: GuestClock;
   readonly log = new ConsoleLog();
   /** Reserved physical range (memmap=) for device-memory tests. */
   readonly iomem: { base: bigint; size: bigint };
@@ -325,6 +375,9 @@ export class Vm {
     this.kernel = opts.kernel;
     this.release = k.release;
     this.accel = accel;
+    this.clock = opts.clock ?? 'wall';
+    // Refused before anything is created: a clock this guest cannot have is the caller's mistake.
+    icountArgs(this.clock, accel, process.env.MIRRORLAB_TCG_THREAD);
     this.callTimeoutMs = opts.callTimeoutMs ?? 120_000;
     const layout = guestLayout(opts.memoryMiB ?? 4096, opts.iomemMiB ?? 1024);
     this.iomem = { base: layout.iomemBase, size: layout.iomemSize };
@@ -382,7 +435,7 @@ export class Vm {
       vm.startNote = `cold boot in ${vm.bootMs} ms (${why})`;
       return vm;
     };
-    const refusal = snapshotRefusal(opts.snapshot, accel);
+    const refusal = snapshotRefusal(opts.snapshot, accel, opts.clock ?? 'wall');
     if (refusal) return coldBoot(refusal);
 
     const first = new Vm(opts, accel);
@@ -518,6 +571,7 @@ export class Vm {
       // still running a stale translation of code another vCPU had patched.
       '-accel', this.accel === 'kvm' ? 'kvm' : `tcg,thread=${process.env.MIRRORLAB_TCG_THREAD === 'multi' ? 'multi' : 'single'}`,
       '-cpu', this.accel === 'kvm' ? 'host' : 'max',
+      ...icountArgs(this.clock, this.accel, process.env.MIRRORLAB_TCG_THREAD),
       // One socket per vCPU: CPUs on different NUMA nodes must not share a last-level cache.
       '-smp', `${cpus},sockets=${cpus},cores=1,threads=1`,
       '-m', `${totalMiB}M`,
@@ -585,7 +639,9 @@ export class Vm {
       this.markExited();
     });
 
-    const timeoutMs = stateFile ? Math.min(RESTORE_TIMEOUT_MS, this.opts.timeoutMs ?? RESTORE_TIMEOUT_MS) : this.opts.timeoutMs ?? 120_000;
+    const timeoutMs = stateFile
+      ? Math.min(RESTORE_TIMEOUT_MS, this.opts.timeoutMs ?? RESTORE_TIMEOUT_MS)
+      : this.opts.timeoutMs ?? (this.clock === 'icount' ? ICOUNT_BOOT_TIMEOUT_MS : 120_000);
     const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
     const timer = setTimeout(() => {
       if (!stateFile) {
@@ -913,6 +969,8 @@ function kernelImage(series: KernelSeries): string {
 async function resolveAccel(opts: VmOptions): Promise<Accel> {
   const want = opts.accel ?? ((process.env.MIRRORLAB_ACCEL as VmOptions['accel']) || 'auto');
   if (want === 'tcg' || want === 'kvm') return want;
+  // An instruction-counted clock exists only under TCG: 'auto' picks it.
+  if (opts.clock === 'icount') return 'tcg';
   return (await kvmUsable(opts.kernel, opts.onStatus)) ? 'kvm' : 'tcg';
 }
 

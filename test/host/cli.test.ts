@@ -311,6 +311,7 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
       regressions: 1,
       improvements: 0,
       rows: [{ key, suite: 'host/hugepages', kernel: null, id: 'fault/thp/touch', params: { backing: 'thp', length: 2097152 }, unit: 'ns', a: 101, b: 303, ratio: 3, verdict: 'slower' }],
+      clockMismatches: [],
     });
     const same = mirrorlab(['compare', a, a, '--format', 'json']);
     expect(same.status).toBe(0);

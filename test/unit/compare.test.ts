@@ -74,7 +74,7 @@ describe('formatCompare', () => {
 
   it('json: the report, rows keyed by suite, kernel, id and params', () => {
     const j = JSON.parse(formatCompare(report, 'json')) as CompareReport;
-    expect(j).toEqual({ threshold: 0.05, regressions: 0, improvements: 1, rows: report.rows });
+    expect(j).toEqual({ threshold: 0.05, regressions: 0, improvements: 1, rows: report.rows, clockMismatches: [] });
     expect(j.rows[1]).toEqual({
       key: 'host/faults/fault/4K/mirrorlab{backing=4K}',
       suite: 'host/faults',

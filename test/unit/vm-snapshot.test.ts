@@ -139,6 +139,8 @@ describe('options', () => {
       expect(snapshotRefusal(undefined, 'tcg')).toBeNull();
       expect(snapshotRefusal(false, 'tcg')).toBe('snapshots off (snapshot: false)');
       expect(snapshotRefusal(undefined, 'kvm')).toBe('KVM guests always cold boot');
+      expect(snapshotRefusal(undefined, 'tcg', 'icount')).toBe('icount guests always cold boot');
+      expect(snapshotRefusal(undefined, 'tcg', 'wall')).toBeNull();
       process.env.MIRRORLAB_SNAPSHOT = '0';
       expect(snapshotRefusal(undefined, 'tcg')).toBe('snapshots off (MIRRORLAB_SNAPSHOT=0)');
     } finally {

@@ -41,12 +41,12 @@ export function guestSuiteUnsupported(kernel: KernelSeries | null, modules: stri
  */
 export async function withGuest<T>(ctx: SuiteContext, opts: VmOptions, fn: (vm: Vm) => Promise<T>): Promise<T | undefined> {
   if (ctx.signal.aborted) return undefined;
-  const vm = await Vm.boot(opts);
+  const vm = await Vm.boot({ ...opts, clock: opts.clock ?? ctx.guestClock });
   const onAbort = (): void => void vm.kill();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   let ok = false;
   try {
-    ctx.guest({ release: vm.release, accel: vm.accel });
+    ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
     const r = await fn(vm);
     ok = true;
     return r;

@@ -111,8 +111,9 @@ export const guestSelftestsSuite: Suite = {
       run = await runSelftests({
         kernel,
         suites: suitesFor(ctx.quick),
+        vm: { clock: ctx.guestClock },
         onVm: (vm) => {
-          ctx.guest({ release: vm.release, accel: vm.accel });
+          ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
           kill = () => void vm.kill();
         },
         onProgress: (m) => {
