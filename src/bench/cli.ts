@@ -19,6 +19,7 @@ export const benchSpec = {
     kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'guest suites only on these kernel series' },
     size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
+    runs: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'run the whole selection N times: results get the spread between runs beside the spread within one' },
     out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
     export: {
       type: 'string',
@@ -60,6 +61,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       kernels: values.kernel.map(kernelSeries),
       sizes: values.size,
       quick: values.quick,
+      runs: values.runs,
       outDir,
       exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],

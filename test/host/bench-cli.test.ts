@@ -75,7 +75,8 @@ function validateCli(file: string) {
 // LineProgress's three line formats (src/report/progress.ts).
 const SUITE_LINE = /^\[\s*\d+\.\ds\] suite (\d+)\/(\d+) (\S+) \((\d+) steps\)$/;
 const STEP_LINE = /^\[\s*\d+\.\ds\]   (\S+) (\d+)\/(\d+) .+$/;
-const END_LINE = /^\[\s*\d+\.\ds\] (\S+): (done|skipped: .+|incomplete.*|failed.*) in \d+\.\ds$/;
+// A suite run on a disturbed machine says so after its status: "done (disturbed: steal 7.3% ...)".
+const END_LINE = /^\[\s*\d+\.\ds\] (\S+): (done(?: \(disturbed: .+\))?|skipped: .+|incomplete.*|failed.*) in \d+\.\ds$/;
 
 describe('mirrorlab bench (node dist/cli/main.js)', () => {
   let dir: string;
