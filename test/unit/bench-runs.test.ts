@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { betweenRunSpread, combineRuns, combineSuite } from '../../src/bench/runs.js';
 import type { SuiteDisturbance, SuiteResult } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
+import { kernelSeries } from '../../src/vm/kernels.js';
 import { measurement, results } from '../results-fixture.js';
 
 describe('betweenRunSpread', () => {
@@ -111,7 +112,7 @@ describe('combineSuite', () => {
   });
 
   it('refuses to combine two different suites', () => {
-    expect(() => combineSuite([{ run: 1, suite: suiteRun(1, [1], 1) }, { run: 2, suite: { ...suiteRun(2, [1], 1), kernel: '6.1' } }], 2)).toThrow('cannot combine host/x@6.1 with host/x@null');
+    expect(() => combineSuite([{ run: 1, suite: suiteRun(1, [1], 1) }, { run: 2, suite: { ...suiteRun(2, [1], 1), kernel: kernelSeries('6.1') } }], 2)).toThrow('cannot combine host/x@6.1 with host/x@null');
   });
 });
 
