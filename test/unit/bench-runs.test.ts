@@ -132,3 +132,27 @@ describe('combineRuns', () => {
     expect(validateResults(JSON.parse(JSON.stringify(r)))).toEqual([]);
   });
 });
+
+describe('merge of runs made with --runs N', () => {
+  it('keeps each suite\'s between-run spreads and disturbance records, and each run\'s repeats', async () => {
+    const { mergeResults } = await import('../../src/report/merge.js');
+    const made = (rounds: [number[], number[]], flags: string[]) => {
+      const r = results([]);
+      r.run.repeats = 2;
+      r.suites = combineRuns([[suiteRun(1, rounds[0], 1.1, 'pass', flags)], [suiteRun(2, rounds[1], 1.3)]]);
+      return r;
+    };
+    const merged = mergeResults([
+      { label: 'lab-a', source: 'a.json', results: made([[100, 101, 102], [110, 111, 112]], ['1-min load 3.00 > 2 (CPUs)']) },
+      { label: 'lab-b', source: 'b.json', results: made([[200, 201, 202], [210, 211, 212]], []) },
+    ]);
+    expect(validateResults(JSON.parse(JSON.stringify(merged)))).toEqual([]);
+    expect(merged.runs!.map((r) => [r.label, r.run.repeats])).toEqual([['lab-a', 2], ['lab-b', 2]]);
+    expect(merged.suites.map((s) => [s.label, s.measurements[0].betweenRuns!.min, s.measurements[0].betweenRuns!.max, s.disturbance!.map((d) => d.flags.length)])).toEqual([
+      ['lab-a', 101, 111, [1, 0]],
+      ['lab-b', 201, 211, [0, 0]],
+    ]);
+    // the ratio of runs a / b is of the records kept (run 1 of each, nearest the median on the tie)
+    expect(merged.machineComparisons![0].ratio.median).toBeCloseTo(101 / 201, 12);
+  });
+});
