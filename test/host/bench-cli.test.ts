@@ -213,7 +213,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     expect({ code: r.code, signal: r.signal }).toEqual({ code: 130, signal: null });
     expect(afterMs).toBeLessThan(5000);
     expect(r.stderr).toContain('interrupted: finishing the current step, writing partial results');
-    expect(r.stderr).toMatch(/host\/hugepages: incomplete: interrupted in \d+\.\ds/);
+    expect(r.stderr).toMatch(/host\/hugepages: incomplete: interrupted(?: \(disturbed: .+\))? in \d+\.\ds/);
 
     const file = path.join(out, 'results.json');
     const json = JSON.parse(readFileSync(file, 'utf8')) as Results;
