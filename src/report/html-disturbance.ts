@@ -25,7 +25,7 @@ export function disturbanceSummary(results: Results, suiteLabel: (s: SuiteResult
   const recorded = results.suites.filter((s) => s.disturbance?.length);
   if (!recorded.length) return '';
   const disturbed = results.suites.map((s, si) => ({ s, si })).filter(({ s }) => isDisturbed(s));
-  const badge = `<span class="badge ${disturbed.length ? 'disturbed' : 'zero'}" id="disturbed-count">${disturbed.length} suites disturbed</span>`;
+  const badge = `<span class="badge ${disturbed.length ? 'disturbed' : 'zero'}" id="disturbed-count">${disturbed.length} suite${disturbed.length === 1 ? '' : 's'} disturbed</span>`;
   const list = disturbed.map(({ s, si }) => `<a href="#s-${si}">${esc(suiteLabel(s))}</a>`).join(', ');
   return `<p class="${disturbed.length ? 'warn' : ''}">${badge} ${disturbed.length ? `${list}: the machine was busy while they ran, read their figures with care. ` : ''}Flagged when: ${esc(THRESHOLDS_TEXT)}.</p>`;
 }

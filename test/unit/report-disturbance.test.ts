@@ -52,7 +52,7 @@ describe('disturbed suites in the outputs', () => {
 
   it('report.html: the summary badge counts disturbed suites, links them and states the thresholds', () => {
     const html = renderHtml(r);
-    expect(html).toContain('<span class="badge disturbed" id="disturbed-count">1 suites disturbed</span> <a href="#s-0">host/faults</a>: the machine was busy');
+    expect(html).toContain('<span class="badge disturbed" id="disturbed-count">1 suite disturbed</span> <a href="#s-0">host/faults</a>: the machine was busy');
     expect(html).toContain(
       "Flagged when: steal above 5% of CPU time; 1-minute load average above the number of CPUs (before or after the suite); tasks waiting for a CPU (PSI cpu some) more than 10% of the suite's time",
     );
