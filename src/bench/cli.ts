@@ -21,6 +21,7 @@ export const benchSpec = {
     size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
     'guest-clock': guestClockOption(`default ${DEFAULT_BENCH_CLOCK}`),
+    runs: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'run the whole selection N times: results get the spread between runs beside the spread within one' },
     out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
     export: {
       type: 'string',
@@ -63,6 +64,7 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
       sizes: values.size,
       quick: values.quick,
       guestClock: (values['guest-clock'] ?? DEFAULT_BENCH_CLOCK) as GuestClock,
+      runs: values.runs,
       outDir,
       exports: [...new Set(exports)] as ExportFormat[],
       argv: ['bench', ...argv],

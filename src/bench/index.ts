@@ -4,3 +4,4 @@ export * from './suite.js';
 export * from './runner.js';
 export * from './suites.js';
 export { benchCommand, compareCommand } from './cli.js';
+export * from './runs.js';

@@ -6,13 +6,15 @@
 import path from 'node:path';
 import { QUICK, roundRatio, yieldToEventLoop, type RepeatOptions } from '../measure/repeat.js';
 import { machineInfo } from '../report/machine.js';
-import { createProgress } from '../report/progress.js';
+import { watchDisturbance } from '../measure/disturbance.js';
+import { createProgress, type Progress } from '../report/progress.js';
 import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
 import { summaryTable } from '../report/summary-table.js';
 import type { ExportFormat } from '../report/exports/index.js';
 import { writeRun, type WrittenRun } from '../report/write.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
 import type { GuestClock } from '../vm/vm.js';
+import { combineRuns } from './runs.js';
 import type { Suite } from './suite.js';
 
 /**
@@ -30,6 +32,8 @@ export interface BenchOptions {
   quick?: boolean;
   /** The clock of the guest suites' guests (default DEFAULT_BENCH_CLOCK). */
   guestClock?: GuestClock;
+  /** How many times to run the whole selection (bench --runs N; default 1). */
+  runs?: number;
   outDir: string;
   /** Exports to write beside results.json (bench --export). */
   exports?: ExportFormat[];
@@ -68,6 +72,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const sizes = opts.sizes ?? [];
   const repeat: RepeatOptions = quick ? QUICK : {};
   const planned = plan(opts);
+  const runs = opts.runs ?? 1;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be an integer >= 1, got ${runs}`);
   const results: Results = {
     schema: 'mirrorlab/results',
     version: 1,
@@ -77,77 +83,26 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       complete: false,
       argv: opts.argv ?? [],
       quick,
+      ...(runs > 1 ? { repeats: runs } : {}),
       filters: { ...(opts.suiteFilter?.length ? { suite: opts.suiteFilter } : {}), ...(opts.kernels?.length ? { kernel: opts.kernels } : {}), ...(sizes.length ? { size: sizes } : {}) },
     },
     machine: machineInfo(),
     suites: [],
     kernelComparisons: [],
   };
-  const progress = createProgress(planned.length);
+  const progress = createProgress(planned.length * runs);
   const outer = opts.signal ?? new AbortController().signal;
+  const perRun: SuiteResult[][] = [];
   try {
-    for (const { suite, kernel } of planned) {
-      const result: SuiteResult = {
-        id: suite.id,
-        title: suite.title,
-        environment: suite.environment,
-        kernel,
-        status: 'complete',
-        durationMs: 0,
-        measurements: [],
-        comparisons: [],
-        checks: [],
-        plots: [],
-      };
-      results.suites.push(result);
-      await yieldToEventLoop(); // a SIGINT that came during the last suite is seen here
-      if (outer.aborted) {
-        result.status = 'incomplete';
-        result.reason = 'interrupted before it started';
-        continue;
-      }
-      const why = await suite.unsupported(kernel);
-      const label = kernel ? `${suite.id}@${kernel}` : suite.id;
-      if (why) {
-        result.status = 'skipped';
-        result.reason = why;
-        progress.suiteStart(label, 0);
-        progress.suiteEnd(`skipped: ${why}`);
-        continue;
-      }
-      progress.suiteStart(label, suite.steps({ quick, sizes }));
-      const started = performance.now();
-      try {
-        await suite.run({
-          kernel,
-          quick,
-          guestClock,
-          sizes,
-          repeat,
-          signal: outer,
-          step: (d) => progress.step(d),
-          measurement: (m) => result.measurements.push(m),
-          comparison: (c) => result.comparisons.push(c),
-          check: (c) => result.checks.push(c),
-          plot: (p) => result.plots.push(p),
-          guest: (g) => (result.guest = g),
-          selftests: (r) => (result.selftests = r),
-          finding: (f) => (result.findings ??= []).push(f),
-        });
-        if (outer.aborted) {
-          result.status = 'incomplete';
-          result.reason = 'interrupted';
-        }
-      } catch (e) {
-        result.status = outer.aborted ? 'incomplete' : 'failed';
-        result.reason = outer.aborted ? 'interrupted' : e instanceof Error ? e.message : String(e);
-      }
-      result.durationMs = performance.now() - started;
-      progress.suiteEnd(result.status === 'complete' ? 'done' : `${result.status}${result.reason ? `: ${result.reason}` : ''}`);
+    for (let run = 1; run <= runs; run++) {
+      const suites: SuiteResult[] = [];
+      perRun.push(suites);
+      for (const { suite, kernel } of planned) suites.push(await runSuite(suite, kernel, { quick, guestClock, sizes, repeat, outer, progress, run, runs }));
     }
   } finally {
     progress.stop();
   }
+  results.suites = combineRuns(perRun);
   results.kernelComparisons = kernelComparisons(results.suites);
   results.run.finishedAt = new Date().toISOString();
   results.run.complete = !outer.aborted && results.suites.every((s) => s.status === 'complete' || s.status === 'skipped');
@@ -161,6 +116,85 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   for (const file of Object.values(written.exports)) log(`export:  ${file}`);
   const failed = results.suites.some((s) => s.status === 'failed' || s.checks.some((c) => c.status === 'fail'));
   return { results, written, failed };
+}
+
+interface RunState {
+  quick: boolean;
+  guestClock: GuestClock;
+  sizes: string[];
+  repeat: RepeatOptions;
+  outer: AbortSignal;
+  progress: Progress;
+  /** Which run of bench --runs N this is (1-based), of how many. */
+  run: number;
+  runs: number;
+}
+
+/** One suite on one kernel, once: its result, with the machine's state around it. */
+async function runSuite(suite: Suite, kernel: KernelSeries | null, st: RunState): Promise<SuiteResult> {
+  const { quick, guestClock, sizes, repeat, outer, progress } = st;
+  const result: SuiteResult = {
+    id: suite.id,
+    title: suite.title,
+    environment: suite.environment,
+    kernel,
+    status: 'complete',
+    durationMs: 0,
+    measurements: [],
+    comparisons: [],
+    checks: [],
+    plots: [],
+  };
+  await yieldToEventLoop(); // a SIGINT that came during the last suite is seen here
+  if (outer.aborted) {
+    result.status = 'incomplete';
+    result.reason = 'interrupted before it started';
+    return result;
+  }
+  const why = await suite.unsupported(kernel);
+  // With several runs, each suite's progress line says which run: "host/faults#2".
+  const label = `${kernel ? `${suite.id}@${kernel}` : suite.id}${st.runs > 1 ? `#${st.run}` : ''}`;
+  if (why) {
+    result.status = 'skipped';
+    result.reason = why;
+    progress.suiteStart(label, 0);
+    progress.suiteEnd(`skipped: ${why}`);
+    return result;
+  }
+  progress.suiteStart(label, suite.steps({ quick, sizes }));
+  const watch = watchDisturbance();
+  const started = performance.now();
+  try {
+    await suite.run({
+      kernel,
+      quick,
+      guestClock,
+      sizes,
+      repeat,
+      signal: outer,
+      step: (d) => progress.step(d),
+      measurement: (m) => result.measurements.push(m),
+      comparison: (c) => result.comparisons.push(c),
+      check: (c) => result.checks.push(c),
+      plot: (p) => result.plots.push(p),
+      guest: (g) => (result.guest = g),
+      selftests: (r) => (result.selftests = r),
+      finding: (f) => (result.findings ??= []).push(f),
+    });
+    if (outer.aborted) {
+      result.status = 'incomplete';
+      result.reason = 'interrupted';
+    }
+  } catch (e) {
+    result.status = outer.aborted ? 'incomplete' : 'failed';
+    result.reason = outer.aborted ? 'interrupted' : e instanceof Error ? e.message : String(e);
+  }
+  result.durationMs = performance.now() - started;
+  const d = watch.end();
+  result.disturbance = [{ run: st.run, ...d }];
+  const disturbed = d.flags.length ? ` (disturbed: ${d.flags.join('; ')})` : '';
+  progress.suiteEnd(`${result.status === 'complete' ? 'done' : `${result.status}${result.reason ? `: ${result.reason}` : ''}`}${disturbed}`);
+  return result;
 }
 
 const paramKey = (m: Measurement) =>

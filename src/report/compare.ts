@@ -6,6 +6,12 @@
 // the two runs' round-median ranges do not overlap AND the medians differ by
 // more than `threshold` (relative). Anything else is "same": within noise.
 //
+// With bench --runs N a measurement has two spreads: within the run (its
+// round medians) and between the runs (min .. max of the N run medians). The
+// wider of the two, by hi/lo, is the noise compared; each row says which
+// it used. The disturbed suites of each run (src/measure/disturbance.ts)
+// are listed after the table: a change there may be the machine's.
+//
 // A measurement's identity is its suite, kernel, id and params: what was
 // measured. Its `observed` values (what the run saw: how many repetitions
 // verified, pool sizes before the run) are not part of it, so a run where one
@@ -31,6 +37,19 @@ export interface CompareRow {
   /** b / a of the warm medians. */
   ratio: number | null;
   verdict: Verdict;
+  /** The noise used for each side: 'rounds' (within its run) or 'runs' (between the runs of bench
+   * --runs N), whichever was wider; null for a side the measurement is not in. */
+  spread: { a: SpreadKind | null; b: SpreadKind | null };
+}
+
+export type SpreadKind = 'rounds' | 'runs';
+
+/** A suite of one input whose machine was disturbed while it ran, with the thresholds passed. */
+export interface DisturbedSuite {
+  suite: string;
+  kernel: string | null;
+  /** "run 2: steal 7.3% of CPU time > 5%", one per flag of each run. */
+  flags: string[];
 }
 
 /** A guest suite (on one kernel) whose guests ran on one clock in A and another in B. */
@@ -48,6 +67,8 @@ export interface CompareReport {
   clockMismatches: ClockMismatch[];
   regressions: number;
   improvements: number;
+  /** The suites of A and of B that ran on a disturbed machine. */
+  disturbed: { a: DisturbedSuite[]; b: DisturbedSuite[] };
 }
 
 function key(suite: { id: string; kernel: string | null }, m: Measurement): string {
@@ -75,9 +96,30 @@ function index(r: Results): Map<string, Entry> {
   return map;
 }
 
-function range(m: Measurement): [number, number] {
+/** The noise of one measurement: the wider (by hi/lo) of its round-median range and, after bench
+ * --runs N, the range of its N run medians; on a tie the rounds. */
+export function noiseRange(m: Measurement): { range: [number, number]; kind: SpreadKind } {
   const v = m.roundMedians.length ? m.roundMedians : [m.warm.median];
-  return [Math.min(...v), Math.max(...v)];
+  const rounds: [number, number] = [Math.min(...v), Math.max(...v)];
+  const br = m.betweenRuns;
+  if (!br || br.n < 2) return { range: rounds, kind: 'rounds' };
+  const runs: [number, number] = [br.min, br.max];
+  return spread(runs) > spread(rounds) ? { range: runs, kind: 'runs' } : { range: rounds, kind: 'rounds' };
+}
+
+/** hi / lo of a range; a range reaching 0 or below is as wide as it gets. */
+function spread([lo, hi]: [number, number]): number {
+  if (hi === lo) return 1;
+  return lo > 0 ? hi / lo : Infinity;
+}
+
+/** Every suite of a run with a disturbance flag in any of its runs. */
+export function disturbedSuites(r: Results): DisturbedSuite[] {
+  const several = (s: SuiteResult) => (s.disturbance?.length ?? 0) > 1;
+  return r.suites.flatMap((s) => {
+    const flags = (s.disturbance ?? []).flatMap((d) => d.flags.map((f) => (several(s) ? `run ${d.run}: ${f}` : f)));
+    return flags.length ? [{ suite: `${s.label ? `${s.label}:` : ''}${s.id}`, kernel: s.kernel, flags }] : [];
+  });
 }
 
 export function compareResults(a: Results, b: Results, threshold = 0.05): CompareReport {
@@ -97,17 +139,20 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
     const ma = ea?.m;
     const mb = eb?.m;
     if (!ma || !mb) {
-      rows.push({ ...identity, unit: m.unit, a: ma?.warm.median ?? null, b: mb?.warm.median ?? null, ratio: null, verdict: ma ? 'only-a' : 'only-b' });
+      const spread = { a: ma ? noiseRange(ma).kind : null, b: mb ? noiseRange(mb).kind : null };
+      rows.push({ ...identity, unit: m.unit, a: ma?.warm.median ?? null, b: mb?.warm.median ?? null, ratio: null, verdict: ma ? 'only-a' : 'only-b', spread });
       continue;
     }
     const ratio = mb.warm.median / ma.warm.median;
     if (ea.clock !== eb.clock) {
       mismatches.set(`${suite}@${kernel}`, { suite, kernel, a: ea.clock ?? 'host', b: eb.clock ?? 'host' });
-      rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable' });
+      rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable', spread: { a: null, b: null } });
       continue;
     }
-    const [aLo, aHi] = range(ma);
-    const [bLo, bHi] = range(mb);
+    const na = noiseRange(ma);
+    const nb = noiseRange(mb);
+    const [aLo, aHi] = na.range;
+    const [bLo, bHi] = nb.range;
     const separated = bLo > aHi || bHi < aLo;
     let verdict: Verdict = 'same';
     if (separated && Math.abs(ratio - 1) > threshold) {
@@ -117,15 +162,15 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
       if (worse) regressions++;
       else improvements++;
     }
-    rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict });
+    rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict, spread: { a: na.kind, b: nb.kind } });
   }
-  return { threshold, rows, clockMismatches: [...mismatches.values()], regressions, improvements };
+  return { threshold, rows, clockMismatches: [...mismatches.values()], regressions, improvements, disturbed: { a: disturbedSuites(a), b: disturbedSuites(b) } };
 }
 
 export const COMPARE_FORMATS = ['text', 'md', 'json'] as const;
 export type CompareFormat = (typeof COMPARE_FORMATS)[number];
 
-const HEADER = ['measurement', 'unit', 'a median', 'b median', 'b/a', 'verdict'];
+const HEADER = ['measurement', 'unit', 'a median', 'b median', 'b/a', 'verdict', 'noise a/b'];
 
 /** The report as `mirrorlab compare --format` prints it: a table, a Markdown table or JSON. */
 export function formatCompare(report: CompareReport, format: CompareFormat = 'text'): string {
@@ -135,14 +180,22 @@ export function formatCompare(report: CompareReport, format: CompareFormat = 'te
     (c) => `not comparable: ${c.suite}${c.kernel ? `@${c.kernel}` : ''} ran on the ${c.a} clock in A and the ${c.b} clock in B (host time against instruction counts): its measurements are not judged`,
   );
   const summary = [...clocks, `${report.regressions} slower, ${report.improvements} faster beyond noise`].join('\n');
+  const disturbed = disturbedLines(report);
   if (format === 'md') {
     // A pipe inside a cell would end it; Markdown tables take it escaped.
     const row = (r: string[]) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
-    return [row(HEADER), `| --- | --- | ---: | ---: | ---: | --- |`, ...body.map(row), '', summary].join('\n');
+    return [row(HEADER), `| --- | --- | ---: | ---: | ---: | --- | --- |`, ...body.map(row), '', summary, ...disturbed.map((l) => `- ${l}`)].join('\n');
   }
   const widths = HEADER.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(HEADER), ...body.map(line), '', summary].join('\n');
+  return [line(HEADER), ...body.map(line), '', summary, ...disturbed].join('\n');
+}
+
+/** "disturbed in a: host/faults: steal 7.3% of CPU time > 5%", one line per suite of each input. */
+function disturbedLines(report: CompareReport): string[] {
+  return (['a', 'b'] as const).flatMap((side) =>
+    report.disturbed[side].map((d) => `disturbed in ${side}: ${d.suite}${d.kernel ? `@${d.kernel}` : ''}: ${d.flags.join('; ')}`),
+  );
 }
 
 function cells(report: CompareReport): string[][] {
@@ -153,6 +206,7 @@ function cells(report: CompareReport): string[][] {
     r.b === null ? '-' : fmt(r.b),
     r.ratio === null ? '-' : r.ratio.toFixed(3),
     r.verdict,
+    `${r.spread.a ?? '-'}/${r.spread.b ?? '-'}`,
   ]);
 }
 

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Comparison, Finding, Measurement, ParamValue, Plot, Results, SuiteResult } from './results.js';
+import { betweenRunsText, disturbanceSection, disturbanceSummary, DISTURBANCE_STYLE, repeatsText } from './html-disturbance.js';
 import { isNoisy, NOISY_SPREAD, quantity, readable, roundRange, scaleFor, spread } from './units.js';
 
 const require = createRequire(import.meta.url);
@@ -201,10 +202,10 @@ function ratioRow(s: SuiteResult, c: Comparison): string {
   const { median, lo, hi } = c.ratio;
   const verdict = c.target ? `<span class="badge ${c.target.met ? 'met' : 'notmet'}">${c.target.met ? 'met' : 'NOT MET'}</span>` : '';
   const target = c.target ? `${c.target.op} ${readable(c.target.value)}` : '';
-  return `<tr><td>${verdict}</td><td>${esc(suiteLabel(s))}${accelBadge(s)}</td><td>${esc(c.title)}</td><td class="num"><b>${readable(median)}</b></td><td class="num">${readable(lo)} .. ${readable(hi)}${noisyMark(lo, hi)}</td><td>${esc(target)}</td></tr>`;
+  return `<tr><td>${verdict}</td><td>${esc(suiteLabel(s))}${accelBadge(s)}</td><td>${esc(c.title)}</td><td class="num"><b>${readable(median)}</b></td><td class="num">${readable(lo)} .. ${readable(hi)}${noisyMark(lo, hi)}${c.betweenRuns ? `<br>${betweenRunsText(c.betweenRuns)}${noisyMark(c.betweenRuns.min, c.betweenRuns.max)}` : ''}</td><td>${esc(target)}</td></tr>`;
 }
 
-const RATIO_HEAD = '<tr><th></th><th>suite</th><th>ratio</th><th>median</th><th>spread (rounds lo .. hi)</th><th>target</th></tr>';
+const RATIO_HEAD = '<tr><th></th><th>suite</th><th>ratio</th><th>median</th><th>spread (rounds lo .. hi; with --runs N, runs min .. max)</th><th>target</th></tr>';
 
 /** Key ratios: every comparison with a target, then the first comparison of each suite run that has none, at most 10 in all. */
 function keyRatios(results: Results): { targets: string[]; others: string[] } {
@@ -258,6 +259,7 @@ function summary(results: Results): string {
   return `<section id="summary"><h2>Summary</h2>
 <p class="verdicts">${line.join(' ')}</p>
 ${guestLine}
+${disturbanceSummary(results, suiteLabel)}
 ${matrixLine}
 ${targets.length || others.length ? `<table class="ratios"><thead>${RATIO_HEAD}</thead><tbody>${targets.join('')}${others.join('')}</tbody></table>` : ''}
 ${failed.length ? `<p class="failtext">Failed: ${failed.map((x) => `${esc(suiteLabel(x.s))}: ${esc(x.c.name)}${x.c.reason ? ` (${esc(x.c.reason)})` : ''}`).join('; ')}</p>` : ''}
@@ -404,13 +406,15 @@ function runsTable(results: Results): string {
 
 function statsTable(suite: SuiteResult): string {
   if (!suite.measurements.length) return '';
-  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'p90', 'p99', 'max', 'stddev', 'n', 'rounds lo .. hi', 'stable', 'parameters and observed'];
+  // bench --runs N: the spread of the run medians beside that of the rounds.
+  const runs = suite.measurements.some((m) => m.betweenRuns);
+  const head = ['measurement', 'unit', 'cold median', 'min', 'median', 'p90', 'p99', 'max', 'stddev', 'n', 'rounds lo .. hi', ...(runs ? ['runs min .. max'] : []), 'stable', 'parameters and observed'];
   const rows = suite.measurements.map((m) => {
     const w = m.warm;
     const r = roundRange(m);
     const scale = scaleFor(m.unit, [w.median]);
     const v = (x: number | null | undefined) => (x === null || x === undefined ? '-' : readable(x / scale.divisor));
-    const cells = [esc(m.title), esc(scale.unit), m.cold ? v(m.cold.median) : '-', v(w.min), `<b>${v(w.median)}</b>`, v(w.p90), v(w.p99), v(w.max), v(w.stddev), String(w.n), r ? `${v(r[0])} .. ${v(r[1])}${noisyMark(r[0], r[1])}` : '-', m.stable ? 'yes' : 'no'];
+    const cells = [esc(m.title), esc(scale.unit), m.cold ? v(m.cold.median) : '-', v(w.min), `<b>${v(w.median)}</b>`, v(w.p90), v(w.p99), v(w.max), v(w.stddev), String(w.n), r ? `${v(r[0])} .. ${v(r[1])}${noisyMark(r[0], r[1])}` : '-', ...(runs ? [m.betweenRuns ? `${betweenRunsText(m.betweenRuns, scale.divisor)}${noisyMark(m.betweenRuns.min, m.betweenRuns.max)}` : '-'] : []), m.stable ? 'yes' : 'no'];
     return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}<td class="params">${paramsCell(m)}</td></tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -459,7 +463,7 @@ function suiteSection(suite: SuiteResult, si: number, charts: ChartSpec[]): stri
   const ratios = suite.comparisons.length ? `<h3>Ratios</h3><table class="ratios"><thead>${RATIO_HEAD}</thead><tbody>${suite.comparisons.map((c) => ratioRow(suite, c)).join('')}</tbody></table>` : '';
   const findings = suite.findings?.length ? `<p>${suite.findings.length} findings: see the <a href="#behaviour">behaviour matrix</a>.</p>` : '';
   return `<section id="s-${si}"><h2>${suite.label ? `${esc(suite.label)}: ` : ''}${esc(suite.title)} <small>(${esc(whereRan(suite))})</small>${accelBadge(suite)}${status}</h2>
-${findings}${selftestsTables(suite)}<div class="charts">${charts.map((c) => `<div class="chart" id="${c.target}"></div>`).join('')}</div>${statsTable(suite)}${ratios}${checksList(suite)}</section>`;
+${findings}${selftestsTables(suite)}<div class="charts">${charts.map((c) => `<div class="chart" id="${c.target}"></div>`).join('')}</div>${statsTable(suite)}${ratios}${checksList(suite)}${disturbanceSection(suite)}</section>`;
 }
 
 // ---- page -------------------------------------------------------------------
@@ -583,7 +587,7 @@ export function renderHtml(results: Results): string {
     `${esc(m.cpuModel)}, ${m.cores} cores, ${quantity(m.memoryBytes, 'B')}`,
     `host kernel ${esc(m.kernelRelease)}${m.virtualization.hypervisor ? `, virtual machine (${esc(m.virtualization.vendor ?? 'unknown')})` : ''}`,
     `THP ${esc(String(m.thp.enabled))}/${esc(String(m.thp.defrag))}, node ${esc(m.nodeVersion)}, mirrorlab ${esc(m.mirrorlabVersion)}${m.gitCommit ? ` (${esc(m.gitCommit.slice(0, 12))})` : ''}`,
-    `run ${esc(results.run.startedAt)}${results.run.quick ? ' (--quick)' : ''}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
+    `run ${esc(results.run.startedAt)}${results.run.quick ? ' (--quick)' : ''}${repeatsText(results)}${results.run.complete ? '' : ' <b>INCOMPLETE</b>'}`,
   ];
   const matrix = behaviourMatrix(results);
   const kernels = kernelTables(results);
@@ -596,7 +600,7 @@ export function renderHtml(results: Results): string {
   ].filter(Boolean);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mirrorlab report</title>
-<style>${STYLE}</style>
+<style>${STYLE}${DISTURBANCE_STYLE}</style>
 <script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
 </head><body>
 <h1>mirrorlab report</h1>

@@ -11,7 +11,7 @@
 // comes before the result line it belongs to (a line after "not ok" would be
 // read as the next test's), and a suite without checks is a result line
 // alone (an empty subtest block is "0 tests run!").
-import type { Check, Results, SelftestCaseResult, SelftestSuiteResult } from './results.js';
+import type { Check, Results, SelftestCaseResult, SelftestSuiteResult, SuiteResult } from './results.js';
 
 /**
  * A test name (or directive text, e.g. a SKIP reason) as KTAP allows it: one
@@ -76,6 +76,13 @@ function checkLines(check: Check, n: number): string[] {
   return [`ok ${n} ${name}`];
 }
 
+/** "# host/faults: disturbed: steal 7.3% of CPU time > 5%": the machine was busy while the suite
+ * ran (src/measure/disturbance.ts). A diagnostic only: a disturbed run is not a failed test. */
+function disturbanceDiagnostics(name: string, suite: SuiteResult): string[] {
+  const runs = suite.disturbance ?? [];
+  return runs.flatMap((d) => (d.flags.length ? ktapDiagnostic(`${name}: disturbed${runs.length > 1 ? ` in run ${d.run}` : ''}: ${d.flags.join('; ')}`) : []));
+}
+
 export function toKtap(results: Results): string {
   const lines = ['KTAP version 1', `1..${results.suites.length}`];
   results.suites.forEach((suite, i) => {
@@ -91,6 +98,7 @@ export function toKtap(results: Results): string {
     // cases and before its own result line.
     if (suite.status === 'incomplete') inner.push(...ktapDiagnostic(`${name}: incomplete${suite.reason ? `: ${suite.reason}` : ''}`));
     else if (suite.status === 'failed' && suite.reason) inner.push(...ktapDiagnostic(`${name}: failed: ${suite.reason}`));
+    inner.push(...disturbanceDiagnostics(name, suite));
     const count = selftests.length + checks.length;
     const failed = suite.status === 'failed' || suite.status === 'incomplete' || suite.checks.some((c) => c.status === 'fail');
     const directive = suite.status === 'skipped' ? ` # SKIP${suite.reason ? ` ${ktapName(suite.reason)}` : ''}` : '';

@@ -1,5 +1,6 @@
 // The results file written by `mirrorlab bench`: one JSON document per run,
 // versioned, described by results.schema.json beside this file.
+import type { Disturbance } from '../measure/disturbance.js';
 import type { Summary } from '../stats/summary.js';
 import type { KernelSeries } from '../vm/kernels.js';
 import type { MachineInfo } from './machine.js';
@@ -9,6 +10,18 @@ export const RESULTS_VERSION = 1;
 
 export type Better = 'lower' | 'higher';
 export type ParamValue = string | number | boolean;
+
+/** bench --runs N: the spread of one figure over the N runs of the selection. min, median and max
+ * are of the N run medians (of a measurement: each run's warm median; of a ratio: each run's ratio). */
+export interface BetweenRuns {
+  /** Runs that measured it (fewer than N when a run was interrupted or failed first). */
+  n: number;
+  min: number;
+  median: number;
+  max: number;
+  /** Each run's figure with its within-run spread (lo .. hi: round medians, or the ratio's spread), in run order. */
+  runs: { run: number; median: number; lo: number; hi: number }[];
+}
 
 export interface Measurement {
   /** Unique within its suite, e.g. 'fault/anon-4K/touch'. */
@@ -35,6 +48,9 @@ export interface Measurement {
   /** Raw warm samples, evenly thinned to at most `samplesKept`; `samplesTotal` counts all. */
   samples: number[];
   samplesTotal: number;
+  /** bench --runs N (N > 1): the spread of the warm median over the runs. The fields above are
+   * those of the run whose warm median is nearest the median of the N (the first on a tie). */
+  betweenRuns?: BetweenRuns;
 }
 
 export interface Comparison {
@@ -46,6 +62,9 @@ export interface Comparison {
   ratio: { median: number; lo: number; hi: number };
   /** An optional target, e.g. { op: '<=', value: 1.05 }, and whether this run met it. */
   target?: { op: '<=' | '>='; value: number; met: boolean };
+  /** bench --runs N (N > 1): the spread of the ratio over the runs; `ratio` and `target` are
+   * those of the run whose ratio is nearest the median of the N. */
+  betweenRuns?: BetweenRuns;
 }
 
 export interface Check {
@@ -160,7 +179,13 @@ export interface SuiteResult {
   selftests?: SelftestsResult;
   /** Per event and mirror mode, how the device's view compared with the CPU's (guest/behaviour). */
   findings?: Finding[];
+  /** The machine's state around each run of the suite (one record per run, in run order; none
+   * when the suite was skipped or never started): src/measure/disturbance.ts. */
+  disturbance?: SuiteDisturbance[];
 }
+
+/** One run's disturbance record: which run of bench --runs N (1 without it), and the record. */
+export type SuiteDisturbance = Disturbance & { run: number };
 
 export interface RunInfo {
   startedAt: string;
@@ -170,6 +195,8 @@ export interface RunInfo {
   argv: string[];
   quick: boolean;
   filters: { suite?: string[]; kernel?: KernelSeries[]; size?: string[] };
+  /** bench --runs N: how many times the whole selection ran (absent: once). */
+  repeats?: number;
 }
 
 /** One measurement of a guest suite that ran on two kernels: ratio = a / b of

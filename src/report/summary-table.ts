@@ -15,8 +15,12 @@ export function summaryTable(results: Results): string {
     }
     for (const c of s.comparisons) {
       const t = c.target ? `  target ${c.target.op} ${c.target.value}: ${c.target.met ? 'met' : 'NOT MET'}` : '';
-      notes.push(`${suite}: ${c.title} = ${fmt(c.ratio.median)} (${fmt(c.ratio.lo)} .. ${fmt(c.ratio.hi)})${t}`);
+      const runs = c.betweenRuns ? `, runs ${fmt(c.betweenRuns.min)} .. ${fmt(c.betweenRuns.max)} (n=${c.betweenRuns.n})` : '';
+      notes.push(`${suite}: ${c.title} = ${fmt(c.ratio.median)} (${fmt(c.ratio.lo)} .. ${fmt(c.ratio.hi)}${runs})${t}`);
     }
+    // The machine was busy while the suite ran (src/measure/disturbance.ts).
+    const several = (s.disturbance?.length ?? 0) > 1;
+    for (const d of s.disturbance ?? []) if (d.flags.length) notes.push(`${suite}: disturbed${several ? ` in run ${d.run}` : ''}: ${d.flags.join('; ')}`);
   }
   // The behaviour matrix (guest/behaviour): one line per event, the outcome per mode.
   for (const s of results.suites) {

@@ -75,7 +75,8 @@ function validateCli(file: string) {
 // LineProgress's three line formats (src/report/progress.ts).
 const SUITE_LINE = /^\[\s*\d+\.\ds\] suite (\d+)\/(\d+) (\S+) \((\d+) steps\)$/;
 const STEP_LINE = /^\[\s*\d+\.\ds\]   (\S+) (\d+)\/(\d+) .+$/;
-const END_LINE = /^\[\s*\d+\.\ds\] (\S+): (done|skipped: .+|incomplete.*|failed.*) in \d+\.\ds$/;
+// A suite run on a disturbed machine says so after its status: "done (disturbed: steal 7.3% ...)".
+const END_LINE = /^\[\s*\d+\.\ds\] (\S+): (done(?: \(disturbed: .+\))?|skipped: .+|incomplete.*|failed.*) in \d+\.\ds$/;
 
 describe('mirrorlab bench (node dist/cli/main.js)', () => {
   let dir: string;
@@ -212,7 +213,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
     expect({ code: r.code, signal: r.signal }).toEqual({ code: 130, signal: null });
     expect(afterMs).toBeLessThan(5000);
     expect(r.stderr).toContain('interrupted: finishing the current step, writing partial results');
-    expect(r.stderr).toMatch(/host\/hugepages: incomplete: interrupted in \d+\.\ds/);
+    expect(r.stderr).toMatch(/host\/hugepages: incomplete: interrupted(?: \(disturbed: .+\))? in \d+\.\ds/);
 
     const file = path.join(out, 'results.json');
     const json = JSON.parse(readFileSync(file, 'utf8')) as Results;

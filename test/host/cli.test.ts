@@ -288,8 +288,8 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
     const text = mirrorlab(['compare', a, b]);
     expect(text.status).toBe(1);
     expect(text.stdout.split('\n')).toEqual([
-      `${'measurement'.padEnd(key.length)}  unit  a median  b median    b/a  verdict`,
-      `${key}    ns       101       303  3.000   slower`,
+      `${'measurement'.padEnd(key.length)}  unit  a median  b median    b/a  verdict      noise a/b`,
+      `${key}    ns       101       303  3.000   slower  rounds/rounds`,
       '',
       '1 slower, 0 faster beyond noise',
       '',
@@ -299,9 +299,9 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
     const md = mirrorlab(['compare', a, b, '--format=md']);
     expect(md.status).toBe(1);
     expect(md.stdout.split('\n').slice(0, 3)).toEqual([
-      '| measurement | unit | a median | b median | b/a | verdict |',
-      '| --- | --- | ---: | ---: | ---: | --- |',
-      `| ${key} | ns | 101 | 303 | 3.000 | slower |`,
+      '| measurement | unit | a median | b median | b/a | verdict | noise a/b |',
+      '| --- | --- | ---: | ---: | ---: | --- | --- |',
+      `| ${key} | ns | 101 | 303 | 3.000 | slower | rounds/rounds |`,
     ]);
 
     const json = mirrorlab(['compare', '--format', 'json', a, b]);
@@ -310,8 +310,9 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
       threshold: 0.05,
       regressions: 1,
       improvements: 0,
-      rows: [{ key, suite: 'host/hugepages', kernel: null, id: 'fault/thp/touch', params: { backing: 'thp', length: 2097152 }, unit: 'ns', a: 101, b: 303, ratio: 3, verdict: 'slower' }],
+      rows: [{ key, suite: 'host/hugepages', kernel: null, id: 'fault/thp/touch', params: { backing: 'thp', length: 2097152 }, unit: 'ns', a: 101, b: 303, ratio: 3, verdict: 'slower', spread: { a: 'rounds', b: 'rounds' } }],
       clockMismatches: [],
+      disturbed: { a: [], b: [] },
     });
     const same = mirrorlab(['compare', a, a, '--format', 'json']);
     expect(same.status).toBe(0);

@@ -72,6 +72,7 @@ function suiteXml(r: Results, s: SuiteResult): { lines: string[]; counts: Counts
     ['accel', accelOf(s)],
   ];
   if (s.reason) properties.push(['suite.reason', s.reason]);
+  properties.push(...disturbanceProperties(s));
   // One line per measurement: what a reader of the CI page needs to see a change.
   const out = s.measurements.map(
     (m) => `${m.id} ${paramsText(m.params)}: median ${m.warm.median} ${m.unit} (min ${m.warm.min}, p99 ${m.warm.p99}, max ${m.warm.max}; ${m.roundMedians.length} rounds, n ${m.warm.n})`,
@@ -89,6 +90,15 @@ function suiteXml(r: Results, s: SuiteResult): { lines: string[]; counts: Counts
     '  </testsuite>',
   ];
   return { lines, counts };
+}
+
+/** Whether the machine was disturbed while the suite ran (src/measure/disturbance.ts): a property
+ * "disturbed" (true/false) and one "disturbed.reason" per threshold passed; none for a suite that did not run. */
+function disturbanceProperties(s: SuiteResult): [string, string][] {
+  const runs = s.disturbance ?? [];
+  if (!runs.length) return [];
+  const reasons = runs.flatMap((d) => d.flags.map((f) => (runs.length > 1 ? `run ${d.run}: ${f}` : f)));
+  return [['disturbed', String(reasons.length > 0)], ...reasons.map((f): [string, string] => ['disturbed.reason', f])];
 }
 
 export function toJunit(r: Results): string {
