@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { native } from '../addon.js';
 import { MockDrm } from '../mirror/mockdrm.js';
 import type { DeviceInfo, InvalidationRecord, MirrorPageState, MirrorMode } from '../mirror/types.js';
-import { PAGE, attempt, attemptSyscall, mapAnon, pattern, unmapAll, type Region } from './common.js';
+import { PAGE, attempt, attemptSyscall, mapAnon, mapAnonAlone, pattern, unmapAll, unmapAlone, type Region } from './common.js';
 
 const THP = 2 << 20;
 
@@ -280,7 +280,8 @@ export async function thpPartialMunmap() {
 export async function forkWithDevicePages() {
   const { forkChild } = await import('../memory/fork.js');
   using dev = MockDrm.open();
-  const r = mapAnon(2 * PAGE);
+  // Its own VMA: fork write-protects whole VMAs, and the record's range is the VMA's.
+  const r = mapAnonAlone(2 * PAGE);
   try {
     fill(r);
     using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode: 'hmm', populate: true });
@@ -309,7 +310,7 @@ export async function forkWithDevicePages() {
       expectedChildRead: [pattern(0), pattern(1)],
     };
   } finally {
-    unmapAll(r);
+    unmapAlone(r);
   }
 }
 
