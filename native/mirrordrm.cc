@@ -541,6 +541,8 @@ Napi::Value PollAsync(const Napi::CallbackInfo &info)
 // each reads bytes [0, length) of every handle in turn through
 // DRM_IOCTL_MIRRORDRM_ACCESS until control[0] is non-zero (or it has made
 // maxPerThread accesses: a storm never outlives a caller that forgot it).
+// A thread that cannot be pinned stops the others; the promise rejects with
+// the sched_setaffinity error.
 // Per handle it counts the reads whose every byte was expect[i], the reads
 // that returned anything else, and the failures by errno name.  control[1]
 // is the number of accesses made so far by all threads, so that the caller
@@ -654,6 +656,8 @@ private:
 		CPU_SET(t.cpu, &set);
 		if (sched_setaffinity(0, sizeof(set), &set)) {
 			t.setup_err = errno;
+			// the call fails: the other threads stop too, not at their cap
+			failed_.store(true, std::memory_order_release);
 			return;
 		}
 		std::vector<uint8_t> buf(length_);
@@ -693,7 +697,8 @@ private:
 					t.first_wrong = s;
 				}
 			}
-			if (stop.load(std::memory_order_acquire))
+			if (stop.load(std::memory_order_acquire) ||
+			    failed_.load(std::memory_order_acquire))
 				return;
 			if (t.accesses >= max_) {
 				t.capped = true;
@@ -708,6 +713,7 @@ private:
 	uint64_t length_;
 	int32_t *control_data_;
 	uint64_t max_;
+	std::atomic<bool> failed_{false};	// a thread could not be pinned
 	std::vector<StormThread> threads_;
 	Napi::ObjectReference control_;
 	Napi::Promise::Deferred deferred_;
