@@ -390,7 +390,12 @@ export async function killHoldingFaults() {
   const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
   let ended: { code: number | null; signal: string | null } | null = null;
   void exited.then((e) => (ended = e));
-  await until(() => /^held /m.test(out) || ended !== null, 'the holder holding its faults', 120_000);
+  try {
+    await until(() => /^held /m.test(out) || ended !== null, 'the holder holding its faults', 120_000);
+  } catch (e) {
+    child.kill('SIGKILL'); // no holder left behind in the guest
+    throw new Error(`${(e as Error).message}\n${out}\n${err}`);
+  }
   if (ended) throw new Error(`storm-holder ended before holding its faults: ${JSON.stringify(ended)}\n${out}\n${err}`);
   const held = JSON.parse(/^held (.*)$/m.exec(out)![1]) as { pinnedPages: number; faults: number[]; gupSettled: boolean; readSettled: boolean };
   const pinsHeld = pinCounters();
