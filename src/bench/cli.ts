@@ -1,6 +1,7 @@
 // Command-line front ends of `mirrorlab bench`, `compare`, `validate` and `export`.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { guestClockOption, guestClockProblem, kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
+import { guestClockOption, guestClockProblem, kernelProblem, outDirProblem, outFileProblem, sizeProblem, SIZES } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } from '../report/compare.js';
 import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
@@ -22,7 +23,7 @@ export const benchSpec = {
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
     'guest-clock': guestClockOption(`default ${DEFAULT_BENCH_CLOCK}`),
     runs: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'run the whole selection N times: results get the spread between runs beside the spread within one' },
-    out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
+    out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>-<pid>); checked before anything runs' },
     export: {
       type: 'string',
       list: true,
@@ -47,7 +48,10 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     return 0;
   }
   const exports = values.export.filter(isExportFormat);
-  const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const outDir = values.out ?? defaultOutDir();
+  // Checked before any suite runs: a run's results must have somewhere to go.
+  const outProblem = outDirProblem(outDir);
+  if (outProblem) throw new UsageError('bench', outProblem);
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -75,6 +79,14 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/**
+ * results/<timestamp>-<pid>: two runs started in the same millisecond (two
+ * CI jobs on one machine) still get a directory each.
+ */
+export function defaultOutDir(now = new Date()): string {
+  return `results/${now.toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
 }
 
 const selected = (s: Suite, filter: string[]) => !filter.length || filter.some((f) => s.id === f || s.id.startsWith(`${f}/`));
@@ -166,7 +178,7 @@ export const exportSpec = {
   positionals: { names: 'RESULTS.json', min: 1, max: 1 },
   options: {
     format: { type: 'string', values: EXPORT_FORMATS, arg: EXPORT_FORMATS.join('|'), help: 'the format (required)' },
-    out: { type: 'string', arg: 'FILE', help: 'where to write (default: standard output)' },
+    out: { type: 'string', arg: 'FILE', check: outFileProblem, help: 'where to write (default: standard output)' },
   },
   notes: 'exit status: 0 written, 1 RESULTS.json unreadable or not a results file, 2 a usage error (a missing file included).',
 } as const satisfies CommandSpec;
@@ -185,6 +197,6 @@ export function exportCommand(argv: string[]): number {
   const data = (r as { data: Results }).data;
   const text = exportResults(data, values.format);
   if (values.out === undefined) process.stdout.write(text);
-  else writeFileSync(values.out, text);
+  else writeFileAtomic(values.out, text);
   return 0;
 }
