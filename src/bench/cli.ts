@@ -7,6 +7,7 @@ import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } fr
 import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
+import { ResultsWriteError } from '../report/write.js';
 import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
 import { DEFAULT_BENCH_CLOCK, runBench } from './runner.js';
 import type { GuestClock } from '../vm/vm.js';
@@ -76,6 +77,11 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     });
     if (controller.signal.aborted) return 130;
     return run.failed ? 1 : 0;
+  } catch (e) {
+    // A results file that cannot be written ends the run: measuring on would only lose more.
+    if (!(e instanceof ResultsWriteError)) throw e;
+    console.error(`mirrorlab bench: ${e.message}; the run stopped there`);
+    return 1;
   } finally {
     process.off('SIGINT', onSigint);
   }
