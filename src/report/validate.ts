@@ -12,7 +12,7 @@ import { repoRoot } from '../paths.js';
 const require = createRequire(import.meta.url);
 export const RESULTS_SCHEMA_PATH = path.join(repoRoot, 'src', 'report', 'results.schema.json');
 
-type ValidateFn = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
+type ValidateFn = ((data: unknown) => boolean) & { errors?: { instancePath: string; keyword: string; message?: string }[] | null };
 let compiled: ValidateFn | null = null;
 
 /** Returns the list of problems ("/suites/0/status: must be equal to one of ..."), empty when valid. */
@@ -23,7 +23,11 @@ export function validateResults(data: unknown): string[] {
     compiled = new Ajv({ allErrors: true, strict: false }).compile(schema);
   }
   const nonFinite = nonFiniteNumbers(data).map(({ at, value }) => `${at}: ${value} is not a number a results file can hold`);
-  if (!compiled(data)) return [...nonFinite, ...(compiled.errors ?? []).map((e) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`)];
+  if (!compiled(data)) {
+    // An if/then rule's own 'must match "then" schema' only repeats the failure of the rule inside it.
+    const schemaProblems = (compiled.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);
+    return [...nonFinite, ...schemaProblems];
+  }
   return [...nonFinite, ...duplicateIds(data as Shape)];
 }
 
