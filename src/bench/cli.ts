@@ -34,9 +34,11 @@ export const benchSpec = {
     },
     list: { type: 'boolean', help: 'list the suites (those the filters select) and run nothing' },
   },
-  notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html.
-exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
-2 bad options (an unknown option, --suite, --kernel or --size: nothing is run).`,
+  notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html. results.json is rewritten
+atomically after every suite (run.complete false until the end), so a killed run keeps what it measured.
+exit status: 0 all checks passed, 1 a check or suite failed or results.json could not be written,
+130 interrupted (partial results written), 2 bad options (an unknown option, --suite, --kernel or
+--size, an --out that cannot be written: nothing is run).`,
 } as const satisfies CommandSpec;
 
 export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
