@@ -257,6 +257,9 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
         for (const ma of runs[i].measurements) {
           const mb = runs[j].measurements.find((m) => m.id === ma.id && paramKey(m) === paramKey(ma));
           if (!mb || mb.unit !== ma.unit || !(ma.warm.n > 0 && mb.warm.n > 0)) continue;
+          const ratio = roundRatio(ma, mb);
+          // A zero median on one kernel makes an infinite ratio: no figure a results file can hold.
+          if (nonFiniteNumbers(ratio).some(({ value }) => !Number.isNaN(value))) continue;
           out.push({
             suite: id,
             measurement: ma.id,
@@ -264,7 +267,7 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
             unit: ma.unit,
             a: runs[i].kernel!,
             b: runs[j].kernel!,
-            ratio: roundRatio(ma, mb),
+            ratio,
           });
         }
       }

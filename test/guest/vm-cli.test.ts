@@ -56,7 +56,7 @@ it.skipIf(concurrentReason !== null)(...caseOf('cli-concurrent', `two mirrorlab 
   for (const r of [a, b]) {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ran-\d+$/m);
-    expect(r.stderr).toMatch(/ready: (restored from snapshot [0-9a-f]{12} in \d+ ms|cold boot in \d+ ms \(.+\)).* \((tcg|kvm)\)$/m);
+    expect(r.stderr).toMatch(/ready: (restored from snapshot [0-9a-f]{12} in \d+ ms|cold boot in \d+ ms \(.+\)).* \((tcg|kvm)(, \w+ clock)?\)$/m);
   }
   expect(ourQemuPids()).toEqual([]);
 });
