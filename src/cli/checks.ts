@@ -123,7 +123,9 @@ export function outFileProblem(file: string): string | undefined {
   if (found.at === path.resolve(file)) {
     if (found.stat.isDirectory()) return `--out ${file}: is a directory (give a file name)`;
     if (!found.stat.isFile()) return `--out ${file}: exists and is ${kindOf(found.stat)}, not a regular file`;
-    return outDirProblem(path.dirname(file))?.replace(/^--out [^:]*:/, `--out ${file}:`);
+    // Replaced by a rename: the directory must take a new file, whatever the file's own mode.
+    const problem = writeProblem(path.dirname(path.resolve(file)));
+    return problem && `--out ${file}: ${problem}`;
   }
   if (!found.stat.isDirectory()) return `--out ${file}: ${found.at} is ${kindOf(found.stat)}, not a directory`;
   const problem = writeProblem(found.at);
