@@ -24,7 +24,7 @@ it.skipIf(reason !== null)(...caseOf('cli-exit-status', `mirrorlab vm --kernel $
   expect(r.stdout.trim()).toBe(kernelInfo(kernel).release);
   expect(r.stderr).toContain('to-stderr');
   // how the guest started: from the saved state of its shape, or a cold boot and why
-  expect(r.stderr).toMatch(/ready: (restored from snapshot [0-9a-f]{12} in \d+ ms|cold boot in \d+ ms \(.+\)).* \((tcg|kvm)\)$/m);
+  expect(r.stderr).toMatch(/ready: (restored from snapshot [0-9a-f]{12} in \d+ ms|cold boot in \d+ ms \(.+\)).* \((tcg|kvm), (wall|icount) clock\)$/m);
   expect(ourQemuPids()).toEqual([]);
 });
 
