@@ -84,6 +84,11 @@ export async function roundTrip(pages: number, opts: { thp?: boolean; compound?:
     dev.drainInvalidations();
     const thpBefore = buf.snapshot(0, 1)[0].cpu.order;
     const toDevice = buf.migrate({ to: 'device', compound: opts.compound });
+    // migrate_vma is best effort: a page with a reference the kernel did not
+    // expect (another CPU's speculative folio_try_get, as compaction takes)
+    // is skipped, and migrate_vma has no retry of its own (migrate_pages
+    // retries such pages ten times). A driver asks again, once, as here.
+    const retry = toDevice.skipped > 0 ? buf.migrate({ to: 'device', compound: opts.compound }) : null;
     const recordsIn = short(dev.drainInvalidations().records, r.addr);
     const onDevice = dev.deviceInfo();
     const snapIn = buf.snapshot().map(state);
@@ -105,6 +110,7 @@ export async function roundTrip(pages: number, opts: { thp?: boolean; compound?:
       handle: buf.handle,
       thpBefore,
       toDevice,
+      retry,
       toRam,
       recordsIn,
       recordsAccess,

@@ -23,10 +23,10 @@ export async function numaHinting(mode: MirrorMode, timeoutMs: number) {
   const len = 256 * PAGE;
   const r = mapAnon(len);
   r.bytes.fill(0x61);
-  // Balancing off until the records are drained (guests boot with it on
-  // where the kernel defaults to it): a scan between the populate and the
-  // drain would take the hinting pass's record with it, leaving only its
-  // page migrations.
+  // Balancing off until the records are drained (guests boot with it off,
+  // numa_balancing=disable, but a guest may have switched it on): a scan
+  // between the populate and the drain would take the hinting pass's
+  // record with it, leaving only its page migrations.
   const prev = await setNumaBalancing(0);
   try {
     using buf = await dev.userptr({ address: r.addr, length: len }, { mode, populate: true });
