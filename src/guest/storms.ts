@@ -400,6 +400,9 @@ export async function killHoldingFaults() {
   const held = JSON.parse(/^held (.*)$/m.exec(out)![1]) as { pinnedPages: number; faults: number[]; gupSettled: boolean; readSettled: boolean };
   const pinsHeld = pinCounters();
   const memHeld = memInfo();
+  // the holder's own anonymous memory: system-wide AnonPages moves with
+  // whatever else the guest frees meanwhile (the agent's heap)
+  const holderAnonKiB = Number(/^RssAnon:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
   // the held tasks, as the kernel sees them (state letter of each thread)
   const threadStates: string[] = [];
   for (const t of fs.readdirSync(`/proc/${child.pid}/task`)) {
@@ -430,5 +433,5 @@ export async function killHoldingFaults() {
   } finally {
     unmapAll(r);
   }
-  return { held, threadStates, end, stderr: err, pins: { before: pinsBefore, held: pinsHeld, after: pinsAfter }, mem: { before: memBefore, held: memHeld, after: memAfter }, healthy };
+  return { held, threadStates, end, stderr: err, pins: { before: pinsBefore, held: pinsHeld, after: pinsAfter }, mem: { before: memBefore, held: memHeld, after: memAfter }, holderAnonKiB, healthy };
 }
