@@ -65,6 +65,27 @@ export function unmapAlone(r: Region): void {
   native.munmap(r.addr - BigInt(PAGE), r.length + 2 * PAGE);
 }
 
+/**
+ * munmap of a mapAnonAlone() region's own range (one UNMAP over exactly it),
+ * then at once a PROT_NONE placeholder in the hole. Objects still registered
+ * on the range would otherwise also see whatever the process maps there next
+ * and unmaps again (the JavaScript heap's reservations), records no case
+ * asked for. Returns the release of placeholder and guards; if the hole was
+ * taken in between, releases the guards and throws.
+ */
+export function unmapHoldingHole(r: Region): () => void {
+  const c = native.mmConstants;
+  unmapAll(r);
+  try {
+    native.mmap(r.addr, r.length, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED_NOREPLACE, -1, 0);
+  } catch (e) {
+    native.munmap(r.addr - BigInt(PAGE), PAGE);
+    native.munmap(r.addr + BigInt(r.length), PAGE);
+    throw new Error(`the unmapped range 0x${r.addr.toString(16)}+${r.length} was mapped by someone else before the placeholder: ${(e as Error).message}`);
+  }
+  return () => native.munmap(r.addr - BigInt(PAGE), r.length + 2 * PAGE);
+}
+
 export function unmapAll(r: Region): void {
   native.releaseView(r.view.buffer, r.view.record);
   native.munmap(r.addr, r.length);

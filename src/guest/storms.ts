@@ -13,7 +13,7 @@ import { decodeCounters, decodeRecords } from '../mirror/decode.js';
 import { MIRRORDRM_LAYOUT } from '../mirror/uapi.js';
 import type { MirrordrmStormThread } from '../native.js';
 import type { InvalidationRecord } from '../mirror/types.js';
-import { PAGE, mapAnon, unmapAll } from './common.js';
+import { PAGE, mapAnon, mapAnonAlone, unmapAll, unmapAlone, unmapHoldingHole } from './common.js';
 
 const md = native.mirrordrm;
 const K = native.mirrordrmConstants;
@@ -80,11 +80,14 @@ export function manyObjects(mode: 'gup' | 'hmm', count: number, pages: number) {
   using dev = MockDrm.open();
   const fd = dev.fd as number;
   const len = pages * PAGE;
-  const r = mapAnon(len);
+  // a VMA of its own, and a placeholder in the hole after the munmap: the
+  // objects watch the range until they close, and memory the heap maps
+  // there meanwhile would give each one more UNMAP when it goes
+  const r = mapAnonAlone(len);
   r.bytes.fill(0x5a);
   const flags = mode === 'gup' ? K.MIRRORDRM_USERPTR_MODE_GUP : K.MIRRORDRM_USERPTR_MODE_HMM | K.MIRRORDRM_USERPTR_POPULATE;
   const handles: number[] = [];
-  let unmapped = false;
+  let release = () => unmapAlone(r);
   try {
     for (let i = 0; i < count; i++) handles.push(md.userptr(fd, r.addr, len, flags));
     const created = counters(fd, 0);
@@ -93,8 +96,8 @@ export function manyObjects(mode: 'gup' | 'hmm', count: number, pages: number) {
     // a device read through the last object: the mirror works before the storm
     const probe = new Uint8Array(len);
     md.access(fd, handles[count - 1], 0, K.MIRRORDRM_ACCESS_READ, probe);
-    unmapAll(r);
-    unmapped = true;
+    release = () => undefined;
+    release = unmapHoldingHole(r);
     const { records, reads } = drainAll(fd);
     const perHandle = new Map<number, number>();
     for (const x of records) perHandle.set(x.handle, (perHandle.get(x.handle) ?? 0) + 1);
@@ -126,7 +129,7 @@ export function manyObjects(mode: 'gup' | 'hmm', count: number, pages: number) {
         /* closed above */
       }
     }
-    if (!unmapped) unmapAll(r);
+    release();
   }
 }
 
@@ -140,17 +143,20 @@ export function manyObjects(mode: 'gup' | 'hmm', count: number, pages: number) {
 export function logOverflow(count: number) {
   using dev = MockDrm.open();
   const fd = dev.fd as number;
-  const r = mapAnon(PAGE);
+  const r = mapAnonAlone(PAGE);
   r.bytes.fill(1);
   const handles: number[] = [];
+  let release = () => unmapAlone(r);
   try {
     for (let i = 0; i < count; i++) handles.push(md.userptr(fd, r.addr, PAGE, K.MIRRORDRM_USERPTR_MODE_HMM));
     // nothing yet: an empty read gives the state of an untouched log
     const empty = md.invalRead(fd, 256);
-    // mapped now, so that it cannot land in the hole the munmap leaves, where
-    // all the objects above would see its unmap too
+    // the hole the munmap leaves is held by a placeholder until the objects
+    // close: anything mapped there and unmapped again would give every
+    // object above one more record
     const r2 = mapAnon(PAGE);
-    unmapAll(r);
+    release = () => undefined;
+    release = unmapHoldingHole(r);
     const { records, reads } = drainAll(fd);
     const kept = new Set(records.map((x) => x.handle));
     const lostByObject: number[] = [];
@@ -187,6 +193,7 @@ export function logOverflow(count: number) {
     };
   } finally {
     for (const h of handles) md.gemClose(fd, h);
+    release();
   }
 }
 

@@ -202,10 +202,11 @@ for (const series of kernels()) {
       expect(r.pins.held.acquired - r.pins.before.acquired).toBe(8192);
       expect(r.pins.after.acquired).toBe(r.pins.after.released);
       // memory: the holder's anonymous memory (the 32 MiB it pinned and
-      // node's heap) is all gone again; within 4 MiB, as the agent's own
-      // heap moves meanwhile
+      // node's heap) is all gone again: the guest's AnonPages no higher
+      // than before, within 4 MiB. Lower is fine: the agent's own heap
+      // shrinks when it collects (once 15 MiB on 6.12).
       expect(r.holderAnonKiB).toBeGreaterThan(32 * 1024);
-      expect(Math.abs(r.mem.after.anon - r.mem.before.anon)).toBeLessThan(4 * 1024);
+      expect(r.mem.after.anon - r.mem.before.anon).toBeLessThan(4 * 1024);
       expect(r.healthy).toBe(true);
       expect(await reportsSince(mark)).toEqual([]);
       expect(await unloadAndReload()).toBe('rmmod:0 0');

@@ -6,7 +6,7 @@
 // answer as it is.
 import { native } from '../../addon.js';
 import { MockDrm } from '../../mirror/mockdrm.js';
-import { PAGE, mapAnon, unmapAll, attempt, rel, pattern } from '../common.js';
+import { PAGE, mapAnon, mapAnonAlone, unmapAll, unmapAlone, unmapHoldingHole, attempt, rel, pattern } from '../common.js';
 import type { MirrorMode } from '../../mirror/types.js';
 
 /** Mirror options of a scenario's object: GUP objects re-pin, so the finish pass has pages to release. */
@@ -43,7 +43,9 @@ export async function twoPassSupport() {
 export async function twoPassMunmap(mode: MirrorMode, fenceWaitNs: number) {
   using dev = MockDrm.open();
   const n = 8;
-  const r = mapAnon(n * PAGE);
+  // a VMA of its own: merged with a neighbour it could be part of a THP,
+  // and the munmap would split that PMD (a CLEAR) before its UNMAP
+  const r = mapAnonAlone(n * PAGE);
   const c = native.mmConstants;
   try {
     for (let i = 0; i < r.length; i++) r.bytes[i] = pattern(i);
@@ -59,8 +61,9 @@ export async function twoPassMunmap(mode: MirrorMode, fenceWaitNs: number) {
     const records = rel(dev.drainInvalidations().records, r.addr);
     const stats = { two: two.stats(), one: one.stats() };
 
-    // new memory in the hole, new bytes in it
-    native.mmap(r.addr + BigInt(2 * PAGE), 2 * PAGE, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
+    // new memory in the hole, new bytes in it (NOREPLACE: never over
+    // something the process mapped there meanwhile)
+    native.mmap(r.addr + BigInt(2 * PAGE), 2 * PAGE, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED_NOREPLACE, -1, 0);
     r.bytes.fill(0xc3, 2 * PAGE, 4 * PAGE);
     const expected = Array.from(r.bytes);
     const mismatches = async (b: typeof two) => {
@@ -72,7 +75,7 @@ export async function twoPassMunmap(mode: MirrorMode, fenceWaitNs: number) {
     const read = { two: await mismatches(two), one: await mismatches(one) };
     return { handles: { two: two.handle, one: one.handle }, records, stats, read, expect: { hole: [0xc3, 0xc3, 0xc3, 0xc3], first: pattern(0), last: pattern(r.length - 1) } };
   } finally {
-    unmapAll(r);
+    unmapAlone(r);
   }
 }
 
@@ -84,8 +87,11 @@ export async function twoPassMunmap(mode: MirrorMode, fenceWaitNs: number) {
  */
 export async function twoPassFallback(mode: MirrorMode, pages: number, fenceWaitNs: number) {
   using dev = MockDrm.open();
-  const r = mapAnon(pages * PAGE);
-  let mapped = true;
+  // a VMA of its own (no THP from a merged neighbour to split first), and
+  // after the munmap a placeholder in the hole (no later UNMAP of memory
+  // the heap puts there while the object still watches the range)
+  const r = mapAnonAlone(pages * PAGE);
+  let release = () => unmapAlone(r);
   try {
     r.bytes.fill(0x5a);
     using buf = await dev.userptr({ address: r.addr, length: r.length }, options(mode, true));
@@ -93,13 +99,13 @@ export async function twoPassFallback(mode: MirrorMode, pages: number, fenceWait
     await buf.read(0, r.length);
     const before = buf.stats();
     dev.drainInvalidations();
-    unmapAll(r);
-    mapped = false;
+    release = () => undefined;
+    release = unmapHoldingHole(r);
     const records = rel(dev.drainInvalidations().records, r.addr);
     const after = buf.stats();
     const read = await attempt(async () => Array.from(await buf.read(0, 1)));
     return { handle: buf.handle, records, before, after, read };
   } finally {
-    if (mapped) unmapAll(r);
+    release();
   }
 }
