@@ -158,15 +158,19 @@ export interface RunOptions {
   onVm?: (vm: Vm) => void;
 }
 
-/** Loads test_hmm.ko with two 256 MiB DEVICE_COHERENT ranges in the VM's memmap= reserved range. */
-export async function loadTestHmm(vm: Vm, build: SelftestsBuild): Promise<string> {
+/**
+ * Loads test_hmm.ko with two 256 MiB DEVICE_COHERENT ranges in the VM's
+ * memmap= reserved range: the build's module, or another build of it at
+ * `modulePath` in the guest (scripts/test-hmm-patched.sh's, with our fixes).
+ */
+export async function loadTestHmm(vm: Vm, build: SelftestsBuild, modulePath = `${GUEST_DIR}/modules/test_hmm.ko`): Promise<string> {
   if (build.manifest.testHmm !== true) return `test_hmm.ko not built: ${build.manifest.testHmm}`;
   if (vm.iomem.size < 2n * TEST_HMM_CHUNK) return `test_hmm.ko needs 512 MiB of reserved memory for DEVICE_COHERENT, the VM has ${vm.iomem.size >> 20n} MiB`;
   const dev0 = vm.iomem.base;
   const dev1 = vm.iomem.base + TEST_HMM_CHUNK;
-  const r = await vm.exec('insmod', [`${GUEST_DIR}/modules/test_hmm.ko`, `spm_addr_dev0=${dev0}`, `spm_addr_dev1=${dev1}`]);
+  const r = await vm.exec('insmod', [modulePath, `spm_addr_dev0=${dev0}`, `spm_addr_dev1=${dev1}`]);
   if (r.status !== 0) {
-    throw Object.assign(new Error(`insmod test_hmm.ko spm_addr_dev0=0x${dev0.toString(16)} spm_addr_dev1=0x${dev1.toString(16)} failed (${r.status}): ${r.stderr.trim()}`), {
+    throw Object.assign(new Error(`insmod ${modulePath} spm_addr_dev0=0x${dev0.toString(16)} spm_addr_dev1=0x${dev1.toString(16)} failed (${r.status}): ${r.stderr.trim()}`), {
       code: 'ERR_SELFTESTS_TEST_HMM',
       args: { spm_addr_dev0: dev0, spm_addr_dev1: dev1 },
     });
