@@ -7,7 +7,9 @@
 // as the selftests build has it (the Oops, asserted line by line: the day a
 // kernel fixes it, this case fails and says so), one with our patch
 // (kernel-patches/test_hmm/*.patch, scripts/test-hmm-patched.sh): the device
-// reads the bytes, no report.
+// reads the bytes, no report. And a WARN any user of test_hmm can trigger:
+// a device write of its own device-private pages after fork (hmm_range_fault
+// returns them read-only although a write was asked).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,9 +30,9 @@ const STEPS = [
   '# mprotect(PROT_READ) done; device read of the range',
 ];
 
-function reproBinary(): Buffer {
-  execFileSync('make', ['-s', '-C', REPRO_DIR, 'devprivate_reread']);
-  return fs.readFileSync(path.join(REPRO_DIR, 'devprivate_reread'));
+function reproBinary(name = 'devprivate_reread'): Buffer {
+  execFileSync('make', ['-s', '-C', REPRO_DIR, name]);
+  return fs.readFileSync(path.join(REPRO_DIR, name));
 }
 
 async function guestWithTestHmm<T>(kernel: KernelSeries, build: SelftestsBuild, fn: (vm: Vm) => Promise<T>): Promise<T> {
@@ -49,9 +51,9 @@ for (const kernel of kernels()) {
   const reason =
     skipReason(kernel) ??
     ('missing' in build ? build.missing : build.manifest.testHmm !== true ? `test_hmm.ko not built for ${build.manifest.release}: ${build.manifest.testHmm}` : null);
-  if (reason && !skipReason(kernel)) console.warn(`test_hmm re-read cases on ${kernel} skipped: ${reason}`);
+  if (reason && !skipReason(kernel)) console.warn(`test_hmm device-private cases on ${kernel} skipped: ${reason}`);
 
-  describe.skipIf(reason !== null)(`test_hmm device-private re-read on ${kernel}`, () => {
+  describe.skipIf(reason !== null)(`test_hmm device-private pages on ${kernel}`, () => {
     const hmm = build as SelftestsBuild;
 
     it(...caseOf(caseId('test-hmm-reread', 'shipped'), 'test_hmm as built from the kernel\'s source: a device read of its own device-private pages after mprotect() oopses in dmirror_do_read() (memcpy from a page with no kernel mapping)', { timeout: 600_000 }), async () => {
@@ -98,6 +100,30 @@ for (const kernel of kernels()) {
         expect(r.stdout).toContain('ok 1 device read after invalidation');
         expect(r.status).toBe(0);
         await vm.sync(); // a report would have failed the run here
+      });
+    });
+
+    // hmm.h: "HMM_PFN_REQ_WRITE - The output must have HMM_PFN_WRITE or
+    // hmm_range_fault() will fail". For a device-private page of the
+    // caller's own owner, hmm_vma_handle_pte() (and, 7.x, the absent-PMD
+    // path) reports the pfn as the entry has it and faults nothing, so a
+    // page made read-only by fork comes back VALID without WRITE and the
+    // call succeeds; test_hmm's WARN_ON, which trusts the contract, fires.
+    it(...caseOf('test-hmm-cow-write', 'test_hmm: a device write of its own device-private pages after fork (copy-on-write, read-only entries) WARNs in dmirror_fault (hmm_range_fault returned them without HMM_PFN_WRITE though HMM_PFN_REQ_WRITE was asked) and fails with EFAULT; the CPU still sees its bytes', { timeout: 600_000 }), async () => {
+      await ensureGuestBuild([kernel]);
+      await guestWithTestHmm(kernel, hmm, async (vm) => {
+        expect(await loadTestHmm(vm, hmm)).toMatch(/^loaded/);
+        await vm.call(guestSystem, 'installFile', '/tmp/devprivate_cow_write', reproBinary('devprivate_cow_write'));
+        const from = vm.log.mark;
+        const { value: r, lines } = await vm.allowing([/WARNING: .*test_hmm\.c:\d+ .*dmirror_fault|RIP: 0010:dmirror_fault/], () => vm.exec('/tmp/devprivate_cow_write', [], { timeoutMs: 120_000 }));
+        const console_ = vm.log.since(from);
+        console.log(`[${kernel}] device write after fork:\n${r.stdout}${lines.join('\n')}`);
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain('# migrate to device: 0, 16 of 16 pages');
+        expect(r.stdout).toContain('# device write: -14 (Bad address), 0 pages, 0 faults');
+        expect(r.stdout).toContain('# CPU reads 0x11');
+        expect(console_).toMatch(/WARNING: (CPU: \d+ PID: \d+ at )?\S*test_hmm\.c:\d+ (at )?dmirror_fault\+0x[0-9a-f]+\/0x[0-9a-f]+ \[test_hmm\]/);
+        expect(console_).toMatch(/dmirror_fops_unlocked_ioctl\+0x[0-9a-f]+\/0x[0-9a-f]+ \[test_hmm\]/);
       });
     });
   });
