@@ -35,6 +35,7 @@ struct hmm_dmirror_cmd {
 	uint64_t cpages;
 	uint64_t faults;
 };
+
 #define HMM_DMIRROR_WRITE		_IOWR('H', 0x01, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
 
