@@ -4,7 +4,7 @@
  * guests (mirrordrm, fakevram) and for the kernel's test_hmm.
  *
  *   mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S]
- *          [--threads T] [--check-every K] [--dry-run] [--corpus DIR]
+ *          [--threads T] [--check-every K] [--dry-run] [--trace] [--device PATH]
  *
  * Every thread draws its calls from a PRNG of its own (splitmix64) seeded
  * from --seed and its thread number, so the sequence of calls a thread makes
@@ -156,8 +156,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region regions[MAX_REGIONS];
 static __u32 handles[MAX_HANDLES], dead_handles[MAX_HANDLES];
 static int nr_handles, nr_dead;
-static uint64_t seed, calls_per_thread, check_every = 64;
-static int nr_threads = 1, dry_run;
+static uint64_t seed, total_calls, check_every = 64;
+static int nr_threads = 1, dry_run, trace;
 static int kmsg_fd = -1;
 
 /* A call as drawn: what the dry run prints and the run executes. */
@@ -224,9 +224,9 @@ static void draw(uint64_t *r, struct call *c)
 	c->d = next_u64(r);
 }
 
-static void print_call(int t, uint64_t i, const struct call *c)
+static void print_call(FILE *f, int t, uint64_t i, const struct call *c)
 {
-	printf("call t%d #%llu %s slot=%u backing=%s mut=%s field=%u a=%016llx b=%016llx c=%016llx d=%016llx\n",
+	fprintf(f, "call t%d #%llu %s slot=%u backing=%s mut=%s field=%u a=%016llx b=%016llx c=%016llx d=%016llx\n",
 	       t, (unsigned long long)i, op_names[c->op], c->slot, backing_names[c->backing],
 	       mutation_names[c->mut], c->field, (unsigned long long)c->a, (unsigned long long)c->b,
 	       (unsigned long long)c->c, (unsigned long long)c->d);
@@ -830,13 +830,19 @@ static int check_kmsg(struct thread *t, uint64_t index)
 static void *run_thread(void *arg)
 {
 	struct thread *t = arg;
+	/* --calls split over the threads, the first ones taking the remainder */
+	uint64_t calls = total_calls / nr_threads + ((uint64_t)t->id < total_calls % nr_threads);
 	struct call c;
 
-	for (uint64_t i = 0; i < calls_per_thread; i++) {
+	for (uint64_t i = 0; i < calls; i++) {
 		draw(&t->rng, &c);
 		if (dry_run) {
-			print_call(t->id, i, &c);
+			print_call(stdout, t->id, i, &c);
 			continue;
+		}
+		if (trace) { /* each call before it is made: the last line names a call that hangs */
+			print_call(stderr, t->id, i, &c);
+			fflush(stderr);
 		}
 		errno = 0;
 		long ret = call_once(t, &c);
@@ -847,7 +853,7 @@ static void *run_thread(void *arg)
 			check_kmsg(t, i);
 	}
 	if (!dry_run)
-		check_kmsg(t, calls_per_thread ? calls_per_thread - 1 : 0);
+		check_kmsg(t, calls ? calls - 1 : 0);
 	return NULL;
 }
 
@@ -900,7 +906,7 @@ static char *find_mirrordrm(void)
 static void usage(const char *why)
 {
 	fprintf(stderr, "mlfuzz: %s\nusage: mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S] "
-			"[--threads T] [--check-every K] [--dry-run] [--device PATH]\n", why);
+			"[--threads T] [--check-every K] [--dry-run] [--trace] [--device PATH]\n", why);
 	exit(2);
 }
 
@@ -927,6 +933,7 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--dry-run")) { dry_run = 1; continue; }
+		if (!strcmp(a, "--trace")) { trace = 1; continue; }
 		if (!v) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "unknown option or missing value: %s", a);
@@ -952,7 +959,7 @@ int main(int argc, char **argv)
 		usage("--threads must be 1 to 64");
 	if (!check_every)
 		usage("--check-every must be at least 1");
-	calls_per_thread = (calls + nr_threads - 1) / nr_threads;
+	total_calls = calls;
 
 	if (!dry_run) {
 		static const char *const defaults[] = { NULL, "/dev/fakevram0", "/dev/hmm_dmirror0" };
@@ -991,7 +998,7 @@ int main(int argc, char **argv)
 		fv_size = 64 * HUGE_2M; /* dry run, or no fakevram: ranges are drawn the same way */
 	printf("mlfuzz: target %s seed %llu threads %d calls %llu device %s device-backing %s\n",
 	       target_names[target], (unsigned long long)seed, nr_threads,
-	       (unsigned long long)(calls_per_thread * nr_threads), dry_run ? "(dry run)" : dev_path,
+	       (unsigned long long)total_calls, dry_run ? "(dry run)" : dev_path,
 	       fakevram_path ? fakevram_path : "none");
 	fflush(stdout);
 

@@ -1,0 +1,210 @@
+// mirrorlab fuzz in a guest: boots the kernel with the fuzzer (and, for
+// test_hmm, the selftests build that holds test_hmm.ko), proves the detector
+// sees a kernel WARN (mltrigger), then per target: loads its module, runs
+// mlfuzz, unloads the module and judges (kernel reports on the console and
+// in dmesg, pins, free memory). Kernel reports during the campaign are
+// collected rather than fatal, so that every target's figures come back; a
+// guest that dies (panic) ends the run with what was collected so far.
+import { CRASH_PATTERNS } from '../vm/crash.js';
+import type { KernelSeries } from '../vm/kernels.js';
+import { Vm, type VmOptions } from '../vm/vm.js';
+import { loadTestHmm, selftestsArchive, selftestsBuild, type SelftestsBuild } from '../selftests/run.js';
+import { ensureFuzzer, GUEST_FUZZER } from './build.js';
+import { leaks, logSince, parseFuzzerOutput, procField, scanKernelLog, type ErrnoHistogram, type KernelReport, type Snapshot } from './detect.js';
+
+export const FUZZ_TARGETS = ['mirrordrm', 'fakevram', 'test_hmm'] as const;
+export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
+
+/** The modules a target's campaign loads (fakevram everywhere: its mmap is the device backing). */
+const TARGET_MODULES: Record<FuzzTarget, string[]> = {
+  mirrordrm: ['fakevram', 'mirrordrm'],
+  fakevram: ['fakevram'],
+  test_hmm: ['fakevram', 'test_hmm'],
+};
+
+/** test_hmm takes the first 512 MiB of the reserved range (two DEVICE_COHERENT chunks), fakevram the next 512 MiB. */
+const FAKEVRAM_OFFSET = 512n << 20n;
+const FAKEVRAM_SIZE = 512n << 20n;
+
+export interface FuzzOptions {
+  kernel: KernelSeries;
+  targets: readonly FuzzTarget[];
+  /** Calls per target, all threads together. */
+  calls: number;
+  seed: number;
+  threads: number;
+  vm?: Partial<VmOptions>;
+  onProgress?: (msg: string) => void;
+}
+
+export interface TargetResult {
+  target: FuzzTarget;
+  /** Why the target did not run on this kernel. */
+  skipped?: string;
+  calls: number;
+  seconds: number;
+  callsPerSecond: number;
+  /** Calls per operation and errno ("ok" for success). */
+  errnos: ErrnoHistogram;
+  /** Kernel reports: the fuzzer's own (with thread and call index), the console's and dmesg's. */
+  reports: string[];
+  /** Pins, memory and modules that did not come back. */
+  leaks: string[];
+  /** The fuzzer's exit status (0: it ran to its end). */
+  exitStatus: number;
+  pins: { acquired: number | null; released: number | null };
+  memAvailableKiB: { before: number | null; after: number | null };
+}
+
+export interface FuzzRun {
+  kernel: KernelSeries;
+  release: string;
+  accel: string;
+  cpus: number;
+  seed: number;
+  threads: number;
+  /** The positive control: the detector's reports for mltrigger's WARN (must not be empty). */
+  control: KernelReport[];
+  /** Whether this kernel has KCOV, in words. */
+  kcov: string;
+  targets: TargetResult[];
+  /** Set when the guest died during the run: what killed it. */
+  fatal?: string;
+}
+
+/** Whether the run is clean: the control flagged, every target ran with no report and no leak. */
+export function runPassed(run: FuzzRun): boolean {
+  return !run.fatal && run.control.length > 0 && run.targets.every((t) => t.skipped !== undefined || (t.exitStatus === 0 && !t.reports.length && !t.leaks.length));
+}
+
+const ALL_REPORTS = CRASH_PATTERNS.map((p) => p.re);
+
+async function sh(vm: Vm, script: string): Promise<string> {
+  const r = await vm.exec('sh', ['-c', script]);
+  if (r.status !== 0) throw new Error(`guest: ${script}: exit ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+async function snapshot(vm: Vm): Promise<Snapshot> {
+  const meminfo = await sh(vm, 'sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo');
+  return { meminfo, vmstat: await sh(vm, 'cat /proc/vmstat') };
+}
+
+let markerSeq = 0;
+async function mark(vm: Vm, what: string): Promise<string> {
+  const marker = `mirrorlab-fuzz ${process.pid}-${++markerSeq} ${what}`;
+  await vm.request('kmsg', [`<5>${marker}\n`]);
+  return marker;
+}
+
+async function dmesgSince(vm: Vm, marker: string): Promise<string> {
+  return logSince(await sh(vm, 'dmesg'), marker);
+}
+
+/** The detector's positive control: mltrigger's WARN must be flagged, on the console and in dmesg. */
+async function positiveControl(vm: Vm): Promise<KernelReport[]> {
+  await vm.loadModule('mltrigger');
+  const marker = await mark(vm, 'control');
+  const { lines } = await vm.allowing([/mltrigger|WARNING:/], () => sh(vm, 'echo warn > /dev/mltrigger'));
+  const found = scanKernelLog(await dmesgSince(vm, marker));
+  await vm.unloadModule('mltrigger');
+  // Both views must see it: the console (what a crashing guest leaves) and dmesg.
+  return lines.length && found.some((r) => /mltrigger/.test(r.line) || r.kind === 'warning') ? found : [];
+}
+
+async function loadTarget(vm: Vm, target: FuzzTarget, hmm: SelftestsBuild | null): Promise<void> {
+  await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base + FAKEVRAM_OFFSET, size: FAKEVRAM_SIZE });
+  if (target === 'mirrordrm') await vm.loadModule('mirrordrm');
+  if (target === 'test_hmm') {
+    const state = await loadTestHmm(vm, hmm!);
+    if (!state.startsWith('loaded')) throw new Error(`test_hmm: ${state}`);
+  }
+}
+
+/** Unloads the target's modules, newest first; what would not unload, in words. */
+async function unloadTarget(vm: Vm, target: FuzzTarget): Promise<string[]> {
+  const out: string[] = [];
+  for (const m of [...TARGET_MODULES[target]].reverse()) {
+    const r = await vm.exec('rmmod', [m]);
+    if (r.status !== 0) out.push(`module ${m}: rmmod failed (${r.status}): ${r.stderr.trim()}`);
+  }
+  return out;
+}
+
+function skippedTarget(target: FuzzTarget, why: string): TargetResult {
+  return { target, skipped: why, calls: 0, seconds: 0, callsPerSecond: 0, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: { before: null, after: null } };
+}
+
+async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: SelftestsBuild | null): Promise<TargetResult> {
+  const before = await snapshot(vm);
+  await loadTarget(vm, target, hmm);
+  const marker = await mark(vm, target);
+  const args = ['--target', target, '--calls', String(opts.calls), '--seed', String(opts.seed), '--threads', String(opts.threads)];
+  // A generous limit: 500 calls/s is far below what TCG managed (docs/fuzz.md).
+  const timeoutMs = 120_000 + Math.ceil(opts.calls / 500) * 1000;
+  const { value: r, lines } = await vm.allowing(ALL_REPORTS, () => vm.exec(GUEST_FUZZER, args, { timeoutMs }));
+  const out = parseFuzzerOutput(r.stdout);
+  const unload = await unloadTarget(vm, target);
+  const after = await snapshot(vm);
+  const logged = scanKernelLog(await dmesgSince(vm, marker));
+  const reports = [
+    ...out.reports.map((x) => `fuzzer: thread ${x.thread} call ${x.call} (--seed ${x.seed}): ${x.line}`),
+    ...lines.map((l) => `console: ${l}`),
+    ...logged.map((x) => `dmesg: ${x.kind}: ${x.line}`),
+  ];
+  if (r.status !== 0 || !out.finished) reports.push(`mlfuzz exit status ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const field = procField;
+  return {
+    target,
+    calls: out.calls,
+    seconds: out.seconds,
+    callsPerSecond: out.seconds > 0 ? Math.round(out.calls / out.seconds) : 0,
+    errnos: out.errnos,
+    reports,
+    leaks: [...unload, ...leaks(before, after)],
+    exitStatus: r.status,
+    pins: { acquired: field(after.vmstat, 'nr_foll_pin_acquired'), released: field(after.vmstat, 'nr_foll_pin_released') },
+    memAvailableKiB: { before: field(before.meminfo, 'MemAvailable'), after: field(after.meminfo, 'MemAvailable') },
+  };
+}
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
+  const progress = opts.onProgress ?? (() => {});
+  const fuzzer = ensureFuzzer();
+  let hmm: SelftestsBuild | null = null;
+  let hmmMissing = '';
+  if (opts.targets.includes('test_hmm')) {
+    const found = selftestsBuild(opts.kernel);
+    if ('missing' in found) hmmMissing = found.missing;
+    else if (found.manifest.testHmm !== true) hmmMissing = `test_hmm.ko not built for ${found.manifest.release}: ${found.manifest.testHmm}`;
+    else hmm = found;
+  }
+  const extraInitrd = [fuzzer.archive, ...(hmm ? [selftestsArchive(opts.kernel, hmm)] : [])];
+  const cpus = opts.vm?.cpus ?? 2;
+  // No boot-time 1 GiB hugetlb page: the fuzzer maps 2 MiB ones only.
+  const vm = await Vm.boot({ kernel: opts.kernel, hugepages1G: 0, callTimeoutMs: 600_000, ...opts.vm, cpus, extraInitrd });
+  const run: FuzzRun = { kernel: opts.kernel, release: vm.release, accel: vm.accel, cpus, seed: opts.seed, threads: opts.threads, control: [], kcov: '', targets: [] };
+  try {
+    const kcov = await vm.exec('test', ['-e', '/sys/kernel/debug/kcov']);
+    run.kcov = kcov.status === 0 ? 'KCOV present (coverage-guided mode not implemented yet: plain random campaign)' : 'no KCOV in this kernel: coverage-guided mode off';
+    progress(`${opts.kernel}: ${run.kcov}`);
+    run.control = await positiveControl(vm);
+    progress(`${opts.kernel}: positive control: ${run.control.length ? `flagged (${run.control[0].line})` : 'NOT flagged'}`);
+    for (const target of opts.targets) {
+      if (target === 'test_hmm' && !hmm) {
+        run.targets.push(skippedTarget(target, hmmMissing));
+        progress(`${opts.kernel}: test_hmm skipped: ${hmmMissing}`);
+        continue;
+      }
+      progress(`${opts.kernel}: ${target}: ${opts.calls} calls, seed ${opts.seed}, ${opts.threads} threads`);
+      const t = await fuzzTarget(vm, opts, target, hmm);
+      run.targets.push(t);
+      progress(`${opts.kernel}: ${target}: ${t.calls} calls in ${t.seconds.toFixed(1)} s (${t.callsPerSecond} calls/s), ${t.reports.length} reports, ${t.leaks.length} leaks`);
+    }
+    await vm.close();
+  } catch (e) {
+    await vm.kill();
+    run.fatal = (e as Error).message;
+  }
+  return run;
+}
