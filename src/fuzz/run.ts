@@ -170,6 +170,9 @@ async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: Se
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
   const progress = opts.onProgress ?? (() => {});
+  for (const t of opts.targets) {
+    if (!FUZZ_TARGETS.includes(t)) throw new RangeError(`unknown fuzz target ${JSON.stringify(t)} (one of: ${FUZZ_TARGETS.join(', ')})`);
+  }
   const fuzzer = ensureFuzzer();
   let hmm: SelftestsBuild | null = null;
   let hmmMissing = '';
