@@ -1,17 +1,20 @@
 // A short fuzz campaign per kernel (mirrorlab fuzz, src/fuzz/run.ts): a few
 // thousand calls per target, fixed seeds, two racing threads. Asserts the
 // detector's positive control (mltrigger's WARN flagged), zero kernel
-// reports, balanced pins, modules unloaded and memory back for every target
-// the kernel has; test_hmm only where the selftests build has test_hmm.ko.
+// reports, balanced pins, modules unloaded and memory back for our modules.
+// test_hmm is not fuzzed here: the upstream test module wedges the 7.2 guest
+// under the fuzzer (docs/fuzz.md, "test_hmm"), which is a finding about it,
+// not about our modules, and CI would only ever report that.
 // The long campaign is `mirrorlab fuzz --calls 1000000` (docs/fuzz.md).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { caseId, caseOf } from './cases.js';
 import { ensureGuestBuild, kernels, skipReason } from './helpers.js';
-import { FUZZ_TARGETS, runFuzz, type FuzzRun } from '../../src/fuzz/run.js';
+import { runFuzz, type FuzzRun, type FuzzTarget } from '../../src/fuzz/run.js';
 import { formatFuzzRun } from '../../src/fuzz/cli.js';
 
 const CALLS = 3000;
 const SEED = 1;
+const TARGETS: FuzzTarget[] = ['mirrordrm', 'fakevram'];
 const matrix = kernels();
 beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000);
 
@@ -20,7 +23,7 @@ for (const kernel of matrix) {
   describe.skipIf(reason !== null)(`fuzz on ${kernel}`, () => {
     let run: FuzzRun;
     beforeAll(async () => {
-      run = await runFuzz({ kernel, targets: FUZZ_TARGETS, calls: CALLS, seed: SEED, threads: 2 });
+      run = await runFuzz({ kernel, targets: TARGETS, calls: CALLS, seed: SEED, threads: 2 });
       console.log(formatFuzzRun(run));
     }, 900_000);
 
@@ -31,15 +34,11 @@ for (const kernel of matrix) {
       expect(run.control[0].line).toMatch(/mltrigger/);
     });
 
-    for (const target of FUZZ_TARGETS) {
-      it(...caseOf(caseId('fuzz-short', target), `${CALLS} calls (seed ${SEED}, 2 threads) of every ${target} ioctl: no kernel report, pins balanced, module unloaded, memory back`), (ctx) => {
+    for (const target of TARGETS) {
+      it(...caseOf(caseId('fuzz-short', target), `${CALLS} calls (seed ${SEED}, 2 threads) of every ${target} ioctl: no kernel report, pins balanced, module unloaded, memory back`), () => {
         const t = run.targets.find((x) => x.target === target);
-        expect(t, `${target} ran or was skipped`).toBeDefined();
-        if (t!.skipped !== undefined) {
-          console.warn(`${kernel}: fuzz ${target} skipped: ${t!.skipped}`);
-          ctx.skip();
-          return;
-        }
+        expect(t, `${target} ran`).toBeDefined();
+        expect(t!.skipped).toBeUndefined();
         expect(t!.exitStatus).toBe(0);
         expect(t!.calls).toBe(CALLS);
         expect(t!.reports).toEqual([]);
