@@ -87,7 +87,10 @@ async function sh(vm: Vm, script: string): Promise<string> {
 
 async function snapshot(vm: Vm): Promise<Snapshot> {
   const meminfo = await sh(vm, 'sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo');
-  return { meminfo, vmstat: await sh(vm, 'cat /proc/vmstat') };
+  // The pin counters are per-CPU counters folded into the global ones now and
+  // then: /proc/vmstat alone can be a few counts behind on either side.
+  // stat_refresh folds them first.
+  return { meminfo, vmstat: await sh(vm, 'echo 1 > /proc/sys/vm/stat_refresh; cat /proc/vmstat') };
 }
 
 let markerSeq = 0;
