@@ -4,7 +4,8 @@
  * guests (mirrordrm, fakevram) and for the kernel's test_hmm.
  *
  *   mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S]
- *          [--threads T] [--check-every K] [--dry-run] [--trace] [--device PATH]
+ *          [--threads T] [--first-thread K] [--check-every K] [--dry-run]
+ *          [--trace] [--device PATH]
  *
  * Every thread draws its calls from a PRNG of its own (splitmix64) seeded
  * from --seed and its thread number, so the sequence of calls a thread makes
@@ -22,10 +23,11 @@
  *
  * Every --check-every calls a thread reads /dev/kmsg for kernel reports; a
  * report prints the seed, the thread and the call index, so that
- * "--seed S --calls I" replays the thread's sequence up to it.
+ * "--seed S --threads 1 --first-thread T --calls I+1" replays thread T's
+ * calls up to it.
  *
  * Output (one fact a line, parsed by src/fuzz/run.ts):
- *   errno <thread-independent op name> <ok|ERRNO name> <count>
+ *   errno <operation> <ok|ERRNO name> <count>   (all threads together)
  *   report thread=T call=I seed=S <kernel line>
  *   done calls=N seconds=X threads=T seed=S
  */
@@ -157,7 +159,7 @@ static struct region regions[MAX_REGIONS];
 static __u32 handles[MAX_HANDLES], dead_handles[MAX_HANDLES];
 static int nr_handles, nr_dead;
 static uint64_t seed, total_calls, check_every = 64;
-static int nr_threads = 1, dry_run;
+static int nr_threads = 1, first_thread, dry_run;
 static int kmsg_fd = -1;
 
 /* A call as drawn: what the dry run prints and the run executes. */
@@ -849,7 +851,7 @@ static void *run_thread(void *arg)
 {
 	struct thread *t = arg;
 	/* --calls split over the threads, the first ones taking the remainder */
-	uint64_t calls = total_calls / nr_threads + ((uint64_t)t->id < total_calls % nr_threads);
+	uint64_t calls = total_calls / nr_threads + ((uint64_t)(t->id - first_thread) < total_calls % nr_threads);
 	struct call c;
 
 	for (uint64_t i = 0; i < calls; i++) {
@@ -924,7 +926,7 @@ static char *find_mirrordrm(void)
 static void usage(const char *why)
 {
 	fprintf(stderr, "mlfuzz: %s\nusage: mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S] "
-			"[--threads T] [--check-every K] [--dry-run] [--trace] [--device PATH]\n", why);
+			"[--threads T] [--first-thread K] [--check-every K] [--dry-run] [--trace] [--device PATH]\n", why);
 	exit(2);
 }
 
@@ -960,8 +962,9 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--target")) tname = v;
 		else if (!strcmp(a, "--calls")) calls = number(a, v);
 		else if (!strcmp(a, "--seed")) seed = number(a, v);
-		else if (!strcmp(a, "--threads")) nr_threads = number(a, v);
+		else if (!strcmp(a, "--threads")) nr_threads = number(a, v) > 64 ? 65 : (int)number(a, v);
 		else if (!strcmp(a, "--check-every")) check_every = number(a, v);
+		else if (!strcmp(a, "--first-thread")) first_thread = number(a, v) > 63 ? 64 : (int)number(a, v);
 		else if (!strcmp(a, "--device")) device = v;
 		else usage("unknown option");
 		i++;
@@ -975,6 +978,8 @@ int main(int argc, char **argv)
 		usage("unknown --target (mirrordrm, fakevram, test_hmm)");
 	if (nr_threads < 1 || nr_threads > 64)
 		usage("--threads must be 1 to 64");
+	if (first_thread < 0 || first_thread > 63)
+		usage("--first-thread must be 0 to 63");
 	if (!check_every)
 		usage("--check-every must be at least 1");
 	total_calls = calls;
@@ -1032,8 +1037,9 @@ int main(int argc, char **argv)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < nr_threads; i++) {
-		th[i].id = i;
-		th[i].rng = thread_seed(seed, i);
+		/* --first-thread K: the threads are K, K+1...: one of them alone replays its calls */
+		th[i].id = first_thread + i;
+		th[i].rng = thread_seed(seed, th[i].id);
 		th[i].buf = aligned_alloc(PAGE, BUF_BYTES);
 		memset(th[i].buf, 0, BUF_BYTES);
 		/* dry run: one thread after the other, so the printed sequence is stable */

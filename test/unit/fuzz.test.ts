@@ -61,6 +61,10 @@ describe('mlfuzz on the host', () => {
     const t0of3 = calls.filter((l) => l.startsWith('call t0 ')).map((l) => l.replace(/^call t0 /, ''));
     const alone = dry('--target', 'mirrordrm', '--calls', String(t0of3.length), '--seed', '42', '--threads', '1').split('\n').filter((l) => l.startsWith('call t0 ')).map((l) => l.replace(/^call t0 /, ''));
     expect(alone).toEqual(t0of3);
+    // --first-thread 2 alone replays thread 2's calls.
+    const t2of3 = calls.filter((l) => l.startsWith('call t2 '));
+    const t2alone = dry('--target', 'mirrordrm', '--calls', String(t2of3.length), '--seed', '42', '--threads', '1', '--first-thread', '2').split('\n').filter((l) => l.startsWith('call '));
+    expect(t2alone).toEqual(t2of3);
     // Every ioctl of the target, and the memory operations, are drawn.
     for (const op of ['MIRRORDRM_USERPTR', 'MIRRORDRM_ACCESS', 'MIRRORDRM_SNAPSHOT', 'MIRRORDRM_INVAL_READ', 'MIRRORDRM_STATS', 'MIRRORDRM_SET_BEHAVIOUR', 'MIRRORDRM_MIGRATE', 'MIRRORDRM_EXCLUSIVE', 'MIRRORDRM_DEVICE_INFO', 'DRM_VERSION', 'DRM_GEM_CLOSE', 'DRM_GET_CAP', 'DRM_PRIME_HANDLE_TO_FD', 'DRM_PRIME_FD_TO_HANDLE', 'mmap', 'munmap', 'mprotect', 'madv_dontneed', 'mremap', 'fork', 'reopen']) {
       expect(calls.some((l) => l.includes(` ${op} `)), op).toBe(true);
@@ -89,7 +93,7 @@ describe('mlfuzz on the host', () => {
   });
 
   it('refuses bad arguments with exit status 2', () => {
-    for (const args of [['--target', 'nope'], ['--calls', 'x', '--target', 'fakevram'], ['--target', 'fakevram', '--threads', '0'], []]) {
+    for (const args of [['--target', 'nope'], ['--calls', 'x', '--target', 'fakevram'], ['--target', 'fakevram', '--threads', '0'], ['--target', 'fakevram', '--threads', '4294967297'], ['--target', 'fakevram', '--first-thread', '64'], []]) {
       const r = spawnSync(bin, args, { encoding: 'utf8' });
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^mlfuzz: /);
