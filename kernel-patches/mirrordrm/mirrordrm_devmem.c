@@ -584,6 +584,17 @@ int mdrm_ioctl_migrate(struct drm_device *dev, void *data, struct drm_file *file
 		ret = -EINVAL;
 		goto out_put;
 	}
+	if (!obj->notifier_inserted) {
+		/*
+		 * An svm object has no interval notifier of its own (drm_gpusvm
+		 * inserts one per range), and each migration step reads that
+		 * notifier's sequence: on an svm object that was a NULL mm
+		 * dereference in mmu_interval_read_begin(), found by mirrorlab
+		 * fuzz. svm objects migrate through drm_gpusvm, not MIGRATE.
+		 */
+		ret = -EINVAL;
+		goto out_put;
+	}
 	if (to_device && mdrm_read_only(obj)) {
 		/* the device could not write the pages it would then own */
 		ret = -EACCES;
