@@ -20,8 +20,13 @@
 #include <unistd.h>
 #include <cerrno>
 #include <cstddef>
+#include <sched.h>
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -526,6 +531,246 @@ Napi::Value PollAsync(const Napi::CallbackInfo &info)
 	return p;
 }
 
+// --- accessStorm: device reads from threads pinned to given CPUs -----------
+//
+// accessStorm(fd, handles, expect, length, cpus, control, maxPerThread)
+//   -> Promise<[{ cpu, cpusSeen, accesses, capped, handles: [{ ok, wrong,
+//                 errors: { EFAULT: n, ... } }], firstWrong }]>
+//
+// One thread per entry of cpus, pinned to that CPU with sched_setaffinity();
+// each reads bytes [0, length) of every handle in turn through
+// DRM_IOCTL_MIRRORDRM_ACCESS until control[0] is non-zero (or it has made
+// maxPerThread accesses: a storm never outlives a caller that forgot it).
+// A thread that cannot be pinned stops the others; the promise rejects with
+// the sched_setaffinity error.
+// Per handle it counts the reads whose every byte was expect[i], the reads
+// that returned anything else, and the failures by errno name.  control[1]
+// is the number of accesses made so far by all threads, so that the caller
+// can wait for the storm to be under way before changing the mapping, and
+// for it to go on past that change.  cpusSeen lists the CPUs sched_getcpu()
+// reported around the accesses: the pinning held if it is [cpu].
+
+struct StormCount {
+	uint64_t ok = 0, wrong = 0;
+	std::map<std::string, uint64_t> errors;
+};
+
+struct StormThread {
+	int cpu = 0;
+	int setup_err = 0;
+	uint64_t cpus_seen = 0;		// bit n: sched_getcpu() returned n
+	uint64_t accesses = 0;
+	bool capped = false;
+	std::vector<StormCount> per_handle;
+	std::string first_wrong;
+};
+
+static std::string StormErrnoName(int err)
+{
+	const char *name = strerrorname_np(err);
+	return name ? name : "E" + std::to_string(err);
+}
+
+class StormWorker : public Napi::AsyncWorker {
+public:
+	StormWorker(Napi::Env env, int fd, std::vector<uint32_t> handles,
+		    std::vector<uint8_t> expect, uint64_t length, std::vector<int> cpus,
+		    Napi::Int32Array control, uint64_t max_per_thread)
+		: Napi::AsyncWorker(env, "mirrordrmAccessStorm"), fd_(fd),
+		  handles_(std::move(handles)), expect_(std::move(expect)), length_(length),
+		  control_data_(control.Data()), max_(max_per_thread),
+		  deferred_(Napi::Promise::Deferred::New(env))
+	{
+		// keeps the control array alive (and in place) while the threads poll it
+		control_ = Napi::Persistent(control.As<Napi::Object>());
+		threads_.resize(cpus.size());
+		for (size_t i = 0; i < cpus.size(); i++) {
+			threads_[i].cpu = cpus[i];
+			threads_[i].per_handle.resize(handles_.size());
+		}
+	}
+	Napi::Promise Promise() { return deferred_.Promise(); }
+
+	void Execute() override
+	{
+		std::vector<std::thread> running;
+		for (StormThread &t : threads_)
+			running.emplace_back([this, &t] { Run(t); });
+		for (std::thread &r : running)
+			r.join();
+	}
+
+	void OnOK() override
+	{
+		Napi::Env env = Env();
+		for (const StormThread &t : threads_)
+			if (t.setup_err) {
+				deferred_.Reject(SyscallError(env, t.setup_err, "sched_setaffinity",
+							      {{"cpu", (uint64_t)t.cpu}}).Value());
+				return;
+			}
+		Napi::Array out = Napi::Array::New(env, threads_.size());
+		for (size_t i = 0; i < threads_.size(); i++) {
+			const StormThread &t = threads_[i];
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("cpu", Napi::Number::New(env, t.cpu));
+			Napi::Array seen = Napi::Array::New(env);
+			for (int c = 0; c < 64; c++)
+				if (t.cpus_seen & (1ull << c))
+					seen.Set(seen.Length(), Napi::Number::New(env, c));
+			o.Set("cpusSeen", seen);
+			o.Set("accesses", Napi::Number::New(env, (double)t.accesses));
+			o.Set("capped", Napi::Boolean::New(env, t.capped));
+			Napi::Array per = Napi::Array::New(env, t.per_handle.size());
+			for (size_t h = 0; h < t.per_handle.size(); h++) {
+				const StormCount &c = t.per_handle[h];
+				Napi::Object p = Napi::Object::New(env);
+				p.Set("ok", Napi::Number::New(env, (double)c.ok));
+				p.Set("wrong", Napi::Number::New(env, (double)c.wrong));
+				Napi::Object errors = Napi::Object::New(env);
+				for (const auto &[name, n] : c.errors)
+					errors.Set(name, Napi::Number::New(env, (double)n));
+				p.Set("errors", errors);
+				per.Set(h, p);
+			}
+			o.Set("handles", per);
+			o.Set("firstWrong", Napi::String::New(env, t.first_wrong));
+			out.Set(i, o);
+		}
+		deferred_.Resolve(out);
+	}
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	void NoteCpu(StormThread &t)
+	{
+		int c = sched_getcpu();
+		if (c >= 0 && c < 64)
+			t.cpus_seen |= 1ull << c;
+	}
+
+	void Run(StormThread &t)
+	{
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(t.cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			t.setup_err = errno;
+			// the call fails: the other threads stop too, not at their cap
+			failed_.store(true, std::memory_order_release);
+			return;
+		}
+		std::vector<uint8_t> buf(length_);
+		std::atomic_ref<int32_t> stop(control_data_[0]);
+		std::atomic_ref<int32_t> progress(control_data_[1]);
+		for (;;) {
+			for (size_t i = 0; i < handles_.size(); i++) {
+				StormCount &c = t.per_handle[i];
+				// not the expected byte: a read that copies nothing is caught
+				memset(buf.data(), (uint8_t)~expect_[i], length_);
+				drm_mirrordrm_access a{};
+				a.handle = handles_[i];
+				a.flags = MIRRORDRM_ACCESS_READ;
+				a.offset = 0;
+				a.length = length_;
+				a.data = (uint64_t)(uintptr_t)buf.data();
+				NoteCpu(t);
+				int err = DrmIoctl(fd_, DRM_IOCTL_MIRRORDRM_ACCESS, &a);
+				NoteCpu(t);
+				t.accesses++;
+				progress.fetch_add(1, std::memory_order_relaxed);
+				if (err) {
+					c.errors[StormErrnoName(err)]++;
+					continue;
+				}
+				const uint8_t *bad = std::find_if(buf.begin(), buf.end(),
+					[&](uint8_t b) { return b != expect_[i]; }).base();
+				if (bad == buf.data() + length_) {
+					c.ok++;
+					continue;
+				}
+				c.wrong++;
+				if (t.first_wrong.empty()) {
+					char s[96];
+					snprintf(s, sizeof(s), "handle %u byte %zu: 0x%02x, expected 0x%02x",
+						 handles_[i], (size_t)(bad - buf.data()), *bad, expect_[i]);
+					t.first_wrong = s;
+				}
+			}
+			if (stop.load(std::memory_order_acquire) ||
+			    failed_.load(std::memory_order_acquire))
+				return;
+			if (t.accesses >= max_) {
+				t.capped = true;
+				return;
+			}
+		}
+	}
+
+	int fd_;
+	std::vector<uint32_t> handles_;
+	std::vector<uint8_t> expect_;
+	uint64_t length_;
+	int32_t *control_data_;
+	uint64_t max_;
+	std::atomic<bool> failed_{false};	// a thread could not be pinned
+	std::vector<StormThread> threads_;
+	Napi::ObjectReference control_;
+	Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value AccessStorm(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = ArgFd(info, 0, "fd");
+	auto invalid = [&](const char *what) {
+		Napi::TypeError e = Napi::TypeError::New(env, what);
+		e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+		throw e;
+	};
+	if (!info[1].IsArray())
+		invalid("The \"handles\" argument must be an array of GEM handles");
+	Napi::Array ha = info[1].As<Napi::Array>();
+	std::vector<uint32_t> handles;
+	for (uint32_t i = 0; i < ha.Length(); i++) {
+		Napi::Value v = ha.Get(i);
+		if (!v.IsNumber())
+			invalid("The \"handles\" argument must be an array of GEM handles");
+		handles.push_back(v.As<Napi::Number>().Uint32Value());
+	}
+	if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+		invalid("The \"expect\" argument must be a Uint8Array");
+	Napi::Uint8Array ex = info[2].As<Napi::Uint8Array>();
+	if (handles.empty() || ex.ElementLength() != handles.size())
+		invalid("The \"expect\" argument must hold one byte per handle (at least one)");
+	std::vector<uint8_t> expect(ex.Data(), ex.Data() + ex.ElementLength());
+	uint64_t length = ArgU64(info, 3, "length");
+	if (length == 0 || length > (64ull << 20))
+		ThrowSyscallError(env, EINVAL, "accessStorm", {{"length", length}});
+	if (!info[4].IsArray())
+		invalid("The \"cpus\" argument must be an array of CPU numbers");
+	Napi::Array ca = info[4].As<Napi::Array>();
+	std::vector<int> cpus;
+	for (uint32_t i = 0; i < ca.Length(); i++) {
+		Napi::Value v = ca.Get(i);
+		if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0 ||
+		    v.As<Napi::Number>().Int32Value() >= CPU_SETSIZE)
+			invalid("The \"cpus\" argument must be an array of CPU numbers");
+		cpus.push_back(v.As<Napi::Number>().Int32Value());
+	}
+	if (cpus.empty() || cpus.size() > 64)
+		invalid("The \"cpus\" argument must name 1 to 64 CPUs");
+	if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+	    info[5].As<Napi::Int32Array>().ElementLength() < 2)
+		invalid("The \"control\" argument must be an Int32Array of 2 elements ([stop, progress])");
+	uint64_t max = ArgU64(info, 6, "maxPerThread");
+	auto *w = new StormWorker(env, fd, std::move(handles), std::move(expect), length,
+				  std::move(cpus), info[5].As<Napi::Int32Array>(), max);
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
 // sizeof and offsetof of the uapi structures, so that the TypeScript decoders
 // take their layout from the header the kernel module is built with.
 Napi::Object Layout(Napi::Env env)
@@ -649,6 +894,7 @@ void InitMirrordrm(Napi::Env env, Napi::Object exports)
 	m.Set("exclusive", Napi::Function::New(env, Exclusive, "exclusive"));
 	m.Set("deviceInfo", Napi::Function::New(env, DeviceInfo, "deviceInfo"));
 	m.Set("timeMigrate", Napi::Function::New(env, TimeMigrate, "timeMigrate"));
+	m.Set("accessStorm", Napi::Function::New(env, AccessStorm, "accessStorm"));
 
 	Napi::Object c = Napi::Object::New(env);
 #define C(x) c.Set(#x, Napi::Number::New(env, (double)(x)))

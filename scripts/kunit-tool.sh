@@ -64,15 +64,18 @@ top=$(dpkg-deb -c "$src_deb" | awk '$NF ~ /\/usr\/src\/linux-source-.*\.tar\.xz$
 [ -n "$top" ] || die "no source tarball in $src_deb"
 top=$(basename "$top" .tar.xz)
 
-tmp=$cache/.kunit.new
-rm -rf "$tmp"
-mkdir -p "$tmp"
+# A staging directory of this run's own: two runs at once never extract into one.
+mkdir -p "$cache"
+tmp=$(mktemp -d "$cache/.kunit.new.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 log "extracting tools/testing/kunit from $pkg $ver"
 dpkg-deb --fsys-tarfile "$src_deb" | tar -xOf - "./usr/src/$top.tar.xz" |
 	tar -xJf - -C "$tmp" --strip-components=1 "$top/tools/testing/kunit" ||
 	die "extracting $top/tools/testing/kunit from $src_deb failed"
 [ -f "$tmp/tools/testing/kunit/kunit.py" ] || die "no kunit.py in $top/tools/testing/kunit"
-rm -rf "$out"
-mv "$tmp" "$out"
-echo "$key" >"$out/.complete"
+echo "$key" >"$tmp/.complete"
+# Swapped in by renames: a reader sees the old tree or the new one, never a half-copied one.
+[ -e "$out" ] && mv -T "$out" "$out.old.$$"
+mv -T "$tmp" "$out"
+rm -rf "$out.old.$$"
 log "ready in $out ($key)"

@@ -17,6 +17,18 @@ done
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Two setups of one checkout at once (two CI jobs, a user and a timer) would
+# build the addon into the same build/ together: the second waits for the
+# first. Its logs are its own files (mktemp), removed when it ends.
+mkdir -p .cache
+exec 7>.cache/setup.lock
+if ! flock -n 7; then
+	echo "setup.sh: another setup of this checkout is running; waiting for it" >&2
+	flock 7
+fi
+logs=$(mktemp -d "${TMPDIR:-/tmp}/mirrorlab-setup.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
 # Debian packages: the toolchain for the addon and the modules, and QEMU with
 # busybox and cpio for the guests, pahole (dwarves) for module BTF on 6.12,
 # debootstrap for the sid build root (7.2's modules need sid's gcc-16),
@@ -43,8 +55,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	if [ ! -e "$policy" ]; then
 		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
 	fi
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/mirrorlab-apt.log 2>&1 ||
-		{ tail -40 /tmp/mirrorlab-apt.log; [ "$own_policy" = 1 ] && rm -f "$policy"; exit 1; }
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >"$logs/apt.log" 2>&1 ||
+		{ tail -40 "$logs/apt.log"; [ "$own_policy" = 1 ] && rm -f "$policy"; exit 1; }
 	[ "$own_policy" = 1 ] && rm -f "$policy"
 	# Installed but not enabled: mirrorlab runs lava-run by hand.
 	if command -v systemctl >/dev/null 2>&1; then
@@ -72,7 +84,7 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
 fi
 
 step "build: addon and TypeScript"
-npm run --silent build:native >/tmp/mirrorlab-node-gyp.log 2>&1 || { cat /tmp/mirrorlab-node-gyp.log; exit 1; }
+npm run --silent build:native >"$logs/node-gyp.log" 2>&1 || { cat "$logs/node-gyp.log"; exit 1; }
 npm run --silent build:ts
 
 if [ -x scripts/kernels.sh ]; then

@@ -524,6 +524,21 @@ export interface MirrordrmMigrateResult {
   skipped: number;
 }
 
+/** One thread of accessStorm: its CPU, what it saw and what each handle's reads gave. */
+export interface MirrordrmStormThread {
+  /** the CPU the thread was pinned to */
+  cpu: number;
+  /** the CPUs sched_getcpu() reported around its accesses: [cpu] when the pinning held */
+  cpusSeen: number[];
+  accesses: number;
+  /** stopped by maxPerThread, not by control[0] */
+  capped: boolean;
+  /** per handle, in the order given: reads with every byte as expected, reads with any other byte, failures by errno name */
+  handles: { ok: number; wrong: number; errors: Record<string, number> }[];
+  /** the first wrong read: "handle 3 byte 17: 0x00, expected 0x5a", or '' */
+  firstWrong: string;
+}
+
 export interface MirrordrmInvalRead {
   /** count struct drm_mirrordrm_inval_record */
   records: Buffer;
@@ -557,6 +572,14 @@ export interface MirrordrmFunctions {
   /** Resolves with poll's revents (0 on timeout). */
   pollAsync(fd: Fd, timeoutMs: I64): Promise<number>;
   timeUserptr(fd: Fd, address: U64, size: U64, flags: U64, reps: U64): BigUint64Array;
+  /**
+   * One thread per CPU of cpus, pinned there (sched_setaffinity), each
+   * reading [0, length) of every handle in turn through ACCESS until
+   * control[0] is non-zero or it made maxPerThread accesses; control[1]
+   * counts the accesses of all threads. expect holds, per handle, the byte
+   * every read must return.
+   */
+  accessStorm(fd: Fd, handles: number[], expect: Uint8Array, length: U64, cpus: number[], control: Int32Array, maxPerThread: U64): Promise<MirrordrmStormThread[]>;
   /** advice >= 0: madvise(adviseAddr, adviseLen, advice), untimed, before each access. */
   timeAccess(
     fd: Fd, handle: U64, offset: U64, length: U64, flags: U64, reps: U64,

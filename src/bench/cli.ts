@@ -1,11 +1,13 @@
 // Command-line front ends of `mirrorlab bench`, `compare`, `validate` and `export`.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { guestClockOption, guestClockProblem, kernelProblem, sizeProblem, SIZES } from '../cli/checks.js';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
+import { guestClockOption, guestClockProblem, kernelProblem, outDirProblem, outFileProblem, sizeProblem, SIZES } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { compareResults, formatCompare, type CompareFormat, COMPARE_FORMATS } from '../report/compare.js';
 import { EXPORT_FILES, EXPORT_FORMATS, exportResults, isExportFormat, type ExportFormat } from '../report/exports/index.js';
 import { RESULTS_SCHEMA_ID, RESULTS_VERSION, type Results } from '../report/results.js';
 import { validateResults } from '../report/validate.js';
+import { ResultsWriteError } from '../report/write.js';
 import { KERNEL_SERIES, kernelSeries } from '../vm/kernels.js';
 import { DEFAULT_BENCH_CLOCK, runBench } from './runner.js';
 import type { GuestClock } from '../vm/vm.js';
@@ -22,7 +24,7 @@ export const benchSpec = {
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
     'guest-clock': guestClockOption(`default ${DEFAULT_BENCH_CLOCK}`),
     runs: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'run the whole selection N times: results get the spread between runs beside the spread within one' },
-    out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>)' },
+    out: { type: 'string', arg: 'DIR', help: 'where results go (default results/<timestamp>-<pid>); checked before anything runs' },
     export: {
       type: 'string',
       list: true,
@@ -32,9 +34,11 @@ export const benchSpec = {
     },
     list: { type: 'boolean', help: 'list the suites (those the filters select) and run nothing' },
   },
-  notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html.
-exit status: 0 all checks passed, 1 a check or suite failed, 130 interrupted (partial results written),
-2 bad options (an unknown option, --suite, --kernel or --size: nothing is run).`,
+  notes: `Writes DIR/results.json, DIR/results.ktap and DIR/report.html. results.json is rewritten
+atomically after every suite (run.complete false until the end), so a killed run keeps what it measured.
+exit status: 0 all checks passed, 1 a check or suite failed or results.json could not be written,
+130 interrupted (partial results written), 2 bad options (an unknown option, --suite, --kernel or
+--size, an --out that cannot be written: nothing is run).`,
 } as const satisfies CommandSpec;
 
 export async function benchCommand(argv: string[], suites: Suite[]): Promise<number> {
@@ -47,7 +51,10 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     return 0;
   }
   const exports = values.export.filter(isExportFormat);
-  const outDir = values.out ?? `results/${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const outDir = values.out ?? defaultOutDir();
+  // Checked before any suite runs: a run's results must have somewhere to go.
+  const outProblem = outDirProblem(outDir);
+  if (outProblem) throw new UsageError('bench', outProblem);
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -72,9 +79,22 @@ export async function benchCommand(argv: string[], suites: Suite[]): Promise<num
     });
     if (controller.signal.aborted) return 130;
     return run.failed ? 1 : 0;
+  } catch (e) {
+    // A results file that cannot be written ends the run: measuring on would only lose more.
+    if (!(e instanceof ResultsWriteError)) throw e;
+    console.error(`mirrorlab bench: ${e.message}; the run stopped there`);
+    return 1;
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/**
+ * results/<timestamp>-<pid>: two runs started in the same millisecond (two
+ * CI jobs on one machine) still get a directory each.
+ */
+export function defaultOutDir(now = new Date()): string {
+  return `results/${now.toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
 }
 
 const selected = (s: Suite, filter: string[]) => !filter.length || filter.some((f) => s.id === f || s.id.startsWith(`${f}/`));
@@ -166,7 +186,7 @@ export const exportSpec = {
   positionals: { names: 'RESULTS.json', min: 1, max: 1 },
   options: {
     format: { type: 'string', values: EXPORT_FORMATS, arg: EXPORT_FORMATS.join('|'), help: 'the format (required)' },
-    out: { type: 'string', arg: 'FILE', help: 'where to write (default: standard output)' },
+    out: { type: 'string', arg: 'FILE', check: outFileProblem, help: 'where to write (default: standard output)' },
   },
   notes: 'exit status: 0 written, 1 RESULTS.json unreadable or not a results file, 2 a usage error (a missing file included).',
 } as const satisfies CommandSpec;
@@ -185,6 +205,6 @@ export function exportCommand(argv: string[]): number {
   const data = (r as { data: Results }).data;
   const text = exportResults(data, values.format);
   if (values.out === undefined) process.stdout.write(text);
-  else writeFileSync(values.out, text);
+  else writeFileAtomic(values.out, text);
   return 0;
 }

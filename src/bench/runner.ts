@@ -3,6 +3,9 @@
 // results.json, results.ktap and report.html. Ctrl-C stops cleanly: the
 // running suite is aborted (its guests are closed by the suite's own
 // disposal), and what was measured so far is written, marked incomplete.
+// results.json is also rewritten (atomically) after every suite, marked
+// incomplete until the end, so SIGKILL, a crash or a full disk mid-run leaves
+// the last complete state on disk; a write that fails stops the run there.
 import path from 'node:path';
 import { QUICK, roundRatio, yieldToEventLoop, type RepeatOptions } from '../measure/repeat.js';
 import { machineInfo } from '../report/machine.js';
@@ -11,7 +14,8 @@ import { createProgress, type Progress } from '../report/progress.js';
 import type { KernelComparison, Measurement, Results, SuiteResult } from '../report/results.js';
 import { summaryTable } from '../report/summary-table.js';
 import type { ExportFormat } from '../report/exports/index.js';
-import { writeRun, type WrittenRun } from '../report/write.js';
+import { nonFiniteNumbers } from '../report/validate.js';
+import { writeResultsJson, writeRun, type WrittenRun } from '../report/write.js';
 import { DEFAULT_KERNELS, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
 import type { GuestClock } from '../vm/vm.js';
 import { combineRuns } from './runs.js';
@@ -93,11 +97,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const progress = createProgress(planned.length * runs);
   const outer = opts.signal ?? new AbortController().signal;
   const perRun: SuiteResult[][] = [];
+  // The state so far, written after every suite: complete false, finishedAt null.
+  const writeSoFar = () => {
+    const suites = combineRuns(perRun);
+    writeResultsJson({ ...results, suites, kernelComparisons: kernelComparisons(suites) }, opts.outDir);
+  };
   try {
+    writeSoFar();
     for (let run = 1; run <= runs; run++) {
       const suites: SuiteResult[] = [];
       perRun.push(suites);
-      for (const { suite, kernel } of planned) suites.push(await runSuite(suite, kernel, { quick, guestClock, sizes, repeat, outer, progress, run, runs }));
+      for (const { suite, kernel } of planned) {
+        suites.push(await runSuite(suite, kernel, { quick, guestClock, sizes, repeat, outer, progress, run, runs }));
+        writeSoFar();
+      }
     }
   } finally {
     progress.stop();
@@ -190,11 +203,38 @@ async function runSuite(suite: Suite, kernel: KernelSeries | null, st: RunState)
     result.reason = outer.aborted ? 'interrupted' : e instanceof Error ? e.message : String(e);
   }
   result.durationMs = performance.now() - started;
+  dropNonFiniteFigures(result);
   const d = watch.end();
   result.disturbance = [{ run: st.run, ...d }];
   const disturbed = d.flags.length ? ` (disturbed: ${d.flags.join('; ')})` : '';
   progress.suiteEnd(`${result.status === 'complete' ? 'done' : `${result.status}${result.reason ? `: ${result.reason}` : ''}`}${disturbed}`);
   return result;
+}
+
+/**
+ * A measurement or ratio whose figures JSON cannot hold (an Infinity
+ * anywhere; a NaN where its summary has samples) is taken out of the suite
+ * and a failing check names it: the suite's other figures, and the run's
+ * other suites, are still written, and the run fails visibly.
+ */
+export function dropNonFiniteFigures(result: SuiteResult): void {
+  const problem = (item: object): string | undefined => {
+    const bad = nonFiniteNumbers(item).filter(({ at, value }) => {
+      if (!Number.isNaN(value)) return true; // Infinity: never a result
+      // NaN is "no value": fine where the schema takes a null, except in a summary with samples.
+      const summary = /^\/(warm|cold)\/[a-z0-9]+$/.exec(at);
+      return summary !== null && (item as Measurement)[summary[1] as 'warm' | 'cold']!.n > 0;
+    });
+    return bad.length ? bad.map(({ at, value }) => `${at} is ${value}`).join(', ') : undefined;
+  };
+  const keep = <T extends { id: string }>(items: T[], kind: string): T[] =>
+    items.filter((item) => {
+      const why = problem(item);
+      if (why) result.checks.push({ name: `${kind} ${item.id} has finite figures`, status: 'fail', reason: `left out of the results: ${why}` });
+      return !why;
+    });
+  result.measurements = keep(result.measurements, 'measurement');
+  result.comparisons = keep(result.comparisons, 'ratio');
 }
 
 const paramKey = (m: Measurement) =>
@@ -217,6 +257,9 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
         for (const ma of runs[i].measurements) {
           const mb = runs[j].measurements.find((m) => m.id === ma.id && paramKey(m) === paramKey(ma));
           if (!mb || mb.unit !== ma.unit || !(ma.warm.n > 0 && mb.warm.n > 0)) continue;
+          const ratio = roundRatio(ma, mb);
+          // A zero median on one kernel makes an infinite ratio: no figure a results file can hold.
+          if (nonFiniteNumbers(ratio).some(({ value }) => !Number.isNaN(value))) continue;
           out.push({
             suite: id,
             measurement: ma.id,
@@ -224,7 +267,7 @@ export function kernelComparisons(suites: SuiteResult[]): KernelComparison[] {
             unit: ma.unit,
             a: runs[i].kernel!,
             b: runs[j].kernel!,
-            ratio: roundRatio(ma, mb),
+            ratio,
           });
         }
       }

@@ -43,6 +43,28 @@ export function mapAnon(length: number, extraFlags = 0): Region {
   return { addr, length, bytes: new Uint8Array(view.buffer), view };
 }
 
+/**
+ * Anonymous memory in a VMA of its own: a PROT_NONE page on either side
+ * keeps the kernel from merging it with a neighbouring anonymous mapping.
+ * Operations whose notifier range is the whole VMA (fork's copy-on-write
+ * write-protect, MMU_NOTIFY_PROTECTION_PAGE over vm_start..vm_end) then
+ * report exactly this range, whatever else the process has mapped nearby.
+ * Release with unmapAlone().
+ */
+export function mapAnonAlone(length: number): Region {
+  const c = native.mmConstants;
+  const base: bigint = native.mmap(0n, length + 2 * PAGE, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+  const addr = base + BigInt(PAGE);
+  native.mprotect(addr, length, c.PROT_READ | c.PROT_WRITE);
+  const view = native.newView(addr, length, false);
+  return { addr, length, bytes: new Uint8Array(view.buffer), view };
+}
+
+export function unmapAlone(r: Region): void {
+  native.releaseView(r.view.buffer, r.view.record);
+  native.munmap(r.addr - BigInt(PAGE), r.length + 2 * PAGE);
+}
+
 export function unmapAll(r: Region): void {
   native.releaseView(r.view.buffer, r.view.record);
   native.munmap(r.addr, r.length);

@@ -22,6 +22,9 @@ export const mirrordrmTwoPassBench = guestModule<typeof import('./mirrordrm-twop
 /** fakevram steps and benchmark rounds (test/guest/fakevram.test.ts, the guest/fakevram suite). */
 export const fakevramSteps = guestModule<typeof import('./fakevram.js')>('guest/fakevram.js');
 
+/** Storms against mirrordrm (test/guest/storms.test.ts). */
+export const stormScenarios = guestModule<typeof import('./storms.js')>('guest/storms.js');
+
 /** The runner's own checks (test/guest/vm*.test.ts). */
 export const selftest = guestModule<typeof import('./selftest.js')>('guest/selftest.js');
 
@@ -29,4 +32,4 @@ export const selftest = guestModule<typeof import('./selftest.js')>('guest/selft
 export const guestSystem = guestModule<typeof import('./system.js')>('guest/system.js');
 
 /** Every handle, for the check that their paths name their modules. */
-export const GUEST_MODULES = { mirrordrmScenarios, devmemScenarios, devmemBench, mirrordrmBench, mirrordrmTwoPassBench, fakevramSteps, selftest, guestSystem } as const;
+export const GUEST_MODULES = { mirrordrmScenarios, stormScenarios, devmemScenarios, devmemBench, mirrordrmBench, mirrordrmTwoPassBench, fakevramSteps, selftest, guestSystem } as const;

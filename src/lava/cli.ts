@@ -1,7 +1,7 @@
 // mirrorlab lava: LAVA job definitions for kernel x suite (see job.ts, docs/lava.md).
 //
 //   mirrorlab lava --kernel K[,K] --suite S[,S] --out DIR [--base-url URL]
-import { kernelProblem } from '../cli/checks.js';
+import { kernelProblem, outDirProblem } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { STANDALONE_SUITE_NAMES } from '../guest/standalone-suites.js';
 import { kernelSeries, KERNEL_SERIES, type KernelSeries } from '../vm/kernels.js';
@@ -13,7 +13,7 @@ export const lavaSpec = {
   options: {
     kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'kernel series (required)' },
     suite: { type: 'string', list: true, values: STANDALONE_SUITE_NAMES, arg: STANDALONE_SUITE_NAMES.join('|'), help: 'suites that run in the guest on their own (required)' },
-    out: { type: 'string', arg: 'DIR', help: 'where the jobs and artifacts go (required)' },
+    out: { type: 'string', arg: 'DIR', check: outDirProblem, help: 'where the jobs and artifacts go (required)' },
     'base-url': {
       type: 'string',
       arg: 'URL',

@@ -1,7 +1,10 @@
 // hugetlb pools: /sys/kernel/mm/hugepages/hugepages-<size>kB/{nr,free,resv,surplus}_hugepages.
 // reserveHugePages() raises a pool to hold at least N free pages and gives back
 // what it added when disposed (the previous nr_hugepages is written back).
+// The previous value is journaled before the pool grows (restore-journal.ts),
+// so a process killed while holding a reservation has it undone by the next.
 import fs from 'node:fs';
+import { journalSetting, replayDeadJournals } from './restore-journal.js';
 import { restoreOnExit } from './restore-on-exit.js';
 import { invalidArg } from '../errors.js';
 import { checkHugeSize, HUGE_SIZES, type HugeSize } from './constants.js';
@@ -87,16 +90,27 @@ export function reserveHugePages(size: HugeSize, count: number): HugeReservation
   const dir = dirFor(size);
   if (!fs.existsSync(dir)) throw invalidArg('size', size, `has no pool on this kernel (${dir} missing)`);
   const nrPath = `${dir}/nr_hugepages`;
+  // A pool a killed run left grown would look like free pages already there.
+  replayDeadJournals();
   const previous = readNum(nrPath);
   const usable = () => readNum(`${dir}/free_hugepages`) - readNum(`${dir}/resv_hugepages`);
   let added = 0;
+  let unjournal = () => {};
   if (usable() < n) {
     const target = previous + (n - usable());
-    fs.writeFileSync(nrPath, String(target));
+    unjournal = journalSetting(nrPath, String(previous));
+    try {
+      fs.writeFileSync(nrPath, String(target));
+    } catch (e) {
+      unjournal();
+      throw e;
+    }
     added = readNum(nrPath) - previous;
+    if (added <= 0) unjournal();
     if (usable() < n) {
       const got = usable();
       fs.writeFileSync(nrPath, String(previous));
+      unjournal();
       const e = new Error(`ENOMEM: the ${size} hugetlb pool grew to ${previous + added} of ${target} pages asked (${got} usable, ${n} needed)`) as Error & { code: string; got: number };
       e.code = 'ENOMEM';
       e.got = got;
@@ -104,7 +118,10 @@ export function reserveHugePages(size: HugeSize, count: number): HugeReservation
     }
   }
   let released = false;
-  const shrink = () => fs.writeFileSync(nrPath, String(previous));
+  const shrink = () => {
+    fs.writeFileSync(nrPath, String(previous));
+    unjournal();
+  };
   const forget = added > 0 ? restoreOnExit(shrink) : () => {};
   const release = () => {
     if (released) return;

@@ -9,6 +9,8 @@ export { hugePools, hugePool, reserveHugePages } from './hugetlb.js';
 export type { HugePool, HugeReservation } from './hugetlb.js';
 export { thpSettings, setShmemThp, zeroPageOff } from './thp.js';
 export type { ThpSettings, ShmemThpMode } from './thp.js';
+export { replayDeadJournals, restoreDir } from './restore-journal.js';
+export type { JournalEntry, Replayed } from './restore-journal.js';
 export { forkChild, runInChild } from './fork.js';
 export type { ForkOp, ForkTarget, ForkOpResult, ForkResult, ForkHandle } from './fork.js';
 export { pageNodes, movePages, mbind } from './numa.js';

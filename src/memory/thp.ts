@@ -1,5 +1,6 @@
 // Transparent huge page settings: /sys/kernel/mm/transparent_hugepage.
 import fs from 'node:fs';
+import { journalSetting } from './restore-journal.js';
 import { restoreOnExit } from './restore-on-exit.js';
 import { invalidArg } from '../errors.js';
 
@@ -55,9 +56,17 @@ export function setShmemThp(mode: ShmemThpMode): { previous: string | undefined;
   if (!SHMEM_MODES.includes(mode)) throw invalidArg('mode', mode, `must be one of ${SHMEM_MODES.join(', ')}`);
   const path = `${ROOT}/shmem_enabled`;
   const previous = bracketed(path);
-  fs.writeFileSync(path, mode);
+  // Journaled first: a process killed inside the window still gets the mode put back by the next one.
+  const unjournal = previous === undefined ? () => {} : journalSetting(path, previous);
+  try {
+    fs.writeFileSync(path, mode);
+  } catch (e) {
+    unjournal();
+    throw e;
+  }
   const putBack = () => {
     if (previous !== undefined) fs.writeFileSync(path, previous);
+    unjournal();
   };
   const forget = restoreOnExit(putBack);
   let done = false;

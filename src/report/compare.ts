@@ -19,7 +19,9 @@
 //
 // A guest suite whose guests ran on different clocks in A and B (wall: host
 // time; icount: instruction counts) is not compared at all: its rows say
-// 'not-comparable' and count neither as slower nor as faster.
+// 'not-comparable' and count neither as slower nor as faster. So is a
+// measurement whose median or noise is not a finite number (a library caller's
+// NaN or Infinity; a results file cannot hold them): no verdict rests on it.
 import type { Measurement, ParamValue, Results, SuiteResult } from './results.js';
 
 export type Verdict = 'faster' | 'slower' | 'same' | 'only-a' | 'only-b' | 'not-comparable';
@@ -37,6 +39,8 @@ export interface CompareRow {
   /** b / a of the warm medians. */
   ratio: number | null;
   verdict: Verdict;
+  /** Why a row is 'not-comparable' for its numbers: "a: warm median is Infinity". */
+  reason?: string;
   /** The noise used for each side: 'rounds' (within its run) or 'runs' (between the runs of bench
    * --runs N), whichever was wider; null for a side the measurement is not in. */
   spread: { a: SpreadKind | null; b: SpreadKind | null };
@@ -107,6 +111,18 @@ export function noiseRange(m: Measurement): { range: [number, number]; kind: Spr
   return spread(runs) > spread(rounds) ? { range: runs, kind: 'runs' } : { range: rounds, kind: 'rounds' };
 }
 
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** What keeps a measurement's figures out of a verdict (a median or a noise bound not a finite number), or undefined. */
+export function nonFiniteFigure(m: Measurement): string | undefined {
+  if (!isFiniteNumber(m.warm.median)) return `warm median is ${String(m.warm.median)}`;
+  const bad = m.roundMedians.find((v) => !isFiniteNumber(v));
+  if (bad !== undefined) return `a round median is ${String(bad)}`;
+  const br = m.betweenRuns;
+  if (br && !(isFiniteNumber(br.min) && isFiniteNumber(br.max))) return `the between-runs range is ${String(br.min)} .. ${String(br.max)}`;
+  return undefined;
+}
+
 /** hi / lo of a range; a range reaching 0 or below is as wide as it gets. */
 function spread([lo, hi]: [number, number]): number {
   if (hi === lo) return 1;
@@ -149,6 +165,14 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
       rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable', spread: { a: null, b: null } });
       continue;
     }
+    const unusable = [['a', ma], ['b', mb]].flatMap(([side, m]) => {
+      const why = nonFiniteFigure(m as Measurement);
+      return why ? [`${side as string}: ${why}`] : [];
+    });
+    if (unusable.length) {
+      rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio: isFiniteNumber(ratio) ? ratio : null, verdict: 'not-comparable', reason: unusable.join('; '), spread: { a: null, b: null } });
+      continue;
+    }
     const na = noiseRange(ma);
     const nb = noiseRange(mb);
     const [aLo, aHi] = na.range;
@@ -179,7 +203,8 @@ export function formatCompare(report: CompareReport, format: CompareFormat = 'te
   const clocks = report.clockMismatches.map(
     (c) => `not comparable: ${c.suite}${c.kernel ? `@${c.kernel}` : ''} ran on the ${c.a} clock in A and the ${c.b} clock in B (host time against instruction counts): its measurements are not judged`,
   );
-  const summary = [...clocks, `${report.regressions} slower, ${report.improvements} faster beyond noise`].join('\n');
+  const numbers = report.rows.flatMap((r) => (r.reason ? [`not comparable: ${r.key}: ${r.reason}`] : []));
+  const summary = [...clocks, ...numbers, `${report.regressions} slower, ${report.improvements} faster beyond noise`].join('\n');
   const disturbed = disturbedLines(report);
   if (format === 'md') {
     // A pipe inside a cell would end it; Markdown tables take it escaped.

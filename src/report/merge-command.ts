@@ -2,6 +2,7 @@
 // Each input is a results.json or the log of a LAVA job written by `mirrorlab lava`
 // (told apart by content: src/lava/results.ts converts the log).
 import fs from 'node:fs';
+import { outDirProblem } from '../cli/checks.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/options.js';
 import { lavaResults, looksLikeLavaLog } from '../lava/results.js';
 import { mergeResults, type MergeInput } from './merge.js';
@@ -15,7 +16,7 @@ export const mergeSpec = {
     "One results.json, results.ktap and report.html in DIR with the suites of every run, each labelled (default: the run's host name, or run1, run2, ... where host names repeat), and the ratio between runs of every measurement they share. A run is a results.json or a LAVA job log (lava-run's stderr or lava-server's output.yaml) of a job written by mirrorlab lava.",
   positionals: { names: 'A.json B.json ...', min: 2, max: Infinity },
   options: {
-    out: { type: 'string', arg: 'DIR', help: 'where the merged run goes (required)' },
+    out: { type: 'string', arg: 'DIR', check: outDirProblem, help: 'where the merged run goes (required)' },
     name: { type: 'string', multiple: true, arg: 'FILE=LABEL', help: 'the label of one input file' },
   },
   notes: 'exit status: 0 written, 1 an input unreadable, invalid, already merged or a LAVA log that is not one of our jobs, 2 a usage error.',

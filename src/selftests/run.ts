@@ -12,6 +12,7 @@ import { seriesCacheDir, type KernelSeries } from '../vm/kernels.js';
 import { Vm, type ExecResult, type GuestClock, type VmOptions } from '../vm/vm.js';
 import { parseHarnessList, suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
 import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
+import { tempPathFor, writeFileAtomic } from '../atomic-file.js';
 
 /** manifest.json of a build (scripts/selftests.sh). */
 export interface SelftestsManifest {
@@ -98,10 +99,10 @@ export function selftestsArchive(series: KernelSeries, build: SelftestsBuild): s
       fs.copyFileSync(path.join(build.dir, f), dest);
       fs.chmodSync(dest, f.startsWith('bin/') ? 0o755 : 0o644);
     }
-    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
+    const tmp = tempPathFor(out);
     execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
     fs.renameSync(tmp, out);
-    fs.writeFileSync(stamp, fp);
+    writeFileAtomic(stamp, fp); // a concurrent reader never sees half a stamp
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
 import { findOnPath, kernelInfo, type KernelInfo, type KernelSeries } from './kernels.js';
+import { tempPathFor, writeFileAtomic } from '../atomic-file.js';
 
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
 const FORMAT = 4;
@@ -378,10 +379,10 @@ export function ensureInitramfs(series: KernelSeries, log: (msg: string) => void
         if (e.mode) fs.chmodSync(dest, e.mode);
       }
     }
-    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`; // concurrent builders never share a file
+    const tmp = tempPathFor(out); // concurrent builders never share a file
     execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
     fs.renameSync(tmp, out);
-    fs.writeFileSync(stamp, fp);
+    writeFileAtomic(stamp, fp); // a concurrent reader never sees half a stamp
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cacheRoot } from './kernels.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 interface ProbeRecord {
   key: string;
@@ -57,7 +58,7 @@ export function recordKvmVerdict(usable: boolean, detail: string): void {
   const rec: ProbeRecord = { key: probeKey(), usable, detail, at: new Date().toISOString() };
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
+    writeFileAtomic(file, JSON.stringify(rec, null, 2) + '\n'); // guests booting at once read it
   } catch {
     /* not cached: probe again next time */
   }

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
+import { writeFileAtomic } from '../../src/atomic-file.js';
 import { ktapDiagnostic, ktapName } from '../../src/report/ktap.js';
 import { KERNEL_SERIES } from '../../src/vm/kernels.js';
 
@@ -135,8 +136,9 @@ export default class KtapReporter implements Reporter {
     for (const r of rows) counts[r.status]++;
     const dir = process.env.MIRRORLAB_RESULTS || path.join(process.cwd(), 'results');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'guest.ktap'), guestKtap(files));
-    fs.writeFileSync(
+    // Atomically: two test runs finishing together leave one whole file each, never a mix.
+    writeFileAtomic(path.join(dir, 'guest.ktap'), guestKtap(files));
+    writeFileAtomic(
       path.join(dir, 'guest.json'),
       JSON.stringify({ version: 1, finished: new Date().toISOString(), totals: counts, tests: rows }, null, 2) + '\n',
     );

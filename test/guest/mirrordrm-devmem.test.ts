@@ -107,10 +107,23 @@ for (const series of kernels()) {
       it(...caseOf('devmem-round-trip@thp@split', 'a 2 MiB THP moved without COMPOUND: split first (a CLEAR over 2 MiB after the own MIGRATE), 512 4 KiB device pages'), async () => {
         const r = await call('roundTrip', 512, { thp: true });
         expect(r.thpBefore).toBe(9);
-        expect(r.toDevice).toEqual({ migrated: 512, compound: 0, skipped: 0 });
+        // After the split, a page another CPU holds a transient reference to
+        // is skipped (migrate_vma is best effort; seen once: 511 of 512 on
+        // 7.2). The scenario then asks once more, as a driver would; the
+        // first MIGRATE must still move all but a few, the two all 512.
+        if (r.retry) console.log(`[${series}] thp@split: the first MIGRATE moved ${r.toDevice.migrated} of 512 (${r.toDevice.skipped} skipped), the second ${r.retry.migrated}`);
+        expect(r.toDevice.compound).toBe(0);
+        expect(r.toDevice.migrated + r.toDevice.skipped).toBe(512);
+        expect(r.toDevice.skipped).toBeLessThanOrEqual(8);
+        expect(r.toDevice.migrated + (r.retry?.migrated ?? 0)).toBe(512);
         // the split inside migrate_vma_setup() is an invalidation of its own: the
-        // device view is dropped and refaults (to the device pages) at the next access
-        expect(r.recordsIn).toEqual([['MIGRATE', 0, 512 * PAGE, 0, 1, true], ['CLEAR', 0, 512 * PAGE, 512, null, false]]);
+        // device view is dropped and refaults (to the device pages) at the next
+        // access; a second MIGRATE finds no THP and adds only its own record
+        expect(r.recordsIn).toEqual([
+          ['MIGRATE', 0, 512 * PAGE, 0, 1, true],
+          ['CLEAR', 0, 512 * PAGE, 512, null, false],
+          ...(r.retry ? [['MIGRATE', 0, 512 * PAGE, 0, 1, true]] : []),
+        ]);
         expect(new Set(r.snapIn)).toEqual(new Set(['-/D1']));
         expect(r.readMismatches).toBe(0);
         expect(r.toRam).toEqual({ migrated: 512, compound: 0, skipped: 0 });

@@ -75,7 +75,7 @@ for (const series of kernels()) {
       }
     });
 
-    it(...caseOf('svm-refusals', `svm: USERPTR refuses MODE_SVM with GUP_REPIN and mode 0x6 (EINVAL on every kernel); a READ_ONLY POPULATE svm object is ${noSvm ? 'refused with EOPNOTSUPP' : 'created'}`), async () => {
+    it(...caseOf('svm-refusals', `svm: USERPTR refuses MODE_SVM with GUP_REPIN and mode 0x6 (EINVAL on every kernel); a READ_ONLY POPULATE svm object is ${noSvm ? 'refused with EOPNOTSUPP' : 'created'}; MIGRATE of an svm object is refused (EINVAL)`), async () => {
       const r = await call('svmRefusals');
       console.log(`[${release}] svm refusals: ${JSON.stringify(r)}`);
       expect(r.facadeRepin).toMatchObject({ ok: false, code: 'ERR_INVALID_ARG_VALUE' });
@@ -83,6 +83,9 @@ for (const series of kernels()) {
       expect(r.mode6).toMatchObject({ ok: false, code: 'EINVAL' });
       if (noSvm) expect(r.svmReadOnlyPopulate).toMatchObject({ ok: false, code: 'EOPNOTSUPP' });
       else expect(r.svmReadOnlyPopulate.ok).toBe(true);
+      // no svm object to migrate where USERPTR refuses MODE_SVM; where it exists, MIGRATE refuses it
+      if (noSvm) expect(r.svmMigrate).toMatchObject({ ok: false, code: 'EOPNOTSUPP' });
+      else expect(r.svmMigrate).toMatchObject({ ok: false, code: 'EINVAL' });
     });
 
     describe.skipIf(noSvm !== null)('svm against hmm', () => {

@@ -18,7 +18,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
   describe.skipIf(reason !== null)('guest', { timeout: 180_000 }, () => {
     const g = sharedVm(() => ({ kernel }));
 
-    it(...caseOf('boot', 'boots the cached kernel with two NUMA nodes, hugetlb pools and the reserved iomem range'), async () => {
+    it(...caseOf('boot', 'boots the cached kernel with two NUMA nodes (automatic balancing off), hugetlb pools and the reserved iomem range'), async () => {
       const vm = g.vm;
       console.log(`${kernel}: boot to agent ready ${vm.bootMs} ms (${vm.accel})`);
       expect(vm.release).toBe(kernelInfo(kernel).release);
@@ -27,7 +27,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
         'uname -r; ls -d /sys/devices/system/node/node* | wc -l; cat /sys/devices/system/node/node0/cpulist /sys/devices/system/node/node1/cpulist; ' +
           'cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages; ' +
           'cat /sys/kernel/mm/transparent_hugepage/enabled; nproc; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; ' +
-          'grep -i reserved /proc/iomem; mount',
+          'cat /proc/sys/kernel/numa_balancing; grep -i reserved /proc/iomem; mount',
       ]);
       expect(r.status).toBe(0);
       const lines = r.stdout.split('\n');
@@ -40,6 +40,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(lines[6]).toContain('[madvise]');
       expect(lines[7]).toBe('2');
       expect(lines[8]).toBe('tsc'); // not HPET: clock reads stay cheap in the guest
+      expect(lines[9]).toBe('0'); // numa_balancing=disable: no hinting records nobody asked for
       const base = vm.iomem.base.toString(16);
       const end = (vm.iomem.base + vm.iomem.size - 1n).toString(16);
       expect(r.stdout).toMatch(new RegExp(`^\\s*${base}-${end} : Reserved$`, 'm'));

@@ -67,7 +67,7 @@ const declared = {
   mirrordrm: {
     version: F, gemClose: F, userptr: F, userptrAsync: F, access: F, accessAsync: F, accessAddr: F,
     accessAddrAsync: F, snapshot: F, invalRead: F, stats: F, setBehaviour: F, ioctl: F, pollAsync: F,
-    timeUserptr: F, timeAccess: F, migrate: F, exclusive: F, deviceInfo: F, timeMigrate: F,
+    timeUserptr: F, timeAccess: F, migrate: F, exclusive: F, deviceInfo: F, timeMigrate: F, accessStorm: F,
     layout: {
       drm_mirrordrm_userptr: { sizeof: N, address: N, size: N, flags: N, handle: N },
       drm_mirrordrm_access: { sizeof: N, handle: N, flags: N, offset: N, length: N, data: N, populates: N, retries: N },

@@ -85,7 +85,8 @@ describe('bench runner', () => {
   it('on abort keeps what was measured, marks the run incomplete and still writes valid files', async () => {
     const controller = new AbortController();
     const run = await runBench({
-      suites: [populateSuite([4096, 8192, 16384], (i) => i === 0 && controller.abort()), populateSuite([4096])],
+      // Two suites need two ids: results.json holds each suite once.
+      suites: [populateSuite([4096, 8192, 16384], (i) => i === 0 && controller.abort()), { ...populateSuite([4096]), id: 'populate-again' }],
       quick: true,
       outDir: tmp(),
       signal: controller.signal,

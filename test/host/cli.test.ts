@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -8,6 +8,7 @@ import { COMMAND_NAMES, run } from '../../src/cli/commands.js';
 import { toCsv, toJunit, toKcidb, toMarkdown } from '../../src/report/exports/index.js';
 import { hostileResults } from '../fixtures/hostile-results.js';
 import { results } from '../results-fixture.js';
+const fixtureResults = results;
 
 // The CLI from its TypeScript source (vite-node), so the test never runs a stale build.
 const viteNode = path.join(repoRoot, 'node_modules/.bin/vite-node');
@@ -244,6 +245,48 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
       const lines = r.stderr.split('\n');
       expect(lines[0].startsWith(`mirrorlab ${cmd}: ${problem}`), `${args.join(' ')}: ${r.stderr}`).toBe(true);
       expect(lines.slice(1)).toEqual([`see: mirrorlab ${cmd} --help`, '']);
+    }
+  });
+
+  it('--out that cannot be written: exit 2 with the reason before anything runs (bench, merge, lava, export)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-out-'));
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    // Root writes through 0555 directories, not through a read-only mount.
+    const ro = path.join(dir, 'ro');
+    mkdirSync(ro);
+    const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'mirrorlab-test', ro]).status === 0;
+    const results = path.join(dir, 'results.json');
+    writeFileSync(results, JSON.stringify(fixtureResults([{ id: 'host/faults', measurements: [{ id: 'm', rounds: [1, 2, 3] }] }])));
+    try {
+      const cases: [string[], string][] = [
+        [['bench', '--suite', 'host/faults', '--quick', '--out', '/dev/null'], '--out /dev/null: exists and is a character device, not a directory'],
+        [['bench', '--suite', 'host/faults', '--quick', '--out', file], `--out ${file}: exists and is a regular file, not a directory`],
+        [['bench', '--suite', 'host/faults', '--quick', '--out', `${file}/run/1`], `--out ${file}/run/1: ${file} is a regular file, not a directory`],
+        [['merge', results, '--out', '/dev/null'], '--out /dev/null: exists and is a character device, not a directory'],
+        [['lava', '--kernel', '6.12', '--suite', 'mirrordrm', '--out', `${file}/jobs`], `--out ${file}/jobs: ${file} is a regular file, not a directory`],
+        [['export', '--format', 'csv', results, '--out', '/dev/null'], '--out /dev/null: exists and is a character device, not a regular file'],
+        [['export', '--format', 'csv', results, '--out', dir], `--out ${dir}: is a directory (give a file name)`],
+        [['export', '--format', 'csv', results, '--out', `${file}/x.csv`], `--out ${file}/x.csv: ${file} is a regular file, not a directory`],
+      ];
+      if (mounted)
+        cases.push(
+          [['bench', '--suite', 'host/faults', '--quick', '--out', ro], `--out ${ro}: cannot create files in ${ro} (EROFS: read-only file system)`],
+          [['bench', '--suite', 'host/faults', '--quick', '--out', `${ro}/new/run`], `--out ${ro}/new/run: cannot create files in ${ro} (EROFS: read-only file system)`],
+          [['export', '--format', 'md', results, '--out', `${ro}/r.md`], `--out ${ro}/r.md: cannot create files in ${ro} (EROFS: read-only file system)`],
+        );
+      else console.warn('--out on a read-only mount not tried: needs root to mount a tmpfs');
+      for (const [args, problem] of cases) {
+        const r = mirrorlab(args);
+        expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stdout, args.join(' ')).toBe('');
+        expect(r.stderr, args.join(' ')).toBe(`mirrorlab ${args[0]}: ${problem}\nsee: mirrorlab ${args[0]} --help\n`);
+      }
+      // Nothing was created on the way: the file is still a file, /dev/null still a device.
+      expect(readFileSync(file, 'utf8')).toBe('x');
+      expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    } finally {
+      if (mounted) spawnSync('umount', [ro]);
     }
   });
 

@@ -78,10 +78,17 @@ describe('page state of 4 KiB anonymous memory', () => {
   });
 
   it('smapsFor returns the VMAs of a range with kB fields, THPeligible and VmFlags', () => {
-    using m = Mapping.anonymous(4 * PAGE_SIZE, { populate: true });
-    const [v] = smapsFor(m);
-    expect(v.start).toBe(m.address);
-    expect(v.end).toBe(m.end);
+    // PROT_NONE pages either side make the middle 4 pages a VMA of their own,
+    // whatever anonymous mapping the kernel placed next to this one.
+    using m = Mapping.anonymous(6 * PAGE_SIZE, { populate: true });
+    m.protect('none', 0, PAGE_SIZE);
+    m.protect('none', 5 * PAGE_SIZE, PAGE_SIZE);
+    const P = BigInt(PAGE_SIZE);
+    // (the guards themselves may merge with PROT_NONE neighbours, a thread stack's guard page)
+    const vmas = smapsFor(m);
+    expect(vmas).toHaveLength(3);
+    const v = vmas[1];
+    expect([v.start, v.end]).toEqual([m.address + P, m.address + 5n * P]);
     expect(v.kB.Rss).toBe(16);
     expect(v.kB.Swap).toBe(0);
     expect(v.kB.AnonHugePages).toBe(0);

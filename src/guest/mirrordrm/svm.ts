@@ -316,6 +316,13 @@ export async function svmRefusals() {
       svmRepin: await raw(K.MIRRORDRM_USERPTR_MODE_SVM | K.MIRRORDRM_USERPTR_GUP_REPIN),
       mode6: await raw(K.MIRRORDRM_USERPTR_MODE_SVM + 1),
       svmReadOnlyPopulate: await raw(K.MIRRORDRM_USERPTR_MODE_SVM | K.MIRRORDRM_USERPTR_READ_ONLY | K.MIRRORDRM_USERPTR_POPULATE),
+      // MIGRATE of an svm object, which has no interval notifier of its own
+      // (drm_gpusvm inserts one per range): refused with EINVAL, never a
+      // walk through a notifier that is not there.
+      svmMigrate: await attempt(() => {
+        const handle = native.mirrordrm.userptr(dev.fd, a.addr, SVM_CHUNK, K.MIRRORDRM_USERPTR_MODE_SVM);
+        return native.mirrordrm.migrate(dev.fd, handle, 0, PAGE, K.MIRRORDRM_MIGRATE_TO_DEVICE);
+      }),
     };
   } finally {
     a.free();
