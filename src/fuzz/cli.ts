@@ -33,13 +33,17 @@ export function formatFuzzRun(run: FuzzRun): string {
   const out: string[] = [];
   out.push(`fuzz on ${run.kernel}: ${run.release}, ${run.accel}, ${run.cpus} vCPUs, seed ${run.seed}, ${run.threads} threads; ${run.kcov}`);
   out.push(`positive control (mltrigger WARN): ${run.control.length ? `flagged: ${run.control[0].line}` : 'NOT flagged: the detector is blind'}`);
+  out.push(`leak control (mltrigger leaks 64 MiB): ${run.leakControl.length ? `flagged: ${run.leakControl[0]}` : 'NOT flagged: the leak check is blind'}`);
   for (const t of run.targets) {
     if (t.skipped !== undefined) {
       out.push(`${t.target}: skipped: ${t.skipped}`);
       continue;
     }
     const pins = t.pins.acquired === null ? 'no pin counters' : `pins ${t.pins.acquired} acquired, ${t.pins.released} released`;
-    const mem = t.memAvailableKiB.before === null ? '' : `, MemAvailable ${t.memAvailableKiB.before} -> ${t.memAvailableKiB.after} kB`;
+    const mem =
+      t.freeKiB.before === null
+        ? ''
+        : `, MemFree + per-CPU free lists ${t.freeKiB.before} -> ${t.freeKiB.after} kB (per-CPU ${t.perCpuFreeKiB.before} -> ${t.perCpuFreeKiB.after} kB), MemAvailable ${t.memAvailableKiB.before} -> ${t.memAvailableKiB.after} kB`;
     out.push(`${t.target}: ${t.calls} calls in ${t.seconds.toFixed(1)} s (${t.callsPerSecond} calls/s); ${pins}${mem}`);
     for (const l of formatHistogram(t.errnos)) out.push(`  ${l}`);
     out.push(`  ${t.reports.length} kernel reports${t.reports.length ? ':' : ''}`);

@@ -10,7 +10,7 @@ import type { KernelSeries } from '../vm/kernels.js';
 import { Vm, type VmOptions } from '../vm/vm.js';
 import { loadTestHmm, selftestsArchive, selftestsBuild, type SelftestsBuild } from '../selftests/run.js';
 import { ensureFuzzer, GUEST_FUZZER } from './build.js';
-import { leaks, logSince, parseFuzzerOutput, procField, scanKernelLog, type ErrnoHistogram, type KernelReport, type Snapshot } from './detect.js';
+import { freeWithPerCpuKiB, leaks, logSince, parseFuzzerOutput, perCpuFreeKiB, procField, scanKernelLog, type ErrnoHistogram, type KernelReport, type Snapshot } from './detect.js';
 
 export const FUZZ_TARGETS = ['mirrordrm', 'fakevram', 'test_hmm'] as const;
 export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
@@ -54,6 +54,10 @@ export interface TargetResult {
   exitStatus: number;
   pins: { acquired: number | null; released: number | null };
   memAvailableKiB: { before: number | null; after: number | null };
+  /** MemFree plus the per-CPU free lists, before and after (what the leak check compares), KiB. */
+  freeKiB: { before: number | null; after: number | null };
+  /** The per-CPU free lists alone (MemFree does not count them), KiB. */
+  perCpuFreeKiB: { before: number | null; after: number | null };
 }
 
 export interface FuzzRun {
@@ -65,6 +69,8 @@ export interface FuzzRun {
   threads: number;
   /** The positive control: the detector's reports for mltrigger's WARN (must not be empty). */
   control: KernelReport[];
+  /** The leak check's positive control: what it said of the memory mltrigger leaked (must not be empty). */
+  leakControl: string[];
   /** Whether this kernel has KCOV, in words. */
   kcov: string;
   targets: TargetResult[];
@@ -74,7 +80,7 @@ export interface FuzzRun {
 
 /** Whether the run is clean: the control flagged, every target ran with no report and no leak. */
 export function runPassed(run: FuzzRun): boolean {
-  return !run.fatal && run.control.length > 0 && run.targets.every((t) => t.skipped !== undefined || (t.exitStatus === 0 && !t.reports.length && !t.leaks.length));
+  return !run.fatal && run.control.length > 0 && run.leakControl.length > 0 && run.targets.every((t) => t.skipped !== undefined || (t.exitStatus === 0 && !t.reports.length && !t.leaks.length));
 }
 
 const ALL_REPORTS = CRASH_PATTERNS.map((p) => p.re);
@@ -87,10 +93,12 @@ async function sh(vm: Vm, script: string): Promise<string> {
 
 async function snapshot(vm: Vm): Promise<Snapshot> {
   const meminfo = await sh(vm, 'sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo');
+  // Right after: the free pages on the per-CPU lists, which MemFree leaves out.
+  const zoneinfo = await sh(vm, 'cat /proc/zoneinfo');
   // The pin counters are per-CPU counters folded into the global ones now and
   // then: /proc/vmstat alone can be a few counts behind on either side.
   // stat_refresh folds them first.
-  return { meminfo, vmstat: await sh(vm, 'echo 1 > /proc/sys/vm/stat_refresh; cat /proc/vmstat') };
+  return { meminfo, zoneinfo, vmstat: await sh(vm, 'echo 1 > /proc/sys/vm/stat_refresh; cat /proc/vmstat') };
 }
 
 let markerSeq = 0;
@@ -104,15 +112,22 @@ async function dmesgSince(vm: Vm, marker: string): Promise<string> {
   return logSince(await sh(vm, 'dmesg'), marker);
 }
 
-/** The detector's positive control: mltrigger's WARN must be flagged, on the console and in dmesg. */
-async function positiveControl(vm: Vm): Promise<KernelReport[]> {
+/**
+ * The detector's positive controls: mltrigger's WARN must be flagged, on the
+ * console and in dmesg, and the memory it leaks ("leak": 64 MiB kmalloc'd and
+ * dropped, twice the tolerance) must be flagged by the leak check.
+ */
+async function positiveControl(vm: Vm): Promise<{ warn: KernelReport[]; leak: string[] }> {
+  const before = await snapshot(vm);
   await vm.loadModule('mltrigger');
   const marker = await mark(vm, 'control');
   const { lines } = await vm.allowing([/mltrigger|WARNING:/], () => sh(vm, 'echo warn > /dev/mltrigger'));
   const found = scanKernelLog(await dmesgSince(vm, marker));
+  await sh(vm, 'echo leak > /dev/mltrigger');
   await vm.unloadModule('mltrigger');
+  const leak = leaks(before, await snapshot(vm)).filter((l) => l.startsWith('memory:'));
   // Both views must see it: the console (what a crashing guest leaves) and dmesg.
-  return lines.length && found.some((r) => /mltrigger/.test(r.line) || r.kind === 'warning') ? found : [];
+  return { warn: lines.length && found.some((r) => /mltrigger/.test(r.line) || r.kind === 'warning') ? found : [], leak };
 }
 
 async function loadTarget(vm: Vm, target: FuzzTarget, hmm: SelftestsBuild | null): Promise<void> {
@@ -135,7 +150,8 @@ async function unloadTarget(vm: Vm, target: FuzzTarget): Promise<string[]> {
 }
 
 function skippedTarget(target: FuzzTarget, why: string): TargetResult {
-  return { target, skipped: why, calls: 0, seconds: 0, callsPerSecond: 0, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: { before: null, after: null } };
+  const none = { before: null, after: null };
+  return { target, skipped: why, calls: 0, seconds: 0, callsPerSecond: 0, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: none, freeKiB: none, perCpuFreeKiB: none };
 }
 
 async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: SelftestsBuild | null): Promise<TargetResult> {
@@ -168,6 +184,8 @@ async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: Se
     exitStatus: r.status,
     pins: { acquired: field(after.vmstat, 'nr_foll_pin_acquired'), released: field(after.vmstat, 'nr_foll_pin_released') },
     memAvailableKiB: { before: field(before.meminfo, 'MemAvailable'), after: field(after.meminfo, 'MemAvailable') },
+    freeKiB: { before: freeWithPerCpuKiB(before, 'MemFree'), after: freeWithPerCpuKiB(after, 'MemFree') },
+    perCpuFreeKiB: { before: perCpuFreeKiB(before.zoneinfo), after: perCpuFreeKiB(after.zoneinfo) },
   };
 }
 
@@ -189,13 +207,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
   const cpus = opts.vm?.cpus ?? 2;
   // No boot-time 1 GiB hugetlb page: the fuzzer maps 2 MiB ones only.
   const vm = await Vm.boot({ kernel: opts.kernel, hugepages1G: 0, callTimeoutMs: 600_000, ...opts.vm, cpus, extraInitrd });
-  const run: FuzzRun = { kernel: opts.kernel, release: vm.release, accel: vm.accel, cpus, seed: opts.seed, threads: opts.threads, control: [], kcov: '', targets: [] };
+  const run: FuzzRun = { kernel: opts.kernel, release: vm.release, accel: vm.accel, cpus, seed: opts.seed, threads: opts.threads, control: [], leakControl: [], kcov: '', targets: [] };
   try {
     const kcov = await vm.exec('test', ['-e', '/sys/kernel/debug/kcov']);
     run.kcov = kcov.status === 0 ? 'KCOV present (coverage-guided mode not implemented yet: plain random campaign)' : 'no KCOV in this kernel: coverage-guided mode off';
     progress(`${opts.kernel}: ${run.kcov}`);
-    run.control = await positiveControl(vm);
+    const control = await positiveControl(vm);
+    run.control = control.warn;
+    run.leakControl = control.leak;
     progress(`${opts.kernel}: positive control: ${run.control.length ? `flagged (${run.control[0].line})` : 'NOT flagged'}`);
+    progress(`${opts.kernel}: leak control: ${run.leakControl.length ? `flagged (${run.leakControl[0]})` : 'NOT flagged'}`);
     for (const target of opts.targets) {
       if (target === 'test_hmm' && !hmm) {
         run.targets.push(skippedTarget(target, hmmMissing));

@@ -4,10 +4,13 @@
 // against /dev/null (every ioctl refused with ENOTTY, every memory operation
 // made), and the detector's judgement of logs, pins and memory.
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/commands.js';
 import { ensureFuzzer } from '../../src/fuzz/build.js';
-import { leaks, logSince, parseFuzzerOutput, scanKernelLog } from '../../src/fuzz/detect.js';
+import { freeWithPerCpuKiB, leaks, logSince, parseFuzzerOutput, perCpuFreeKiB, procField, scanKernelLog, type Snapshot } from '../../src/fuzz/detect.js';
+import { repoRoot } from '../../src/paths.js';
 import { runPassed, type FuzzRun, type TargetResult } from '../../src/fuzz/run.js';
 
 describe('mirrorlab fuzz arguments', () => {
@@ -131,21 +134,62 @@ describe('the detector', () => {
   it('flags unbalanced pins and memory not back beyond the tolerance', () => {
     const mem = (free: number, avail: number) => `MemTotal: 4000000 kB\nMemFree: ${free} kB\nMemAvailable: ${avail} kB\n`;
     const vm = (a: number, r: number) => `nr_free_pages 1\nnr_foll_pin_acquired ${a}\nnr_foll_pin_released ${r}\n`;
-    expect(leaks({ meminfo: mem(3_000_000, 3_500_000), vmstat: vm(0, 0) }, { meminfo: mem(2_990_000, 3_480_000), vmstat: vm(918, 918) })).toEqual([]);
-    expect(leaks({ meminfo: mem(3_000_000, 3_500_000), vmstat: vm(0, 0) }, { meminfo: mem(2_900_000, 3_400_000), vmstat: vm(920, 918) })).toEqual([
+    const zone = (...counts: number[]) => counts.map((c) => `  pagesets\n    cpu: 0\n              count:    ${c}\n              high:     500\n`).join('');
+    expect(leaks({ meminfo: mem(3_000_000, 3_500_000), zoneinfo: zone(10), vmstat: vm(0, 0) }, { meminfo: mem(2_990_000, 3_480_000), zoneinfo: zone(10), vmstat: vm(918, 918) })).toEqual([]);
+    expect(leaks({ meminfo: mem(3_000_000, 3_500_000), zoneinfo: zone(10, 20), vmstat: vm(0, 0) }, { meminfo: mem(2_900_000, 3_400_000), zoneinfo: zone(15, 25), vmstat: vm(920, 918) })).toEqual([
       'pins: nr_foll_pin_acquired 920 != nr_foll_pin_released 918 (2 held)',
-      'memory: MemFree 2900000 kB after, 3000000 kB before: 100000 kB not back (tolerance 32768 kB)',
-      'memory: MemAvailable 3400000 kB after, 3500000 kB before: 100000 kB not back (tolerance 32768 kB)',
+      'memory: MemFree + per-CPU free lists 2900160 kB after, 3000120 kB before: 99960 kB not back (tolerance 32768 kB; per-CPU free lists 120 -> 160 kB; no meminfo field grew by more than 1 MiB)',
+      'memory: MemAvailable + per-CPU free lists 3400160 kB after, 3500120 kB before: 99960 kB not back (tolerance 32768 kB; per-CPU free lists 120 -> 160 kB; no meminfo field grew by more than 1 MiB)',
     ]);
     // A kernel without the pin counters is not a leak.
-    expect(leaks({ meminfo: mem(1, 1), vmstat: '' }, { meminfo: mem(1, 1), vmstat: '' })).toEqual([]);
+    expect(leaks({ meminfo: mem(1, 1), zoneinfo: '', vmstat: '' }, { meminfo: mem(1, 1), zoneinfo: '', vmstat: '' })).toEqual([]);
+  });
+
+  // Recorded on 7.2.13 (TCG, 2 vCPUs): /proc/meminfo and /proc/zoneinfo after
+  // drop_caches, before fakevram was loaded and after 100,000 fakevram calls
+  // (seed 1, two threads) and its rmmod. MemFree fell by 59912 kB; the free
+  // pages on the per-CPU lists rose by 15040 pages (60160 kB): nothing leaked.
+  const recorded = (name: string): Snapshot => ({
+    meminfo: fs.readFileSync(path.join(repoRoot, 'test/fixtures/fuzz-7.2-fakevram', `${name}.meminfo`), 'utf8'),
+    zoneinfo: fs.readFileSync(path.join(repoRoot, 'test/fixtures/fuzz-7.2-fakevram', `${name}.zoneinfo`), 'utf8'),
+    vmstat: '',
+  });
+
+  it('counts the free pages on the per-CPU lists: 100,000 fakevram calls on 7.2 left nothing behind', () => {
+    const before = recorded('before');
+    const after = recorded('after-100k');
+    expect(procField(before.meminfo, 'MemFree')! - procField(after.meminfo, 'MemFree')!).toBe(59912);
+    expect(perCpuFreeKiB(before.zoneinfo)).toBe(26080);
+    expect(perCpuFreeKiB(after.zoneinfo)).toBe(86240);
+    expect(freeWithPerCpuKiB(after, 'MemFree')! - freeWithPerCpuKiB(before, 'MemFree')!).toBe(248);
+    expect(leaks(before, after)).toEqual([]);
+    // MemFree alone (the check before it counted the lists) called this a leak.
+    expect(leaks({ ...before, zoneinfo: '' }, { ...after, zoneinfo: '' })).toEqual([
+      'memory: MemFree + per-CPU free lists 3648468 kB after, 3708380 kB before: 59912 kB not back (tolerance 32768 kB; per-CPU free lists 0 -> 0 kB; no meminfo field grew by more than 1 MiB)',
+      'memory: MemAvailable + per-CPU free lists 3500160 kB after, 3560056 kB before: 59896 kB not back (tolerance 32768 kB; per-CPU free lists 0 -> 0 kB; no meminfo field grew by more than 1 MiB)',
+    ]);
+  });
+
+  it('flags the same recorded figures with 64 MiB leaked (what mltrigger "leak" does), naming what grew', () => {
+    const before = recorded('before');
+    const after = recorded('after-100k');
+    const lose = (text: string, field: string, kib: number) => text.replace(new RegExp(`^(${field}:\\s+)(\\d+)`, 'm'), (_, head: string, n: string) => `${head}${Number(n) + kib}`);
+    let meminfo = lose(after.meminfo, 'MemFree', -65536);
+    meminfo = lose(meminfo, 'MemAvailable', -65536);
+    meminfo = lose(meminfo, 'SUnreclaim', 65536);
+    expect(leaks(before, { ...after, meminfo })).toEqual([
+      'memory: MemFree + per-CPU free lists 3669172 kB after, 3734460 kB before: 65288 kB not back (tolerance 32768 kB; per-CPU free lists 26080 -> 86240 kB; SUnreclaim +66100 kB)',
+      'memory: MemAvailable + per-CPU free lists 3520864 kB after, 3586136 kB before: 65272 kB not back (tolerance 32768 kB; per-CPU free lists 26080 -> 86240 kB; SUnreclaim +66100 kB)',
+    ]);
   });
 
   it('passes a run only with the control flagged and every target clean', () => {
-    const target: TargetResult = { target: 'fakevram', calls: 10, seconds: 1, callsPerSecond: 10, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: 0, released: 0 }, memAvailableKiB: { before: 1, after: 1 } };
-    const clean: FuzzRun = { kernel: '7.2' as FuzzRun['kernel'], release: 'r', accel: 'tcg', cpus: 2, seed: 1, threads: 2, control: [{ kind: 'warning', line: 'WARNING: x' }], kcov: '', targets: [target] };
+    const one = { before: 1, after: 1 };
+    const target: TargetResult = { target: 'fakevram', calls: 10, seconds: 1, callsPerSecond: 10, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: 0, released: 0 }, memAvailableKiB: one, freeKiB: one, perCpuFreeKiB: one };
+    const clean: FuzzRun = { kernel: '7.2' as FuzzRun['kernel'], release: 'r', accel: 'tcg', cpus: 2, seed: 1, threads: 2, control: [{ kind: 'warning', line: 'WARNING: x' }], leakControl: ['memory: MemFree ...'], kcov: '', targets: [target] };
     expect(runPassed(clean)).toBe(true);
     expect(runPassed({ ...clean, control: [] })).toBe(false);
+    expect(runPassed({ ...clean, leakControl: [] })).toBe(false);
     expect(runPassed({ ...clean, targets: [{ ...target, reports: ['dmesg: warning: WARNING: x'] }] })).toBe(false);
     expect(runPassed({ ...clean, targets: [{ ...target, leaks: ['module fakevram: rmmod failed'] }] })).toBe(false);
     expect(runPassed({ ...clean, targets: [{ ...target, exitStatus: 137 }] })).toBe(false);
