@@ -9,7 +9,10 @@
  *   "bug"   executes BUG(): an Oops that kills the writing task (the guests
  *           have panic_on_oops=0, so the rest of the kernel carries on);
  *   "hang"  sleeps 5 s uninterruptibly, holding no lock: a hung task report
- *           once the test has lowered kernel.hung_task_timeout_secs.
+ *           once the test has lowered kernel.hung_task_timeout_secs;
+ *   "leak"  kmallocs MLTRIGGER_LEAK_MIB MiB (1 MiB at a time) and drops every
+ *           pointer: memory that nothing frees until the guest reboots, for
+ *           the fuzz campaign's leak check to flag (rmmod does not return it).
  * Nothing else is touched. Reading either file returns the number of
  * triggers so far.
  *
@@ -23,10 +26,31 @@
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+/* Twice the fuzz leak check's 32 MiB tolerance: a leak it must flag. */
+#define MLTRIGGER_LEAK_MIB 64
+
 static atomic_t mltrigger_count = ATOMIC_INIT(0);
+
+/* Allocates MLTRIGGER_LEAK_MIB MiB and forgets it; returns the MiB leaked. */
+static int mltrigger_leak(void)
+{
+	int mib;
+
+	for (mib = 0; mib < MLTRIGGER_LEAK_MIB; mib++) {
+		void *p = kmalloc(SZ_1M, GFP_KERNEL | __GFP_NOWARN);
+
+		if (!p)
+			break;
+		/* Written, so that every page is really in use. */
+		memset(p, 0xa5, SZ_1M);
+	}
+	return mib;
+}
 static struct dentry *mltrigger_dir;
 
 static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
@@ -52,6 +76,13 @@ static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
 		atomic_inc(&mltrigger_count);
 		pr_info("mltrigger: sleeping 5 s uninterruptibly\n");
 		msleep(5000);
+	} else if (sysfs_streq(buf, "leak")) {
+		int mib = mltrigger_leak();
+
+		atomic_inc(&mltrigger_count);
+		pr_info("mltrigger: leaked %d MiB on request\n", mib);
+		if (mib < MLTRIGGER_LEAK_MIB)
+			return -ENOMEM;
 	} else {
 		return -EINVAL;
 	}
@@ -103,5 +134,5 @@ static void __exit mltrigger_exit(void)
 
 module_init(mltrigger_init);
 module_exit(mltrigger_exit);
-MODULE_DESCRIPTION("mirrorlab test-only WARN, BUG and hung-task trigger for the crash detector");
+MODULE_DESCRIPTION("mirrorlab test-only WARN, BUG, hung-task and leak trigger for the crash and leak detectors");
 MODULE_LICENSE("GPL");

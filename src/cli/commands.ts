@@ -36,6 +36,10 @@ commands:
                             the kernel's own mm/HMM selftests (hmm-tests, cow, gup_longterm,
                             uffd-unit-tests, ...) in guests of each kernel, compared with the
                             checked-in baselines (exit 1 on any difference)
+  fuzz [--kernel K[,K]] [--target mirrordrm|fakevram|test_hmm|all] [--calls N] [--seed S]
+       [--threads T] [--json] [--dry-run]
+                            the ioctl fuzzer in guests: every ioctl of our modules and test_hmm,
+                            deterministic by seed; exit 1 on any kernel report or leak
   lava --kernel K[,K] --suite S[,S] --out DIR [--base-url URL]
                             LAVA job definitions (kernel x suite) with the kernel,
                             initramfs and a qemu device file for lava-run (docs/lava.md)
@@ -100,6 +104,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   selftests: async () => {
     const { selftestsSpec, selftestsCommand } = await import('../selftests/cli.js');
     return { spec: selftestsSpec, run: selftestsCommand };
+  },
+  fuzz: async () => {
+    const { fuzzSpec, fuzzCommand } = await import('../fuzz/cli.js');
+    return { spec: fuzzSpec, run: fuzzCommand };
   },
   'uffd-roundtrip': async () => {
     const { uffdRoundTripSpec, uffdRoundTripCommand } = await import('../userfaultfd/cli.js');

@@ -27,9 +27,9 @@ beforeAll(() => ensureGuestBuild(matrix.filter((k) => !skipReason(k))), 600_000)
 
 /**
  * The first line of mltrigger's WARN report. 6.1 and 6.12 print
- * "WARNING: CPU: 1 PID: 141 at <path>/mltrigger.c:44 mltrigger_write+0x.../0x... [mltrigger]";
+ * "WARNING: CPU: 1 PID: 141 at <path>/mltrigger.c:68 mltrigger_write+0x.../0x... [mltrigger]";
  * 7.2 puts the location first and the task last:
- * "WARNING: mltrigger.c:44 at mltrigger_write+0x10b/0x170 [mltrigger], CPU#1: sh/141".
+ * "WARNING: mltrigger.c:68 at mltrigger_write+0x10b/0x170 [mltrigger], CPU#1: sh/141".
  */
 function warnHeader(kernel: string): RegExp {
   return ['6.1', '6.12'].includes(kernel)
