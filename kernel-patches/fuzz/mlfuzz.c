@@ -157,6 +157,7 @@ static uint64_t fv_size; /* fakevram's device memory, for the device backing and
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region regions[MAX_REGIONS];
 static __u32 handles[MAX_HANDLES], dead_handles[MAX_HANDLES];
+static uint64_t handle_sizes[MAX_HANDLES]; /* the object's size, 0 when not known */
 static int nr_handles, nr_dead;
 static uint64_t seed, total_calls, check_every = 64;
 static int nr_threads = 1, first_thread, dry_run;
@@ -305,25 +306,37 @@ static uint64_t user_ptr(const struct call *c, unsigned field, uint64_t need, ui
 	return need <= BUF_BYTES ? (uintptr_t)buf : hole(c);
 }
 
-static __u32 pick_handle(const struct call *c)
+/* A handle from the table and its object's size (0: not known), or a stale one for M_STALE. */
+static __u32 pick_object(const struct call *c, uint64_t *size)
 {
 	__u32 h = 0;
 
+	*size = 0;
 	pthread_mutex_lock(&lock);
-	if (c->mut == M_STALE && nr_dead)
+	if (c->mut == M_STALE && nr_dead) {
 		h = dead_handles[c->slot % nr_dead];
-	else if (nr_handles)
+	} else if (nr_handles) {
 		h = handles[c->slot % nr_handles];
+		*size = handle_sizes[c->slot % nr_handles];
+	}
 	pthread_mutex_unlock(&lock);
 	if (c->mut == M_STALE && !h)
 		h = 0x7fff0000u + (c->d & 0xff);
 	return h;
 }
 
-static void add_handle(__u32 h)
+static __u32 pick_handle(const struct call *c)
+{
+	uint64_t size;
+
+	return pick_object(c, &size);
+}
+
+static void add_handle(__u32 h, uint64_t size)
 {
 	pthread_mutex_lock(&lock);
 	if (nr_handles < MAX_HANDLES) {
+		handle_sizes[nr_handles] = size;
 		handles[nr_handles++] = h;
 		h = 0;
 	}
@@ -343,6 +356,7 @@ static __u32 take_handle(unsigned slot)
 		unsigned k = slot % nr_handles;
 		h = handles[k];
 		handles[k] = handles[--nr_handles];
+		handle_sizes[k] = handle_sizes[nr_handles];
 		if (nr_dead < MAX_HANDLES)
 			dead_handles[nr_dead++] = h;
 		else
@@ -363,9 +377,48 @@ static void range_in(uint64_t size, uint64_t a, uint64_t b, uint64_t *off, uint6
 	*len = n * PAGE;
 }
 
+/*
+ * The object a call that needs one works on: a handle from the table, or,
+ * when the table is empty (GEM_CLOSE and reopen empty it often), a populated
+ * HMM object over a live region made here first (up to 2 MiB: a THP region
+ * gives MIGRATE a folio to move whole). Without it MIGRATE, SNAPSHOT and
+ * EXCLUSIVE met no object most of the time and their success paths got a
+ * few dozen calls in a million.
+ */
+static __u32 object_for(int fd, const struct call *c, uint64_t *size)
+{
+	struct drm_mirrordrm_userptr u = { 0 };
+	__u32 h = pick_object(c, size);
+	struct region r;
+
+	if (h || c->mut == M_STALE)
+		return h;
+	r = pick_region(c);
+	u.address = r.addr;
+	u.size = r.len < 512 * PAGE ? r.len : 512 * PAGE;
+	u.flags = MIRRORDRM_USERPTR_MODE_HMM | MIRRORDRM_USERPTR_POPULATE;
+	if (ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &u))
+		return 0;
+	add_handle(u.handle, u.size);
+	*size = u.size;
+	return u.handle;
+}
+
+/* A range inside an object of `size` bytes (unknown: 0), sometimes all of it. */
+static void object_range(const struct call *c, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	if (size && (c->c & 4)) {
+		*off = 0;
+		*len = size;
+		return;
+	}
+	range_in(size ? size : 1024 * PAGE, c->a, c->b, off, len);
+}
+
 /* ---- the ioctls ---- */
 static long do_ioctl(struct thread *t, const struct call *c)
 {
+	uint64_t size;
 	int fd = __atomic_load_n(&dev_fd, __ATOMIC_RELAXED);
 	unsigned char *buf = t->buf;
 	struct region r;
@@ -389,27 +442,36 @@ static long do_ioctl(struct thread *t, const struct call *c)
 			u.flags = (u.flags & ~MIRRORDRM_USERPTR_MODE_MASK) | (6 + (c->d % 10)); /* unknown mode */
 		if (ioctl(fd, DRM_IOCTL_MIRRORDRM_USERPTR, &u))
 			return -1;
-		add_handle(u.handle);
+		add_handle(u.handle, u.size);
 		return 0;
 	}
 	case OP_MDRM_ACCESS: {
 		struct drm_mirrordrm_access x = { 0 };
-		h = pick_handle(c);
+		uint64_t at, most;
+		h = object_for(fd, c, &size);
 		x.handle = h;
 		x.flags = spoil(c, 0, (c->c & 1) ? MIRRORDRM_ACCESS_READ : MIRRORDRM_ACCESS_WRITE, 0);
 		if (c->mut == M_FLAGS && c->field == 0 && (c->d & 1))
 			x.flags = MIRRORDRM_ACCESS_FLAGS; /* both directions at once */
-		x.offset = spoil(c, 1, (c->a % 16) * 64, 1ull << 32);
-		x.length = spoil(c, 2, 1 + c->b % BUF_BYTES / 4, BUF_BYTES);
+		/* inside the object where its size is known */
+		at = size ? c->a % size : (c->a % 16) * 64;
+		most = size && size - at < BUF_BYTES / 4 ? size - at : BUF_BYTES / 4;
+		x.offset = spoil(c, 1, at, 1ull << 32);
+		x.length = spoil(c, 2, 1 + c->b % most, BUF_BYTES);
 		x.data = user_ptr(c, 3, x.length, buf);
 		return ioctl(fd, DRM_IOCTL_MIRRORDRM_ACCESS, &x);
 	}
 	case OP_MDRM_SNAPSHOT: {
 		struct drm_mirrordrm_snapshot s = { 0 };
 		uint64_t cap = BUF_BYTES / sizeof(struct drm_mirrordrm_page);
-		s.handle = pick_handle(c);
+		uint64_t pages, first;
+		s.handle = object_for(fd, c, &size);
+		pages = size ? size / PAGE : 64;
+		first = c->a % pages;
+		if (pages - first < cap)
+			cap = pages - first;
 		s.flags = spoil(c, 0, 0, 0);
-		s.first_page = spoil(c, 1, c->a % 64, 1ull << 20);
+		s.first_page = spoil(c, 1, first, 1ull << 20);
 		s.count = spoil(c, 2, 1 + c->b % cap, cap);
 		s.pages = user_ptr(c, 3, s.count * sizeof(struct drm_mirrordrm_page), buf);
 		return ioctl(fd, DRM_IOCTL_MIRRORDRM_SNAPSHOT, &s);
@@ -452,20 +514,20 @@ static long do_ioctl(struct thread *t, const struct call *c)
 	case OP_MDRM_MIGRATE: {
 		struct drm_mirrordrm_migrate m = { 0 };
 		static const __u32 dirs[] = { MIRRORDRM_MIGRATE_TO_DEVICE, MIRRORDRM_MIGRATE_TO_RAM };
-		m.handle = pick_handle(c);
+		m.handle = object_for(fd, c, &size);
 		m.flags = spoil(c, 0, dirs[c->c & 1] | ((c->c & 2) ? MIRRORDRM_MIGRATE_COMPOUND : 0), 0);
 		if (c->mut == M_FLAGS && c->field == 0 && (c->d & 1))
 			m.flags = MIRRORDRM_MIGRATE_TO_DEVICE | MIRRORDRM_MIGRATE_TO_RAM;
-		range_in(1024 * PAGE, c->a, c->b, &off, &len);
+		object_range(c, size, &off, &len);
 		m.offset = spoil(c, 1, off, 1ull << 32);
 		m.length = spoil(c, 2, len, 1ull << 32);
 		return ioctl(fd, DRM_IOCTL_MIRRORDRM_MIGRATE, &m);
 	}
 	case OP_MDRM_EXCLUSIVE: {
 		struct drm_mirrordrm_exclusive e = { 0 };
-		e.handle = pick_handle(c);
+		e.handle = object_for(fd, c, &size);
 		e.flags = spoil(c, 0, 0, 0);
-		range_in(1024 * PAGE, c->a, c->b, &off, &len);
+		object_range(c, size, &off, &len);
 		e.offset = spoil(c, 1, off, 1ull << 32);
 		e.length = spoil(c, 2, len, 1ull << 32);
 		return ioctl(fd, DRM_IOCTL_MIRRORDRM_EXCLUSIVE, &e);
@@ -526,7 +588,7 @@ static long do_ioctl(struct thread *t, const struct call *c)
 			close(other);
 		errno = e;
 		if (!ret)
-			add_handle(p.handle);
+			add_handle(p.handle, 0);
 		return ret;
 	}
 	case OP_FV_INFO: {
