@@ -8,6 +8,7 @@
 import { native } from '../addon.js';
 import { MockDrm } from '../mirror/mockdrm.js';
 import { MIRRORDRM } from '../mirror/uapi.js';
+import { PAGE } from './common.js';
 export { setNumaBalancing } from './mirrordrm/numa.js';
 
 export const TWO_PASS_KINDS = ['one-pass', 'two-pass'] as const;
@@ -35,19 +36,35 @@ export async function twoPassRound(n: number, size: number, reps: number, round 
   for (let r = 0; r < reps; r++) {
     const order = (round + r) % 2 ? [...TWO_PASS_KINDS].reverse() : TWO_PASS_KINDS;
     for (const kind of order) {
-      const addr: bigint = native.mmap(0n, size, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+      // The mapping between two PROT_NONE guard pages: merged with a
+      // neighbour it could be part of a PMD-mapped THP, and the munmap would
+      // first split that PMD, one CLEAR per object (with 4096 objects, a
+      // ring full before the UNMAPs). After the munmap a placeholder holds
+      // the hole until the objects close: the heap mapping memory there and
+      // unmapping it again would give every object another UNMAP.
+      const base: bigint = native.mmap(0n, size + 2 * PAGE, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
+      const addr = base + BigInt(PAGE);
+      native.mprotect(addr, size, c.PROT_READ | c.PROT_WRITE);
       native.patternFill(addr, size, 5n, 0);
       const flags = MIRRORDRM.MODE_HMM | MIRRORDRM.POPULATE | (kind === 'two-pass' ? MIRRORDRM.TWO_PASS : 0);
       const handles: number[] = [];
-      let mapped = true;
+      let held = true;
       try {
         for (let i = 0; i < n; i++) handles.push(md.userptr(dev.fd, addr, size, flags));
         dev.drainInvalidations();
-        mapped = false;
         push(`${kind}/munmap`, native.timedMunmap(addr, size));
+        try {
+          native.mmap(addr, size, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED_NOREPLACE, -1, 0);
+        } catch {
+          held = false; // taken in between: not ours to unmap
+        }
       } finally {
-        if (mapped) native.munmap(addr, size);
         for (const h of handles) md.gemClose(dev.fd, h);
+        if (held) native.munmap(base, size + 2 * PAGE);
+        else {
+          native.munmap(base, PAGE);
+          native.munmap(addr + BigInt(size), PAGE);
+        }
       }
       const d = dev.drainInvalidations();
       lost += Number(d.lost);
