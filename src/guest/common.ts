@@ -71,11 +71,13 @@ export function unmapAlone(r: Region): void {
  * on the range would otherwise also see whatever the process maps there next
  * and unmaps again (the JavaScript heap's reservations), records no case
  * asked for. Returns the release of placeholder and guards; if the hole was
- * taken in between, releases the guards and throws.
+ * taken in between, releases the guards and throws. `unmap` does the munmap
+ * (a timed one, for a benchmark).
  */
-export function unmapHoldingHole(r: Region): () => void {
+export function unmapHoldingHole(r: Region, unmap: (addr: bigint, length: number) => void = (a, l) => native.munmap(a, l)): () => void {
   const c = native.mmConstants;
-  unmapAll(r);
+  native.releaseView(r.view.buffer, r.view.record);
+  unmap(r.addr, r.length);
   try {
     native.mmap(r.addr, r.length, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED_NOREPLACE, -1, 0);
   } catch (e) {

@@ -8,7 +8,7 @@
 import { native } from '../addon.js';
 import { MockDrm } from '../mirror/mockdrm.js';
 import { MIRRORDRM } from '../mirror/uapi.js';
-import { PAGE } from './common.js';
+import { mapAnonAlone, unmapAlone, unmapHoldingHole } from './common.js';
 export { setNumaBalancing } from './mirrordrm/numa.js';
 
 export const TWO_PASS_KINDS = ['one-pass', 'two-pass'] as const;
@@ -26,7 +26,6 @@ export type TwoPassKind = (typeof TWO_PASS_KINDS)[number];
 export async function twoPassRound(n: number, size: number, reps: number, round = 0): Promise<{ samples: Record<string, number[]>; records: number; lost: number; fallbacks: number; others: number }> {
   using dev = MockDrm.open();
   const md = native.mirrordrm;
-  const c = native.mmConstants;
   const samples: Record<string, number[]> = {};
   const push = (k: string, v: number): void => void (samples[k] ??= []).push(v);
   let records = 0;
@@ -36,35 +35,28 @@ export async function twoPassRound(n: number, size: number, reps: number, round 
   for (let r = 0; r < reps; r++) {
     const order = (round + r) % 2 ? [...TWO_PASS_KINDS].reverse() : TWO_PASS_KINDS;
     for (const kind of order) {
-      // The mapping between two PROT_NONE guard pages: merged with a
-      // neighbour it could be part of a PMD-mapped THP, and the munmap would
-      // first split that PMD, one CLEAR per object (with 4096 objects, a
-      // ring full before the UNMAPs). After the munmap a placeholder holds
-      // the hole until the objects close: the heap mapping memory there and
-      // unmapping it again would give every object another UNMAP.
-      const base: bigint = native.mmap(0n, size + 2 * PAGE, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS, -1, 0);
-      const addr = base + BigInt(PAGE);
-      native.mprotect(addr, size, c.PROT_READ | c.PROT_WRITE);
+      // A VMA of its own (mapAnonAlone): merged with a neighbour it could be
+      // part of a PMD-mapped THP, and the munmap would first split that PMD,
+      // one CLEAR per object (with 4096 objects, a ring full before the
+      // UNMAPs). After the munmap a placeholder holds the hole until the
+      // objects close: the heap mapping memory there and unmapping it again
+      // would give every object another UNMAP.
+      const m = mapAnonAlone(size);
+      const addr = m.addr;
       native.patternFill(addr, size, 5n, 0);
       const flags = MIRRORDRM.MODE_HMM | MIRRORDRM.POPULATE | (kind === 'two-pass' ? MIRRORDRM.TWO_PASS : 0);
       const handles: number[] = [];
-      let held = true;
+      let release = () => unmapAlone(m);
       try {
         for (let i = 0; i < n; i++) handles.push(md.userptr(dev.fd, addr, size, flags));
         dev.drainInvalidations();
-        push(`${kind}/munmap`, native.timedMunmap(addr, size));
-        try {
-          native.mmap(addr, size, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED_NOREPLACE, -1, 0);
-        } catch {
-          held = false; // taken in between: not ours to unmap
-        }
+        let ns = 0;
+        release = () => undefined;
+        release = unmapHoldingHole(m, (a, l) => void (ns = native.timedMunmap(a, l)));
+        push(`${kind}/munmap`, ns);
       } finally {
         for (const h of handles) md.gemClose(dev.fd, h);
-        if (held) native.munmap(base, size + 2 * PAGE);
-        else {
-          native.munmap(base, PAGE);
-          native.munmap(addr + BigInt(size), PAGE);
-        }
+        release();
       }
       const d = dev.drainInvalidations();
       lost += Number(d.lost);
