@@ -786,17 +786,27 @@ static long mem_op(struct thread *t, const struct call *c)
 	if (c->op == OP_MAP)
 		return map_region(c);
 	if (c->op == OP_REOPEN) {
+		/*
+		 * The new file takes the old one's descriptor number with dup3,
+		 * which swaps them atomically: another thread's ioctl meets the
+		 * old file or the new one, never a closed number (EBADF) or a
+		 * number some other open reused in between.
+		 */
 		int nfd = open(dev_path, O_RDWR | O_CLOEXEC);
 		if (nfd < 0)
 			return -1;
-		int old = __atomic_exchange_n(&dev_fd, nfd, __ATOMIC_SEQ_CST);
+		int fd = __atomic_load_n(&dev_fd, __ATOMIC_RELAXED);
+		long ret = dup3(nfd, fd, O_CLOEXEC);
+		close(nfd);
+		if (ret < 0)
+			return -1;
 		/* the old file's handles are stale now: keep them as such */
 		pthread_mutex_lock(&lock);
 		for (int i = 0; i < nr_handles && nr_dead < MAX_HANDLES; i++)
 			dead_handles[nr_dead++] = handles[i];
 		nr_handles = 0;
 		pthread_mutex_unlock(&lock);
-		return close(old);
+		return 0;
 	}
 	if (c->op == OP_FORK) {
 		pid_t pid = fork();
