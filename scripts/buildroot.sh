@@ -66,12 +66,15 @@ run() { # suite dir... -- command...
 	shift
 	root=$roots/$suite
 	[ -f "$root/.complete" ] || die "$suite: no build root in $root; run scripts/buildroot.sh ensure $suite"
-	# One run at a time per root: each creates its mount points under the
-	# root and removes them afterwards, which would pull a directory from
-	# under a concurrent run (two checkouts building at once).
+	# Runs share the root (a kernel build takes half an hour; module
+	# builds must not wait for it). Each creates its mount points under the
+	# root; removing them afterwards would pull a directory from under a
+	# concurrent run (rmdir of a mount point in another namespace detaches
+	# it there), so a run removes its mount points only when it can take
+	# the lock exclusively, that is when no other run is in progress.
 	local lock
 	exec {lock}>"$root.lock"
-	flock "$lock"
+	flock -s "$lock"
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
 		dirs+=("$(realpath -s "$1")")
 		shift
@@ -112,7 +115,9 @@ run() { # suite dir... -- command...
 		chroot "$root" /usr/bin/env -C "$work" PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
 	' buildroot "$root" "${#dirs[@]}" "${dirs[@]}" "$@" || status=$?
 	# The mount points are empty again; rm -d removes only empty directories.
-	for top in "${made[@]}"; do find "$top" -depth -type d -exec rm -d {} + 2>/dev/null || true; done
+	if flock -n -x "$lock"; then
+		for top in "${made[@]}"; do find "$top" -depth -type d -exec rm -d {} + 2>/dev/null || true; done
+	fi
 	return "${status:-0}"
 }
 
