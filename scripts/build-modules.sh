@@ -23,7 +23,7 @@ die() { printf 'build-modules: error: %s\n' "$*" >&2; exit 1; }
 
 rows=()
 for name in "$@"; do
-	rows+=("$(series_of "$name")") || die "unknown series '$name' (known: $(known_series))"
+	rows+=("$(kernel_of "$name")") || die "unknown kernel '$name' (known: $(known_series))"
 done
 [ ${#rows[@]} -gt 0 ] || mapfile -t rows < <(default_series)
 

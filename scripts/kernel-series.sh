@@ -48,3 +48,18 @@ series_cache_dir() { # kernels-root series
 	done
 	echo "$1/$2"
 }
+
+# A series name, or the name of a kernel scripts/kernel-build.sh builds
+# (SERIES-test, SERIES-debug, SERIES-test+PATCHES; SERIES+PATCHES is short
+# for the test flavour), canonical; fails for anything else.
+kernel_of() { # name
+	local s
+	if s=$(series_of "$1"); then
+		echo "$s"
+		return 0
+	fi
+	[[ "$1" =~ ^(.+)-(test|debug)(\+[A-Za-z0-9][A-Za-z0-9._-]*)?$ ]] ||
+		[[ "$1" =~ ^(.+)()(\+[A-Za-z0-9][A-Za-z0-9._-]*)$ ]] || return 1
+	s=$(series_of "${BASH_REMATCH[1]}") || return 1
+	echo "$s-${BASH_REMATCH[2]:-test}${BASH_REMATCH[3]}"
+}

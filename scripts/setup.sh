@@ -4,13 +4,19 @@
 #
 #   bash scripts/setup.sh            set up, then run the main job
 #   bash scripts/setup.sh --no-run   set up only (CI)
+#   bash scripts/setup.sh --kernels  also build our own kernels (the test and
+#                                    debug flavours of the newest series:
+#                                    about 40 and 50 minutes on 2 cores, once
+#                                    per machine; docs/kernel-builds.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run_main=1
+build_kernels=0
 for a in "$@"; do
 	case "$a" in
 	--no-run) run_main=0 ;;
+	--kernels) build_kernels=1 ;;
 	*) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
 	esac
 done
@@ -107,6 +113,15 @@ if [ -x scripts/kernels.sh ]; then
 	# series' linux-source, which the tests run on our KTAP.
 	step "kunit.py"
 	scripts/kunit-tool.sh
+	if [ "$build_kernels" = 1 ]; then
+		mapfile -t defaults < <(default_series)
+		newest=${defaults[${#defaults[@]} - 1]}
+		for flavour in test debug; do
+			step "our kernel: $newest-$flavour"
+			scripts/kernel-build.sh "$newest" "$flavour"
+			scripts/build-modules.sh "$newest-$flavour"
+		done
+	fi
 fi
 
 if [ "$run_main" = 1 ]; then
