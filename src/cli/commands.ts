@@ -40,6 +40,10 @@ commands:
        [--threads T] [--json] [--dry-run]
                             the ioctl fuzzer in guests: every ioctl of our modules and test_hmm,
                             deterministic by seed; exit 1 on any kernel report or leak
+  kernel build --series S [--flavour test|debug] [--patches NAME] [--check] | kernel list
+                            build a guest kernel of our own (test: GUP_TEST; debug: KASAN,
+                            lockdep, DEBUG_VM, KCOV, kmemleak; a patch series on top); then
+                            --kernel 7.2-test, 7.2-debug or 7.2-test+NAME everywhere
   lava --kernel K[,K] --suite S[,S] --out DIR [--base-url URL]
                             LAVA job definitions (kernel x suite) with the kernel,
                             initramfs and a qemu device file for lava-run (docs/lava.md)
@@ -108,6 +112,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fuzz: async () => {
     const { fuzzSpec, fuzzCommand } = await import('../fuzz/cli.js');
     return { spec: fuzzSpec, run: fuzzCommand };
+  },
+  kernel: async () => {
+    const { kernelSpec, kernelCommand } = await import('../kernel-build/cli.js');
+    return { spec: kernelSpec, run: kernelCommand };
   },
   'uffd-roundtrip': async () => {
     const { uffdRoundTripSpec, uffdRoundTripCommand } = await import('../userfaultfd/cli.js');

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
-import { seriesCacheDir, type KernelSeries } from '../vm/kernels.js';
+import { builtKernel, cacheRoot, kernelInfo, seriesCacheDir, type BuiltKernel, type KernelSeries } from '../vm/kernels.js';
 import { Vm, type ExecResult, type GuestClock, type VmOptions } from '../vm/vm.js';
 import { parseHarnessList, suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
 import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
@@ -55,11 +55,55 @@ export function selftestsDir(series: KernelSeries): string {
 
 /** The complete build of a series, or why there is none. */
 export function selftestsBuild(series: KernelSeries): SelftestsBuild | { missing: string } {
+  const built = builtKernel(series);
+  if (built) return builtKernelSelftests(built);
   const dir = selftestsDir(series);
   if (!fs.existsSync(path.join(dir, '.complete'))) {
     return { missing: `no selftests build for ${series}: ${dir} is missing or incomplete (scripts/selftests.sh ${series} builds it)` };
   }
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as SelftestsManifest;
+  return { dir, manifest };
+}
+
+/**
+ * The selftests of a kernel we build: the programs of its Debian series'
+ * build (the same linux-source, so the same tests and uapi), with the
+ * test_hmm.ko the kernel built itself (TEST_HMM=m in every flavour), under
+ * selftests/<name>/, remade when either side changes.
+ */
+function builtKernelSelftests(built: BuiltKernel): SelftestsBuild | { missing: string } {
+  const base = selftestsBuild(built.base);
+  if ('missing' in base) return base;
+  let k;
+  try {
+    k = kernelInfo(built.name);
+  } catch (e) {
+    return { missing: (e as Error).message };
+  }
+  const kernelKey = (k.manifest as { key?: string }).key ?? '';
+  const baseCreated = (base.manifest as SelftestsManifest & { created?: string }).created ?? '';
+  const key = `${baseCreated} ${kernelKey}`;
+  const dir = path.join(cacheRoot(), 'selftests', built.name);
+  const complete = path.join(dir, '.complete');
+  if (fs.existsSync(complete) && fs.readFileSync(complete, 'utf8') === key) {
+    return { dir, manifest: JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as SelftestsManifest };
+  }
+  const ko = path.join(k.modulesRoot, 'lib/modules', k.release, 'kernel/lib/test_hmm.ko');
+  const tmp = `${dir}.new`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, 'modules'), { recursive: true });
+  fs.cpSync(path.join(base.dir, 'bin'), path.join(tmp, 'bin'), { recursive: true });
+  if (fs.existsSync(ko)) fs.copyFileSync(ko, path.join(tmp, 'modules', 'test_hmm.ko'));
+  const manifest: SelftestsManifest = {
+    ...base.manifest,
+    series: built.name,
+    release: k.release,
+    testHmm: fs.existsSync(ko) ? true : `the kernel built no ${path.relative(k.modulesRoot, ko)}`,
+  };
+  fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify({ ...manifest, programsFrom: base.dir, created: new Date().toISOString() }, null, 2) + '\n');
+  fs.writeFileSync(path.join(tmp, '.complete'), key);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
   return { dir, manifest };
 }
 

@@ -1,5 +1,6 @@
 // The guest kernel series (scripts/kernel-series) and their cache, written by
 // scripts/kernels.sh.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ArgumentError } from '../errors.js';
@@ -55,11 +56,52 @@ export const DEFAULT_KERNELS: readonly KernelSeries[] = KERNEL_SERIES_LINES.filt
 /** Every accepted name, for messages: "6.1, 6.12, 7.2 (sid)". */
 export const KNOWN_KERNELS = KERNEL_SERIES_LINES.map((l) => (l.aliases.length ? `${l.series} (${l.aliases.join(', ')})` : l.series)).join(', ');
 
-/** The series a name (series or alias) stands for; an unknown name is refused with the known ones. */
+/** The flavours of the kernels we build (kernel-patches/configs/<flavour>.config). */
+export const BUILD_FLAVOURS = ['test', 'debug'] as const;
+export type BuildFlavour = (typeof BUILD_FLAVOURS)[number];
+
+/**
+ * A kernel we build ourselves (scripts/kernel-build.sh): a Debian series'
+ * source in one flavour, with a patch series from kernel-patches/series/ or
+ * without. Its name is a series like the others: 7.2-test, 7.2-debug,
+ * 7.2-test+NAME (7.2+NAME is short for the last).
+ */
+export interface BuiltKernel {
+  name: KernelSeries;
+  base: KernelSeries;
+  flavour: BuildFlavour;
+  patches: string | null;
+}
+
+const BUILT_NAME = /^(.+?)(?:-(test|debug))?(?:\+([A-Za-z0-9][A-Za-z0-9._-]*))?$/;
+
+/** The built kernel a name stands for, or null for any other name. */
+export function builtKernel(name: string): BuiltKernel | null {
+  const m = BUILT_NAME.exec(name);
+  if (!m || (!m[2] && !m[3])) return null;
+  const line = KERNEL_SERIES_LINES.find((l) => l.series === m[1] || l.aliases.includes(m[1]));
+  if (!line) return null;
+  const flavour = (m[2] ?? 'test') as BuildFlavour;
+  const patches = m[3] ?? null;
+  return { name: `${line.series}-${flavour}${patches ? `+${patches}` : ''}` as KernelSeries, base: line.series, flavour, patches };
+}
+
+/** The command that builds a kernel we build (for messages). */
+export function kernelBuildCommand(k: BuiltKernel): string {
+  return `mirrorlab kernel build --series ${k.base} --flavour ${k.flavour}${k.patches ? ` --patches ${k.patches}` : ''}`;
+}
+
+/**
+ * The series a name (series, alias, or a built kernel's name) stands for; an
+ * unknown name is refused with the known ones. A built kernel's name is
+ * accepted whether or not it is built yet: kernelInfo() says how to build it.
+ */
 export function kernelSeries(name: string): KernelSeries {
   const line = KERNEL_SERIES_LINES.find((l) => l.series === name || l.aliases.includes(name));
-  if (!line) throw new ArgumentError('ERR_INVALID_ARG_VALUE', `unknown kernel ${JSON.stringify(name)} (kernels: ${KNOWN_KERNELS})`, 'kernel');
-  return line.series;
+  if (line) return line.series;
+  const built = builtKernel(name);
+  if (built) return built.name;
+  throw new ArgumentError('ERR_INVALID_ARG_VALUE', `unknown kernel ${JSON.stringify(name)} (kernels: ${KNOWN_KERNELS}; built: SERIES-test, SERIES-debug, SERIES-test+PATCHES)`, 'kernel');
 }
 
 export function cacheRoot(): string {
@@ -109,9 +151,16 @@ export function seriesCacheDir(part: string, series: KernelSeries): string {
 export function kernelInfo(series: KernelSeries): KernelInfo {
   const dir = kernelCacheDir(series);
   if (!fs.existsSync(path.join(dir, '.complete'))) {
+    const built = builtKernel(series);
+    if (built) throw new Error(`kernel ${series} is not built (no complete ${dir}); ${kernelBuildCommand(built)} builds it`);
     throw new Error(`kernel ${series}: cache ${dir} is missing or incomplete; run scripts/kernels.sh ${series}`);
   }
   const read = (f: string): string => fs.readFileSync(path.join(dir, f), 'utf8').trim();
+  const built = builtKernel(series);
+  if (built) {
+    const stale = builtKernelStale(built, JSON.parse(read('manifest.json')) as { inputs?: string[] });
+    if (stale) throw new Error(`kernel ${series} is stale: ${stale} since it was built; ${kernelBuildCommand(built)} rebuilds it`);
+  }
   return {
     series,
     dir,
@@ -122,6 +171,37 @@ export function kernelInfo(series: KernelSeries): KernelInfo {
     kdir: read('kdir'),
     manifest: JSON.parse(read('manifest.json')),
   };
+}
+
+/**
+ * Which of a built kernel's inputs in this tree (config fragments,
+ * build-support patches, its patch series) differ from those it was built
+ * from (its manifest's inputs: "<file> <sha256>" after the source line), or
+ * null when none does. The source package and compiler are the script's to
+ * check: a rebuild compares its whole key.
+ */
+export function builtKernelStale(k: BuiltKernel, manifest: { inputs?: string[] }): string | null {
+  const kp = path.join(repoRoot, 'kernel-patches');
+  const files = [path.join(kp, 'configs', 'guest.config'), path.join(kp, 'configs', `${k.flavour}.config`)];
+  const support = path.join(kp, 'build-support');
+  if (fs.existsSync(support)) files.push(...fs.readdirSync(support).filter((f) => f.endsWith('.patch')).sort().map((f) => path.join(support, f)));
+  if (k.patches) {
+    const dir = path.join(kp, 'series', k.patches);
+    if (!fs.existsSync(path.join(dir, 'series'))) return `kernel-patches/series/${k.patches}/series is gone`;
+    for (const line of fs.readFileSync(path.join(dir, 'series'), 'utf8').split('\n')) {
+      const name = line.replace(/#.*/, '').trim().split(/\s+/)[0];
+      if (name) files.push(path.join(dir, name));
+    }
+  }
+  const now = files.map((f) => `${path.basename(f)} ${fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : '(missing)'}`);
+  const then = (manifest.inputs ?? []).slice(1);
+  for (let i = 0; i < Math.max(now.length, then.length); i++) {
+    if (now[i] !== then[i]) {
+      const name = (now[i] ?? then[i]).split(' ')[0];
+      return `${name} ${now[i] === undefined ? 'is no longer an input' : then[i] === undefined ? 'is a new input' : 'changed'}`;
+    }
+  }
+  return null;
 }
 
 /**
