@@ -10,6 +10,7 @@ import { guestMirrordrmSvmSuite } from './suites/guest-mirrordrm-svm.js';
 import { guestSelftestsSuite } from './suites/guest-selftests.js';
 import { guestDevmemSuite } from './suites/guest-devmem.js';
 import { guestBehaviourSuite } from './suites/guest-behaviour.js';
+import { guestGupTestSuite } from './suites/guest-gup-test.js';
 
 export const SUITES: Suite[] = [
   hostFaultsSuite,
@@ -22,4 +23,5 @@ export const SUITES: Suite[] = [
   guestMirrordrmTwoPassSuite,
   guestMirrordrmSvmSuite,
   guestSelftestsSuite,
+  guestGupTestSuite,
 ];
