@@ -12,7 +12,15 @@
  *           once the test has lowered kernel.hung_task_timeout_secs;
  *   "leak"  kmallocs MLTRIGGER_LEAK_MIB MiB (1 MiB at a time) and drops every
  *           pointer: memory that nothing frees until the guest reboots, for
- *           the fuzz campaign's leak check to flag (rmmod does not return it).
+ *           the fuzz campaign's leak check to flag (rmmod does not return it),
+ *           and kmemleak to report as unreferenced;
+ *   "kasan" reads one byte past the end of a 16-byte kmalloc object: a
+ *           slab-out-of-bounds report on a KASAN kernel (our debug flavour),
+ *           a harmless read inside the slab page elsewhere;
+ *   "lockdep" takes two of its own mutexes in one order, then in the other,
+ *           one after the other in the writing task: nothing can deadlock,
+ *           but lockdep (PROVE_LOCKING) reports a possible circular locking
+ *           dependency the first time.
  * Nothing else is touched. Reading either file returns the number of
  * triggers so far.
  *
@@ -26,6 +34,7 @@
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -35,6 +44,9 @@
 #define MLTRIGGER_LEAK_MIB 64
 
 static atomic_t mltrigger_count = ATOMIC_INIT(0);
+/* Only ever taken by the "lockdep" trigger, in both orders. */
+static DEFINE_MUTEX(mltrigger_lock_a);
+static DEFINE_MUTEX(mltrigger_lock_b);
 
 /* Allocates MLTRIGGER_LEAK_MIB MiB and forgets it; returns the MiB leaked. */
 static int mltrigger_leak(void)
@@ -52,6 +64,35 @@ static int mltrigger_leak(void)
 	return mib;
 }
 static struct dentry *mltrigger_dir;
+
+/* One byte past a 16-byte object; the index is not a constant to the compiler. */
+static int mltrigger_kasan(void)
+{
+	size_t past = 16;
+	char *p = kmalloc(16, GFP_KERNEL);
+	int v;
+
+	if (!p)
+		return -ENOMEM;
+	OPTIMIZER_HIDE_VAR(past);
+	v = READ_ONCE(p[past]);
+	kfree(p);
+	return v;
+}
+
+/* A before B, then B before A: the order inversion lockdep reports. */
+static void mltrigger_lockdep(void)
+{
+	mutex_lock(&mltrigger_lock_a);
+	mutex_lock(&mltrigger_lock_b);
+	mutex_unlock(&mltrigger_lock_b);
+	mutex_unlock(&mltrigger_lock_a);
+
+	mutex_lock(&mltrigger_lock_b);
+	mutex_lock(&mltrigger_lock_a);
+	mutex_unlock(&mltrigger_lock_a);
+	mutex_unlock(&mltrigger_lock_b);
+}
 
 static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
 			       size_t len, loff_t *ppos)
@@ -83,6 +124,17 @@ static ssize_t mltrigger_write(struct file *file, const char __user *ubuf,
 		pr_info("mltrigger: leaked %d MiB on request\n", mib);
 		if (mib < MLTRIGGER_LEAK_MIB)
 			return -ENOMEM;
+	} else if (sysfs_streq(buf, "kasan")) {
+		int v = mltrigger_kasan();
+
+		if (v == -ENOMEM)
+			return v;
+		atomic_inc(&mltrigger_count);
+		pr_info("mltrigger: read past a 16-byte object on request\n");
+	} else if (sysfs_streq(buf, "lockdep")) {
+		atomic_inc(&mltrigger_count);
+		mltrigger_lockdep();
+		pr_info("mltrigger: took two mutexes in both orders on request\n");
 	} else {
 		return -EINVAL;
 	}
@@ -134,5 +186,5 @@ static void __exit mltrigger_exit(void)
 
 module_init(mltrigger_init);
 module_exit(mltrigger_exit);
-MODULE_DESCRIPTION("mirrorlab test-only WARN, BUG, hung-task and leak trigger for the crash and leak detectors");
+MODULE_DESCRIPTION("mirrorlab test-only WARN, BUG, hung-task, leak, KASAN and lockdep trigger for the crash and leak detectors");
 MODULE_LICENSE("GPL");
