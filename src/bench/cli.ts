@@ -19,7 +19,7 @@ export const benchSpec = {
   summary: 'Runs every suite this machine supports: host suites natively, guest suites in QEMU on each kernel.',
   options: {
     suite: { type: 'string', list: true, arg: 'ID', help: 'only these suites or groups (host, guest, host/faults, ...; see --list)' },
-    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'guest suites only on these kernel series' },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'guest suites only on these kernel series; or a kernel we build: S-test, S-debug, S-test+NAME' },
     size: { type: 'string', list: true, check: sizeProblem, arg: SIZES.join('|'), help: 'only cases of these page sizes' },
     quick: { type: 'boolean', help: 'fewer rounds and smaller regions: a smoke run' },
     'guest-clock': guestClockOption(`default ${DEFAULT_BENCH_CLOCK}`),

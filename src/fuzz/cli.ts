@@ -18,7 +18,7 @@ export const fuzzSpec = {
   name: 'fuzz',
   summary: 'Fuzzes every ioctl of mirrordrm, fakevram and test_hmm in a guest (deterministic by seed), then checks for kernel reports, pins, memory and module unload.',
   options: {
-    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `kernel series (default ${DEFAULT_KERNELS.join(',')})` },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `kernel series (default ${DEFAULT_KERNELS.join(',')}); or a kernel we build: S-test, S-debug, S-test+NAME` },
     target: { type: 'string', values: [...FUZZ_TARGETS, 'all'], default: 'all', arg: 'NAME', help: 'the module whose ioctls are fuzzed' },
     calls: { type: 'integer', min: 1, default: 10000, arg: 'N', help: 'calls per target, all threads together' },
     seed: { type: 'integer', min: 0, default: 1, arg: 'S', help: 'the seed every thread derives its own from' },

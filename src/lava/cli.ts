@@ -11,7 +11,7 @@ export const lavaSpec = {
   name: 'lava',
   summary: 'Writes one LAVA job per kernel x suite into DIR, the kernel and initramfs they deploy (DIR/artifacts/<kernel>/) and device-qemu.yaml for lava-run.',
   options: {
-    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'kernel series (required)' },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: 'kernel series (required); or a kernel we build: S-test, S-debug, S-test+NAME' },
     suite: { type: 'string', list: true, values: STANDALONE_SUITE_NAMES, arg: STANDALONE_SUITE_NAMES.join('|'), help: 'suites that run in the guest on their own (required)' },
     out: { type: 'string', arg: 'DIR', check: outDirProblem, help: 'where the jobs and artifacts go (required)' },
     'base-url': {

@@ -20,7 +20,7 @@ export const selftestsSpec = {
   name: 'selftests',
   summary: "Runs the kernel's own mm/HMM selftests in guests of each kernel and compares them with the checked-in baselines.",
   options: {
-    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `kernel series (default ${DEFAULT_KERNELS.join(',')})` },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `kernel series (default ${DEFAULT_KERNELS.join(',')}); or a kernel we build: S-test, S-debug, S-test+NAME` },
     suite: { type: 'string', list: true, check: suiteProblem, arg: 'NAME', help: 'only these selftest suites (see --list)' },
     repeat: { type: 'integer', min: 1, default: 1, arg: 'N', help: 'runs of each suite' },
     json: { type: 'boolean', help: 'print the runs and comparisons as JSON' },

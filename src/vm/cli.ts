@@ -16,7 +16,7 @@ export const vmSpec = {
   summary: 'Boots a Debian guest kernel in QEMU, loads our modules, runs the command after -- and exits with its status (125: the guest failed).',
   passthrough: 'COMMAND [ARGS...]',
   options: {
-    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `guest kernel series (default ${DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]}; several only with --bench-boot)` },
+    kernel: { type: 'string', list: true, check: kernelProblem, arg: KERNEL_SERIES.join('|'), help: `guest kernel series (default ${DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1]}; several only with --bench-boot); or a kernel we build: S-test, S-debug, S-test+NAME` },
     module: { type: 'string', multiple: true, arg: 'NAME', help: 'load this module of ours in the guest' },
     memory: { type: 'integer', min: 2048, arg: 'MiB', help: 'guest memory' },
     accel: { type: 'string', values: ['tcg', 'kvm', 'auto'], arg: 'A', help: 'QEMU accelerator' },
