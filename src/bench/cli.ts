@@ -116,9 +116,11 @@ export const compareSpec = {
   options: {
     threshold: { type: 'number', min: 0, default: 0.05, arg: 'R', help: 'smallest relative change of the medians that counts' },
     format: { type: 'string', values: COMPARE_FORMATS, default: 'text', arg: 'F', help: 'text (a table), md (a Markdown table) or json (the report)' },
+    pair: { type: 'string', multiple: true, arg: 'KA=KB', help: "compare kernel KA's suites in A with kernel KB's in B (a patch A/B: --pair 7.2-test=7.2-test+NAME)" },
   },
   notes: `Measurements match by suite, kernel, measurement id and parameters; observed values
-(what a run saw, e.g. how many repetitions verified) do not take part.
+(what a run saw, e.g. how many repetitions verified) do not take part. With --pair KA=KB, B's
+suites on kernel KB are matched as if they had run on KA (the table names KA).
 exit status: 0 nothing slower, 1 something slower or an input is not a valid results file,
 2 a usage error (a missing input file included).`,
 } as const satisfies CommandSpec;
@@ -151,7 +153,16 @@ export function compareCommand(argv: string[]): number {
     }
     runs.push((r as { data: Results }).data);
   }
+  for (const p of values.pair) {
+    const m = /^([^=\s]+)=([^=\s]+)$/.exec(p);
+    if (!m) throw new UsageError('compare', `--pair takes KA=KB (two kernel names), got ${JSON.stringify(p)}`);
+    const [, ka, kb] = m;
+    if (!runs[0].suites.some((s) => s.kernel === ka)) throw new UsageError('compare', `--pair ${p}: A has no suite on kernel ${ka} (kernels in A: ${[...new Set(runs[0].suites.map((s) => s.kernel).filter(Boolean))].join(', ') || 'none'})`);
+    if (!runs[1].suites.some((s) => s.kernel === kb)) throw new UsageError('compare', `--pair ${p}: B has no suite on kernel ${kb} (kernels in B: ${[...new Set(runs[1].suites.map((s) => s.kernel).filter(Boolean))].join(', ') || 'none'})`);
+    runs[1] = { ...runs[1], suites: runs[1].suites.map((s) => (s.kernel === kb ? { ...s, kernel: ka as typeof s.kernel } : s)) };
+  }
   const report = compareResults(runs[0], runs[1], values.threshold);
+  if (values.pair.length && values.format !== 'json') console.log(values.pair.map((p) => `paired: ${p.replace('=', ' in A with ')} in B`).join('\n'));
   console.log(formatCompare(report, values.format as CompareFormat));
   return report.regressions > 0 ? 1 : 0;
 }

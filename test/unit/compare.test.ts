@@ -1,6 +1,11 @@
 // compare: identity is suite, kernel, measurement id and params; observed
 // values do not take part. The three output formats.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../../src/paths.js';
 import { compareResults, formatCompare, noiseRange, type CompareReport } from '../../src/report/compare.js';
 import type { BetweenRuns, Measurement, Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
@@ -156,5 +161,34 @@ describe('compare with bench --runs N: the wider of the two spreads', () => {
       'disturbed in b: host/uffd-roundtrip: run 1: 1-min load 7.00 > 2 (CPUs); run 2: steal 7.3% of CPU time > 5.0%',
     ]);
     expect(formatCompare(r, 'md').split('\n').at(-1)).toBe('- disturbed in b: host/uffd-roundtrip: run 1: 1-min load 7.00 > 2 (CPUs); run 2: steal 7.3% of CPU time > 5.0%');
+  });
+});
+
+describe('compare --pair (a patch A/B across kernel names)', () => {
+  const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+  it.skipIf(!fs.existsSync(cli))('B on kernel KB is matched as if on KA: the same rows as A against itself; a pair naming an absent kernel is a usage error', () => {
+    const a = results([{ id: 'guest/x', kernel: '7.2-test', measurements: [fault({}, [100, 101, 102])] }]);
+    const b = results([{ id: 'guest/x', kernel: '7.2-test+fix', measurements: [fault({}, [200, 201, 202])] }]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ml-pair-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'a.json'), JSON.stringify(a));
+      fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify(b));
+      const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'compare', path.join(dir, 'a.json'), path.join(dir, 'b.json'), ...args], { encoding: 'utf8' });
+      const json = run('--pair', '7.2-test=7.2-test+fix', '--format', 'json');
+      const report = JSON.parse(json.stdout) as CompareReport;
+      expect(report.rows).toHaveLength(1);
+      expect(report.rows[0]).toMatchObject({ kernel: '7.2-test', a: 101, b: 201, verdict: 'slower' });
+      expect(json.status).toBe(1);
+      expect(run('--pair', '7.2-test=7.2-test+fix').stdout).toMatch(/^paired: 7\.2-test in A with 7\.2-test\+fix in B$/m);
+      // unpaired, the two kernels' rows do not meet
+      expect((JSON.parse(run('--format', 'json').stdout) as CompareReport).rows.every((r) => r.a === null || r.b === null)).toBe(true);
+      for (const bad of ['7.2=7.2-test+fix', '7.2-test=7.2', '7.2-test']) {
+        const r = run('--pair', bad);
+        expect(r.status, bad).toBe(2);
+        expect(r.stderr, bad).toMatch(/--pair/);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
