@@ -162,9 +162,21 @@ exec 9>"$builds/.$name.lock"
 flock -n 9 || die "another build of $name is running (lock $builds/.$name.lock)"
 start=$(date +%s)
 elapsed() { local s=$(($(date +%s) - start)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
-rm -rf "$work"
-trap 'rm -rf "$work"' EXIT
 src=$work/headers
+# A configured tree of the same key (a build interrupted, or failed after
+# the compile) is resumed: make picks up where it stopped. Anything else
+# in the work directory is from other inputs and goes.
+resume=0
+if [ -f "$work/.configured" ] && [ "$(cat "$work/.configured")" = "$key" ]; then
+	resume=1
+	log "$name: resuming the configured tree in $work"
+else
+	rm -rf "$work"
+fi
+# Until the tree is configured a failure removes the work directory; from
+# then on it is kept for the next run to resume (the cache entry itself is
+# only ever replaced by a complete build).
+trap '[ -f "$work/.configured" ] && log "$name: kept $work for the next run to resume" || rm -rf "$work"' EXIT
 
 use_suite "$suite"
 src_deb=$(fetch_deb "$pkg" "$ver") || { apt_update "$suite" && src_deb=$(fetch_deb "$pkg" "$ver"); } ||
@@ -216,6 +228,7 @@ apply_all() { # dir with-support(0|1)
 }
 
 mkdir -p "$work"
+if [ $resume = 0 ]; then
 # A patch series is tried first on the files it touches alone (a minute
 # less than the whole source), so that a patch that does not apply stops
 # the build before the long part.
@@ -236,9 +249,11 @@ else
 	extract "$src" || die "extracting $src_deb failed"
 	apply_all "$src" 1
 fi
+fi
 
 # Configuration: defconfig, kvm_guest.config, our fragments (merge_config.sh
 # warns where a value is overridden; what matters is checked below).
+if [ $resume = 0 ]; then
 log "$name: configuring"
 frag_all=$work/fragments.config
 cat "${fragments[@]}" >"$frag_all"
@@ -269,10 +284,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	printf '  %s\n' "${missing[@]}" >&2
 	exit 1
 fi
+echo "$key" >"$work/.configured"
+fi
 
 # The build, with a line of progress a minute (files compiled so far).
 log "$name: building bzImage and modules with $compiler, -j$jobs"
 blog=$work/build.log
+[ $resume = 1 ] && [ -f "$blog" ] && mv "$blog" "$blog.interrupted"
 (
 	while sleep 60; do
 		log "$name: $(grep -c '^  CC ' "$blog" 2>/dev/null || echo 0) files compiled, $(elapsed)"
@@ -287,16 +305,16 @@ else
 	setsid make -C "$src" -j"$jobs" bzImage modules >"$blog" 2>&1 &
 fi
 builder=$!
-trap 'kill -- -$builder $ticker 2>/dev/null; wait; rm -rf "$work"' EXIT
+trap 'kill -- -$builder $ticker 2>/dev/null; wait; log "$name: kept $work for the next run to resume"' EXIT
 trap 'exit 130' INT TERM
 status=0
 wait "$builder" || status=$?
 kill "$ticker" 2>/dev/null || true
 wait "$ticker" 2>/dev/null || true
-trap 'rm -rf "$work"' EXIT
+trap 'log "$name: kept $work for the next run to resume"' EXIT
 [ $status = 0 ] || die "$name: build failed after $(elapsed): $(grep -m3 -E 'error|Error' "$blog" | tr '\n' ';')"
 warnings=$(grep -c -i 'warning:' "$blog" || true)
-log "$name: built in $(elapsed) ($warnings compiler warnings; log kept in $out/build.log)"
+log "$name: built in $(elapsed) ($warnings compiler warnings; the log is $out/build.log)"
 
 release=$(cat "$src/include/config/kernel.release")
 log "$name: installing modules ($release)"
@@ -305,10 +323,11 @@ in_root "$work" -- make -C "$src" -s INSTALL_MOD_PATH="$work/modules" INSTALL_MO
 rm -f "$work/modules/lib/modules/$release/build" "$work/modules/lib/modules/$release/source"
 cp "$src/arch/x86/boot/bzImage" "$work/vmlinuz"
 # The uncompressed kernel, which QEMU boots through its PVH entry.
-objcopy --strip-debug "$src/vmlinux" "$work/vmlinux"
+in_root "$work" -- objcopy --strip-debug "$src/vmlinux" "$work/vmlinux"
 echo "$release" >"$work/release"
-[ -n "$broot" ] && echo "$broot $cc" >"$work/buildroot"
-mv "$blog" "$work/build.log"
+if [ -n "$broot" ]; then
+	echo "$broot $cc" >"$work/buildroot"
+fi
 
 built=$(($(date +%s) - start))
 {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTestHmm, selftestsArchive, selftestsBuild, type SelftestsBuild } from '../../src/selftests/run.js';
 import { Vm } from '../../src/vm/vm.js';
-import type { KernelSeries } from '../../src/vm/index.js';
+import { DEFAULT_KERNELS, kernelSeries, type KernelSeries } from '../../src/vm/kernels.js';
 import { guestSystem } from '../../src/guest/index.js';
 import { repoRoot } from '../../src/paths.js';
 import { caseId, caseOf } from './cases.js';
@@ -127,4 +127,50 @@ for (const kernel of kernels()) {
       });
     });
   });
+}
+
+// The patch A/B of that finding: kernel-patches/series/hmm-devprivate-cow-write
+// (mm/hmm.c faults a read-only own device-private entry when a write is
+// asked) on our test kernel, against the same kernel without it. Without:
+// the WARN and EFAULT above. With: the write faults the pages back to
+// system memory, breaks the sharing, and the device writes its bytes.
+{
+  const latest = DEFAULT_KERNELS[DEFAULT_KERNELS.length - 1];
+  const sides = [
+    { kernel: kernelSeries(`${latest}-test`), variant: 'unpatched' },
+    { kernel: kernelSeries(`${latest}-test+hmm-devprivate-cow-write`), variant: 'patched-hmm' },
+  ];
+  for (const { kernel, variant } of sides) {
+    const build = selftestsBuild(kernel);
+    const reason = skipReason(kernel) ?? ('missing' in build ? build.missing : null);
+    describe.skipIf(reason !== null)(`test_hmm device write after fork, patch A/B, on ${kernel}`, () => {
+      const hmm = build as SelftestsBuild;
+      const patched = variant === 'patched-hmm';
+      it(...caseOf(caseId('test-hmm-cow-write', variant), patched ? 'with mm/hmm.c patched: the device write of its own read-only device-private pages faults them for write (migrated back, sharing broken) and succeeds: 16 pages written, the CPU reads the device\'s bytes, no WARN' : 'our test kernel without the patch: the WARN in dmirror_fault and EFAULT, as on Debian\'s kernel', { timeout: 600_000, kernel }), async () => {
+        await ensureGuestBuild([kernel]);
+        await guestWithTestHmm(kernel, hmm, async (vm) => {
+          expect(await loadTestHmm(vm, hmm)).toMatch(/^loaded/);
+          await vm.call(guestSystem, 'installFile', '/tmp/devprivate_cow_write', reproBinary('devprivate_cow_write'));
+          const from = vm.log.mark;
+          const warn = /WARNING: .*test_hmm\.c:\d+ .*dmirror_fault|RIP: 0010:dmirror_fault/;
+          const { value: r } = await vm.allowing(patched ? [] : [warn], () => vm.exec('/tmp/devprivate_cow_write', [], { timeoutMs: 120_000 }));
+          const console_ = vm.log.since(from);
+          console.log(`[${kernel}] device write after fork:\n${r.stdout}`);
+          expect(r.status).toBe(0);
+          expect(r.stdout).toContain('# migrate to device: 0, 16 of 16 pages');
+          if (patched) {
+            expect(r.stdout).toMatch(/^# device write: 0 \(done\), 16 pages, \d+ faults$/m);
+            expect(r.stdout).toContain('# CPU reads 0x22');
+            expect(r.stdout).toMatch(/^ok 1 device write after fork$/m);
+            expect(console_).not.toMatch(/WARNING:/);
+            await vm.sync();
+          } else {
+            expect(r.stdout).toContain('# device write: -14 (Bad address), 0 pages, 0 faults');
+            expect(r.stdout).toContain('# CPU reads 0x11');
+            expect(console_).toMatch(/dmirror_fault\+0x[0-9a-f]+\/0x[0-9a-f]+ \[test_hmm\]/);
+          }
+        });
+      });
+    });
+  }
 }
