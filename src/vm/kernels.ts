@@ -101,7 +101,7 @@ export function kernelSeries(name: string): KernelSeries {
   if (line) return line.series;
   const built = builtKernel(name);
   if (built) return built.name;
-  throw new ArgumentError('ERR_INVALID_ARG_VALUE', `unknown kernel ${JSON.stringify(name)} (kernels: ${KNOWN_KERNELS}; built: SERIES-test, SERIES-debug, SERIES-test+PATCHES)`, 'kernel');
+  throw new ArgumentError('ERR_INVALID_ARG_VALUE', `unknown kernel ${JSON.stringify(name)} (kernels: ${KNOWN_KERNELS}); kernels we build: SERIES-test, SERIES-debug, SERIES-test+PATCHES`, 'kernel');
 }
 
 export function cacheRoot(): string {

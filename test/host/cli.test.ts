@@ -178,7 +178,7 @@ describe('mirrorlab options and exit status (node dist/cli/main.js)', () => {
   const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
   it('--help and -h print each command\'s usage, exit 0', () => {
-    expect(COMMAND_NAMES.sort()).toEqual(['bench', 'compare', 'export', 'faults', 'fuzz', 'lava', 'merge', 'probe', 'repl', 'selftests', 'uffd-roundtrip', 'validate', 'vm']);
+    expect(COMMAND_NAMES.sort()).toEqual(['bench', 'compare', 'export', 'faults', 'fuzz', 'kernel', 'lava', 'merge', 'probe', 'repl', 'selftests', 'uffd-roundtrip', 'validate', 'vm']);
     for (const cmd of COMMAND_NAMES) {
       for (const flag of ['--help', '-h']) {
         const r = mirrorlab([cmd, flag]);

@@ -32,7 +32,7 @@ describe('kernel series list', () => {
     expect(() => kernelSeries('5.10')).toThrow(expect.objectContaining({
       code: 'ERR_INVALID_ARG_VALUE',
       argument: 'kernel',
-      message: 'unknown kernel "5.10" (kernels: 6.1, 6.12, 7.2 (sid))',
+      message: 'unknown kernel "5.10" (kernels: 6.1, 6.12, 7.2 (sid)); kernels we build: SERIES-test, SERIES-debug, SERIES-test+PATCHES',
     }));
   });
 
