@@ -13,11 +13,12 @@
 // one guest run.
 import { roundRatio, toMeasurement } from '../../measure/repeat.js';
 import type { Measurement } from '../../report/results.js';
-import { runSelftests, selftestsBuild, type SelftestsRun } from '../../selftests/run.js';
+import { selftestsBuild, type SelftestsRun } from '../../selftests/run.js';
 import type { SelftestSuite } from '../../selftests/suites.js';
 import { builtKernel, kernelConfig, type KernelSeries } from '../../vm/kernels.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { guestSuiteUnsupported } from './guest-common.js';
+import { runSelftestsInSuite } from './guest-selftests.js';
 
 export const GUP_MODES = [
   { key: 'gup-fast', flag: '-u', name: 'GUP_FAST_BENCHMARK', title: 'get_user_pages_fast' },
@@ -139,35 +140,11 @@ export const guestGupTestSuite: Suite = {
   },
   steps: (ctx) => (ctx.quick ? 2 : 3) * GUP_MODES.length * GUP_PAGES.length,
   async run(ctx: SuiteContext) {
-    const kernel = ctx.kernel!;
     const sizeMiB = ctx.quick ? 16 : 64;
     const rounds = ctx.quick ? 2 : 3;
     const repeats = ctx.quick ? 3 : 5;
-    if (ctx.signal.aborted) return;
-    let kill: (() => void) | null = null;
-    const onAbort = (): void => kill?.();
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    let run: SelftestsRun;
-    try {
-      run = await runSelftests({
-        kernel,
-        suites: gupSuites(sizeMiB, repeats),
-        repeat: rounds,
-        vm: { clock: ctx.guestClock },
-        onVm: (vm) => {
-          ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
-          kill = () => void vm.kill();
-        },
-        onProgress: (m) => {
-          if (/ in [\d.]+ s$/.test(m)) ctx.step(m);
-        },
-      });
-    } catch (e) {
-      if (ctx.signal.aborted) return;
-      throw e;
-    } finally {
-      ctx.signal.removeEventListener('abort', onAbort);
-    }
+    const run = await runSelftestsInSuite(ctx, gupSuites(sizeMiB, repeats), rounds);
+    if (!run) return;
     gupMeasurements(ctx, run, sizeMiB);
   },
 };

@@ -10,7 +10,7 @@ import { compareWithBaseline, describeCounts, loadBaseline, baselinePath, type B
 import { outcomesOf } from '../../selftests/cli.js';
 import { countOutcomes, parseThpMigration, type ThpMigrationFigure } from '../../selftests/parse.js';
 import { runSelftests, selftestsBuild, type SelftestsRun } from '../../selftests/run.js';
-import { DEFAULT_SELFTEST_SUITES, QUICK_SUITES, THP_BENCHMARK_SUITE } from '../../selftests/suites.js';
+import { DEFAULT_SELFTEST_SUITES, QUICK_SUITES, THP_BENCHMARK_SUITE, type SelftestSuite } from '../../selftests/suites.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { guestSuiteUnsupported } from './guest-common.js';
 
@@ -89,6 +89,38 @@ export function thpMigration(ctx: Pick<SuiteContext, 'measurement' | 'comparison
   }
 }
 
+/**
+ * Runs selftest suites in a guest for a bench suite: the guest recorded in
+ * the results, progress as steps, the guest killed at once when the run is
+ * aborted (then null: nothing to report).
+ */
+export async function runSelftestsInSuite(ctx: SuiteContext, suites: readonly SelftestSuite[], repeat = 1): Promise<SelftestsRun | null> {
+  if (ctx.signal.aborted) return null;
+  let kill: (() => void) | null = null;
+  const onAbort = (): void => kill?.();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await runSelftests({
+      kernel: ctx.kernel!,
+      suites,
+      repeat,
+      vm: { clock: ctx.guestClock },
+      onVm: (vm) => {
+        ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
+        kill = () => void vm.kill();
+      },
+      onProgress: (m) => {
+        if (/ in [\d.]+ s$/.test(m)) ctx.step(m);
+      },
+    });
+  } catch (e) {
+    if (ctx.signal.aborted) return null;
+    throw e;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
 export const guestSelftestsSuite: Suite = {
   id: 'guest/selftests',
   title: "the kernel's own mm/HMM selftests, compared with their baseline",
@@ -102,30 +134,8 @@ export const guestSelftestsSuite: Suite = {
   steps: (ctx) => suitesFor(ctx.quick).length,
   async run(ctx: SuiteContext) {
     const kernel = ctx.kernel!;
-    if (ctx.signal.aborted) return;
-    let kill: (() => void) | null = null;
-    const onAbort = (): void => kill?.();
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    let run: SelftestsRun;
-    try {
-      run = await runSelftests({
-        kernel,
-        suites: suitesFor(ctx.quick),
-        vm: { clock: ctx.guestClock },
-        onVm: (vm) => {
-          ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
-          kill = () => void vm.kill();
-        },
-        onProgress: (m) => {
-          if (/ in [\d.]+ s$/.test(m)) ctx.step(m);
-        },
-      });
-    } catch (e) {
-      if (ctx.signal.aborted) return;
-      throw e;
-    } finally {
-      ctx.signal.removeEventListener('abort', onAbort);
-    }
+    const run = await runSelftestsInSuite(ctx, suitesFor(ctx.quick));
+    if (!run) return;
     const baseline = loadBaseline(kernel);
     const cmp = compareWithBaseline(baseline, outcomesOf(run));
     const result = selftestsResult(run, cmp, baselinePath(kernel), baseline?.release ?? null);
