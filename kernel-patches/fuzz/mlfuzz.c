@@ -5,7 +5,7 @@
  *
  *   mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S]
  *          [--threads T] [--first-thread K] [--check-every K] [--dry-run]
- *          [--trace] [--device PATH]
+ *          [--trace] [--device PATH] [--coverage] [--corpus FILE]
  *
  * Every thread draws its calls from a PRNG of its own (splitmix64) seeded
  * from --seed and its thread number, so the sequence of calls a thread makes
@@ -26,9 +26,18 @@
  * "--seed S --threads 1 --first-thread T --calls I+1" replays thread T's
  * calls up to it.
  *
- * Output (one fact a line, parsed by src/fuzz/run.ts):
+ * --corpus FILE makes the calls in FILE first, in order (one thread: the
+ * same sequence again), then draws as usual. --coverage (kernels with KCOV)
+ * keeps every call that reaches a new edge and mutates kept calls; see
+ * "coverage guidance" below.
+ *
+ * Output (one fact a line, parsed by src/fuzz/detect.ts):
  *   errno <operation> <ok|ERRNO name> <count>   (all threads together)
  *   report thread=T call=I seed=S <kernel line>
+ *   recent call t... (after a report: the reading thread's last calls)
+ *   corpus loaded=N other-target=M file=F       (--corpus)
+ *   keep new=E call t...                        (--coverage: a call with E new edges)
+ *   coverage edges=E pcs=P kept=K corpus=C loaded=L full=F
  *   done calls=N seconds=X threads=T seed=S
  */
 #define _GNU_SOURCE
@@ -180,6 +189,12 @@ struct thread {
 	uint64_t errs[NR_OPS][136]; /* [op][errno], 0 = success; 135 = errno past the table */
 	unsigned char *buf;         /* ACCESS/READ/WRITE data, snapshot and record buffers */
 	pthread_t tid;
+	/* --coverage: this thread's KCOV buffer and its last calls (a report prints them) */
+	int kcov_fd;
+	unsigned long *kcov_area;
+	struct call recent[64];
+	uint64_t recent_index[64];
+	unsigned nr_recent;
 };
 #define BUF_BYTES (64 * PAGE)
 
@@ -227,12 +242,197 @@ static void draw(uint64_t *r, struct call *c)
 	c->d = next_u64(r);
 }
 
+static void format_call(char *out, size_t size, int t, uint64_t i, const struct call *c)
+{
+	snprintf(out, size, "call t%d #%llu %s slot=%u backing=%s mut=%s field=%u a=%016llx b=%016llx c=%016llx d=%016llx",
+		 t, (unsigned long long)i, op_names[c->op], c->slot, backing_names[c->backing],
+		 mutation_names[c->mut], c->field, (unsigned long long)c->a, (unsigned long long)c->b,
+		 (unsigned long long)c->c, (unsigned long long)c->d);
+}
+
 static void print_call(FILE *f, int t, uint64_t i, const struct call *c)
 {
-	fprintf(f, "call t%d #%llu %s slot=%u backing=%s mut=%s field=%u a=%016llx b=%016llx c=%016llx d=%016llx\n",
-	       t, (unsigned long long)i, op_names[c->op], c->slot, backing_names[c->backing],
-	       mutation_names[c->mut], c->field, (unsigned long long)c->a, (unsigned long long)c->b,
-	       (unsigned long long)c->c, (unsigned long long)c->d);
+	char line[256];
+
+	format_call(line, sizeof(line), t, i, c);
+	fprintf(f, "%s\n", line);
+}
+
+/*
+ * ---- coverage guidance (--coverage, kernels with CONFIG_KCOV) ----
+ *
+ * Each thread enables KCOV_TRACE_PC on its own task (kcov records the PCs
+ * of the task that enabled it, in task context only: its syscalls and its
+ * page faults), clears the buffer before a call and reads what the call
+ * reached after it. Consecutive PCs are hashed into edges and set in a map
+ * the threads share with atomic ORs; a call that sets an edge nobody set
+ * before is kept in the corpus and printed as a "keep" line. Half of the
+ * later draws take a corpus entry and change one thing in it.
+ *
+ * What is kept depends on what the kernel covered, so under --coverage a
+ * seed no longer fixes the sequence of calls: a report prints the reading
+ * thread's last calls ("recent" lines) in the form --corpus reads back.
+ */
+#define KCOV_INIT_TRACE _IOR('c', 1, unsigned long)
+#define KCOV_ENABLE _IO('c', 100)
+#define KCOV_DISABLE _IO('c', 101)
+#define KCOV_TRACE_PC 0
+#define KCOV_PATH "/sys/kernel/debug/kcov"
+#define KCOV_WORDS (256u << 10) /* PCs one call can record (kcov drops the rest), plus the count */
+#define MAP_BITS (1u << 24)     /* the edge and the PC map: 2 MiB each */
+#define MAX_CORPUS 65536
+
+static int coverage;
+static uint8_t *edge_map, *pc_map;
+static uint64_t nr_edges, nr_pcs, nr_full; /* atomic: distinct edges, distinct PCs, calls that filled the buffer */
+/* The corpus: --corpus entries first (replayed in order), then what this run kept. Under lock. */
+static struct call *corpus;
+static unsigned nr_corpus, nr_loaded, nr_kept;
+static unsigned next_replay; /* atomic: the next --corpus entry to make */
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+/* Sets the bit of hash h; whether it was clear (1) or set already (0). */
+static int set_new(uint8_t *map, uint64_t h)
+{
+	uint32_t bit = h & (MAP_BITS - 1);
+	uint8_t mask = 1u << (bit & 7);
+
+	return !(__atomic_fetch_or(&map[bit >> 3], mask, __ATOMIC_RELAXED) & mask);
+}
+
+/* Change one thing in a corpus entry: an argument nudged or redrawn, the mutation, field, slot or backing. */
+static void mutate(uint64_t *r, struct call *c)
+{
+	switch (below(r, 8)) {
+	case 0: c->a += below(r, 17) - 8; break;
+	case 1: c->b += below(r, 17) - 8; break;
+	case 2: c->c ^= 1ull << below(r, 64); break;
+	case 3: c->d = next_u64(r); break;
+	case 4: c->mut = below(r, NR_MUTATIONS); break;
+	case 5: c->field = below(r, 4); break;
+	case 6: c->slot = below(r, 64); break;
+	default: c->backing = below(r, NR_BACKINGS); break;
+	}
+}
+
+/* The next call: a --corpus entry while any is left, else a fresh draw or (--coverage) a mutated corpus entry. */
+static void next_call(uint64_t *r, struct call *c)
+{
+	if (__atomic_load_n(&next_replay, __ATOMIC_RELAXED) < nr_loaded) {
+		unsigned k = __atomic_fetch_add(&next_replay, 1, __ATOMIC_RELAXED);
+
+		if (k < nr_loaded) {
+			*c = corpus[k]; /* entries below nr_loaded never change */
+			return;
+		}
+	}
+	draw(r, c);
+	if (coverage && chance(r, 50)) {
+		unsigned n;
+
+		pthread_mutex_lock(&lock);
+		n = nr_corpus;
+		if (n)
+			*c = corpus[below(r, n)];
+		pthread_mutex_unlock(&lock);
+		if (n)
+			mutate(r, c);
+	}
+}
+
+/* What the call just made reached: new edges and PCs are counted, a call with a new edge kept. */
+static void cover_end(unsigned long *area, int tid, uint64_t index, const struct call *c)
+{
+	uint64_t n = __atomic_load_n(&area[0], __ATOMIC_RELAXED);
+	uint64_t prev = 0;
+	unsigned new_edges = 0, new_pcs = 0;
+
+	if (n >= KCOV_WORDS - 1) {
+		n = KCOV_WORDS - 1;
+		__atomic_fetch_add(&nr_full, 1, __ATOMIC_RELAXED);
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t h = mix(area[i + 1]);
+
+		new_pcs += set_new(pc_map, h);
+		new_edges += set_new(edge_map, h ^ (prev >> 1));
+		prev = h;
+	}
+	__atomic_fetch_add(&nr_pcs, new_pcs, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&nr_edges, new_edges, __ATOMIC_RELAXED);
+	if (!new_edges)
+		return;
+	char line[256];
+
+	format_call(line, sizeof(line), tid, index, c);
+	pthread_mutex_lock(&lock);
+	if (nr_corpus < MAX_CORPUS) {
+		corpus[nr_corpus++] = *c;
+		nr_kept++;
+	}
+	pthread_mutex_unlock(&lock);
+	printf("keep new=%u %s\n", new_edges, line);
+}
+
+static int lookup(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	return -1;
+}
+
+/*
+ * --corpus FILE: calls as the dry run, "keep" and "recent" lines print them
+ * (whatever comes before "call t" is ignored). Calls for another target's
+ * ioctls are skipped and counted; a line that is not a call is an error.
+ */
+static void load_corpus(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], opn[64], bn[32], mn[32];
+	unsigned other = 0, lineno = 0, slot, field;
+	unsigned long long idx, a, b, cc, d;
+	int tid;
+
+	if (!f) {
+		fprintf(stderr, "mlfuzz: --corpus %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		const char *at = strstr(line, "call t");
+		int op, bk, mt;
+
+		lineno++;
+		if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
+			continue;
+		if (!at || sscanf(at, "call t%d #%llu %63s slot=%u backing=%31s mut=%31s field=%u a=%llx b=%llx c=%llx d=%llx",
+				  &tid, &idx, opn, &slot, bn, mn, &field, &a, &b, &cc, &d) != 11 ||
+		    (op = lookup(op_names, NR_OPS, opn)) < 0 || (bk = lookup(backing_names, NR_BACKINGS, bn)) < 0 ||
+		    (mt = lookup(mutation_names, NR_MUTATIONS, mn)) < 0 || slot >= 64 || field >= 4) {
+			fprintf(stderr, "mlfuzz: --corpus %s line %u is not a call line: %s", path, lineno, line);
+			exit(2);
+		}
+		if (op < OP_RANDOM_IOCTL && (op < (int)first_op[target] || op > (int)last_op[target])) {
+			other++;
+			continue;
+		}
+		if (nr_corpus == MAX_CORPUS)
+			break;
+		corpus[nr_corpus++] = (struct call){ .op = op, .slot = slot, .backing = bk, .mut = mt,
+						     .field = field, .a = a, .b = b, .c = cc, .d = d };
+	}
+	fclose(f);
+	nr_loaded = nr_corpus;
+	printf("corpus loaded=%u other-target=%u file=%s\n", nr_loaded, other, path);
 }
 
 /* ---- mutation of one field ---- */
@@ -909,14 +1109,48 @@ static int check_kmsg(struct thread *t, uint64_t index)
 			if (strstr(msg, report_words[i])) {
 				printf("report thread=%d call=%llu seed=%llu %s\n", t->id, (unsigned long long)index,
 				       (unsigned long long)seed, msg);
-				fflush(stdout);
 				found = 1;
 				break;
 			}
 		}
 	}
+	if (found) {
+		/* this thread's last calls, oldest first, in the form --corpus reads back */
+		unsigned n = t->nr_recent < 64 ? t->nr_recent : 64;
+
+		for (unsigned k = t->nr_recent - n; k < t->nr_recent; k++) {
+			char line[256];
+
+			format_call(line, sizeof(line), t->id, t->recent_index[k % 64], &t->recent[k % 64]);
+			printf("recent %s\n", line);
+		}
+		fflush(stdout);
+	}
 	pthread_mutex_unlock(&lock);
 	return found;
+}
+
+/* KCOV for this thread: kcov traces the task that enables it. */
+static void kcov_setup(struct thread *t)
+{
+	const char *what = "open";
+
+	t->kcov_fd = open(KCOV_PATH, O_RDWR | O_CLOEXEC);
+	if (t->kcov_fd >= 0) {
+		what = "KCOV_INIT_TRACE";
+		if (!ioctl(t->kcov_fd, KCOV_INIT_TRACE, (unsigned long)KCOV_WORDS)) {
+			what = "mmap";
+			t->kcov_area = mmap(NULL, KCOV_WORDS * sizeof(unsigned long), PROT_READ | PROT_WRITE,
+					    MAP_SHARED, t->kcov_fd, 0);
+			if (t->kcov_area != MAP_FAILED) {
+				what = "KCOV_ENABLE";
+				if (!ioctl(t->kcov_fd, KCOV_ENABLE, KCOV_TRACE_PC))
+					return;
+			}
+		}
+	}
+	fprintf(stderr, "mlfuzz: thread %d: %s %s: %s\n", t->id, what, KCOV_PATH, strerror(errno));
+	exit(1);
 }
 
 static void *run_thread(void *arg)
@@ -926,8 +1160,12 @@ static void *run_thread(void *arg)
 	uint64_t calls = total_calls / nr_threads + ((uint64_t)(t->id - first_thread) < total_calls % nr_threads);
 	struct call c;
 
+	if (coverage)
+		kcov_setup(t);
 	for (uint64_t i = 0; i < calls; i++) {
-		draw(&t->rng, &c);
+		next_call(&t->rng, &c);
+		t->recent[t->nr_recent % 64] = c;
+		t->recent_index[t->nr_recent++ % 64] = i;
 		if (dry_run) {
 			print_call(stdout, t->id, i, &c);
 			continue;
@@ -936,9 +1174,13 @@ static void *run_thread(void *arg)
 			print_call(stderr, t->id, i, &c);
 			fflush(stderr);
 		}
+		if (coverage)
+			__atomic_store_n(&t->kcov_area[0], 0, __ATOMIC_RELAXED);
 		errno = 0;
 		long ret = call_once(t, &c);
 		int e = ret < 0 ? errno : 0;
+		if (coverage)
+			cover_end(t->kcov_area, t->id, i, &c);
 		t->errs[c.op][e < 135 ? e : 135]++;
 		t->done++;
 		if ((i + 1) % check_every == 0)
@@ -998,7 +1240,7 @@ static char *find_mirrordrm(void)
 static void usage(const char *why)
 {
 	fprintf(stderr, "mlfuzz: %s\nusage: mlfuzz --target mirrordrm|fakevram|test_hmm [--calls N] [--seed S] "
-			"[--threads T] [--first-thread K] [--check-every K] [--dry-run] [--trace] [--device PATH]\n", why);
+			"[--threads T] [--first-thread K] [--check-every K] [--dry-run] [--trace] [--device PATH] [--coverage] [--corpus FILE]\n", why);
 	exit(2);
 }
 
@@ -1017,7 +1259,7 @@ static uint64_t number(const char *opt, const char *s)
 
 int main(int argc, char **argv)
 {
-	const char *tname = NULL, *device = NULL;
+	const char *tname = NULL, *device = NULL, *corpus_file = NULL;
 	uint64_t calls = 10000;
 	struct timespec t0, t1;
 
@@ -1026,6 +1268,7 @@ int main(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--dry-run")) { dry_run = 1; continue; }
 		if (!strcmp(a, "--trace")) { trace = 1; continue; }
+		if (!strcmp(a, "--coverage")) { coverage = 1; continue; }
 		if (!v) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "unknown option or missing value: %s", a);
@@ -1038,6 +1281,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--check-every")) check_every = number(a, v);
 		else if (!strcmp(a, "--first-thread")) first_thread = number(a, v) > 63 ? 64 : (int)number(a, v);
 		else if (!strcmp(a, "--device")) device = v;
+		else if (!strcmp(a, "--corpus")) corpus_file = v;
 		else usage("unknown option");
 		i++;
 	}
@@ -1055,6 +1299,19 @@ int main(int argc, char **argv)
 	if (!check_every)
 		usage("--check-every must be at least 1");
 	total_calls = calls;
+	corpus = calloc(MAX_CORPUS, sizeof(*corpus));
+	edge_map = calloc(MAP_BITS / 8, 1);
+	pc_map = calloc(MAP_BITS / 8, 1);
+	if (!corpus || !edge_map || !pc_map)
+		return perror("calloc"), 1;
+	if (corpus_file)
+		load_corpus(corpus_file);
+	if (dry_run)
+		coverage = 0; /* no kernel answers: only --corpus entries and fresh draws */
+	if (coverage && access(KCOV_PATH, R_OK | W_OK)) {
+		fprintf(stderr, "mlfuzz: --coverage needs KCOV (CONFIG_KCOV and debugfs): %s: %s\n", KCOV_PATH, strerror(errno));
+		return 1;
+	}
 
 	if (!dry_run) {
 		/*
@@ -1098,10 +1355,10 @@ int main(int argc, char **argv)
 		return perror("mmap"), 1;
 	if (!fv_size)
 		fv_size = 64 * HUGE_2M; /* dry run, or no fakevram: ranges are drawn the same way */
-	printf("mlfuzz: target %s seed %llu threads %d calls %llu device %s device-backing %s\n",
+	printf("mlfuzz: target %s seed %llu threads %d calls %llu device %s device-backing %s coverage %s\n",
 	       target_names[target], (unsigned long long)seed, nr_threads,
 	       (unsigned long long)total_calls, dry_run ? "(dry run)" : dev_path,
-	       fakevram_path ? fakevram_path : "none");
+	       fakevram_path ? fakevram_path : "none", coverage ? "kcov" : "off");
 	fflush(stdout);
 
 	struct thread *th = calloc(nr_threads, sizeof(*th));
@@ -1144,6 +1401,10 @@ int main(int argc, char **argv)
 		if (regions[k].live)
 			munmap((void *)(uintptr_t)regions[k].addr, regions[k].len);
 	close(dev_fd);
+	if (coverage)
+		printf("coverage edges=%llu pcs=%llu kept=%u corpus=%u loaded=%u full=%llu\n",
+		       (unsigned long long)nr_edges, (unsigned long long)nr_pcs, nr_kept, nr_corpus, nr_loaded,
+		       (unsigned long long)nr_full);
 	printf("done calls=%llu seconds=%.3f threads=%d seed=%llu\n", (unsigned long long)total,
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, nr_threads,
 	       (unsigned long long)seed);

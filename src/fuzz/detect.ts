@@ -40,10 +40,27 @@ export interface FuzzerOutput {
   reports: { thread: number; call: number; seed: string; line: string }[];
   /** Whether the closing "done" line was printed (the fuzzer ran to its end). */
   finished: boolean;
+  /** The calls printed after a report (the reading thread's last ones), as --corpus reads them. */
+  recent: string[];
+  /** --corpus: entries loaded for this target, and those for other targets skipped. */
+  loaded: { entries: number; otherTarget: number } | null;
+  /** --coverage: the calls kept for reaching a new edge (as --corpus reads them), and the totals. */
+  kept: { call: string; newEdges: number }[];
+  coverage: FuzzCoverage | null;
+}
+
+/** mlfuzz's "coverage" line: distinct edges and PCs KCOV saw, corpus sizes, calls that filled the buffer. */
+export interface FuzzCoverage {
+  edges: number;
+  pcs: number;
+  kept: number;
+  corpus: number;
+  loaded: number;
+  full: number;
 }
 
 export function parseFuzzerOutput(stdout: string): FuzzerOutput {
-  const out: FuzzerOutput = { calls: 0, seconds: NaN, errnos: {}, reports: [], finished: false };
+  const out: FuzzerOutput = { calls: 0, seconds: NaN, errnos: {}, reports: [], finished: false, recent: [], loaded: null, kept: [], coverage: null };
   for (const line of stdout.split('\n')) {
     let m = /^errno (\S+) (\S+) (\d+)$/.exec(line);
     if (m) {
@@ -53,6 +70,27 @@ export function parseFuzzerOutput(stdout: string): FuzzerOutput {
     m = /^report thread=(\d+) call=(\d+) seed=(\d+) (.*)$/.exec(line);
     if (m) {
       out.reports.push({ thread: Number(m[1]), call: Number(m[2]), seed: m[3], line: m[4] });
+      continue;
+    }
+    m = /^keep new=(\d+) (call t.*)$/.exec(line);
+    if (m) {
+      out.kept.push({ newEdges: Number(m[1]), call: m[2] });
+      continue;
+    }
+    m = /^recent (call t.*)$/.exec(line);
+    if (m) {
+      out.recent.push(m[1]);
+      continue;
+    }
+    m = /^corpus loaded=(\d+) other-target=(\d+) /.exec(line);
+    if (m) {
+      out.loaded = { entries: Number(m[1]), otherTarget: Number(m[2]) };
+      continue;
+    }
+    m = /^coverage edges=(\d+) pcs=(\d+) kept=(\d+) corpus=(\d+) loaded=(\d+) full=(\d+)$/.exec(line);
+    if (m) {
+      const [edges, pcs, kept, corpus, loaded, full] = m.slice(1).map(Number);
+      out.coverage = { edges, pcs, kept, corpus, loaded, full };
       continue;
     }
     m = /^done calls=(\d+) seconds=([\d.]+) /.exec(line);

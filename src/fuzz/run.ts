@@ -6,11 +6,11 @@
 // collected rather than fatal, so that every target's figures come back; a
 // guest that dies (panic) ends the run with what was collected so far.
 import { CRASH_PATTERNS } from '../vm/crash.js';
-import type { KernelSeries } from '../vm/kernels.js';
+import { kernelConfig, type KernelSeries } from '../vm/kernels.js';
 import { Vm, type VmOptions } from '../vm/vm.js';
 import { loadTestHmm, selftestsArchive, selftestsBuild, type SelftestsBuild } from '../selftests/run.js';
 import { ensureFuzzer, GUEST_FUZZER } from './build.js';
-import { freeWithPerCpuKiB, leaks, logSince, parseFuzzerOutput, perCpuFreeKiB, procField, scanKernelLog, type ErrnoHistogram, type KernelReport, type Snapshot } from './detect.js';
+import { freeWithPerCpuKiB, leaks, logSince, parseFuzzerOutput, perCpuFreeKiB, procField, scanKernelLog, type ErrnoHistogram, type FuzzCoverage, type KernelReport, type Snapshot } from './detect.js';
 
 export const FUZZ_TARGETS = ['mirrordrm', 'fakevram', 'test_hmm'] as const;
 export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
@@ -33,9 +33,20 @@ export interface FuzzOptions {
   calls: number;
   seed: number;
   threads: number;
+  /**
+   * Coverage guidance (mlfuzz --coverage): 'auto' where the kernel has KCOV
+   * (our debug kernels), 'on' requires it, 'off' keeps the seed's fixed
+   * sequence. Default 'auto'.
+   */
+  coverage?: CoverageMode;
+  /** Calls to make first, per target (a corpus kept by an earlier run, or the recent calls of a report). */
+  corpus?: Partial<Record<FuzzTarget, string[]>>;
   vm?: Partial<VmOptions>;
   onProgress?: (msg: string) => void;
 }
+
+export const COVERAGE_MODES = ['auto', 'on', 'off'] as const;
+export type CoverageMode = (typeof COVERAGE_MODES)[number];
 
 export interface TargetResult {
   target: FuzzTarget;
@@ -50,6 +61,14 @@ export interface TargetResult {
   reports: string[];
   /** Pins, memory and modules that did not come back. */
   leaks: string[];
+  /** --coverage: distinct edges and PCs KCOV saw, and the corpus; null when coverage was off. */
+  coverage: FuzzCoverage | null;
+  /** --coverage: the calls kept for reaching a new edge, in the form --corpus reads. */
+  kept: string[];
+  /** The --corpus entries this target made first (those for it in the file). */
+  loaded: number;
+  /** After a report: the reading thread's last calls, in the form --corpus reads (a reproducer). */
+  recent: string[];
   /** The fuzzer's exit status (0: it ran to its end). */
   exitStatus: number;
   pins: { acquired: number | null; released: number | null };
@@ -71,8 +90,10 @@ export interface FuzzRun {
   control: KernelReport[];
   /** The leak check's positive control: what it said of the memory mltrigger leaked (must not be empty). */
   leakControl: string[];
-  /** Whether this kernel has KCOV, in words. */
+  /** Whether this kernel has KCOV and the campaign was coverage-guided, in words. */
   kcov: string;
+  /** Whether the campaign was coverage-guided (KCOV). */
+  coverage: boolean;
   targets: TargetResult[];
   /** Set when the guest died during the run: what killed it. */
   fatal?: string;
@@ -84,6 +105,11 @@ export function runPassed(run: FuzzRun): boolean {
 }
 
 const ALL_REPORTS = CRASH_PATTERNS.map((p) => p.re);
+
+/** Whether the kernel's configuration has KCOV (checked before any boot; the guest's debugfs is checked again). */
+export function kernelHasKcov(kernel: KernelSeries): boolean {
+  return kernelConfig(kernel, 'CONFIG_KCOV') === 'y';
+}
 
 async function sh(vm: Vm, script: string): Promise<string> {
   const r = await vm.exec('sh', ['-c', script]);
@@ -151,14 +177,22 @@ async function unloadTarget(vm: Vm, target: FuzzTarget): Promise<string[]> {
 
 function skippedTarget(target: FuzzTarget, why: string): TargetResult {
   const none = { before: null, after: null };
-  return { target, skipped: why, calls: 0, seconds: 0, callsPerSecond: 0, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: none, freeKiB: none, perCpuFreeKiB: none };
+  return { target, skipped: why, calls: 0, seconds: 0, callsPerSecond: 0, errnos: {}, reports: [], leaks: [], coverage: null, kept: [], loaded: 0, recent: [], exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: none, freeKiB: none, perCpuFreeKiB: none };
 }
 
-async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: SelftestsBuild | null): Promise<TargetResult> {
+async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: SelftestsBuild | null, coverage: boolean): Promise<TargetResult> {
   const before = await snapshot(vm);
   await loadTarget(vm, target, hmm);
   const marker = await mark(vm, target);
   const args = ['--target', target, '--calls', String(opts.calls), '--seed', String(opts.seed), '--threads', String(opts.threads)];
+  if (coverage) args.push('--coverage');
+  const corpus = opts.corpus?.[target];
+  if (corpus?.length) {
+    const file = `/tmp/mlfuzz-${target}.corpus`;
+    const w = await vm.exec('sh', ['-c', `cat > ${file}`], { input: corpus.join('\n') + '\n' });
+    if (w.status !== 0) throw new Error(`guest: writing ${file}: ${w.stderr.trim()}`);
+    args.push('--corpus', file);
+  }
   // A generous limit: 500 calls/s is far below what TCG managed (docs/fuzz.md).
   const timeoutMs = 120_000 + Math.ceil(opts.calls / 500) * 1000;
   const { value: r, lines } = await vm.allowing(ALL_REPORTS, () => vm.exec(GUEST_FUZZER, args, { timeoutMs }));
@@ -180,6 +214,10 @@ async function fuzzTarget(vm: Vm, opts: FuzzOptions, target: FuzzTarget, hmm: Se
     callsPerSecond: out.seconds > 0 ? Math.round(out.calls / out.seconds) : 0,
     errnos: out.errnos,
     reports,
+    coverage: out.coverage,
+    kept: out.kept.map((k) => k.call),
+    loaded: out.loaded?.entries ?? 0,
+    recent: out.recent,
     leaks: [...unload, ...leaks(before, after)],
     exitStatus: r.status,
     pins: { acquired: field(after.vmstat, 'nr_foll_pin_acquired'), released: field(after.vmstat, 'nr_foll_pin_released') },
@@ -194,6 +232,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
   for (const t of opts.targets) {
     if (!FUZZ_TARGETS.includes(t)) throw new RangeError(`unknown fuzz target ${JSON.stringify(t)} (one of: ${FUZZ_TARGETS.join(', ')})`);
   }
+  const mode = opts.coverage ?? 'auto';
+  if (mode === 'on' && !kernelHasKcov(opts.kernel)) {
+    throw Object.assign(new Error(`fuzz --coverage on: kernel ${opts.kernel} has no KCOV (CONFIG_KCOV); our debug kernels have it: mirrorlab kernel build --series ${opts.kernel.split(/[-+]/)[0]} --flavour debug`), { code: 'ERR_FUZZ_NO_KCOV' });
+  }
   const fuzzer = ensureFuzzer();
   let hmm: SelftestsBuild | null = null;
   let hmmMissing = '';
@@ -207,10 +249,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
   const cpus = opts.vm?.cpus ?? 2;
   // No boot-time 1 GiB hugetlb page: the fuzzer maps 2 MiB ones only.
   const vm = await Vm.boot({ kernel: opts.kernel, hugepages1G: 0, callTimeoutMs: 600_000, ...opts.vm, cpus, extraInitrd });
-  const run: FuzzRun = { kernel: opts.kernel, release: vm.release, accel: vm.accel, cpus, seed: opts.seed, threads: opts.threads, control: [], leakControl: [], kcov: '', targets: [] };
+  const run: FuzzRun = { kernel: opts.kernel, release: vm.release, accel: vm.accel, cpus, seed: opts.seed, threads: opts.threads, control: [], leakControl: [], kcov: '', coverage: false, targets: [] };
   try {
-    const kcov = await vm.exec('test', ['-e', '/sys/kernel/debug/kcov']);
-    run.kcov = kcov.status === 0 ? 'KCOV present (coverage-guided mode not implemented yet: plain random campaign)' : 'no KCOV in this kernel: coverage-guided mode off';
+    const kcov = (await vm.exec('test', ['-e', '/sys/kernel/debug/kcov'])).status === 0;
+    run.coverage = kcov && mode !== 'off';
+    run.kcov = !kcov
+      ? 'no KCOV in this kernel: a plain random campaign, its call sequence fixed by the seed'
+      : run.coverage
+        ? 'KCOV present: coverage-guided (calls that reach a new edge are kept and mutated; the sequence is no longer fixed by the seed alone)'
+        : 'KCOV present, coverage off (--coverage off): a plain random campaign, its call sequence fixed by the seed';
+    if (mode === 'on' && !kcov) throw new Error(`${opts.kernel} has CONFIG_KCOV but no ${'/sys/kernel/debug/kcov'} in the guest`);
     progress(`${opts.kernel}: ${run.kcov}`);
     const control = await positiveControl(vm);
     run.control = control.warn;
@@ -224,9 +272,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
         continue;
       }
       progress(`${opts.kernel}: ${target}: ${opts.calls} calls, seed ${opts.seed}, ${opts.threads} threads`);
-      const t = await fuzzTarget(vm, opts, target, hmm);
+      const t = await fuzzTarget(vm, opts, target, hmm, run.coverage);
       run.targets.push(t);
-      progress(`${opts.kernel}: ${target}: ${t.calls} calls in ${t.seconds.toFixed(1)} s (${t.callsPerSecond} calls/s), ${t.reports.length} reports, ${t.leaks.length} leaks`);
+      progress(`${opts.kernel}: ${target}: ${t.calls} calls in ${t.seconds.toFixed(1)} s (${t.callsPerSecond} calls/s), ${t.reports.length} reports, ${t.leaks.length} leaks${t.coverage ? `; coverage: ${t.coverage.edges} edges, ${t.coverage.pcs} PCs, ${t.coverage.kept} calls kept` : ''}`);
     }
     await vm.close();
   } catch (e) {

@@ -5,6 +5,7 @@
 // made), and the detector's judgement of logs, pins and memory.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/commands.js';
@@ -12,6 +13,7 @@ import { ensureFuzzer } from '../../src/fuzz/build.js';
 import { freeWithPerCpuKiB, leaks, logSince, parseFuzzerOutput, perCpuFreeKiB, procField, scanKernelLog, type Snapshot } from '../../src/fuzz/detect.js';
 import { repoRoot } from '../../src/paths.js';
 import { runPassed, type FuzzRun, type TargetResult } from '../../src/fuzz/run.js';
+import { corpusFile, readCorpus, writeCorpus } from '../../src/fuzz/cli.js';
 
 describe('mirrorlab fuzz arguments', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -35,12 +37,16 @@ describe('mirrorlab fuzz arguments', () => {
     expect(await run(['fuzz', '--threads', '0'])).toBe(2);
     expect(await run(['fuzz', '--threads', '65'])).toBe(2);
     expect(await run(['fuzz', '--kernel', '9.9'])).toBe(2);
-    expect(await run(['fuzz', '--corpus', 'x'])).toBe(2);
+    expect(await run(['fuzz', '--corpora', 'x'])).toBe(2);
+    expect(await run(['fuzz', '--coverage', 'sometimes'])).toBe(2);
+    expect(await run(['fuzz', '--kernel', '7.2', '--corpus', '/dev/null'])).toBe(2);
     const text = err.join('\n');
     expect(text).toContain('--calls must be an integer >= 1, got "0"');
     expect(text).toContain('--threads must be an integer from 1 to 64, got 65');
     expect(text).toMatch(/unknown kernel "9\.9"/);
-    expect(text).toContain('unknown option --corpus');
+    expect(text).toContain('unknown option --corpora');
+    expect(text).toMatch(/--coverage.*sometimes/);
+    expect(text).toContain('--corpus /dev/null: not a writable directory');
   });
 });
 
@@ -77,7 +83,42 @@ describe('mlfuzz on the host', () => {
   });
 
   it('the first line of a dry run names target, seed, threads and calls', () => {
-    expect(dry('--target', 'test_hmm', '--calls', '5', '--seed', '7', '--threads', '2').split('\n')[0]).toBe('mlfuzz: target test_hmm seed 7 threads 2 calls 5 device (dry run) device-backing none');
+    expect(dry('--target', 'test_hmm', '--calls', '5', '--seed', '7', '--threads', '2').split('\n')[0]).toBe('mlfuzz: target test_hmm seed 7 threads 2 calls 5 device (dry run) device-backing none coverage off');
+  });
+
+  it('--corpus: its calls for the target come first, in order, then the seed\'s draws; other targets\' calls are skipped and counted', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlfuzz-corpus-'));
+    try {
+      const mine = dry('--target', 'mirrordrm', '--calls', '6', '--seed', '11').split('\n').filter((l) => l.startsWith('call '));
+      const theirs = dry('--target', 'fakevram', '--calls', '40', '--seed', '11').split('\n').filter((l) => / FAKEVRAM_/.test(l)).slice(0, 2);
+      expect(theirs).toHaveLength(2);
+      // the forms the fuzzer prints them in: a dry run's, a kept call's, a report's recent calls; comments and blank lines
+      const file = path.join(dir, 'c');
+      fs.writeFileSync(file, ['# from a run', mine[4], `keep new=7 ${theirs[0]}`, '', `recent ${mine[2]}`, theirs[1]].join('\n') + '\n');
+      const out = dry('--target', 'mirrordrm', '--calls', '5', '--seed', '11', '--corpus', file).split('\n');
+      expect(out[0]).toBe(`corpus loaded=2 other-target=2 file=${file}`);
+      const calls = out.filter((l) => l.startsWith('call ')).map((l) => l.replace(/^call t\d+ #\d+ /, ''));
+      const strip = (l: string): string => l.replace(/^call t\d+ #\d+ /, '');
+      // the two corpus calls, then the seed's first three: the budget counts both
+      expect(calls).toEqual([strip(mine[4]), strip(mine[2]), ...mine.slice(0, 3).map(strip)]);
+      fs.appendFileSync(file, 'call t0 #9 MIRRORDRM_ACCESS slot=99 backing=anon mut=none field=0 a=0 b=0 c=0 d=0\n');
+      const bad = spawnSync(bin, ['--dry-run', '--target', 'mirrordrm', '--corpus', file], { encoding: 'utf8' });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain(`--corpus ${file} line 7 is not a call line`);
+      const missing = spawnSync(bin, ['--dry-run', '--target', 'mirrordrm', '--corpus', path.join(dir, 'none')], { encoding: 'utf8' });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain('No such file or directory');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--coverage where the kernel has no KCOV: exit 1 naming what is missing, before any call', (ctx) => {
+    if (fs.existsSync('/sys/kernel/debug/kcov')) ctx.skip('this kernel has KCOV: the refusal cannot be seen here');
+    const r = spawnSync(bin, ['--target', 'fakevram', '--calls', '10', '--coverage', '--device', '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('mlfuzz: --coverage needs KCOV (CONFIG_KCOV and debugfs): /sys/kernel/debug/kcov:');
+    expect(r.stdout).not.toMatch(/^errno /m);
   });
 
   it('runs against /dev/null: every ioctl ENOTTY, the histogram adds up to the calls', () => {
@@ -128,7 +169,36 @@ describe('the detector', () => {
 
   it('parses the fuzzer output: histogram, reports with seed and call index, totals', () => {
     const p = parseFuzzerOutput(['mlfuzz: target mirrordrm seed 9 threads 2 calls 10', 'errno MIRRORDRM_USERPTR ok 3', 'errno MIRRORDRM_USERPTR EINVAL 2', 'report thread=1 call=517 seed=9 WARNING: at foo', 'done calls=10 seconds=0.125 threads=2 seed=9'].join('\n'));
-    expect(p).toEqual({ calls: 10, seconds: 0.125, finished: true, errnos: { MIRRORDRM_USERPTR: { ok: 3, EINVAL: 2 } }, reports: [{ thread: 1, call: 517, seed: '9', line: 'WARNING: at foo' }] });
+    expect(p).toEqual({ calls: 10, seconds: 0.125, finished: true, errnos: { MIRRORDRM_USERPTR: { ok: 3, EINVAL: 2 } }, reports: [{ thread: 1, call: 517, seed: '9', line: 'WARNING: at foo' }], recent: [], loaded: null, kept: [], coverage: null });
+  });
+
+  it('parses a coverage-guided run: the corpus loaded, the calls kept, a report\'s recent calls, the coverage totals', () => {
+    const c1 = 'call t0 #3 MIRRORDRM_ACCESS slot=1 backing=anon mut=none field=0 a=0000000000000001 b=0000000000000002 c=0000000000000003 d=0000000000000004';
+    const c2 = 'call t1 #8 mmap slot=2 backing=thp mut=zero field=1 a=0000000000000001 b=0000000000000002 c=0000000000000003 d=0000000000000004';
+    const p = parseFuzzerOutput(['corpus loaded=4 other-target=1 file=/tmp/x', 'mlfuzz: target mirrordrm seed 9 threads 2 calls 10 device /dev/dri/renderD128 device-backing /dev/fakevram0 coverage kcov', `keep new=120 ${c1}`, `keep new=3 ${c2}`, 'report thread=1 call=8 seed=9 BUG: KASAN: use-after-free', `recent ${c2}`, 'coverage edges=5123 pcs=2877 kept=2 corpus=6 loaded=4 full=0', 'done calls=10 seconds=1.5 threads=2 seed=9'].join('\n'));
+    expect(p.loaded).toEqual({ entries: 4, otherTarget: 1 });
+    expect(p.kept).toEqual([{ newEdges: 120, call: c1 }, { newEdges: 3, call: c2 }]);
+    expect(p.recent).toEqual([c2]);
+    expect(p.reports).toEqual([{ thread: 1, call: 8, seed: '9', line: 'BUG: KASAN: use-after-free' }]);
+    expect(p.coverage).toEqual({ edges: 5123, pcs: 2877, kept: 2, corpus: 6, loaded: 4, full: 0 });
+  });
+
+  it('a corpus directory gains the kept and recent calls of a run, each call once whatever thread and index made it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-corpus-'));
+    try {
+      const call = (t: number, i: number, a: string): string => `call t${t} #${i} MIRRORDRM_ACCESS slot=1 backing=anon mut=none field=0 a=${a} b=0000000000000002 c=0000000000000003 d=0000000000000004`;
+      const none = { before: null, after: null };
+      const target = (kept: string[], recent: string[]): TargetResult => ({ target: 'mirrordrm', calls: 10, seconds: 1, callsPerSecond: 10, errnos: {}, reports: [], leaks: [], coverage: null, kept, loaded: 0, recent, exitStatus: 0, pins: { acquired: null, released: null }, memAvailableKiB: none, freeKiB: none, perCpuFreeKiB: none });
+      const runOf = (t: TargetResult): FuzzRun => ({ kernel: '7.2-debug' as FuzzRun['kernel'], release: 'r', accel: 'tcg', cpus: 2, seed: 1, threads: 2, control: [], leakControl: [], kcov: '', coverage: true, targets: [t] });
+      writeCorpus(dir, runOf(target([call(0, 1, '01'), call(1, 5, '02')], [])));
+      writeCorpus(dir, runOf(target([call(0, 9, '03'), call(1, 2, '01')], [call(0, 8, '02'), call(0, 9, '04')])));
+      const file = corpusFile(dir, '7.2-debug' as FuzzRun['kernel'], 'mirrordrm');
+      expect(file).toBe(path.join(dir, '7.2-debug-mirrordrm.corpus'));
+      expect(fs.readFileSync(file, 'utf8')).toBe([call(0, 1, '01'), call(1, 5, '02'), call(0, 9, '04'), call(0, 9, '03')].join('\n') + '\n');
+      expect(readCorpus(dir, '7.2-debug' as FuzzRun['kernel'], ['mirrordrm', 'fakevram'])).toEqual({ mirrordrm: [call(0, 1, '01'), call(1, 5, '02'), call(0, 9, '04'), call(0, 9, '03')] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('flags unbalanced pins and memory not back beyond the tolerance', () => {
@@ -185,8 +255,8 @@ describe('the detector', () => {
 
   it('passes a run only with the control flagged and every target clean', () => {
     const one = { before: 1, after: 1 };
-    const target: TargetResult = { target: 'fakevram', calls: 10, seconds: 1, callsPerSecond: 10, errnos: {}, reports: [], leaks: [], exitStatus: 0, pins: { acquired: 0, released: 0 }, memAvailableKiB: one, freeKiB: one, perCpuFreeKiB: one };
-    const clean: FuzzRun = { kernel: '7.2' as FuzzRun['kernel'], release: 'r', accel: 'tcg', cpus: 2, seed: 1, threads: 2, control: [{ kind: 'warning', line: 'WARNING: x' }], leakControl: ['memory: MemFree ...'], kcov: '', targets: [target] };
+    const target: TargetResult = { target: 'fakevram', calls: 10, seconds: 1, callsPerSecond: 10, errnos: {}, reports: [], leaks: [], coverage: null, kept: [], loaded: 0, recent: [], exitStatus: 0, pins: { acquired: 0, released: 0 }, memAvailableKiB: one, freeKiB: one, perCpuFreeKiB: one };
+    const clean: FuzzRun = { kernel: '7.2' as FuzzRun['kernel'], release: 'r', accel: 'tcg', cpus: 2, seed: 1, threads: 2, control: [{ kind: 'warning', line: 'WARNING: x' }], leakControl: ['memory: MemFree ...'], kcov: '', coverage: false, targets: [target] };
     expect(runPassed(clean)).toBe(true);
     expect(runPassed({ ...clean, control: [] })).toBe(false);
     expect(runPassed({ ...clean, leakControl: [] })).toBe(false);
