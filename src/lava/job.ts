@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { STANDALONE_SUITES } from '../guest/standalone-suites.js';
 import { ensureInitramfs, INIT_START_MESSAGE, SHELL_PROMPT } from '../vm/initramfs.js';
 import { kernelInfo, type KernelSeries } from '../vm/kernels.js';
-import { BASE_CMDLINE } from '../vm/vm.js';
+import { BASE_CMDLINE, kernelCmdline } from '../vm/vm.js';
 import { toYaml, type YamlValue } from './yaml.js';
 
 /** Guest memory in the jobs, MiB: the standalone suites need no NUMA split or reserved range. */
@@ -27,9 +27,9 @@ export interface LavaJobOptions {
 }
 
 /** The job's kernel command line: the runner's base words, then the shell and the suite's modules. */
-export function lavaCmdline(suite: string): string {
+export function lavaCmdline(suite: string, kernel?: KernelSeries): string {
   const s = STANDALONE_SUITES[suite];
-  return [...BASE_CMDLINE, 'mirrorlab.shell=1', ...(s.modules.length ? [`mirrorlab.modules=${s.modules.join(',')}`] : [])].join(' ');
+  return [...BASE_CMDLINE, ...(kernel ? kernelCmdline(kernel) : []), 'mirrorlab.shell=1', ...(s.modules.length ? [`mirrorlab.modules=${s.modules.join(',')}`] : [])].join(' ');
 }
 
 export function lavaJob(o: LavaJobOptions): YamlValue {
@@ -51,7 +51,7 @@ export function lavaJob(o: LavaJobOptions): YamlValue {
           timeout: { minutes: 5 },
           to: 'tmpfs',
           images: {
-            kernel: { image_arg: `-kernel {kernel} -append "${lavaCmdline(o.suite)}"`, url: o.kernelUrl },
+            kernel: { image_arg: `-kernel {kernel} -append "${lavaCmdline(o.suite, o.kernel)}"`, url: o.kernelUrl },
             // cpio.newc with the lava overlay: LAVA unpacks the archive, adds its
             // test shell scripts and the test definition, and packs it again,
             // so no guestfs disk is needed for the overlay.

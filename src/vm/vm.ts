@@ -12,7 +12,7 @@ import path from 'node:path';
 import { decode, frame, LineSplitter } from './codec.js';
 import { matchCrash, VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { ensureInitramfs } from './initramfs.js';
-import { findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
+import { builtKernel, findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
 import { cachedKvmVerdict, kvmDeviceOpens, recordKvmVerdict } from './kvm.js';
 import { RPC_PORT_NAME } from './constants.js';
 import {
@@ -310,6 +310,22 @@ export const BASE_CMDLINE: readonly string[] = [
   'i8042.nokbd=1',
 ];
 
+/**
+ * Command-line words a kernel needs beyond BASE_CMDLINE, each with its reason.
+ *
+ * Our debug kernels boot with 4-level paging (no5lvl). With 5-level paging
+ * (QEMU's -cpu max has LA57) KASAN reports a wild-memory-access at boot, now
+ * and then: identify_cpu() zeroes boot_cpu_data's capability bits before it
+ * reads them again, an interrupt in that window takes a lock in the direct
+ * map (0xff11...), and KASAN's addr_has_metadata(), through
+ * pgtable_l5_enabled() = cpu_feature_enabled(X86_FEATURE_LA57) read as
+ * false, places the start of the shadowed range at 4-level paging's
+ * 0xffff8000... (docs/kernel-builds.md, "Found on the debug kernel").
+ */
+export function kernelCmdline(kernel: KernelSeries): string[] {
+  return builtKernel(kernel)?.flavour === 'debug' ? ['no5lvl'] : [];
+}
+
 let nextVmId = 0;
 
 export class Vm {
@@ -389,6 +405,7 @@ export class Vm {
     this.iomem = { base: layout.iomemBase, size: layout.iomemSize };
     const words = [
       ...BASE_CMDLINE,
+      ...kernelCmdline(opts.kernel),
       // 1 GiB pages only at boot (later, no free aligned GiB is left); /init sets the 2 MiB pool.
       ...((opts.hugepages1G ?? 1) > 0 ? [`hugepagesz=1G hugepages=${opts.hugepages1G ?? 1}`] : []),
       `mirrorlab.hugepages2m=${opts.hugepages2M ?? 64}`,

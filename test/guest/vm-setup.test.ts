@@ -9,11 +9,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { cacheRoot, findOnPath, kernelSeries } from '../../src/vm/kernels.js';
+import { builtKernel, cacheRoot, findOnPath, kernelSeries } from '../../src/vm/kernels.js';
 
 const series = kernelSeries(process.env.MIRRORLAB_KERNEL?.split(',')[0] || '6.1');
 const shared = path.join(cacheRoot(), 'kernels');
-const reason = !findOnPath('apt-get')
+const reason = builtKernel(series)
+  ? `${series} is a kernel we build (scripts/kernel-build.sh, checked by test/guest/kernel-build.test.ts), not one scripts/kernels.sh fetches`
+  : !findOnPath('apt-get')
   ? 'apt-get not available'
   : !fs.existsSync(path.join(shared, series, '.complete'))
     ? `no warm cache at ${shared}/${series} to compare with (run scripts/kernels.sh)`
