@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { lavaCmdline } from '../../src/lava/job.js';
 import { repoRoot } from '../../src/paths.js';
+import { kernelCmdline } from '../../src/vm/vm.js';
 import { builtKernel, builtKernelStale, cacheRoot, kernelBuildCommand, kernelInfo, kernelSeries } from '../../src/vm/kernels.js';
 
 const script = path.join(repoRoot, 'scripts', 'kernel-build.sh');
@@ -30,6 +32,14 @@ describe('built kernel names', () => {
     expect(kernelSeries('7.2+x')).toBe('7.2-test+x');
     expect(() => kernelSeries('7.2-nope')).toThrow(/unknown kernel "7.2-nope" .*SERIES-test, SERIES-debug, SERIES-test\+PATCHES/);
     expect(kernelBuildCommand(builtKernel('7.2-debug+p')!)).toBe('mirrorlab kernel build --series 7.2 --flavour debug --patches p');
+  });
+
+  it('debug kernels boot with 4-level paging (no5lvl), in the runner and in LAVA jobs; other kernels with what every guest gets', () => {
+    expect(kernelCmdline(kernelSeries('7.2-debug'))).toEqual(['no5lvl']);
+    expect(kernelCmdline(kernelSeries('7.2-debug+some-fix'))).toEqual(['no5lvl']);
+    for (const k of ['7.2', '6.1', '7.2-test', '7.2+some-fix']) expect(kernelCmdline(kernelSeries(k)), k).toEqual([]);
+    expect(lavaCmdline('mirrordrm', kernelSeries('7.2-debug'))).toMatch(/ nokaslr .* no5lvl mirrorlab\.shell=1 /);
+    expect(lavaCmdline('mirrordrm', kernelSeries('7.2'))).not.toContain('no5lvl');
   });
 
   it('a built kernel that is not in the cache is refused with the command that builds it', () => {
