@@ -12,7 +12,8 @@ import path from 'node:path';
 import { decode, frame, LineSplitter } from './codec.js';
 import { matchCrash, VmCrashError, VmExitError, VmTimeoutError } from './crash.js';
 import { ensureInitramfs } from './initramfs.js';
-import { builtKernel, findOnPath, kernelInfo, type KernelSeries } from './kernels.js';
+import { builtKernel, findOnPath, kernelConfig, kernelInfo, type KernelSeries } from './kernels.js';
+import { judgeKmemleak, type KmemleakVerdict } from './kmemleak.js';
 import { cachedKvmVerdict, kvmDeviceOpens, recordKvmVerdict } from './kvm.js';
 import { RPC_PORT_NAME } from './constants.js';
 import {
@@ -126,6 +127,12 @@ export interface VmOptions {
    * turns it off too). See src/vm/snapshot.ts.
    */
   snapshot?: boolean;
+  /**
+   * On a kernel with kmemleak (our debug kernels), scan when the guest closes
+   * and fail the run (VmCrashError 'kmemleak') for any unreferenced object
+   * our modules allocated (default true). See src/vm/kmemleak.ts.
+   */
+  kmemleakScan?: boolean;
 }
 
 /** How long a restore may take before the state file is judged bad (a cold boot takes 4-5 s). */
@@ -388,6 +395,8 @@ export class Vm {
   private readonly t0 = Date.now();
   private readonly callTimeoutMs: number;
   private syncSeq = 0;
+  /** What the closing kmemleak scan found (kernels with kmemleak only). */
+  kmemleak: KmemleakVerdict | null = null;
 
   private constructor(
     private readonly opts: VmOptions,
@@ -888,6 +897,13 @@ export class Vm {
     }
     if (!this.failure && this.sock) {
       try {
+        await this.scanKmemleak();
+      } catch (e) {
+        this.failure ??= e as Error;
+      }
+    }
+    if (!this.failure && this.sock) {
+      try {
         await this.sync();
         await this.request('shutdown', [status], { timeoutMs: 30_000 });
       } catch {
@@ -902,6 +918,23 @@ export class Vm {
     this.cleanup();
     if (this.failure) throw this.failure;
     return this.exitStatus ?? -1;
+  }
+
+  /**
+   * kmemleak's verdict on the guest's life, where the kernel has kmemleak:
+   * one scan (the debug flavour has no automatic one), then the report. An
+   * object our modules allocated fails the run; the kernel's own objects,
+   * mltrigger's deliberate leaks and objects of modules since unloaded are
+   * only counted (this.kmemleak).
+   */
+  private async scanKmemleak(): Promise<void> {
+    if (this.opts.kmemleakScan === false || kernelConfig(this.kernel, 'CONFIG_DEBUG_KMEMLEAK') !== 'y') return;
+    const r = await this.exec('sh', ['-c', 'f=/sys/kernel/debug/kmemleak; [ -e $f ] || exit 0; echo scan > $f && cat $f'], { timeoutMs: 600_000 });
+    if (r.status !== 0) throw new Error(`kmemleak scan failed (${r.status}): ${r.stderr.trim()}`);
+    this.kmemleak = judgeKmemleak(r.stdout);
+    if (this.kmemleak.ours.length) {
+      this.failure = new VmCrashError(this.kernel, 'kmemleak', `kmemleak: ${this.kmemleak.ours.length} unreferenced objects allocated by our modules:\n${this.kmemleak.ours.join('\n')}\n\n${r.stdout.slice(0, 8000)}`);
+    }
   }
 
   /** Kills QEMU at once, without a shutdown; requests in flight reject. */
