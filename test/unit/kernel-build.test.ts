@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasTwoPassNotifiers } from '../../src/bench/suites/guest-mirrordrm-twopass.js';
 import { lavaCmdline } from '../../src/lava/job.js';
 import { repoRoot } from '../../src/paths.js';
 import { kernelCmdline } from '../../src/vm/vm.js';
@@ -40,6 +41,11 @@ describe('built kernel names', () => {
     for (const k of ['7.2', '6.1', '7.2-test', '7.2+some-fix']) expect(kernelCmdline(kernelSeries(k)), k).toEqual([]);
     expect(lavaCmdline('mirrordrm', kernelSeries('7.2-debug'))).toMatch(/ nokaslr .* no5lvl mirrorlab\.shell=1 /);
     expect(lavaCmdline('mirrordrm', kernelSeries('7.2'))).not.toContain('no5lvl');
+  });
+
+  it('a kernel we build has its series\' features: two-pass notifiers on 7.2-debug and 7.2+NAME as on 7.2, not on 6.12', () => {
+    for (const k of ['7.2', '7.2-debug', '7.2-test', '7.2+some-fix']) expect(hasTwoPassNotifiers(kernelSeries(k)), k).toBe(true);
+    for (const k of ['6.1', '6.12']) expect(hasTwoPassNotifiers(kernelSeries(k)), k).toBe(false);
   });
 
   it('a built kernel that is not in the cache is refused with the command that builds it', () => {

@@ -10,7 +10,7 @@ import { mirrordrmTwoPassBench as GUEST } from '../../guest/index.js';
 const TWO_PASS_KINDS = ['one-pass', 'two-pass'] as const;
 import { roundRatio, toMeasurement } from '../../measure/repeat.js';
 import type { Measurement } from '../../report/results.js';
-import type { KernelSeries } from '../../vm/kernels.js';
+import { builtKernel, type KernelSeries } from '../../vm/kernels.js';
 import type { Suite, SuiteContext } from '../suite.js';
 import { guestSuiteUnsupported, repeatRounds, withGuest } from './guest-common.js';
 
@@ -19,7 +19,8 @@ const OBJECTS = [1, 16, 256, 4096];
 
 /** Series with mmu_interval_notifier_ops.invalidate_start/finish: 7.1 and later. */
 export function hasTwoPassNotifiers(kernel: KernelSeries): boolean {
-  const [major, minor] = kernel.split('.').map(Number);
+  // a kernel we build has its series' code: 7.2-debug is 7.2
+  const [major, minor] = (builtKernel(kernel)?.base ?? kernel).split('.').map(Number);
   return major > 7 || (major === 7 && minor >= 1);
 }
 
