@@ -76,6 +76,12 @@ export function icountArgs(clock: GuestClock, accel: Accel, tcgThread: string | 
  * against 11 to 35 s, at load 5 to 20 on 2 cores).
  */
 export const ICOUNT_BOOT_TIMEOUT_MS = 300_000;
+/**
+ * A cold boot of our debug kernels (KASAN, lockdep) takes about 110 s to
+ * agent ready under TCG on a quiet 2-core host, and more beside other work:
+ * 120 s, the others' limit, is too close.
+ */
+const DEBUG_BOOT_TIMEOUT_MS = 600_000;
 
 /** A guest clock this guest cannot have (icount under KVM or multi-threaded TCG). */
 export class GuestClockError extends Error {
@@ -673,7 +679,7 @@ export class Vm {
 
     const timeoutMs = stateFile
       ? Math.min(RESTORE_TIMEOUT_MS, this.opts.timeoutMs ?? RESTORE_TIMEOUT_MS)
-      : this.opts.timeoutMs ?? (this.clock === 'icount' ? ICOUNT_BOOT_TIMEOUT_MS : 120_000);
+      : this.opts.timeoutMs ?? (this.clock === 'icount' ? ICOUNT_BOOT_TIMEOUT_MS : builtKernel(this.kernel)?.flavour === 'debug' ? DEBUG_BOOT_TIMEOUT_MS : 120_000);
     const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
     const timer = setTimeout(() => {
       if (!stateFile) {
