@@ -83,11 +83,16 @@ export function corpusFile(dir: string, kernel: KernelSeries, target: FuzzTarget
   return path.join(dir, `${kernel}-${target}.corpus`);
 }
 
+/** The call lines of a corpus file (none when it does not exist). */
+function corpusLines(file: string): string[] {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('call t')) : [];
+}
+
 export function readCorpus(dir: string, kernel: KernelSeries, targets: FuzzTarget[]): Partial<Record<FuzzTarget, string[]>> {
   const out: Partial<Record<FuzzTarget, string[]>> = {};
   for (const t of targets) {
     const f = corpusFile(dir, kernel, t);
-    if (fs.existsSync(f)) out[t] = fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('call t'));
+    if (fs.existsSync(f)) out[t] = corpusLines(f);
   }
   return out;
 }
@@ -98,7 +103,7 @@ export function writeCorpus(dir: string, run: FuzzRun): void {
     const add = [...t.recent, ...t.kept];
     if (!add.length) continue;
     const f = corpusFile(dir, run.kernel, t.target);
-    const have = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('call t')) : [];
+    const have = corpusLines(f);
     // the same call made again counts once: compare without its thread and index
     const key = (l: string): string => l.replace(/^call t\d+ #\d+ /, '');
     const seen = new Set(have.map(key));
