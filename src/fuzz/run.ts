@@ -258,7 +258,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzRun> {
       : run.coverage
         ? 'KCOV present: coverage-guided (calls that reach a new edge are kept and mutated; the sequence is no longer fixed by the seed alone)'
         : 'KCOV present, coverage off (--coverage off): a plain random campaign, its call sequence fixed by the seed';
-    if (mode === 'on' && !kcov) throw new Error(`${opts.kernel} has CONFIG_KCOV but no ${'/sys/kernel/debug/kcov'} in the guest`);
+    if (mode === 'on' && !kcov) throw new Error(`${opts.kernel} has CONFIG_KCOV but no /sys/kernel/debug/kcov in the guest`);
     progress(`${opts.kernel}: ${run.kcov}`);
     const control = await positiveControl(vm);
     run.control = control.warn;
