@@ -10,6 +10,7 @@ export default defineConfig({
   resolve: { alias: [{ find: /^mirrorlab$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }] },
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['./test/tmpdir-per-file.ts'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 60_000,

@@ -20,7 +20,7 @@ const PAGE = 4096;
 describe.skipIf(matrix.length === 0)('guest/behaviour, --quick', () => {
   let results: Results;
   beforeAll(async () => {
-    ensureGuestBuild(matrix);
+    await ensureGuestBuild(matrix);
     const outDir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-behaviour-'));
     const lines: string[] = [];
     const run = await runBench({ suites: [guestBehaviourSuite], kernels: matrix, quick: true, outDir, log: (l) => lines.push(l) });

@@ -23,7 +23,7 @@ describe.skipIf(matrix.length === 0)('guest bench suites, --quick', () => {
   let results: Results;
   let ktap = '';
   beforeAll(async () => {
-    ensureGuestBuild(matrix);
+    await ensureGuestBuild(matrix);
     const outDir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-guest-bench-'));
     const lines: string[] = [];
     const started = Date.now();

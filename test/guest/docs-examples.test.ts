@@ -57,7 +57,7 @@ describe('docs examples booting their own guest (ts vm)', () => {
     const reason = guestUnavailableReason(kernel);
     if (reason) console.warn(`${e.file}:${e.line} skipped: ${reason}`);
     it.skipIf(reason !== null)(...caseOf(exampleId(e, vmExamples), exampleTitle(e), { timeout: 300_000, kernel }), async () => {
-      ensureGuestBuild([kernel]);
+      await ensureGuestBuild([kernel]);
       await runExampleHere(e, tmp);
     });
   }

@@ -12,8 +12,8 @@ import { ensureGuestBuild, ourQemuPids, skipReason } from './helpers.js';
 
 const kernel = kernelSeries('7.2');
 const reason = skipReason(kernel);
-beforeAll(() => {
-  if (!reason) ensureGuestBuild([kernel]);
+beforeAll(async () => {
+  if (!reason) await ensureGuestBuild([kernel]);
 }, 600_000);
 
 // About 12 guest instructions per iteration (a 7.2 run: 30 M iterations took 360.5 M ns of

@@ -1,6 +1,6 @@
 // Shared by the guest test files: the kernel matrix, skip reasons, making
 // sure the guest never runs stale code, and per-test console excerpts.
-import { execFileSync } from 'node:child_process';
+import { runChecked } from '../run-command.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
@@ -40,20 +40,20 @@ function newest(dir: string, filter: (p: string) => boolean): number {
  * Rebuilds what the guest runs when its sources are newer: the addon (if
  * missing), dist/ (tsc), and build/modules/<series>/ (scripts/build-modules.sh).
  */
-export function ensureGuestBuild(series: KernelSeries[]): void {
-  const run = (cmd: string, args: string[]): void => {
-    execFileSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+export async function ensureGuestBuild(series: KernelSeries[]): Promise<void> {
+  const run = async (cmd: string, args: string[]): Promise<void> => {
+    await runChecked(cmd, args, { cwd: repoRoot, inherit: true });
   };
-  if (!fs.existsSync(path.join(repoRoot, 'build/Release/mirrorlab.node'))) run('npm', ['run', '--silent', 'build:native']);
+  if (!fs.existsSync(path.join(repoRoot, 'build/Release/mirrorlab.node'))) await run('npm', ['run', '--silent', 'build:native']);
   const src = newest(path.join(repoRoot, 'src'), (p) => p.endsWith('.ts'));
   const dist = newest(path.join(repoRoot, 'dist'), (p) => p.endsWith('.js'));
-  if (src > dist) run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
+  if (src > dist) await run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
   const kp = newest(path.join(repoRoot, 'kernel-patches'), () => true);
   const stale = series.filter((s) => {
     const stamp = path.join(repoRoot, 'build/modules', path.basename(kernelCacheDir(s)), 'release');
     return !fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < kp;
   });
-  if (stale.length) run(path.join(repoRoot, 'scripts/build-modules.sh'), stale);
+  if (stale.length) await run(path.join(repoRoot, 'scripts/build-modules.sh'), stale);
 }
 
 /** QEMU processes started by this test process that are still alive (from /proc). */

@@ -42,7 +42,7 @@ if (reason) console.warn(`lava test skipped: ${reason}`);
 describe.skipIf(reason !== null)(`LAVA: ${SUITE} on ${KERNEL} through lava-run`, () => {
   const description = `lava-run deploys, boots and tests the ${SUITE} job of mirrorlab lava; LAVA records every case of the suite with the result and measurement the guest reported`;
   it(...caseOf('lava-run@mirrordrm', description, { timeout: 900_000, kernel: KERNEL }), async () => {
-    ensureGuestBuild([KERNEL]);
+    await ensureGuestBuild([KERNEL]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-lava-'));
     try {
       const cli = path.join(repoRoot, 'dist/cli/main.js');

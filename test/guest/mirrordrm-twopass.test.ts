@@ -133,7 +133,7 @@ for (const series of kernels()) {
   describe.skipIf(matrix.length === 0)('guest/mirrordrm-twopass bench suite, --quick', () => {
     let results: Results;
     beforeAll(async () => {
-      ensureGuestBuild(matrix);
+      await ensureGuestBuild(matrix);
       const outDir = mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-twopass-bench-'));
       const lines: string[] = [];
       const run = await runBench({ suites: [guestMirrordrmTwoPassSuite], kernels: matrix, quick: true, outDir, log: (l) => lines.push(l) });

@@ -10,8 +10,8 @@ import { ensureGuestBuild, kernels, processAlive, skipReason } from './helpers.j
 
 const kernel = kernels()[0];
 const reason = skipReason(kernel);
-beforeAll(() => {
-  if (!reason) ensureGuestBuild([kernel]);
+beforeAll(async () => {
+  if (!reason) await ensureGuestBuild([kernel]);
 }, 600_000);
 
 /** Starts a node process that boots a guest and prints the QEMU pid; resolves with both. */

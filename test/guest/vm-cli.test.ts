@@ -9,8 +9,8 @@ import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js
 
 const kernel = kernels()[0];
 const reason = skipReason(kernel);
-beforeAll(() => {
-  if (!reason) ensureGuestBuild([kernel]);
+beforeAll(async () => {
+  if (!reason) await ensureGuestBuild([kernel]);
 }, 600_000);
 
 it.skipIf(reason !== null)(...caseOf('cli-exit-status', `mirrorlab vm --kernel ${kernel} -- <command> returns the command's exit status`, { timeout: 180_000, kernel }), () => {
@@ -51,7 +51,7 @@ function vmRun(): Promise<{ code: number | null; stdout: string; stderr: string 
 }
 
 it.skipIf(concurrentReason !== null)(...caseOf('cli-concurrent', `two mirrorlab vm --kernel ${concurrentKernel} -- true at once both succeed`, { timeout: 300_000, kernel: concurrentKernel }), async () => {
-  ensureGuestBuild([concurrentKernel]);
+  await ensureGuestBuild([concurrentKernel]);
   const [a, b] = await Promise.all([vmRun(), vmRun()]);
   for (const r of [a, b]) {
     expect(r.code, r.stderr).toBe(0);

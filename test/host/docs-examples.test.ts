@@ -1,12 +1,12 @@
 // Runs the `ts host` and `sh run` examples of README.md and docs/*.md (see
 // test/docs-examples.ts), and checks that every code block says how it runs.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allExamples, brokenLinks, docFiles, exampleTitle, repoRoot, runExampleHere } from '../docs-examples.js';
 import { ensureGuestBuild } from '../guest/helpers.js';
+import { runCommand } from '../run-command.js';
 
 const examples = allExamples();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorlab-docs-'));
@@ -34,8 +34,8 @@ describe('docs examples', () => {
     // The CLI examples run the compiled CLI: rebuild dist/ when src/ is newer.
     beforeAll(() => ensureGuestBuild([]), 300_000);
     for (const e of examples.filter((x) => x.kind === 'run')) {
-      it(exampleTitle(e), { timeout: 180_000 }, () => {
-        const r = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', e.code], { cwd: repoRoot, encoding: 'utf8', timeout: 170_000 });
+      it(exampleTitle(e), { timeout: 180_000 }, async () => {
+        const r = await runCommand('bash', ['-e', '-o', 'pipefail', '-c', e.code], { cwd: repoRoot, timeoutMs: 170_000 });
         expect(r.status, `${e.file}:${e.line}\n${r.stdout}\n${r.stderr}`).toBe(0);
       });
     }

@@ -5,7 +5,7 @@
 // leaving the cache as it was. The last two extract the real linux-source
 // package and configure it in the real build root (about a minute each);
 // they skip, saying why, on a machine without them.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,8 +19,18 @@ import { builtKernel, builtKernelStale, cacheRoot, kernelBuildCommand, kernelInf
 const script = path.join(repoRoot, 'scripts', 'kernel-build.sh');
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
-function build(args: string[], env: Record<string, string> = {}) {
-  return spawnSync('bash', [script, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+// Asynchronous: a build that configures a tree for a minute must not hold
+// the worker's event loop (vitest's RPC to the main process times out at 60 s).
+function build(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 describe('built kernel names', () => {
@@ -67,7 +77,7 @@ describe('built kernel names', () => {
 });
 
 describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
-  it('unknown series, flavour or patch series, or a wrong argument count: exit 2 with the reason and the known values', () => {
+  it('unknown series, flavour or patch series, or a wrong argument count: exit 2 with the reason and the known values', async () => {
     const cases: [string[], RegExp][] = [
       [['9.9', 'test'], /unknown series '9\.9' \(known: 6\.1 6\.12 7\.2 \(sid\)\)/],
       [['7.2', 'fast'], /unknown flavour 'fast' \(flavours: test, debug\)/],
@@ -76,7 +86,7 @@ describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
       [['7.2'], /expected SERIES FLAVOUR \[PATCHES\]/],
     ];
     for (const [args, re] of cases) {
-      const r = build(args);
+      const r = await build(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(re);
     }
@@ -105,7 +115,7 @@ describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
   const noKernel = !fs.existsSync(base) ? `no Debian 7.2 kernel cache (${base}); scripts/kernels.sh 7.2 provisions it` : null;
   if (noKernel) console.warn(`kernel-build source cases skipped: ${noKernel}`);
 
-  it.skipIf(noKernel !== null)('a patch that does not apply is named with its failing hunk, before anything is built; the cache keeps what it had', { timeout: 600_000 }, () => {
+  it.skipIf(noKernel !== null)('a patch that does not apply is named with its failing hunk, before anything is built; the cache keeps what it had', { timeout: 600_000 }, async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ml-kbuild-'));
     try {
       const series = path.join(tmp, 'series', 'broken');
@@ -117,7 +127,7 @@ describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
       const kept = path.join(builds, '7.2-test+broken');
       fs.mkdirSync(kept, { recursive: true });
       fs.writeFileSync(path.join(kept, '.complete'), 'an earlier build\n');
-      const r = build(['7.2', 'test', 'broken'], { MIRRORLAB_KERNEL_SERIES: path.join(tmp, 'series'), MIRRORLAB_KERNEL_BUILDS: builds });
+      const r = await build(['7.2', 'test', 'broken'], { MIRRORLAB_KERNEL_SERIES: path.join(tmp, 'series'), MIRRORLAB_KERNEL_BUILDS: builds });
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/patch 0001-broken\.patch does not apply to linux-source-7\.2 .*Hunk #1 FAILED/);
       expect(r.stderr).toMatch(/trying the patches on the files they touch/);
@@ -129,7 +139,7 @@ describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
     }
   });
 
-  it.skipIf(noKernel !== null)('a config option that does not stick is named with what the kernel got, before anything is built', { timeout: 900_000 }, () => {
+  it.skipIf(noKernel !== null)('a config option that does not stick is named with what the kernel got, before anything is built', { timeout: 900_000 }, async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ml-kbuild-'));
     try {
       const configs = path.join(tmp, 'configs');
@@ -138,7 +148,7 @@ describe('scripts/kernel-build.sh and mirrorlab kernel: bad input', () => {
       // arm64's tag-based KASAN cannot be had on x86_64
       fs.writeFileSync(path.join(configs, 'test.config'), 'CONFIG_GUP_TEST=y\nCONFIG_KASAN=y\nCONFIG_KASAN_SW_TAGS=y\n');
       const builds = path.join(tmp, 'kernels');
-      const r = build(['7.2', 'test'], { MIRRORLAB_KERNEL_CONFIGS: configs, MIRRORLAB_KERNEL_BUILDS: builds });
+      const r = await build(['7.2', 'test'], { MIRRORLAB_KERNEL_CONFIGS: configs, MIRRORLAB_KERNEL_BUILDS: builds });
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/options that did not stick/);
       expect(r.stderr).toMatch(/CONFIG_KASAN_SW_TAGS=y \(got: unset\)/);
