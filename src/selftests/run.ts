@@ -341,6 +341,9 @@ async function runSuiteEachCase(vm: Vm, build: SelftestsBuild, suite: SelftestSu
  * (`repeat` times each) and closes it; a guest crash (WARN, Oops...) rejects
  * with the Vm's error, naming the suite that was running.
  */
+/** How much longer each suite may run on a debug-flavour kernel than its limit (suites.ts). */
+export const DEBUG_LIMIT_SCALE = 4;
+
 export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
   const suites = opts.suites ?? DEFAULT_SELFTEST_SUITES;
   const repeat = opts.repeat ?? 1;
@@ -350,7 +353,11 @@ export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
     return { kernel: opts.kernel, release: '', source: null, accel: '', bootMs: NaN, testHmm: found.missing, cpus: 0, swap: found.missing, suites: suites.map((s) => ({ suite: s.name, binary: null, args: s.args, skipped: found.missing, runs: [] })) };
   }
   const build = found;
-  const plan = suites.map((s) => ({ suite: s, bin: suiteBinary(build, s) }));
+  // A debug kernel (KASAN, lockdep) under TCG runs the suites 3 to 30 times
+  // slower than our test kernel: its limits are scaled, so that a suite is
+  // ended by a hang rather than by the checkers' cost.
+  const scale = builtKernel(opts.kernel)?.flavour === 'debug' ? DEBUG_LIMIT_SCALE : 1;
+  const plan = suites.map((s) => ({ suite: scale === 1 ? s : { ...s, limitS: s.limitS * scale }, bin: suiteBinary(build, s) }));
   const archive = selftestsArchive(opts.kernel, build);
   const cpus = opts.vm?.cpus ?? SELFTESTS_CPUS;
   const vm = await Vm.boot({ kernel: opts.kernel, ...opts.vm, cpus, extraInitrd: [archive] });
