@@ -336,14 +336,14 @@ async function runSuiteEachCase(vm: Vm, build: SelftestsBuild, suite: SelftestSu
   return { cases, format: 'ktap', exitStatus, timedOut, durationMs: Date.now() - t0, output: outputs.join('\n') };
 }
 
+/** How much longer each suite may run on a debug-flavour kernel than its limit (suites.ts). */
+export const DEBUG_LIMIT_SCALE = 4;
+
 /**
  * Boots a guest of `kernel` with its selftests build, runs the suites
  * (`repeat` times each) and closes it; a guest crash (WARN, Oops...) rejects
  * with the Vm's error, naming the suite that was running.
  */
-/** How much longer each suite may run on a debug-flavour kernel than its limit (suites.ts). */
-export const DEBUG_LIMIT_SCALE = 4;
-
 export async function runSelftests(opts: RunOptions): Promise<SelftestsRun> {
   const suites = opts.suites ?? DEFAULT_SELFTEST_SUITES;
   const repeat = opts.repeat ?? 1;
