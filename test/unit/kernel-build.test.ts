@@ -5,7 +5,7 @@
 // leaving the cache as it was. The last two extract the real linux-source
 // package and configure it in the real build root (about a minute each);
 // they skip, saying why, on a machine without them.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,22 +15,15 @@ import { lavaCmdline } from '../../src/lava/job.js';
 import { repoRoot } from '../../src/paths.js';
 import { kernelCmdline } from '../../src/vm/vm.js';
 import { builtKernel, builtKernelStale, cacheRoot, kernelBuildCommand, kernelInfo, kernelSeries } from '../../src/vm/kernels.js';
+import { runCommand, type CommandResult } from '../run-command.js';
 
 const script = path.join(repoRoot, 'scripts', 'kernel-build.sh');
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
 // Asynchronous: a build that configures a tree for a minute must not hold
 // the worker's event loop (vitest's RPC to the main process times out at 60 s).
-function build(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function build(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  return runCommand('bash', [script, ...args], { env: { ...process.env, ...env } });
 }
 
 describe('built kernel names', () => {
