@@ -5,7 +5,7 @@
 import { caseId, caseOf } from './cases.js';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js';
 import { Vm, type VmOptions } from '../../src/vm/vm.js';
 import { VmCrashError } from '../../src/vm/crash.js';
@@ -38,6 +38,13 @@ function removeState(kernel: KernelSeries, key: string | null): void {
 describe.each(matrix)('kernel %s', (kernel) => {
   const reason = skipReason(kernel);
   const opts = { timeout: 400_000 };
+  // One shape other than the default, shared by snapshot-shape and the
+  // damaged-state cases: its state is made by the first of them that runs
+  // (a cold boot each time is what made these cases slow) and removed after
+  // the last.
+  const other = freshShape(kernel);
+  let otherKey: string | null = null;
+  afterAll(() => removeState(kernel, otherKey));
 
   it.skipIf(reason !== null)(...caseOf('snapshot-restore', 'a restored guest answers, loads a module, runs commands, has the options it was asked for and the host\'s wall clock', opts), async () => {
     await bootOnce({ kernel }); // makes the state if there is none
@@ -78,8 +85,9 @@ describe.each(matrix)('kernel %s', (kernel) => {
 
   it.skipIf(reason !== null)(...caseOf('snapshot-shape', 'a guest of another shape (THP always, another command line) does not use the default shape\'s state: cold boot, its own key', opts), async () => {
     const usual = await bootOnce({ kernel });
-    const shape = freshShape(kernel);
+    const shape = otherKey === null ? other : freshShape(kernel);
     const vm = await Vm.boot(shape);
+    if (shape === other) otherKey = vm.snapshotKey;
     try {
       expect(vm.snapshotKey).not.toBe(usual.snapshotKey);
       // Its first guest is a cold boot saved as the shape's state, then restored from it.
@@ -91,7 +99,7 @@ describe.each(matrix)('kernel %s', (kernel) => {
       expect(r.stdout.split('\n')[1]).toContain(shape.cmdline![0]);
     } finally {
       await vm.close();
-      removeState(kernel, vm.snapshotKey);
+      if (shape !== other) removeState(kernel, vm.snapshotKey);
     }
   });
 
@@ -101,9 +109,10 @@ describe.each(matrix)('kernel %s', (kernel) => {
   ];
   for (const d of damages) {
     it.skipIf(reason !== null)(...caseOf(caseId('snapshot-damaged', d.name), `a ${d.name} state file: the restore fails, the state is removed, a cold boot saves a new one`, opts), async () => {
-      const shape = freshShape(kernel);
-      const first = await bootOnce(shape);
-      const { state } = snapshotPaths(kernel, first.snapshotKey!);
+      const shape = other;
+      // The shape's good state, left by the case before; made here when there is none.
+      if (otherKey === null || !fs.existsSync(snapshotPaths(kernel, otherKey).state)) otherKey = (await bootOnce(shape)).snapshotKey;
+      const { state } = snapshotPaths(kernel, otherKey!);
       d.damage(state);
       // The bytes, not the inode: a file written after the damaged one was removed can get its inode number.
       const damaged = createHash('sha256').update(fs.readFileSync(state)).digest('hex');
@@ -111,14 +120,13 @@ describe.each(matrix)('kernel %s', (kernel) => {
       const vm = await Vm.boot({ ...shape, onStatus: (m) => statuses.push(m) });
       try {
         expect(statuses.join('\n')).toMatch(/snapshot [0-9a-f]{12} did not restore \(.+\): removed; cold boot, then saving the state/);
-        expect(vm.snapshotKey).toBe(first.snapshotKey);
+        expect(vm.snapshotKey).toBe(otherKey);
         expect(vm.snapshotSaved?.coldBootMs).toBeGreaterThan(0);
         expect(vm.restored).toBe(true);
         expect(createHash('sha256').update(fs.readFileSync(state)).digest('hex')).not.toBe(damaged);
         expect((await vm.exec('cat', ['/proc/cmdline'])).stdout).toContain(shape.cmdline![0]);
       } finally {
         await vm.close();
-        removeState(kernel, vm.snapshotKey);
       }
     });
   }
