@@ -18,6 +18,12 @@ source scripts/kernel-series.sh
 cache=${MIRRORLAB_CACHE:-/var/cache/mirrorlab}
 jobs=${MIRRORLAB_MAKE_JOBS:-2}
 
+# One build at a time: test files running in parallel each make sure the
+# modules are built; the second waits, then finds make has nothing to do.
+mkdir -p build/modules
+exec 9>build/modules/.lock
+flock 9
+
 log() { printf 'build-modules: %s\n' "$*" >&2; }
 die() { printf 'build-modules: error: %s\n' "$*" >&2; exit 1; }
 

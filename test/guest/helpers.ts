@@ -1,6 +1,7 @@
 // Shared by the guest test files: the kernel matrix, skip reasons, making
 // sure the guest never runs stale code, and per-test console excerpts.
 import { runChecked } from '../run-command.js';
+import { holdFlock } from '../flock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
@@ -41,6 +42,28 @@ function newest(dir: string, filter: (p: string) => boolean): number {
  * missing), dist/ (tsc), and build/modules/<series>/ (scripts/build-modules.sh).
  */
 export async function ensureGuestBuild(series: KernelSeries[]): Promise<void> {
+  await underBuildLock(() => buildWhatIsStale(series));
+}
+
+/** kernel-patches/mirrordrm/selftest/mirrordrm_test, made when stale; its path. */
+export async function mirrordrmSelftest(): Promise<string> {
+  const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
+  await underBuildLock(() => runChecked('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']));
+  return bin;
+}
+
+/** Files run in parallel: one of them builds while the others wait, then find it done. */
+async function underBuildLock(build: () => Promise<unknown>): Promise<void> {
+  fs.mkdirSync(path.join(repoRoot, 'build'), { recursive: true });
+  const release = await holdFlock(path.join(repoRoot, 'build/.guest-build.lock'), 'exclusive');
+  try {
+    await build();
+  } finally {
+    release();
+  }
+}
+
+async function buildWhatIsStale(series: KernelSeries[]): Promise<void> {
   const run = async (cmd: string, args: string[]): Promise<void> => {
     await runChecked(cmd, args, { cwd: repoRoot, inherit: true });
   };

@@ -5,12 +5,11 @@
 // here asserts a speed. Results also go to results/mirrordrm-bench-<kernel>.json.
 import { caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason, kernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
-import { kernels, sharedVm } from './helpers.js';
+import { ensureGuestBuild, kernels, sharedVm } from './helpers.js';
 import { guestSystem, mirrordrmBench } from '../../src/guest/index.js';
 import { REGISTRATION_MODES, type BenchBacking } from '../../src/guest/mirrordrm-bench.js';
 import { ratio, summarize, type Summary } from '../../src/stats/summary.js';
@@ -26,9 +25,7 @@ const fmt = (s: { median: number; min: number; p90: number; max: number; n: numb
 describe.skipIf(reason !== null)(`mirrordrm benchmarks on ${series}`, () => {
   const report: Record<string, unknown> = {};
 
-  beforeAll(() => {
-    execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-  }, 300_000);
+  beforeAll(() => ensureGuestBuild([series]), 300_000);
   // one guest; each test ends with a console barrier (a WARN fails that test)
   const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
   beforeAll(async () => {

@@ -6,12 +6,11 @@
 // that mirrordrm says so and refuses MIGRATE, and the rest skip with the reason.
 import { caseOf } from './cases.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason, kernelConfig, type KernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
-import { kernels, sharedVm } from './helpers.js';
+import { ensureGuestBuild, kernels, sharedVm } from './helpers.js';
 import { devmemScenarios } from '../../src/guest/index.js';
 import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
 
@@ -34,9 +33,7 @@ for (const series of kernels()) {
   if (reason === null && noDevmem) console.warn(`mirrordrm device memory cases on ${series} skipped: ${noDevmem}`);
 
   describe.skipIf(reason !== null)(`mirrordrm device memory on ${series}`, () => {
-    beforeAll(() => {
-      execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-    }, 300_000);
+    beforeAll(() => ensureGuestBuild([series]), 300_000);
     const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const call = <K extends GuestFunctions<Scenarios>>(name: K, ...args: GuestArgs<Scenarios, K>): Promise<any> => guest.vm.call(devmemScenarios, name, ...args);

@@ -7,12 +7,11 @@
 // and the comparison cases skip with that reason.
 import { caseId, caseOf } from './cases.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason, kernelInfo, type KernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
-import { kernels, sharedVm } from './helpers.js';
+import { ensureGuestBuild, kernels, sharedVm } from './helpers.js';
 import { mirrordrmScenarios } from '../../src/guest/index.js';
 import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
 
@@ -45,9 +44,7 @@ for (const series of kernels()) {
   if (noSvm) console.warn(`mirrordrm svm-vs-hmm cases on ${series} skipped: ${noSvm}`);
 
   describe.skipIf(reason !== null)(`mirrordrm svm on ${series}`, () => {
-    beforeAll(() => {
-      execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-    }, 300_000);
+    beforeAll(() => ensureGuestBuild([series]), 300_000);
     const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
     let release = '';
     // eslint-disable-next-line @typescript-eslint/no-explicit-any

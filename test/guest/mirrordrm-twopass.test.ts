@@ -5,7 +5,6 @@
 // device reads the new bytes afterwards; older kernels refuse the flag with
 // EOPNOTSUPP, asserted as the kernel's answer.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs, { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,9 +12,8 @@ import { runBench } from '../../src/bench/runner.js';
 import { guestMirrordrmTwoPassSuite, hasTwoPassNotifiers } from '../../src/bench/suites/guest-mirrordrm-twopass.js';
 import type { Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
-import { repoRoot } from '../../src/paths.js';
 import { caseId, caseOf } from './cases.js';
-import { ensureGuestBuild, kernels, sharedVm, skipReason } from './helpers.js';
+import { ensureGuestBuild, kernels, mirrordrmSelftest, sharedVm, skipReason } from './helpers.js';
 import { mirrordrmScenarios } from '../../src/guest/index.js';
 import type { KernelSeries } from '../../src/vm/index.js';
 import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
@@ -94,8 +92,7 @@ for (const series of kernels()) {
     // selected by MIRRORDRM_TEST_ONLY; on kernels without the ops the C cases
     // skip with the EOPNOTSUPP they got.
     it(...caseOf('twopass-nonblockable', twoPass ? 'non-blockable ranges (process_mrelease of a killed child): a busy two-pass object answers false in its start pass (TWO_PASS | WOULD_BLOCK, no finish), an idle one (hmm, and gup re-pinning) runs its start pass then a finish pass that releases the pages' : 'the C selftest\'s two-pass non-blockable cases skip: the kernel refuses TWO_PASS with EOPNOTSUPP', { timeout: 180_000 }), async () => {
-      const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
-      execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
+      const bin = await mirrordrmSelftest();
       await call('installFile', '/tmp/mirrordrm_test', fs.readFileSync(bin));
       const r = await guest.vm.exec('/bin/sh', ['-c', 'MIRRORDRM_TEST_ONLY=two-pass /tmp/mirrordrm_test']);
       const lines = r.stdout.split('\n').map((l: string) => l.replace(/\r$/, ''));

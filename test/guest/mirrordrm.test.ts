@@ -5,12 +5,11 @@
 // each is named by a stable case id (docs/case-ids.md).
 import { CASE_ID, caseId, caseOf } from './cases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { guestUnavailableReason, kernelConfig, type KernelSeries } from '../../src/vm/index.js';
 import { repoRoot } from '../../src/paths.js';
-import { kernels, sharedVm } from './helpers.js';
+import { ensureGuestBuild, kernels, mirrordrmSelftest, sharedVm } from './helpers.js';
 import { MIRROR_MODES, type MirrorMode } from '../../src/mirror/index.js';
 import type { Backing } from '../../src/guest/mirrordrm/index.js';
 import { mirrordrmScenarios } from '../../src/guest/index.js';
@@ -45,9 +44,7 @@ for (const series of kernels()) {
     // One guest for the block; every test ends with a console barrier, so a
     // WARN, BUG, Oops or lockdep splat fails the test that caused it (with the
     // console lines attached), and close() fails the run for anything later.
-    beforeAll(() => {
-      execFileSync('bash', [path.join(repoRoot, 'scripts/build-modules.sh'), series], { stdio: 'pipe' });
-    }, 300_000);
+    beforeAll(() => ensureGuestBuild([series]), 300_000);
     const guest = sharedVm(() => ({ kernel: series, modules: ['mirrordrm'] }));
     let release = '';
     // The scenario's name and arguments are checked by tsc; its result stays
@@ -884,8 +881,7 @@ for (const series of kernels()) {
     });
 
     it(...caseOf('c-selftest', 'the C selftest (fork + COW, exit RELEASE, poll, stats) passes in the guest', { timeout: 120_000 }), async () => {
-      const bin = path.join(repoRoot, 'kernel-patches/mirrordrm/selftest/mirrordrm_test');
-      execFileSync('make', ['-s', '-C', path.dirname(bin), 'mirrordrm_test']);
+      const bin = await mirrordrmSelftest();
       await call('installFile', '/tmp/mirrordrm_test', fs.readFileSync(bin));
       const r = await guest.vm.exec('/tmp/mirrordrm_test');
       const out = r.stdout;
