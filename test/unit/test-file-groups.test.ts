@@ -1,0 +1,71 @@
+// The test files' grouping (test/file-groups.ts) and the lock that enforces
+// it (test/flock.ts): a name in the groups that matches no file would make
+// that file run alone without a word, and a lock that did not exclude would
+// let host tests run beside guests.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../src/paths.js';
+import { BESIDE_OTHERS, LONGEST_FIRST, runsBesideOthers } from '../file-groups.js';
+import { holdFlock } from '../flock.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'file-groups-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Resolves to true if the promise settles within ms. */
+const settlesWithin = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+describe('test file groups', () => {
+  it('every file named in the groups exists, the longest ones are in the group that runs beside others', () => {
+    for (const f of [...BESIDE_OTHERS, ...LONGEST_FIRST]) expect(fs.existsSync(path.join(repoRoot, f)), f).toBe(true);
+    for (const f of LONGEST_FIRST) expect(runsBesideOthers(f), f).toBe(true);
+  });
+
+  it('host files, kernel-build and the files that change shared guest state run alone; unit files beside others', () => {
+    for (const f of fs.readdirSync(path.join(repoRoot, 'test/host')).filter((n) => n.endsWith('.test.ts'))) {
+      expect(runsBesideOthers(`test/host/${f}`), f).toBe(false);
+    }
+    for (const f of ['test/unit/kernel-build.test.ts', 'test/guest/vm-snapshot.test.ts', 'test/guest/vm-setup.test.ts', 'test/guest/guest-clock.test.ts']) {
+      expect(runsBesideOthers(f), f).toBe(false);
+    }
+    expect(runsBesideOthers('test/unit/compare.test.ts')).toBe(true);
+    expect(runsBesideOthers('test/guest/mirrordrm.test.ts')).toBe(true);
+  });
+});
+
+describe('holdFlock', () => {
+  it('shared holders coexist; an exclusive one waits for both to let go, and a shared one for it', async () => {
+    const lock = path.join(dir, 'a.lock');
+    const s1 = await holdFlock(lock, 'shared');
+    const s2 = await holdFlock(lock, 'shared');
+    const ex = holdFlock(lock, 'exclusive');
+    expect(await settlesWithin(ex, 500)).toBe(false);
+    s1();
+    expect(await settlesWithin(ex, 500)).toBe(false);
+    s2();
+    expect(await settlesWithin(ex, 5_000)).toBe(true);
+    const s3 = holdFlock(lock, 'shared');
+    expect(await settlesWithin(s3, 500)).toBe(false);
+    (await ex)();
+    expect(await settlesWithin(s3, 5_000)).toBe(true);
+    (await s3)();
+  });
+
+  it('the lock goes with the process that held it, killed or not', async () => {
+    const lock = path.join(dir, 'b.lock');
+    // vite-node (vitest's own runner) runs the TypeScript module as a plain node process.
+    const script = path.join(dir, 'holder.ts');
+    fs.writeFileSync(script, `import { holdFlock } from ${JSON.stringify(path.join(repoRoot, 'test/flock.ts'))};
+      await holdFlock(${JSON.stringify(lock)}, 'exclusive'); console.log('held'); setInterval(() => {}, 1000);\n`);
+    const child = spawn(path.join(repoRoot, 'node_modules/.bin/vite-node'), [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const mine = holdFlock(lock, 'exclusive');
+    expect(await settlesWithin(mine, 500)).toBe(false);
+    child.kill('SIGKILL');
+    expect(await settlesWithin(mine, 5_000)).toBe(true);
+    (await mine)();
+  });
+});
