@@ -1,5 +1,5 @@
 // The order test files start in (vitest `sequence.sequencer`): the files
-// that run alone first, then the guest files that run beside each other,
+// that run alone first, then those that run beside each other (guest and unit files),
 // longest first. With the others first, each waits only for the one before
 // it; were they mixed in, a file that must run alone would hold a worker idle
 // while it waited for a long guest file on the other.
