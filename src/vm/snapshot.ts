@@ -32,8 +32,13 @@ export const INITRD_PLACEHOLDER = '<initrd>';
 export const RPC_SOCKET_PLACEHOLDER = '<rpc-socket>';
 /** The guest's RAM in the key: files, whatever their paths and sharing. */
 export const RAM_PLACEHOLDER: GuestRam = { files: ['<ram0>', '<ram1>'], share: true };
-/** Saved states kept per kernel: the most recently used ones (each a few hundred MiB on disk). */
-const KEEP = 3;
+/**
+ * Saved states kept per kernel: the most recently used ones (each a few
+ * hundred MiB on disk). A full test run starts guests of seven or eight
+ * shapes per kernel (modules, RAM, CPUs); with three kept, shapes pushed each
+ * other out and the run cold booted and saved the same states again.
+ */
+const KEEP = 10;
 /** The device state (and the RAM that is not guest RAM: firmware, ROMs, ACPI tables) in a saved state's directory. */
 const STATE = 'state';
 
@@ -71,8 +76,30 @@ export function snapshotRefusal(option: boolean | undefined, accel: 'tcg' | 'kvm
   return null;
 }
 
+/**
+ * Where a kernel's saved states live: <kernel cache dir>/snapshots, or
+ * $MIRRORLAB_SNAPSHOT_DIR/<series> (a run that damages or prunes states,
+ * such as test/guest/vm-snapshot.test.ts, keeps them apart from everyone
+ * else's there).
+ */
 export function snapshotDir(series: KernelSeries): string {
-  return path.join(kernelCacheDir(series), 'snapshots');
+  const root = process.env.MIRRORLAB_SNAPSHOT_DIR;
+  return root ? path.join(path.resolve(root), series) : path.join(kernelCacheDir(series), 'snapshots');
+}
+
+/**
+ * With $MIRRORLAB_BOOT_LOG set to a file: one JSON line appended for every
+ * guest started (kernel, state key, restored or cold, the start note), to see
+ * over a whole test run how many guests cold booted and why.
+ */
+export function logGuestStart(entry: Record<string, unknown>): void {
+  const file = process.env.MIRRORLAB_BOOT_LOG;
+  if (!file) return;
+  try {
+    fs.appendFileSync(file, `${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, ...entry })}\n`);
+  } catch {
+    /* a diagnostic only */
+  }
 }
 
 /** Stat identity of a file: a rewrite changes size, mtime or ctime. */

@@ -21,6 +21,7 @@ import {
   type GuestRam,
   type SavedPaths,
   INITRD_PLACEHOLDER,
+  logGuestStart,
   publishSnapshot,
   pruneSnapshots,
   Qmp,
@@ -442,6 +443,7 @@ export class Vm {
   static async boot(opts: VmOptions): Promise<Vm> {
     const accel = await resolveAccel(opts);
     const vm = await Vm.startGuest(opts, accel);
+    logGuestStart({ kernel: vm.kernel, key: vm.snapshotKey, restored: vm.restored, bootMs: vm.bootMs, note: vm.startNote, label: process.env.MIRRORLAB_BOOT_LOG_LABEL });
     try {
       for (const m of opts.modules ?? []) await vm.loadModule(m);
     } catch (e) {
