@@ -22,6 +22,7 @@ export const BESIDE_OTHERS: readonly string[] = [
   'test/guest/vm-cleanup.test.ts',
   'test/guest/vm-cli.test.ts',
   'test/guest/vm-crash.test.ts',
+  'test/guest/vm-snapshot.test.ts',
   'test/guest/vm.test.ts',
 ];
 
@@ -45,8 +46,43 @@ export const LONGEST_FIRST: readonly string[] = [
  */
 const UNIT_ALONE: readonly string[] = ['test/unit/kernel-build.test.ts'];
 
+/**
+ * Host files that may run beside guest and unit files, though never beside
+ * another host file: they change host settings only inside a host bench that
+ * puts them back (hugetlb pools, THP), or nothing at all, and none of them
+ * times anything against a limit. They hold the host lock (file-lock.ts) as
+ * well. The other host files are quick (seconds in all) and run alone, as
+ * does initramfs-race (it rebuilds the cached initramfs guests start from).
+ */
+export const HOST_BESIDE_GUESTS: readonly string[] = [
+  'test/host/bench-cli.test.ts',
+  'test/host/bench-disturbance.test.ts',
+  'test/host/cli.test.ts',
+  'test/host/docs-examples.test.ts',
+  'test/host/merge-lava.test.ts',
+  'test/host/merge.test.ts',
+  'test/host/misuse.test.ts',
+  'test/host/package.test.ts',
+  'test/host/report.test.ts',
+  'test/host/results-durability.test.ts',
+  'test/host/test-reports.test.ts',
+];
+
 /** Whether a file (relative to the repository) may run beside other files. */
 export function runsBesideOthers(file: string): boolean {
   if (file.startsWith('test/unit/')) return !UNIT_ALONE.includes(file);
-  return BESIDE_OTHERS.includes(file);
+  return BESIDE_OTHERS.includes(file) || HOST_BESIDE_GUESTS.includes(file);
+}
+
+/** Whether a file holds the host lock: one such file at a time, beside guest and unit files. */
+export function holdsHostLock(file: string): boolean {
+  return HOST_BESIDE_GUESTS.includes(file);
+}
+
+/** `others` with the `spread` files placed among them at even intervals (file-order.ts). */
+export function spreadAmong<T>(others: readonly T[], spread: readonly T[]): T[] {
+  const out = [...others];
+  // From the last, so that earlier insertions do not shift later positions.
+  for (let i = spread.length - 1; i >= 0; i--) out.splice(Math.round(((i + 1) * others.length) / (spread.length + 1)), 0, spread[i]);
+  return out;
 }

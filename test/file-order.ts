@@ -1,25 +1,25 @@
 // The order test files start in (vitest `sequence.sequencer`): the files
-// that run alone first, then those that run beside each other (guest and unit files),
-// longest first. With the others first, each waits only for the one before
-// it; were they mixed in, a file that must run alone would hold a worker idle
-// while it waited for a long guest file on the other.
+// that run alone first, then those that run beside each other (guest, unit
+// and some host files), the longest first. With the others first, each waits
+// only for the one before it; were they mixed in, a file that must run alone
+// would hold a worker idle while it waited for a long guest file on the
+// other. The host files that run beside guests are spread out among the
+// rest: two of them next to each other would start together, and one would
+// hold its worker idle while it waited for the other's host lock.
 import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
-import { LONGEST_FIRST, runsBesideOthers } from './file-groups.js';
+import { holdsHostLock, LONGEST_FIRST, runsBesideOthers, spreadAmong } from './file-groups.js';
 
 export default class FileOrder extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const byVitest = await super.sort(files);
     const root = this.ctx.config.root;
-    const rank = (f: TestSpecification): number => {
-      const rel = path.relative(root, f.moduleId);
-      if (!runsBesideOthers(rel)) return 0;
-      const i = LONGEST_FIRST.indexOf(rel);
-      return i >= 0 ? 1 + i : 1 + LONGEST_FIRST.length;
-    };
-    return byVitest
-      .map((f, i) => ({ f, i, r: rank(f) }))
-      .sort((a, b) => a.r - b.r || a.i - b.i)
-      .map((x) => x.f);
+    const rel = (f: TestSpecification): string => path.relative(root, f.moduleId);
+    const alone = byVitest.filter((f) => !runsBesideOthers(rel(f)));
+    const longest = LONGEST_FIRST.flatMap((name) => byVitest.filter((f) => rel(f) === name));
+    const beside = byVitest.filter((f) => runsBesideOthers(rel(f)) && !LONGEST_FIRST.includes(rel(f)));
+    const host = beside.filter((f) => holdsHostLock(rel(f)));
+    const rest = beside.filter((f) => !holdsHostLock(rel(f)));
+    return [...alone, ...longest, ...spreadAmong(rest, host)];
   }
 }

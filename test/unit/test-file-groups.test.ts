@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { BESIDE_OTHERS, LONGEST_FIRST, runsBesideOthers } from '../file-groups.js';
+import { BESIDE_OTHERS, holdsHostLock, HOST_BESIDE_GUESTS, LONGEST_FIRST, runsBesideOthers, spreadAmong } from '../file-groups.js';
 import { holdFlock } from '../flock.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'file-groups-'));
@@ -24,15 +24,29 @@ describe('test file groups', () => {
     for (const f of LONGEST_FIRST) expect(runsBesideOthers(f), f).toBe(true);
   });
 
-  it('host files, kernel-build and the files that change shared guest state run alone; unit files beside others', () => {
-    for (const f of fs.readdirSync(path.join(repoRoot, 'test/host')).filter((n) => n.endsWith('.test.ts'))) {
-      expect(runsBesideOthers(`test/host/${f}`), f).toBe(false);
+  it('host files run alone or hold the host lock; kernel-build and the files that change shared guest state run alone; unit files beside others', () => {
+    for (const f of HOST_BESIDE_GUESTS) expect(fs.existsSync(path.join(repoRoot, f)), f).toBe(true);
+    const hostFiles = fs.readdirSync(path.join(repoRoot, 'test/host')).filter((n) => n.endsWith('.test.ts')).map((n) => `test/host/${n}`);
+    for (const f of hostFiles) expect(runsBesideOthers(f), f).toBe(holdsHostLock(f));
+    // The ones that change hugetlb pools, THP and memory policy outside a bench, and the cached initramfs.
+    for (const f of ['hugetlb', 'pagestate-thp', 'numa', 'restore-journal', 'restore-on-exit', 'initramfs-race', 'faults']) {
+      expect(runsBesideOthers(`test/host/${f}.test.ts`), f).toBe(false);
     }
-    for (const f of ['test/unit/kernel-build.test.ts', 'test/guest/vm-snapshot.test.ts', 'test/guest/vm-setup.test.ts', 'test/guest/guest-clock.test.ts']) {
+    // Only host files hold the host lock.
+    for (const f of [...BESIDE_OTHERS, 'test/unit/compare.test.ts']) expect(holdsHostLock(f), f).toBe(false);
+    for (const f of ['test/unit/kernel-build.test.ts', 'test/guest/vm-setup.test.ts', 'test/guest/guest-clock.test.ts']) {
       expect(runsBesideOthers(f), f).toBe(false);
     }
     expect(runsBesideOthers('test/unit/compare.test.ts')).toBe(true);
     expect(runsBesideOthers('test/guest/mirrordrm.test.ts')).toBe(true);
+    expect(runsBesideOthers('test/guest/vm-snapshot.test.ts')).toBe(true);
+  });
+
+  it('the host files are spread out among the others, none next to another where there are enough others', () => {
+    expect(spreadAmong<number | string>([1, 2, 3, 4, 5, 6, 7, 8, 9], ['a', 'b'])).toEqual([1, 2, 3, 'a', 4, 5, 6, 'b', 7, 8, 9]);
+    expect(spreadAmong<number | string>([1, 2], ['a', 'b', 'c'])).toEqual([1, 'a', 'b', 2, 'c']);
+    expect(spreadAmong<string>([], ['a', 'b'])).toEqual(['a', 'b']);
+    expect(spreadAmong([1, 2], [])).toEqual([1, 2]);
   });
 });
 
