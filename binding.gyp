@@ -14,7 +14,8 @@
         "native/drm.cc",
         "native/kvm.cc",
         "native/mirrordrm.cc",
-        "native/fakevram.cc"
+        "native/fakevram.cc",
+        "native/cuda.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -32,6 +32,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitKvm(env, exports);
 	InitMirrordrm(env, exports);
 	InitFakevram(env, exports);
+	InitCuda(env, exports);
 	exports.Set("setRealtimeClock", Napi::Function::New(env, SetRealtimeClock, "setRealtimeClock"));
 	return exports;
 }

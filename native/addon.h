@@ -13,3 +13,4 @@ void InitDrm(Napi::Env env, Napi::Object exports);           // drm.cc
 void InitKvm(Napi::Env env, Napi::Object exports);           // kvm.cc
 void InitMirrordrm(Napi::Env env, Napi::Object exports);     // mirrordrm.cc
 void InitFakevram(Napi::Env env, Napi::Object exports);      // fakevram.cc
+void InitCuda(Napi::Env env, Napi::Object exports);          // cuda.cc

@@ -15,3 +15,4 @@ export * from './measure/index.js';
 export * from './report/index.js';
 export * from './guest/index.js';
 export * from './selftests/index.js';
+export * from './gpu/index.js';

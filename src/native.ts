@@ -665,6 +665,67 @@ export interface FakevramNative {
   pipeRoundTrip(src: U64, dst: U64, length: U64): { written: number; read: number };
 }
 
+// ---------------------------------------------------------------- cuda.cc
+
+/** cudaLoad's answer: the driver library opened and cuInit(0) passed, or why not. */
+export interface CudaLoadRaw {
+  ok: boolean;
+  path: string;
+  error: string | null;
+}
+
+export type CudaAttributeName =
+  | 'multiprocessorCount' | 'unifiedAddressing' | 'computeCapabilityMajor' | 'computeCapabilityMinor'
+  | 'managedMemory' | 'hostNativeAtomicSupported' | 'pageableMemoryAccess' | 'concurrentManagedAccess'
+  | 'canUseHostPointerForRegisteredMem' | 'hostRegisterSupported' | 'pageableMemoryAccessUsesHostPageTables'
+  | 'directManagedMemAccessFromHost' | 'readOnlyHostRegisterSupported' | 'gpuDirectRdmaSupported';
+
+export interface CudaDeviceRaw {
+  name: string;
+  pciBusId: string;
+  totalMem: bigint;
+  /** null where the driver does not know the attribute. */
+  attributes: Record<CudaAttributeName, number | null>;
+}
+
+export type CudaConstantName =
+  | 'CU_MEMHOSTREGISTER_PORTABLE' | 'CU_MEMHOSTREGISTER_DEVICEMAP' | 'CU_MEMHOSTREGISTER_IOMEMORY' | 'CU_MEMHOSTREGISTER_READ_ONLY';
+
+export interface CudaNative {
+  /** dlopen + cuInit(0); never throws for a missing driver (ok false, error says why). */
+  cudaLoad(path?: string): CudaLoadRaw;
+  cudaDriverVersion(): number;
+  cudaDeviceCount(): number;
+  cudaDevice(ordinal: I64): CudaDeviceRaw;
+  /** Retains the primary context, makes it current, JIT-compiles the kernels. */
+  cudaOpen(ordinal: I64): void;
+  cudaClose(): void;
+  cudaMemInfo(): { free: bigint; total: bigint };
+  /** cuMemHostRegister_v2; returns the ns the call took. */
+  cudaHostRegister(addr: U64, length: U64, flags: U64): number;
+  /** Returns the ns the call took. */
+  cudaHostUnregister(addr: U64): number;
+  cudaHostDevicePointer(addr: U64): bigint;
+  /** cuMemAlloc_v2, or cuMemAllocManaged (CU_MEM_ATTACH_GLOBAL). */
+  cudaMemAlloc(length: U64, managed: boolean): bigint;
+  cudaMemFree(ptr: U64): void;
+  /** Prefetch to the open device or to the host, waited for; ns. */
+  cudaPrefetch(ptr: U64, length: U64, toDevice: boolean): number;
+  cudaMemset(ptr: U64, value: U64, length: U64): void;
+  /** The GPU copies the range into device memory; the bytes it read. */
+  cudaGpuRead(ptr: U64, length: U64): { data: Uint8Array; gpuMs: number };
+  /** The GPU writes word i = pattern + i; kernel time in ms. */
+  cudaGpuWrite(ptr: U64, length: U64, pattern: U64): number;
+  /** The GPU reads every word; their xor and the kernel time. */
+  cudaGpuXor(ptr: U64, length: U64): { xor: bigint; gpuMs: number };
+  /** One byte read per page by at most `threads` threads; the bytes' sum. */
+  cudaGpuTouch(ptr: U64, pages: U64, stride: U64, threads: U64): { sum: bigint; gpuMs: number };
+  cudaGpuCopy(dst: U64, src: U64, length: U64): number;
+  /** The kernels' PTX source. */
+  cudaPtx(): string;
+  cudaConstants: Readonly<Record<CudaConstantName, number>>;
+}
+
 // ---------------------------------------------------------------- addon.cc
 
 export interface ClockNative {
@@ -674,4 +735,4 @@ export interface ClockNative {
 
 /** Everything the addon exports. */
 export type Native = MmNative & ForkChildNative & PagemapNative & UserfaultfdNative &
-  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative & ClockNative;
+  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative & CudaNative & ClockNative;

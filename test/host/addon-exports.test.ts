@@ -136,6 +136,14 @@ const declared = {
   },
   patternFill: F, patternCheck: F, processVmReadv: F, processVmWritev: F, vmspliceFrom: F, futexWait: F,
   pipeRoundTrip: F, preadInto: F,
+  cudaLoad: F, cudaDriverVersion: F, cudaDeviceCount: F, cudaDevice: F, cudaOpen: F, cudaClose: F, cudaMemInfo: F,
+  cudaHostRegister: F, cudaHostUnregister: F, cudaHostDevicePointer: F, cudaMemAlloc: F, cudaMemFree: F,
+  cudaPrefetch: F, cudaMemset: F, cudaGpuRead: F, cudaGpuWrite: F, cudaGpuXor: F, cudaGpuTouch: F, cudaGpuCopy: F,
+  cudaPtx: F,
+  cudaConstants: {
+    CU_MEMHOSTREGISTER_PORTABLE: N, CU_MEMHOSTREGISTER_DEVICEMAP: N, CU_MEMHOSTREGISTER_IOMEMORY: N,
+    CU_MEMHOSTREGISTER_READ_ONLY: N,
+  },
   setRealtimeClock: F,
 } satisfies Shape<Native>;
 

@@ -1,0 +1,2 @@
+// Real GPUs: NVIDIA through the CUDA driver API (cuda/), and the DRM drivers' userptr interfaces (drm/).
+export * from './cuda/index.js';
