@@ -11,6 +11,7 @@ import { native } from '../addon.js';
 import { findLibrary } from '../ffi/index.js';
 import { Userfaultfd } from '../userfaultfd/index.js';
 import { zeroPageOff } from '../memory/thp.js';
+import { formatGpu, probeGpu, type GpuProbe } from './gpu.js';
 
 /** A probed value and how it was found. */
 export interface Found<T> {
@@ -66,6 +67,8 @@ export interface ProbeReport {
   kvm: Found<{ present: boolean; verdict: 'absent' | 'unusable' | 'present, unverified' | 'guests boot' | 'guests do not boot'; guestBoot?: { usable: boolean; detail: string; at: string }; apiVersion?: number; vmCreated?: boolean; guestRan?: boolean; exits?: string; failedAt?: string; code?: string }>;
   drm: Found<{ path: string; driver: string | null; desc?: string; date?: string; version?: string; sysfsDriver?: string | null; code?: string }[]>;
   libraries: Found<{ name: string; found: boolean; path?: string; reason?: string }[]>;
+  /** NVIDIA driver and CUDA devices, nvidia-uvm's HMM, DRM userptr backends. */
+  gpu: Found<GpuProbe>;
 }
 
 function read(p: string): string | null {
@@ -348,6 +351,7 @@ export function probeLibraries(): ProbeReport['libraries'] {
 export function probe(): ProbeReport {
   const config = probeConfig();
   const { pagemap, kpageflags } = probePagemap();
+  const drm = probeDrm();
   return {
     schema: 'mirrorlab-probe/2',
     kernel: probeKernel(),
@@ -361,8 +365,9 @@ export function probe(): ProbeReport {
     perf: probePerf(),
     modules: probeModules(config),
     kvm: probeKvm(),
-    drm: probeDrm(),
+    drm,
     libraries: probeLibraries(),
+    gpu: probeGpu(drm),
   };
 }
 
@@ -407,6 +412,8 @@ export function formatProbe(r: ProbeReport): string {
   line('KVM', kv.verdict + (kv.apiVersion !== undefined ? `, API ${kv.apiVersion}` : ''), r.kvm.source, r.kvm.note);
   line('DRM devices', r.drm.value.length ? r.drm.value.map((d) => `${path.basename(d.path)}: ${d.driver ?? d.code}${d.version ? ` ${d.version}` : ''}`).join(', ') : 'none', r.drm.source, r.drm.note);
   line('libraries (ffi)', r.libraries.value.map((l) => `lib${l.name}: ${l.found ? l.path : 'absent'}`).join(', '), r.libraries.source);
+  line('GPU', r.gpu.value.cuda.available ? 'CUDA' : 'no CUDA device', r.gpu.source, r.gpu.note);
+  lines.push(...formatGpu(r.gpu.value));
   return lines.join('\n');
 }
 

@@ -14,7 +14,7 @@ const bracket = (f: string) => /\[(\S+)\]/.exec(readFileSync(f, 'utf8'))?.[1];
 describe('probe', () => {
   it('has the documented keys, each with a source', () => {
     expect(Object.keys(r).sort()).toEqual(
-      ['schema', 'kernel', 'config', 'pageSizes', 'thp', 'hugetlb', 'userfaultfd', 'pagemap', 'kpageflags', 'perf', 'modules', 'kvm', 'drm', 'libraries'].sort(),
+      ['schema', 'kernel', 'config', 'pageSizes', 'thp', 'hugetlb', 'userfaultfd', 'pagemap', 'kpageflags', 'perf', 'modules', 'kvm', 'drm', 'libraries', 'gpu'].sort(),
     );
     expect(r.schema).toBe('mirrorlab-probe/2');
     for (const [k, v] of Object.entries(r)) {
@@ -154,5 +154,27 @@ describe('probe', () => {
       expect(k.verdict).toBe('present, unverified');
     }
     if (!k.guestRan) console.warn(`the real-mode test guest did not finish: ${r.kvm.note}`);
+  });
+
+  it('gpu: CUDA devices with the attributes read from the driver, or the reason there is none', () => {
+    const g = r.gpu.value;
+    const version = existsSync('/proc/driver/nvidia/version') ? readFileSync('/proc/driver/nvidia/version', 'utf8').split('\n')[0].trim() : null;
+    expect(g.nvidiaModule.version).toBe(version);
+    if (version) expect(g.nvidiaModule.open).toBe(version.includes('Open Kernel Module'));
+    if (!g.cuda.available) {
+      expect(g.cuda.reason).toMatch(/libcuda|cuInit|no device/);
+      expect(g.cuda.devices).toEqual([]);
+      console.warn(`no CUDA here: ${g.cuda.reason}`);
+    } else {
+      expect(g.cuda.driverVersion).toBeGreaterThan(0);
+      for (const d of g.cuda.devices) {
+        expect(d.attributes.computeCapabilityMajor).toBeGreaterThan(0);
+        expect(d.hmm).toBe(d.attributes.pageableMemoryAccess === 1);
+      }
+    }
+    // Every DRM node is listed with its driver, and only the drivers mirrorlab drives get an interface.
+    expect(g.drm.map((d) => d.path)).toEqual(r.drm.value.map((d) => d.path));
+    for (const d of g.drm) expect(d.userptr !== null).toBe(['amdgpu', 'i915', 'xe', 'nouveau'].includes(d.driver ?? ''));
+    expect(formatProbe(r)).toContain(g.cuda.available ? 'CUDA driver API' : 'CUDA: none');
   });
 });
