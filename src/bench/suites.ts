@@ -11,6 +11,7 @@ import { guestSelftestsSuite } from './suites/guest-selftests.js';
 import { guestDevmemSuite } from './suites/guest-devmem.js';
 import { guestBehaviourSuite } from './suites/guest-behaviour.js';
 import { guestGupTestSuite } from './suites/guest-gup-test.js';
+import { gpuCudaSuite } from './suites/gpu-cuda.js';
 
 export const SUITES: Suite[] = [
   hostFaultsSuite,
@@ -24,4 +25,6 @@ export const SUITES: Suite[] = [
   guestMirrordrmSvmSuite,
   guestSelftestsSuite,
   guestGupTestSuite,
+  // Last: it needs an NVIDIA GPU and skips with the reason elsewhere.
+  gpuCudaSuite,
 ];

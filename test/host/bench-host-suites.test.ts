@@ -55,7 +55,7 @@ function expectSpread(c: Comparison) {
 describe('suite registry and helpers', () => {
   it('registers the host suites once each', () => {
     const ids = SUITES.map((s) => s.id);
-    for (const id of ['host/faults', 'host/uffd-roundtrip', 'host/hugepages', 'guest/fakevram', 'guest/mirrordrm']) expect(ids.filter((x) => x === id)).toHaveLength(1);
+    for (const id of ['host/faults', 'host/uffd-roundtrip', 'host/hugepages', 'guest/fakevram', 'guest/mirrordrm', 'gpu/cuda']) expect(ids.filter((x) => x === id)).toHaveLength(1);
   });
 
   it('--size names match whatever case the user types', () => {
