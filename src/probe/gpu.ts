@@ -3,7 +3,7 @@
 // attributes that decide how it can mirror user memory, whether nvidia-uvm
 // has HMM on, and which DRM userptr backend each /dev/dri node's driver gets.
 import { readFileSync } from 'node:fs';
-import { cudaAvailability, type CudaDeviceInfo } from '../gpu/cuda/device.js';
+import { cudaAvailability, hmmKernelGap, type CudaDeviceInfo } from '../gpu/cuda/device.js';
 
 /** DRM drivers whose userptr (or SVM) interface mirrorlab drives. */
 export const DRM_USERPTR_DRIVERS: Record<string, string> = {
@@ -26,6 +26,8 @@ export interface GpuProbe {
   nvidiaModule: { version: string | null; open: boolean | null };
   /** nvidia-uvm's uvm_disable_hmm parameter (null when the module is not loaded). */
   uvm: { loaded: boolean; disableHmm: string | null };
+  /** The kernel options HMM needs that this kernel's config lacks (HMM_MIRROR, DEVICE_PRIVATE, ZONE_DEVICE), or null. */
+  hmmKernelGap: string | null;
   /** Each DRM node's driver and the userptr interface mirrorlab drives on it, or null. */
   drm: { path: string; driver: string | null; userptr: string | null }[];
 }
@@ -52,6 +54,7 @@ export function probeGpu(drm: { value: readonly { path: string; driver: string |
     },
     nvidiaModule: { version: versionLine, open: versionLine === null ? null : /Open Kernel Module/i.test(versionLine) },
     uvm: { loaded: uvmLoaded, disableHmm: uvmParam?.trim() ?? null },
+    hmmKernelGap: hmmKernelGap(),
     drm: drm.value.map((d) => ({ path: d.path, driver: d.driver, userptr: d.driver ? DRM_USERPTR_DRIVERS[d.driver] ?? null : null })),
   };
   const hmmOff = value.uvm.disableHmm === 'Y' || value.uvm.disableHmm === '1';
@@ -72,6 +75,7 @@ export function formatGpu(g: GpuProbe): string[] {
   }
   if (g.nvidiaModule.version) out.push(`  ${g.nvidiaModule.version} (${g.nvidiaModule.open ? 'open' : 'proprietary'} kernel module)`);
   if (g.uvm.loaded) out.push(`  nvidia-uvm loaded, uvm_disable_hmm=${g.uvm.disableHmm ?? '-'}`);
+  if (g.hmmKernelGap) out.push(`  no HMM from this kernel: ${g.hmmKernelGap}`);
   for (const d of g.cuda.devices) {
     const at = d.attributes;
     out.push(`  ${d.ordinal}: ${d.name} (sm ${d.computeCapability}, ${d.pciBusId}) HMM ${d.hmm ? 'yes' : 'no'}: ` +

@@ -12,6 +12,9 @@
 //
 // Every call is synchronous: the kernels are short, and a GPU fault surfaces
 // as the error of the call that launched it (code 'CUDA_ERROR_*').
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { native } from '../../addon.js';
 import { invalidArg, invalidState } from '../../errors.js';
 import type { CudaAttributeName } from '../../native.js';
@@ -73,6 +76,26 @@ export function cudaAvailability(): CudaAvailability {
   return cached;
 }
 
+/**
+ * What the running kernel's config says about the options nvidia-uvm's HMM
+ * needs, e.g. 'CONFIG_DEVICE_PRIVATE is not set', or null when all are on or
+ * the config cannot be read.
+ */
+export function hmmKernelGap(): string | null {
+  let text: string;
+  try {
+    text = gunzipSync(readFileSync('/proc/config.gz')).toString();
+  } catch {
+    try {
+      text = readFileSync(`/boot/config-${os.release()}`, 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  const missing = ['CONFIG_HMM_MIRROR', 'CONFIG_DEVICE_PRIVATE', 'CONFIG_ZONE_DEVICE'].filter((o) => !new RegExp(`^${o}=y`, 'm').test(text));
+  return missing.length ? `kernel ${os.release()}: ${missing.map((o) => `${o} is not set`).join(', ')}` : null;
+}
+
 /** Why `kind` cannot run on this device, or null. */
 export function cudaKindUnsupported(kind: CudaMirrorKind, info: CudaDeviceInfo): string | null {
   const a = info.attributes;
@@ -80,14 +103,21 @@ export function cudaKindUnsupported(kind: CudaMirrorKind, info: CudaDeviceInfo):
     case 'cuda-pinned':
       return a.hostRegisterSupported === 0 ? `${info.name}: cuMemHostRegister is not supported (attribute 99 is 0)` : null;
     case 'cuda-hmm':
-      return a.pageableMemoryAccess === 1 ? null
-        : `${info.name}: no pageable memory access (attribute 88 PAGEABLE_MEMORY_ACCESS is ${a.pageableMemoryAccess}): ` +
-          'HMM needs the open kernel modules, a kernel with HMM_MIRROR and DEVICE_PRIVATE, and nvidia-uvm with HMM on';
+      if (a.pageableMemoryAccess === 1) return null;
+      return `${info.name}: no pageable memory access (attribute 88 PAGEABLE_MEMORY_ACCESS is ${a.pageableMemoryAccess}): ` +
+        `HMM needs the open kernel modules, a kernel with HMM_MIRROR and DEVICE_PRIVATE, and nvidia-uvm with HMM on` +
+        `${hmmGapNote()}`;
     case 'cuda-managed':
       return a.managedMemory === 1 ? null : `${info.name}: no managed memory (attribute 83 is ${a.managedMemory})`;
     case 'cuda-device':
       return null;
   }
+}
+
+let gapNote: string | undefined;
+function hmmGapNote(): string {
+  gapNote ??= ((g) => (g ? ` (${g})` : ''))(hmmKernelGap());
+  return gapNote;
 }
 
 function checkWords(name: string, offset: number, length: number, size: number): void {
