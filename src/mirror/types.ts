@@ -196,8 +196,24 @@ export interface CallbackBehaviour {
   populateDelayNs?: number;
 }
 
+/**
+ * What every backend's buffer offers, the mock driver's and a real GPU's
+ * (src/gpu/cuda CudaBuffer: cuda-pinned, cuda-hmm, cuda-managed,
+ * cuda-device): the bytes the device reads. Scenario code written against
+ * this runs on either.
+ */
+export interface DeviceBuffer extends Disposable {
+  readonly address: bigint;
+  readonly size: number;
+  readonly closed: boolean;
+  /** The bytes the device read from [offset, offset + length). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  readSync(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
 /** A user buffer as mirrored by one device. */
-export interface MirroredBuffer extends Disposable {
+export interface MirroredBuffer extends DeviceBuffer {
   readonly handle: number;
   readonly address: bigint;
   readonly size: number;

@@ -18,7 +18,7 @@ import { gunzipSync } from 'node:zlib';
 import { native } from '../../addon.js';
 import { invalidArg, invalidState } from '../../errors.js';
 import type { CudaAttributeName } from '../../native.js';
-import type { MirrorRange } from '../../mirror/types.js';
+import type { DeviceBuffer, MirrorRange } from '../../mirror/types.js';
 
 export type CudaMirrorKind = 'cuda-pinned' | 'cuda-hmm' | 'cuda-managed' | 'cuda-device';
 export const CUDA_MIRROR_KINDS: readonly CudaMirrorKind[] = ['cuda-pinned', 'cuda-hmm', 'cuda-managed', 'cuda-device'];
@@ -126,8 +126,8 @@ function checkWords(name: string, offset: number, length: number, size: number):
   if (offset + length > size) throw invalidArg(`${name}.length`, length, `offset + length must be at most the buffer's ${size} bytes`);
 }
 
-/** A buffer the GPU can reach, by one of the four kinds. */
-export class CudaBuffer implements Disposable {
+/** A buffer the GPU can reach, by one of the four kinds (the mirror interface's DeviceBuffer). */
+export class CudaBuffer implements DeviceBuffer {
   readonly kind: CudaMirrorKind;
   /** The CPU's address (for managed and device memory: the allocation). */
   readonly address: bigint;
