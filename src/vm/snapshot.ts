@@ -38,7 +38,7 @@ export const RAM_PLACEHOLDER: GuestRam = { files: ['<ram0>', '<ram1>'], share: t
  * shapes per kernel (modules, RAM, CPUs); with three kept, shapes pushed each
  * other out and the run cold booted and saved the same states again.
  */
-const KEEP = 10;
+export const SNAPSHOTS_KEPT = 10;
 /** The device state (and the RAM that is not guest RAM: firmware, ROMs, ACPI tables) in a saved state's directory. */
 const STATE = 'state';
 
@@ -266,7 +266,7 @@ export function discardSnapshot(dir: string, stateIno: bigint | null): void {
   removeDir(dir);
 }
 
-/** Deletes all but the KEEP most recently used saved states of a kernel, and staging directories of runs that died. */
+/** Deletes all but the SNAPSHOTS_KEPT most recently used saved states of a kernel, and staging directories of runs that died. */
 export function pruneSnapshots(series: KernelSeries): void {
   const dir = snapshotDir(series);
   let names: string[];
@@ -288,7 +288,7 @@ export function pruneSnapshots(series: KernelSeries): void {
     }
   }
   states.sort((a, b) => b.mtime - a.mtime);
-  for (const s of states.slice(KEEP)) removeDir(s.dir);
+  for (const s of states.slice(SNAPSHOTS_KEPT)) removeDir(s.dir);
 }
 
 /** A QMP connection: one command at a time, events ignored. */

@@ -232,7 +232,7 @@ describe('mirrorlab bench (node dist/cli/main.js)', () => {
 
   it('an unknown --suite, --kernel, --size or --export exits 2 with the known names, before running anything', async () => {
     const cases: [string[], RegExp][] = [
-      [['--suite', 'host/fault'], /unknown suite "host\/fault" \(suites: host\/faults, .*; groups: host, guest\)/],
+      [['--suite', 'host/fault'], /unknown suite "host\/fault" \(suites: host\/faults, .*; groups: host, guest, gpu\)/],
       [['--suite', 'host/faults', '--size', '3X'], /unknown size "3X" \(sizes: 4K, 2M, 1G\)/],
       [['--suite', 'guest', '--kernel', '5.4'], /unknown kernel "5.4" \(kernels: 6.1, 6.12, 7.2 \(sid\)\)/],
       [['--suite', 'host/faults', '--export', 'csv,xml'], /unknown --export "xml" \(one of: junit, kcidb, csv, md\)/],

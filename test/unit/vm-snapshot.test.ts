@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kernelSeries } from '../../src/vm/kernels.js';
 import {
+  SNAPSHOTS_KEPT,
   discardSnapshot,
   fileDigest,
   incomingArg,
@@ -118,16 +119,16 @@ describe('state directories', () => {
     expect(fs.existsSync(p.dir)).toBe(false);
   });
 
-  it('pruning keeps the three most recently used states', () => {
-    const keys = ['1', '2', '3', '4', '5'].map((c) => c.repeat(64));
+  it('pruning keeps the SNAPSHOTS_KEPT most recently used states', () => {
+    const keys = Array.from({ length: SNAPSHOTS_KEPT + 2 }, (_, i) => i.toString(16).repeat(64));
     keys.forEach((k, i) => {
       const p = snapshotPaths(series, k);
       fs.mkdirSync(p.dir, { recursive: true });
-      const t = new Date(Date.now() - (10 - i) * 60_000);
+      const t = new Date(Date.now() - (100 - i) * 60_000);
       fs.utimesSync(p.dir, t, t);
     });
     pruneSnapshots(series);
-    expect(keys.map((k) => fs.existsSync(snapshotPaths(series, k).dir))).toEqual([false, false, true, true, true]);
+    expect(keys.map((k) => fs.existsSync(snapshotPaths(series, k).dir))).toEqual([false, false, ...Array(SNAPSHOTS_KEPT).fill(true)]);
   });
 });
 
