@@ -15,7 +15,11 @@
         "native/kvm.cc",
         "native/mirrordrm.cc",
         "native/fakevram.cc",
-        "native/cuda.cc"
+        "native/cuda.cc",
+        "native/amdgpu.cc",
+        "native/i915.cc",
+        "native/xe.cc",
+        "native/nouveau.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -33,6 +33,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitMirrordrm(env, exports);
 	InitFakevram(env, exports);
 	InitCuda(env, exports);
+	InitAmdgpu(env, exports);
+	InitI915(env, exports);
+	InitXe(env, exports);
+	InitNouveau(env, exports);
 	exports.Set("setRealtimeClock", Napi::Function::New(env, SetRealtimeClock, "setRealtimeClock"));
 	return exports;
 }

@@ -14,3 +14,7 @@ void InitKvm(Napi::Env env, Napi::Object exports);           // kvm.cc
 void InitMirrordrm(Napi::Env env, Napi::Object exports);     // mirrordrm.cc
 void InitFakevram(Napi::Env env, Napi::Object exports);      // fakevram.cc
 void InitCuda(Napi::Env env, Napi::Object exports);          // cuda.cc
+void InitAmdgpu(Napi::Env env, Napi::Object exports);        // amdgpu.cc
+void InitI915(Napi::Env env, Napi::Object exports);          // i915.cc
+void InitXe(Napi::Env env, Napi::Object exports);            // xe.cc
+void InitNouveau(Napi::Env env, Napi::Object exports);       // nouveau.cc

@@ -726,6 +726,130 @@ export interface CudaNative {
   cudaConstants: Readonly<Record<CudaConstantName, number>>;
 }
 
+// ---------------------------------------------------------------- amdgpu.cc, i915.cc, xe.cc, nouveau.cc
+
+/** One uapi struct as the addon defines it: sizeof, and offsetof/sizeof of each field (C names). */
+export interface DrmUapiLayout<F extends string> {
+  /** The kernel's struct name, e.g. drm_amdgpu_gem_userptr. */
+  name: string;
+  size: number;
+  offsets: Readonly<Record<F, number>>;
+  /** A flexible array member (drm_xe_query_config.info) has size 0. */
+  sizes: Readonly<Record<F, number>>;
+}
+
+/** A registration's GEM handle (non-zero) and the ioctl's time in ns. */
+export interface DrmUserptrRaw {
+  handle: number;
+  ns: number;
+}
+
+export type AmdgpuConstantName =
+  | 'AMDGPU_GEM_USERPTR_READONLY' | 'AMDGPU_GEM_USERPTR_ANONONLY' | 'AMDGPU_GEM_USERPTR_VALIDATE'
+  | 'AMDGPU_GEM_USERPTR_REGISTER' | 'AMDGPU_GEM_USERPTR_FLAGS' | 'DRM_AMDGPU_GEM_USERPTR'
+  | 'DRM_IOCTL_AMDGPU_GEM_USERPTR' | 'DRM_IOCTL_GEM_CLOSE';
+
+export interface AmdgpuLayout {
+  drm_amdgpu_gem_userptr: DrmUapiLayout<'addr' | 'size' | 'flags' | 'handle'>;
+}
+
+/** DRM_IOCTL_AMDGPU_GEM_USERPTR; address and size page aligned (ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE before the ioctl). */
+export interface AmdgpuNative {
+  amdgpu: {
+    gemUserptr(fd: Fd, addr: U64, size: U64, flags: U64): DrmUserptrRaw;
+    gemClose(fd: Fd, handle: U64): void;
+    layout: Readonly<AmdgpuLayout>;
+  };
+  amdgpuConstants: Readonly<Record<AmdgpuConstantName, number>>;
+}
+
+export type I915ConstantName =
+  | 'I915_USERPTR_READ_ONLY' | 'I915_USERPTR_PROBE' | 'I915_USERPTR_UNSYNCHRONIZED' | 'I915_PARAM_HAS_USERPTR_PROBE'
+  | 'DRM_I915_GETPARAM' | 'DRM_I915_GEM_USERPTR' | 'DRM_IOCTL_I915_GETPARAM' | 'DRM_IOCTL_I915_GEM_USERPTR';
+
+export interface I915Layout {
+  drm_i915_gem_userptr: DrmUapiLayout<'user_ptr' | 'user_size' | 'flags' | 'handle'>;
+  drm_i915_getparam: DrmUapiLayout<'param' | 'value'>;
+}
+
+export interface I915Native {
+  i915: {
+    gemUserptr(fd: Fd, userPtr: U64, userSize: U64, flags: U64): DrmUserptrRaw;
+    gemClose(fd: Fd, handle: U64): void;
+    /** DRM_IOCTL_I915_GETPARAM: the value, or EINVAL for a parameter the kernel does not know. */
+    getParam(fd: Fd, param: I64): number;
+    layout: Readonly<I915Layout>;
+  };
+  i915Constants: Readonly<Record<I915ConstantName, number>>;
+}
+
+export type XeConstantName =
+  | 'DRM_XE_VM_CREATE_FLAG_SCRATCH_PAGE' | 'DRM_XE_VM_CREATE_FLAG_LR_MODE' | 'DRM_XE_VM_CREATE_FLAG_FAULT_MODE'
+  | 'DRM_XE_VM_BIND_OP_MAP' | 'DRM_XE_VM_BIND_OP_UNMAP' | 'DRM_XE_VM_BIND_OP_MAP_USERPTR'
+  | 'DRM_XE_VM_BIND_FLAG_READONLY' | 'DRM_XE_VM_BIND_FLAG_IMMEDIATE' | 'DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR'
+  | 'DRM_XE_DEVICE_QUERY_CONFIG' | 'DRM_XE_QUERY_CONFIG_REV_AND_DEVICE_ID' | 'DRM_XE_QUERY_CONFIG_FLAGS'
+  | 'DRM_XE_QUERY_CONFIG_FLAG_HAS_VRAM' | 'DRM_XE_QUERY_CONFIG_FLAG_HAS_CPU_ADDR_MIRROR'
+  | 'DRM_XE_QUERY_CONFIG_MIN_ALIGNMENT' | 'DRM_XE_QUERY_CONFIG_VA_BITS'
+  | 'DRM_XE_DEVICE_QUERY' | 'DRM_XE_VM_CREATE' | 'DRM_XE_VM_DESTROY' | 'DRM_XE_VM_BIND'
+  | 'DRM_IOCTL_XE_DEVICE_QUERY' | 'DRM_IOCTL_XE_VM_CREATE' | 'DRM_IOCTL_XE_VM_DESTROY' | 'DRM_IOCTL_XE_VM_BIND';
+
+export interface XeLayout {
+  drm_xe_vm_create: DrmUapiLayout<'extensions' | 'flags' | 'vm_id' | 'reserved'>;
+  drm_xe_vm_destroy: DrmUapiLayout<'vm_id' | 'pad' | 'reserved'>;
+  drm_xe_vm_bind_op: DrmUapiLayout<
+    'extensions' | 'obj' | 'pat_index' | 'pad' | 'obj_offset' | 'userptr' | 'cpu_addr_mirror_offset' | 'range' | 'addr'
+    | 'op' | 'flags' | 'prefetch_mem_region_instance' | 'pad2' | 'reserved'>;
+  drm_xe_vm_bind: DrmUapiLayout<
+    'extensions' | 'vm_id' | 'exec_queue_id' | 'pad' | 'num_binds' | 'bind' | 'vector_of_binds' | 'pad2' | 'num_syncs'
+    | 'syncs' | 'reserved'>;
+  drm_xe_device_query: DrmUapiLayout<'extensions' | 'query' | 'size' | 'data' | 'reserved'>;
+  drm_xe_query_config: DrmUapiLayout<'num_params' | 'pad' | 'info'>;
+}
+
+/** DRM_XE_DEVICE_QUERY_CONFIG's values (null where the kernel reports fewer). */
+export interface XeConfigRaw {
+  revAndDeviceId: bigint | null;
+  flags: bigint | null;
+  minAlignment: bigint | null;
+  vaBits: bigint | null;
+}
+
+/** The bind functions return the DRM_IOCTL_XE_VM_BIND ioctl's time in ns. */
+export interface XeNative {
+  xe: {
+    vmCreate(fd: Fd, flags: U64): number;
+    vmDestroy(fd: Fd, vmId: U64): void;
+    bindUserptr(fd: Fd, vmId: U64, gpuAddr: U64, userptr: U64, range: U64, flags: U64, patIndex: U64): number;
+    /** DRM_XE_VM_BIND_OP_MAP with DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR added to flags. */
+    bindCpuAddrMirror(fd: Fd, vmId: U64, addr: U64, range: U64, flags: U64, patIndex: U64): number;
+    unbind(fd: Fd, vmId: U64, gpuAddr: U64, range: U64): number;
+    queryConfig(fd: Fd): XeConfigRaw;
+    layout: Readonly<XeLayout>;
+  };
+  xeConstants: Readonly<Record<XeConstantName, number>>;
+}
+
+export type NouveauConstantName =
+  | 'NOUVEAU_SVM_BIND_COMMAND_SHIFT' | 'NOUVEAU_SVM_BIND_PRIORITY_SHIFT' | 'NOUVEAU_SVM_BIND_TARGET_SHIFT'
+  | 'NOUVEAU_SVM_BIND_COMMAND__MIGRATE' | 'NOUVEAU_SVM_BIND_TARGET__GPU_VRAM' | 'NOUVEAU_SVM_BIND_VALID_BITS'
+  | 'DRM_NOUVEAU_SVM_INIT' | 'DRM_NOUVEAU_SVM_BIND' | 'DRM_IOCTL_NOUVEAU_SVM_INIT' | 'DRM_IOCTL_NOUVEAU_SVM_BIND';
+
+export interface NouveauLayout {
+  drm_nouveau_svm_init: DrmUapiLayout<'unmanaged_addr' | 'unmanaged_size'>;
+  drm_nouveau_svm_bind: DrmUapiLayout<'header' | 'va_start' | 'va_end' | 'npages' | 'stride' | 'result' | 'reserved0' | 'reserved1'>;
+}
+
+export interface NouveauNative {
+  nouveau: {
+    /** DRM_IOCTL_NOUVEAU_SVM_INIT; ns. */
+    svmInit(fd: Fd, unmanagedAddr: U64, unmanagedSize: U64): number;
+    /** DRM_IOCTL_NOUVEAU_SVM_BIND MIGRATE to GPU_VRAM; result: the driver's status (0 or -errno). */
+    svmMigrateToVram(fd: Fd, addr: U64, length: U64): { result: number; ns: number };
+    layout: Readonly<NouveauLayout>;
+  };
+  nouveauConstants: Readonly<Record<NouveauConstantName, number>>;
+}
+
 // ---------------------------------------------------------------- addon.cc
 
 export interface ClockNative {
@@ -735,4 +859,5 @@ export interface ClockNative {
 
 /** Everything the addon exports. */
 export type Native = MmNative & ForkChildNative & PagemapNative & UserfaultfdNative &
-  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative & CudaNative & ClockNative;
+  ThreadAccessNative & FaultTimingNative & DrmNative & KvmNative & MirrordrmNative & FakevramNative & CudaNative &
+  AmdgpuNative & I915Native & XeNative & NouveauNative & ClockNative;

@@ -11,6 +11,7 @@ import type { Native } from '../../src/native.js';
 
 const F = 'function';
 const N = 'number';
+const S = 'string';
 
 type Shape<T> = {
   [K in keyof T]-?: T[K] extends (...args: never[]) => unknown ? typeof F : T[K] extends number ? typeof N : Shape<T[K]>;
@@ -143,6 +144,145 @@ const declared = {
   cudaConstants: {
     CU_MEMHOSTREGISTER_PORTABLE: N, CU_MEMHOSTREGISTER_DEVICEMAP: N, CU_MEMHOSTREGISTER_IOMEMORY: N,
     CU_MEMHOSTREGISTER_READ_ONLY: N,
+  },
+  amdgpu: {
+    gemUserptr: F, gemClose: F,
+    layout: {
+      drm_amdgpu_gem_userptr: {
+        name: S, size: N,
+        offsets: {
+          addr: N, size: N, flags: N, handle: N,
+        },
+        sizes: {
+          addr: N, size: N, flags: N, handle: N,
+        },
+      },
+    },
+  },
+  amdgpuConstants: {
+    AMDGPU_GEM_USERPTR_READONLY: N, AMDGPU_GEM_USERPTR_ANONONLY: N, AMDGPU_GEM_USERPTR_VALIDATE: N,
+    AMDGPU_GEM_USERPTR_REGISTER: N, AMDGPU_GEM_USERPTR_FLAGS: N, DRM_AMDGPU_GEM_USERPTR: N,
+    DRM_IOCTL_AMDGPU_GEM_USERPTR: N, DRM_IOCTL_GEM_CLOSE: N,
+  },
+  i915: {
+    gemUserptr: F, gemClose: F, getParam: F,
+    layout: {
+      drm_i915_gem_userptr: {
+        name: S, size: N,
+        offsets: {
+          user_ptr: N, user_size: N, flags: N, handle: N,
+        },
+        sizes: {
+          user_ptr: N, user_size: N, flags: N, handle: N,
+        },
+      },
+      drm_i915_getparam: { name: S, size: N, offsets: { param: N, value: N }, sizes: { param: N, value: N } },
+    },
+  },
+  i915Constants: {
+    I915_USERPTR_READ_ONLY: N, I915_USERPTR_PROBE: N, I915_USERPTR_UNSYNCHRONIZED: N, I915_PARAM_HAS_USERPTR_PROBE: N,
+    DRM_I915_GETPARAM: N, DRM_I915_GEM_USERPTR: N, DRM_IOCTL_I915_GETPARAM: N, DRM_IOCTL_I915_GEM_USERPTR: N,
+  },
+  xe: {
+    vmCreate: F, vmDestroy: F, bindUserptr: F, bindCpuAddrMirror: F, unbind: F, queryConfig: F,
+    layout: {
+      drm_xe_vm_create: {
+        name: S, size: N,
+        offsets: {
+          extensions: N, flags: N, vm_id: N, reserved: N,
+        },
+        sizes: {
+          extensions: N, flags: N, vm_id: N, reserved: N,
+        },
+      },
+      drm_xe_vm_destroy: {
+        name: S, size: N,
+        offsets: {
+          vm_id: N, pad: N, reserved: N,
+        },
+        sizes: {
+          vm_id: N, pad: N, reserved: N,
+        },
+      },
+      drm_xe_vm_bind_op: {
+        name: S, size: N,
+        offsets: {
+          extensions: N, obj: N, pat_index: N, pad: N, obj_offset: N, userptr: N, cpu_addr_mirror_offset: N, range: N,
+          addr: N, op: N, flags: N, prefetch_mem_region_instance: N, pad2: N, reserved: N,
+        },
+        sizes: {
+          extensions: N, obj: N, pat_index: N, pad: N, obj_offset: N, userptr: N, cpu_addr_mirror_offset: N, range: N,
+          addr: N, op: N, flags: N, prefetch_mem_region_instance: N, pad2: N, reserved: N,
+        },
+      },
+      drm_xe_vm_bind: {
+        name: S, size: N,
+        offsets: {
+          extensions: N, vm_id: N, exec_queue_id: N, pad: N, num_binds: N, bind: N, vector_of_binds: N, pad2: N,
+          num_syncs: N, syncs: N, reserved: N,
+        },
+        sizes: {
+          extensions: N, vm_id: N, exec_queue_id: N, pad: N, num_binds: N, bind: N, vector_of_binds: N, pad2: N,
+          num_syncs: N, syncs: N, reserved: N,
+        },
+      },
+      drm_xe_device_query: {
+        name: S, size: N,
+        offsets: {
+          extensions: N, query: N, size: N, data: N, reserved: N,
+        },
+        sizes: {
+          extensions: N, query: N, size: N, data: N, reserved: N,
+        },
+      },
+      drm_xe_query_config: {
+        name: S, size: N,
+        offsets: {
+          num_params: N, pad: N, info: N,
+        },
+        sizes: {
+          num_params: N, pad: N, info: N,
+        },
+      },
+    },
+  },
+  xeConstants: {
+    DRM_XE_VM_CREATE_FLAG_SCRATCH_PAGE: N, DRM_XE_VM_CREATE_FLAG_LR_MODE: N, DRM_XE_VM_CREATE_FLAG_FAULT_MODE: N,
+    DRM_XE_VM_BIND_OP_MAP: N, DRM_XE_VM_BIND_OP_UNMAP: N, DRM_XE_VM_BIND_OP_MAP_USERPTR: N,
+    DRM_XE_VM_BIND_FLAG_READONLY: N, DRM_XE_VM_BIND_FLAG_IMMEDIATE: N, DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR: N,
+    DRM_XE_DEVICE_QUERY_CONFIG: N, DRM_XE_QUERY_CONFIG_REV_AND_DEVICE_ID: N, DRM_XE_QUERY_CONFIG_FLAGS: N,
+    DRM_XE_QUERY_CONFIG_FLAG_HAS_VRAM: N, DRM_XE_QUERY_CONFIG_FLAG_HAS_CPU_ADDR_MIRROR: N,
+    DRM_XE_QUERY_CONFIG_MIN_ALIGNMENT: N, DRM_XE_QUERY_CONFIG_VA_BITS: N, DRM_XE_DEVICE_QUERY: N, DRM_XE_VM_CREATE: N,
+    DRM_XE_VM_DESTROY: N, DRM_XE_VM_BIND: N, DRM_IOCTL_XE_DEVICE_QUERY: N, DRM_IOCTL_XE_VM_CREATE: N,
+    DRM_IOCTL_XE_VM_DESTROY: N, DRM_IOCTL_XE_VM_BIND: N,
+  },
+  nouveau: {
+    svmInit: F, svmMigrateToVram: F,
+    layout: {
+      drm_nouveau_svm_init: {
+        name: S, size: N,
+        offsets: {
+          unmanaged_addr: N, unmanaged_size: N,
+        },
+        sizes: {
+          unmanaged_addr: N, unmanaged_size: N,
+        },
+      },
+      drm_nouveau_svm_bind: {
+        name: S, size: N,
+        offsets: {
+          header: N, va_start: N, va_end: N, npages: N, stride: N, result: N, reserved0: N, reserved1: N,
+        },
+        sizes: {
+          header: N, va_start: N, va_end: N, npages: N, stride: N, result: N, reserved0: N, reserved1: N,
+        },
+      },
+    },
+  },
+  nouveauConstants: {
+    NOUVEAU_SVM_BIND_COMMAND_SHIFT: N, NOUVEAU_SVM_BIND_PRIORITY_SHIFT: N, NOUVEAU_SVM_BIND_TARGET_SHIFT: N,
+    NOUVEAU_SVM_BIND_COMMAND__MIGRATE: N, NOUVEAU_SVM_BIND_TARGET__GPU_VRAM: N, NOUVEAU_SVM_BIND_VALID_BITS: N,
+    DRM_NOUVEAU_SVM_INIT: N, DRM_NOUVEAU_SVM_BIND: N, DRM_IOCTL_NOUVEAU_SVM_INIT: N, DRM_IOCTL_NOUVEAU_SVM_BIND: N,
   },
   setRealtimeClock: F,
 } satisfies Shape<Native>;
