@@ -4,14 +4,7 @@
 // has HMM on, and which DRM userptr backend each /dev/dri node's driver gets.
 import { readFileSync } from 'node:fs';
 import { cudaAvailability, hmmKernelGap, type CudaDeviceInfo } from '../gpu/cuda/device.js';
-
-/** DRM drivers whose userptr (or SVM) interface mirrorlab drives. */
-export const DRM_USERPTR_DRIVERS: Record<string, string> = {
-  amdgpu: 'DRM_IOCTL_AMDGPU_GEM_USERPTR',
-  i915: 'DRM_IOCTL_I915_GEM_USERPTR',
-  xe: 'DRM_XE_VM_BIND_OP_MAP_USERPTR, DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR',
-  nouveau: 'DRM_NOUVEAU_SVM_INIT, DRM_NOUVEAU_SVM_BIND',
-};
+import { DRM_BACKEND_UAPI, isDrmBackendName } from '../gpu/drm/common.js';
 
 export interface GpuProbe {
   cuda: {
@@ -55,7 +48,7 @@ export function probeGpu(drm: { value: readonly { path: string; driver: string |
     nvidiaModule: { version: versionLine, open: versionLine === null ? null : /Open Kernel Module/i.test(versionLine) },
     uvm: { loaded: uvmLoaded, disableHmm: uvmParam?.trim() ?? null },
     hmmKernelGap: hmmKernelGap(),
-    drm: drm.value.map((d) => ({ path: d.path, driver: d.driver, userptr: d.driver ? DRM_USERPTR_DRIVERS[d.driver] ?? null : null })),
+    drm: drm.value.map((d) => ({ path: d.path, driver: d.driver, userptr: d.driver && isDrmBackendName(d.driver) ? DRM_BACKEND_UAPI[d.driver] : null })),
   };
   const hmmOff = value.uvm.disableHmm === 'Y' || value.uvm.disableHmm === '1';
   return {
