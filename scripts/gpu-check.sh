@@ -120,9 +120,12 @@ machine | tee "$out/machine.txt"
 step probe 60 sh -c "node dist/cli/main.js probe --json >'$out/probe.json' && node dist/cli/main.js probe | sed -n '/^GPU/,\$p'"
 export MIRRORLAB_RESULTS="$out"
 step tests 200 node node_modules/vitest/vitest.mjs run test/host/cuda.test.ts test/host/cuda-scenarios.test.ts test/host/drm-hardware.test.ts test/host/probe.test.ts
-quick=()
-[[ ${MIRRORLAB_GPU_CHECK_QUICK:-} == 1 ]] && quick=(--quick)
-step bench 220 node dist/cli/main.js bench --suite gpu/cuda "${quick[@]}" --out "$out/bench"
+# MIRRORLAB_GPU_CHECK_QUICK=1: the suite's short form; MIRRORLAB_GPU_CHECK_RUNS=N: N
+# runs of it, for the spread between runs beside the spread within one
+opts=()
+[[ ${MIRRORLAB_GPU_CHECK_QUICK:-} == 1 ]] && opts+=(--quick)
+[[ ${MIRRORLAB_GPU_CHECK_RUNS:-1} -gt 1 ]] && opts+=(--runs "$MIRRORLAB_GPU_CHECK_RUNS")
+step bench 220 node dist/cli/main.js bench --suite gpu/cuda "${opts[@]}" --out "$out/bench"
 for f in results.json report.html results.ktap; do
 	[[ -f $out/bench/$f ]] && cp "$out/bench/$f" "$out/$f"
 done
