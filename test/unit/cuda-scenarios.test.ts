@@ -1,8 +1,9 @@
 // The scenarios' bookkeeping, without a GPU: the tagged pages and their
 // classification, and the child process's answer where there is no CUDA.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cudaAvailability } from '../../src/gpu/cuda/device.js';
-import { classify, fillTagged, isFilled, runScenario } from '../../src/gpu/cuda/scenarios.js';
+import { classify, fillTagged, isFilled, runScenario, SCENARIOS } from '../../src/gpu/cuda/scenarios.js';
+import { ensureGuestBuild } from '../guest/helpers.js';
 
 describe('tagged pages', () => {
   it('tell generations, the zero page and foreign bytes apart, page by page', () => {
@@ -30,12 +31,39 @@ describe('tagged pages', () => {
   });
 });
 
+describe('scenario list', () => {
+  it('has unique kebab-case ids and a title each', () => {
+    const ids = SCENARIOS.map((s) => s.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const s of SCENARIOS) {
+      expect(s.id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+      expect(s.title.length).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe.skipIf(cudaAvailability().ok)('without CUDA', () => {
+  // the children run dist/: rebuilt when src/ is newer
+  beforeAll(() => ensureGuestBuild([]), 300_000);
+
   it('a scenario child answers with the reason, as JSON', async () => {
-    const o = await runScenario('misleading-pin', 'cuda-pinned');
-    expect(o.error?.code).toBe('ERR_CUDA_UNAVAILABLE');
-    expect(o.error?.message).toContain(cudaAvailability().reason);
-    expect(o.gpu).toBeUndefined();
+    const reason = cudaAvailability().reason;
+    expect(reason).toBeTruthy();
+    for (const kind of ['cuda-pinned', 'cuda-hmm'] as const) {
+      const o = await runScenario('misleading-pin', kind);
+      expect(o).toMatchObject({ scenario: 'misleading-pin', kind, skipped: null });
+      expect(o.error?.code).toBe('ERR_CUDA_UNAVAILABLE');
+      expect(o.error?.message).toContain(reason);
+      expect(o.gpu).toBeUndefined();
+    }
+  });
+
+  it('a child that does not answer in time is killed: ERR_SCENARIO_TIMEOUT', async () => {
+    const t0 = Date.now();
+    const o = await runScenario('remap', 'cuda-pinned', { timeoutMs: 1 }); // node cannot even start in 1 ms
+    expect(o.error?.code).toBe('ERR_SCENARIO_TIMEOUT');
+    expect(o.error?.message).toContain('killed after 1 ms');
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('an unknown scenario is refused with its usage', async () => {

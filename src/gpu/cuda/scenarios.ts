@@ -23,9 +23,12 @@
 //                    faults (the CPU page tables say read-only).
 //   thp-vs-4k        the same data in THP-backed and 4 KiB memory: the GPU
 //                    reads it from both (gpu: the THP read; facts: each
-//                    one's classification and kernel time).
+//                    one's classification and kernel time, and whether the
+//                    THP range was PMD-mapped: smaps AnonHugePages and
+//                    PAGEMAP_SCAN, which need no root). Both kinds: A.
 //   hugetlb          the GPU reads hugetlb 2 MiB memory (pool pages reserved
-//                    for the run and given back).
+//                    for the run and given back; skipped with the reason
+//                    when the pool cannot be grown). Both kinds: A.
 //   userfaultfd      memory registered MISSING, served by the native uffd
 //                    server with a known pattern. Pinned: the registration
 //                    either faults every page through userfaultfd, or (as
@@ -34,9 +37,16 @@
 //                    fault served; then the CPU faults the pages in through
 //                    the server and the registration is retried. Either way
 //                    the GPU reads the pattern. HMM: the GPU's fault reaches
-//                    hmm_range_fault, which cannot wait for userfaultfd
-//                    either: the access fails with no fault served, or it is
-//                    served page by page.
+//                    nvidia-uvm, whose migrate_vma path backs off on a
+//                    userfaultfd-MISSING VMA (migrate_vma_insert_page) and
+//                    whose hmm_range_fault faults without
+//                    FAULT_FLAG_ALLOW_RETRY, so handle_userfault answers
+//                    SIGBUS: the GPU access fails (a CUDA_ERROR_*) and no
+//                    fault reaches the server. The uffd is opened without
+//                    UFFD_USER_MODE_ONLY (root or vm.unprivileged_userfaultfd
+//                    = 1; else the scenario is skipped), so a refusal is the
+//                    kernel's missing ALLOW_RETRY, not the user-mode-only
+//                    filter.
 //
 // A GPU fault leaves the CUDA context unusable for the rest of the process,
 // so each scenario runs in a child process of its own (scenario-child.ts):
@@ -228,11 +238,18 @@ export async function runScenarioHere(id: ScenarioId, kind: ScenarioKind, dev: C
       m.protect('r');
       try {
         out.gpu = classify(buf.readSync());
-        buf.fill(PATTERN);
-        out.facts.gpuWrite = 'ok';
       } catch (e) {
-        out.facts.gpuWrite = 'error';
         out.error = errorOf(e);
+      }
+      // The write only after a read that worked: a failed read already broke the context.
+      if (!out.error) {
+        try {
+          buf.fill(PATTERN);
+          out.facts.gpuWrite = 'ok';
+        } catch (e) {
+          out.facts.gpuWrite = 'error';
+          out.error = errorOf(e);
+        }
       }
       out.cpu = classify(m.view);
       out.facts.cpuSeesGpuWrite = isFilled(m.view, PATTERN);
@@ -258,8 +275,13 @@ export async function runScenarioHere(id: ScenarioId, kind: ScenarioKind, dev: C
         } catch (e) {
           out.error ??= errorOf(e);
         }
-        out.facts[`${label}Pages`] = s.pages;
-        out.facts[`${label}ThpPages`] = s.thp ?? null;
+        // smaps and PAGEMAP_SCAN need no root (kpageflags, s.thp, does)
+        out.facts[`${label}AnonHugeKb`] = s.smaps.anonHugePagesKb;
+        out.facts[`${label}PmdMappedBytes`] = s.pmdMappedBytes ?? null;
+        if (thp) {
+          out.facts.thpPmdMapped = s.smaps.anonHugePagesKb * 1024 === size;
+          if (!out.facts.thpPmdMapped) out.facts.note = `the THP range was not all PMD-mapped (AnonHugePages ${s.smaps.anonHugePagesKb} kB of ${size >> 10}): THP off or no free 2 MiB pages`;
+        }
         buf.close();
         m.unmap();
       }
@@ -273,25 +295,37 @@ export async function runScenarioHere(id: ScenarioId, kind: ScenarioKind, dev: C
         out.skipped = `no hugetlb 2 MiB pages: ${errorOf(e).message}`;
         return out;
       }
+      let m: Mapping | undefined;
       try {
-        const m = Mapping.hugetlb(4 << 20, '2M');
+        m = Mapping.hugetlb(4 << 20, '2M');
         fillTagged(m.view, 'A');
+        // smaps' Private_Hugetlb needs no root (kpageflags' HUGE does)
+        out.facts.hugetlbKb = pageSummary(m).smaps.hugetlbKb;
         const buf = attach(dev, kind, m);
         try {
           out.gpu = classify(buf.readSync());
         } catch (e) {
           out.error = errorOf(e);
         }
-        out.facts.hugetlbPages = pageSummary(m).hugetlb ?? null;
         buf.close();
-        m.unmap();
       } finally {
+        // the pool shrinks back only once no mapping holds its pages
+        m?.unmap();
         res.release();
       }
       break;
     }
     case 'userfaultfd': {
-      const u = Userfaultfd.open();
+      // UFFD_USER_MODE_ONLY would refuse every fault the kernel takes on the
+      // GPU's behalf (GUP, hmm_range_fault) whatever else happens: ask for a
+      // uffd without it, or say why not.
+      let u: Userfaultfd;
+      try {
+        u = Userfaultfd.open({ userModeOnly: false });
+      } catch (e) {
+        out.skipped = `no userfaultfd that takes kernel faults (needs root or vm.unprivileged_userfaultfd=1): ${errorOf(e).message}`;
+        return out;
+      }
       const m = Mapping.anonymous(len);
       u.register(m, 'missing');
       const pat = new Uint8Array(64).map((_, i) => (i * 37 + 11) & 0xff);
@@ -335,25 +369,44 @@ export async function runScenarioHere(id: ScenarioId, kind: ScenarioKind, dev: C
   return out;
 }
 
-/** Runs one scenario in a child process (dist/gpu/cuda/scenario-child.js) and returns its outcome. */
+/**
+ * Runs one scenario in a child process (dist/gpu/cuda/scenario-child.js:
+ * `npm run build:ts` first) and returns its outcome. The child is killed
+ * after `timeoutMs` (error ERR_SCENARIO_TIMEOUT: a GPU or a userfaultfd that
+ * never answers must not hang the caller); a child that dies without its
+ * JSON line gives ERR_SCENARIO_CHILD with its exit status and stderr.
+ */
 export function runScenario(id: ScenarioId, kind: ScenarioKind, opts: { timeoutMs?: number } = {}): Promise<ScenarioOutcome> {
   const script = path.join(repoRoot, 'dist', 'gpu', 'cuda', 'scenario-child.js');
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const failed = (code: string, message: string): ScenarioOutcome => ({ scenario: id, kind, skipped: null, error: { code, message }, facts: {} });
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [script, id, kind], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    // 'error' (the spawn failed) may come without 'close'; settle once
+    let settled = false;
+    const settle = (o: ScenarioOutcome): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      resolve(o);
+    };
+    child.on('error', (e) => settle(failed('ERR_SCENARIO_CHILD', `spawn ${process.execPath}: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (timedOut) return settle(failed('ERR_SCENARIO_TIMEOUT', `timeout: killed after ${timeoutMs} ms; stderr: ${stderr.trim().slice(-2000)}`));
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
-        resolve(JSON.parse(line) as ScenarioOutcome);
+        settle(JSON.parse(line) as ScenarioOutcome);
       } catch {
-        const why = signal === 'SIGKILL' ? `timeout after ${timeoutMs} ms` : `exit ${code}${signal ? ` (${signal})` : ''}`;
-        resolve({ scenario: id, kind, skipped: null, error: { code: 'ERR_SCENARIO_CHILD', message: `${why}: ${stderr.trim().slice(-2000)}` }, facts: {} });
+        settle(failed('ERR_SCENARIO_CHILD', `${script}: exit ${code}${signal ? ` (${signal})` : ''} without an outcome: ${stderr.trim().slice(-2000)}`));
       }
     });
   });
