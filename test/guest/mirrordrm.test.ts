@@ -11,7 +11,7 @@ import { guestUnavailableReason, kernelConfig, type KernelSeries } from '../../s
 import { repoRoot } from '../../src/paths.js';
 import { ensureGuestBuild, kernels, mirrordrmSelftest, sharedVm } from './helpers.js';
 import { MIRROR_MODES, type MirrorMode } from '../../src/mirror/index.js';
-import type { Backing } from '../../src/guest/mirrordrm/index.js';
+import type { Backing, FilePlacement } from '../../src/guest/mirrordrm/index.js';
 import { mirrordrmScenarios } from '../../src/guest/index.js';
 import type { GuestArgs, GuestFunctions } from '../../src/vm/guest-module.js';
 
@@ -729,10 +729,10 @@ for (const series of kernels()) {
         'gup-get thp': 'the referenced THP is not reclaimed at all: no record, still PMD-mapped',
         'hmm thp': 'swapped out whole (thp_swpout), dropped by CLEARs of the 2 MiB (6.1: two, 6.12 and 7.2: one); the device read swaps it in as 512 4 KiB pages',
         'gup file': 'the page-cache folios are unmapped (a CLEAR each, pins kept: 16 of a page on 6.1 and 6.12, one of 64 KiB on 7.2) and the CPU maps the pinned pages back',
-        'hmm file': 'the page-cache folios are unmapped (a CLEAR each drops its pages: 16 of a page on 6.1 and 6.12, one of 64 KiB on 7.2); the device refaults them with no major fault',
+        'hmm file': 'the page-cache folios are unmapped (a CLEAR each drops its pages: 16 of a page on 6.1 and 6.12, one of 64 KiB on 7.2) but, dirty, stay in the page cache; the device refaults them with no major fault',
       };
       for (const [mode, backing] of [['gup', 'thp'], ['gup-get', 'thp'], ['hmm', 'thp'], ['gup', 'file'], ['hmm', 'file']] as [MirrorMode, 'thp' | 'file'][]) {
-        it(...caseOf(caseId('reclaim', mode, backing), `${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'clean page-cache pages of a shared ext2 file (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`), async () => {
+        it(...caseOf(caseId('reclaim', mode, backing), `${mode}: reclaim of ${backing === 'thp' ? 'a THP (MADV_PAGEOUT with swap)' : 'the page-cache pages of a shared ext2 file, written back, then dirtied by the writable populate, mapped from a 2 MiB boundary (MADV_PAGEOUT)'} and re-access: ${reclaimOtherWhat[`${mode} ${backing}`]}`), async () => {
           const r = await call('reclaimSwap', mode, backing, MNT);
           const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
           const recs = (x: unknown[][]) => JSON.stringify(x.length > 4 ? [...x.slice(0, 2), `... ${x.length} records`] : x);
@@ -760,8 +760,10 @@ for (const series of kernels()) {
             expect(r.afterDevice).toMatchObject({ present: 512, swapped: 0 });
             ends('VW--=/VW-'); // back as 4 KiB pages: the huge page is gone
           } else {
+            expect(r.dirtyBefore).toBe(16);
             expect(r.afterPageout).toMatchObject({ present: 0, swapped: 0 });
-            console.log(`[${release}] ${mode} reclaim file: page-cache folios (pages) ${JSON.stringify(r.folios)}`);
+            console.log(`[${release}] ${mode} reclaim file: page-cache folios (pages) ${JSON.stringify(r.folios)}, splits ${JSON.stringify(r.split)}`);
+            if (r.split) expect(r.split).toEqual({ split: 0, split_failed: 0 });
             expect(r.pageoutRecords).toEqual(folioRanges(r.folios).map(([a, b, n]) => ['CLEAR', a, b, isGup(mode) ? 0 : n, isGup(mode)]));
             expect(r.deviceVmstat.pgmajfault).toBe(0);
             if (isGup(mode)) {
@@ -770,6 +772,71 @@ for (const series of kernels()) {
             } else {
               expect(r.afterDevice).toMatchObject({ present: 16 });
               ends('VW--=/VW-');
+            }
+          }
+        });
+      }
+
+      // The same 64 KiB of file, clean (a read-only object: no write fault
+      // after the writeback) or mapped across a 2 MiB boundary. Where mmap
+      // puts a mapping is chance (ASLR); on 7.2, whose page cache holds the
+      // file in one 64 KiB folio, a mapping that crosses a PMD boundary puts
+      // half the folio in each page table: MADV_PAGEOUT then has to split the
+      // folio before it can reclaim it, once per page table
+      // (madvise_cold_or_pageout_pte_range), and reclaims nothing when the
+      // split fails. 6.1 and 6.12 hold the file in 4 KiB folios: the
+      // placement changes nothing there.
+      const fileVariants: [MirrorMode, FilePlacement, boolean, string][] = [
+        ['hmm', 'aligned', true, 'clean, the page-cache folios are unmapped (a CLEAR each) and freed: the device refault reads them from the disk (one major fault, readahead)'],
+        ['gup', 'straddling', false, '7.2: the pinned 64 KiB folio cannot be split (split_failed once per page table): nothing is unmapped, no record, the device keeps its pages; 6.1 and 6.12: as on a 2 MiB boundary'],
+        ['hmm', 'straddling', false, "7.2: the dirty 64 KiB folio cannot be split (its dirty buffers cannot be released; split_failed once per page table): nothing is unmapped, no record, the object's pages stay valid; 6.1 and 6.12: as on a 2 MiB boundary"],
+        ['hmm', 'straddling', true, "7.2: the clean 64 KiB folio is split, and the split's unmap is the one CLEAR of the whole 64 KiB: the pages leave the page tables but not the page cache (the device refault: no major fault); 6.1 and 6.12: unmapped and freed, as on a 2 MiB boundary"],
+      ];
+      for (const [mode, place, readOnly, what] of fileVariants) {
+        const variant = ['file', ...(place === 'straddling' ? ['straddling'] : []), ...(readOnly ? ['read-only'] : [])].join('-');
+        const object = readOnly ? 'a read-only object' : 'a writable object';
+        it(...caseOf(caseId('reclaim', mode, variant), `${mode}: reclaim (MADV_PAGEOUT) of 64 KiB of a shared ext2 file, written back, ${object}, the mapping ${place === 'straddling' ? 'across' : 'from'} a 2 MiB boundary: ${what}`), async () => {
+          const r = await call('reclaimSwap', mode, 'file', MNT, { place, readOnly });
+          const snap = (s: { dev: string; cpu: string }[]) => [...new Set(s.map((x) => `${x.dev}/${x.cpu}`))].join(' ');
+          console.log(`[${release}] ${mode} reclaim ${variant}: folios ${JSON.stringify(r.folios)}, dirty ${r.dirtyBefore}, splits ${JSON.stringify(r.split)}; pageout ${JSON.stringify(r.afterPageout)} records ${JSON.stringify(r.pageoutRecords)}; device read ${JSON.stringify(r.device)} ${JSON.stringify(r.deviceVmstat)} -> ${JSON.stringify(r.afterDevice)}; end ${snap(r.snapEnd)}`);
+          const ends = (want: string) => expect(snap(r.snapEnd)).toBe(want);
+          const large = r.folios.length === 1;
+          expect(r.folios).toEqual(large ? [16] : Array(16).fill(1));
+          expect(r.before).toMatchObject({ present: 16, swapped: 0 });
+          expect(r.dirtyBefore).toBe(readOnly ? 0 : 16);
+          expect(r.device).toEqual({ ok: true, value: true });
+          expect(r.cpuSame).toBe(true);
+          expect(r.afterCpu).toMatchObject({ present: 16, swapped: 0 });
+          expect(r.pageout.pswpout).toBe(0);
+          expect(r.deviceRecords).toEqual([]);
+          expect(r.cpuRecords).toEqual([]);
+          const cleared = folioRanges(r.folios).map(([a, b, n]) => ['CLEAR', a, b, isGup(mode) ? 0 : n, isGup(mode)]);
+          const access = readOnly ? 'V---=/V--' : 'VW--=/VW-';
+          if (large && place === 'straddling' && !readOnly) {
+            expect(r.split).toEqual({ split: 0, split_failed: 2 });
+            expect(r.afterPageout).toMatchObject({ present: 16, swapped: 0 });
+            expect(r.pageoutRecords).toEqual([]);
+            expect(r.deviceVmstat.pgmajfault).toBe(0);
+            ends('VW--=/VW-');
+          } else if (large && place === 'straddling') {
+            expect(r.split).toEqual({ split: 1, split_failed: 0 });
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 0 });
+            expect(r.pageoutRecords).toEqual(cleared);
+            expect(r.deviceVmstat.pgmajfault).toBe(0);
+            expect(r.afterDevice).toMatchObject({ present: 16 });
+            ends(access);
+          } else {
+            if (r.split) expect(r.split).toEqual({ split: 0, split_failed: 0 });
+            expect(r.afterPageout).toMatchObject({ present: 0, swapped: 0 });
+            expect(r.pageoutRecords).toEqual(cleared);
+            // a clean folio is freed (read back from the disk), a dirty one stays cached
+            expect(r.deviceVmstat.pgmajfault).toBe(readOnly ? 1 : 0);
+            if (isGup(mode)) {
+              expect(r.afterDevice).toMatchObject({ present: 0 });
+              ends('VWS-=/V--');
+            } else {
+              expect(r.afterDevice).toMatchObject({ present: 16 });
+              ends(access);
             }
           }
         });

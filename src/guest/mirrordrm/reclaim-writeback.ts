@@ -6,6 +6,7 @@ import { MockDrm } from '../../mirror/mockdrm.js';
 import { Mapping } from '../../memory/mapping.js';
 import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief, folioPages, onOneCpu } from '../common.js';
 import type { MirrorMode } from '../../mirror/types.js';
+import { pageState } from '../../pagestate/index.js';
 
 function swapDevices(): string[] {
   return fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
@@ -34,6 +35,49 @@ function delta(a: Record<string, number>, b: Record<string, number>): Record<str
   return Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
 }
 
+/** The split and split_failed counters of the mTHP size `bytes`, or null where the kernel has none. */
+function mthpSplitCounters(bytes: number): (() => Record<string, number>) | null {
+  const dir = `/sys/kernel/mm/transparent_hugepage/hugepages-${bytes / 1024}kB/stats`;
+  if (!fs.existsSync(`${dir}/split_failed`)) return null;
+  return () => Object.fromEntries(['split', 'split_failed'].map((k) => [k, Number(fs.readFileSync(`${dir}/${k}`, 'utf8').trim())]));
+}
+
+/** How many of the range's pages carry a /proc/kpageflags flag. */
+function pageFlagCount(range: { address: bigint; length: number }, flag: string): number {
+  const st = pageState(range);
+  let n = 0;
+  for (let i = 0; i < st.pages; i++) if (st.flags(i)?.includes(flag)) n++;
+  return n;
+}
+
+/** Where a file mapping lies against a 2 MiB (PMD) boundary: wholly on one side, or half on each. */
+export type FilePlacement = 'aligned' | 'straddling';
+
+/**
+ * A MAP_SHARED mapping of `file` whose first `before` pages lie just below a
+ * 2 MiB boundary and the rest above it (before = 0: it starts on the
+ * boundary). Where mmap would put it is chance (ASLR): a mapping that
+ * happens to cross a PMD boundary splits a large page-cache folio's PTEs
+ * between two page tables, which changes what MADV_PAGEOUT does to it.
+ */
+function mapFileAcrossPmd(file: string, length: number, before: number): Mapping {
+  const c = native.mmConstants;
+  const PMD = 2 * 1024 * 1024;
+  // reserve 4 MiB of address space, take a 2 MiB boundary inside it, give back the rest
+  const hole: bigint = native.mmap(0n, 2 * PMD, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_NORESERVE, -1, 0);
+  const at = ((hole + BigInt(PMD)) & ~BigInt(PMD - 1)) - BigInt(before * PAGE);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    native.mmap(at, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, fd, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (at > hole) native.munmap(hole, Number(at - hole));
+  const end = hole + BigInt(2 * PMD);
+  if (at + BigInt(length) < end) native.munmap(at + BigInt(length), Number(end - at - BigInt(length)));
+  return Mapping.adopt(at, length, { shared: true, backing: 'file' });
+}
+
 /**
  * Reclaim with swap: 16 populated 4 KiB anonymous pages (one byte value per
  * page) mirrored in `mode`, then MADV_PAGEOUT with a swap device active. What
@@ -41,7 +85,9 @@ function delta(a: Record<string, number>, b: Record<string, number>): Record<str
  * the object got, then re-access: the device reads first (HMM swaps the pages
  * in through hmm_range_fault), then the CPU.
  */
-export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'file' = 'anon', dir = '') {
+export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'file' = 'anon', dir = '', opts: { place?: FilePlacement; readOnly?: boolean } = {}) {
+  const place = opts.place ?? 'aligned';
+  const readOnly = opts.readOnly ?? false;
   const { pageSummary } = await import('../../pagestate/index.js');
   const c = native.mmConstants;
   const n = backing === 'thp' ? 512 : 16;
@@ -60,10 +106,11 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
     const m = mapBacking('thp', n * PAGE);
     [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => m.unmap()];
   } else {
-    // a shared file on the disk file system, written back (clean) before
-    // the pageout: clean page-cache pages are dropped, not swapped
+    // a shared file on the disk file system, written back (clean) before the
+    // object populates it (a writable one write-faults the pages: dirty
+    // again); page-cache pages are never swapped, clean ones are freed
     fs.writeFileSync(file, Buffer.alloc(n * PAGE));
-    const m = Mapping.file(file, n * PAGE, { shared: true });
+    const m = mapFileAcrossPmd(file, n * PAGE, place === 'aligned' ? 0 : n / 2);
     [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => { m.unmap(); fs.rmSync(file, { force: true }); }];
   }
   const expected = new Uint8Array(n * PAGE);
@@ -82,14 +129,20 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
   const ev = () => rows(dev.drainInvalidations().records, r.addr);
   const counters = ['pswpout', 'pswpin', 'pgsteal_direct', 'pgsteal_kswapd', 'pgmajfault', 'thp_swpout', 'thp_swpout_fallback', 'thp_split_page'];
   try {
-    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });
+    using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, readOnly, populate: true });
     dev.drainInvalidations();
     const swaps = swapDevices();
     const before = state();
     const folios = backing === 'file' ? folioPages({ address: r.addr, length: r.length }) : null;
+    // dirty page-cache pages: a writable populate write-faults the clean, write-protected pages
+    const dirtyBefore = backing === 'file' ? pageFlagCount({ address: r.addr, length: r.length }, 'DIRTY') : null;
+    // splits of the file's large folios (mTHP counters of that size, 6.11+)
+    const splits = folios && folios[0] > 1 ? mthpSplitCounters(folios[0] * PAGE) : null;
+    const sp0 = splits?.();
     const v0 = vmstat(counters);
     native.madvise(r.addr, r.length, c.MADV_PAGEOUT);
     const v1 = vmstat(counters);
+    const split = sp0 && splits ? delta(sp0, splits()) : null;
     const afterPageout = state();
     const pageoutRecords = ev();
     const snapPageout = buf.snapshot().map(brief);
@@ -104,7 +157,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
     const cpuRecords = ev();
     const snapEnd = buf.snapshot().map(brief);
     return {
-      swaps, before, folios, afterPageout, pageout: delta(v0, v1), pageoutRecords, snapPageout,
+      swaps, before, folios, dirtyBefore, split, afterPageout, pageout: delta(v0, v1), pageoutRecords, snapPageout,
       device, deviceVmstat: delta(v1, v2), afterDevice, deviceRecords,
       devicePopulates: s1.populates - s0.populates, cpuSame, afterCpu, cpuRecords, snapEnd,
     };
