@@ -66,11 +66,16 @@ function mapFileAcrossPmd(file: string, length: number, before: number): Mapping
   // reserve 4 MiB of address space, take a 2 MiB boundary inside it, give back the rest
   const hole: bigint = native.mmap(0n, 2 * PMD, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_NORESERVE, -1, 0);
   const at = ((hole + BigInt(PMD)) & ~BigInt(PMD - 1)) - BigInt(before * PAGE);
-  const fd = fs.openSync(file, 'r+');
   try {
-    native.mmap(at, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, fd, 0);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(file, 'r+');
+    try {
+      native.mmap(at, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, fd, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    native.munmap(hole, 2 * PMD);
+    throw e;
   }
   if (at > hole) native.munmap(hole, Number(at - hole));
   const end = hole + BigInt(2 * PMD);
