@@ -54,18 +54,18 @@ function pageFlagCount(range: { address: bigint; length: number }, flag: string)
 export type FilePlacement = 'aligned' | 'straddling';
 
 /**
- * A MAP_SHARED mapping of `file` whose first `before` pages lie just below a
- * 2 MiB boundary and the rest above it (before = 0: it starts on the
+ * A MAP_SHARED mapping of `file` whose first `pagesBelow` pages lie just
+ * below a 2 MiB boundary and the rest above it (0: it starts on the
  * boundary). Where mmap would put it is chance (ASLR): a mapping that
  * happens to cross a PMD boundary splits a large page-cache folio's PTEs
  * between two page tables, which changes what MADV_PAGEOUT does to it.
  */
-function mapFileAcrossPmd(file: string, length: number, before: number): Mapping {
+function mapFileAtPmdBoundary(file: string, length: number, pagesBelow: number): Mapping {
   const c = native.mmConstants;
   const PMD = 2 * 1024 * 1024;
   // reserve 4 MiB of address space, take a 2 MiB boundary inside it, give back the rest
   const hole: bigint = native.mmap(0n, 2 * PMD, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_NORESERVE, -1, 0);
-  const at = ((hole + BigInt(PMD)) & ~BigInt(PMD - 1)) - BigInt(before * PAGE);
+  const at = ((hole + BigInt(PMD)) & ~BigInt(PMD - 1)) - BigInt(pagesBelow * PAGE);
   try {
     const fd = fs.openSync(file, 'r+');
     try {
@@ -88,7 +88,9 @@ function mapFileAcrossPmd(file: string, length: number, before: number): Mapping
  * page) mirrored in `mode`, then MADV_PAGEOUT with a swap device active. What
  * the kernel reclaimed (pagemap present/swapped, vmstat pswpout), the records
  * the object got, then re-access: the device reads first (HMM swaps the pages
- * in through hmm_range_fault), then the CPU.
+ * in through hmm_range_fault), then the CPU. `thp`: one 2 MiB THP instead.
+ * `file`: 16 pages of a shared file in `dir`, mapped from a 2 MiB boundary
+ * or across one (opts.place), mirrored writable or read-only (opts.readOnly).
  */
 export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'file' = 'anon', dir = '', opts: { place?: FilePlacement; readOnly?: boolean } = {}) {
   const place = opts.place ?? 'aligned';
@@ -115,7 +117,7 @@ export async function reclaimSwap(mode: MirrorMode, backing: 'anon' | 'thp' | 'f
     // object populates it (a writable one write-faults the pages: dirty
     // again); page-cache pages are never swapped, clean ones are freed
     fs.writeFileSync(file, Buffer.alloc(n * PAGE));
-    const m = mapFileAcrossPmd(file, n * PAGE, place === 'aligned' ? 0 : n / 2);
+    const m = mapFileAtPmdBoundary(file, n * PAGE, place === 'aligned' ? 0 : n / 2);
     [r, release] = [{ addr: m.address, length: m.length, bytes: m.view }, () => { m.unmap(); fs.rmSync(file, { force: true }); }];
   }
   const expected = new Uint8Array(n * PAGE);
