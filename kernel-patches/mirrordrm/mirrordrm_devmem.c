@@ -639,6 +639,15 @@ int mdrm_ioctl_migrate(struct drm_device *dev, void *data, struct drm_file *file
 		if (fatal_signal_pending(current) && !ret)
 			ret = -EINTR;
 	}
+	/*
+	 * A step that failed (device memory full, a fatal signal) ends the
+	 * walk: the pages after it did not move either, so they count as
+	 * skipped and migrated + skipped is the whole range.  Where the range
+	 * starts in a 2 MiB block, which step runs out of device memory
+	 * depends on that placement; the totals must not.
+	 */
+	if (ret && addr > start && addr < end)
+		args->skipped += (end - addr) >> PAGE_SHIFT;
 	mmap_read_unlock(obj->mm);
 	mutex_unlock(&obj->migrate_lock);
 	mmput(obj->mm);

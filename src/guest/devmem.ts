@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { native } from '../addon.js';
 import { MockDrm } from '../mirror/mockdrm.js';
 import type { DeviceInfo, InvalidationRecord, MirrorPageState, MirrorMode } from '../mirror/types.js';
-import { PAGE, attempt, attemptSyscall, mapAnon, mapAnonAlone, pattern, unmapAll, unmapAlone, type Region } from './common.js';
+import { PAGE, attempt, attemptSyscall, mapAnon, mapAnonAlone, mapAnonFromPmd, pattern, unmapAll, unmapAlone, type Region } from './common.js';
 
 const THP = 2 << 20;
 
@@ -518,12 +518,15 @@ export async function migrateRefusals(hugetlbPath: string | null) {
 /**
  * More pages than the device has (load the module with a small devmem_mb):
  * ENOSPC after what fit moved, the rest in system memory, every byte intact.
+ * MIGRATE walks the range in steps that end on 2 MiB boundaries, so where
+ * the range starts decides which step runs out: `pagesBelow` places it that
+ * many pages below a boundary (0: on one). The counts must not depend on it.
  */
-export async function exhaustDeviceMemory(mode: MirrorMode = 'hmm') {
+export async function exhaustDeviceMemory(mode: MirrorMode = 'hmm', pagesBelow = 0) {
   using dev = MockDrm.open();
   const info = dev.deviceInfo();
   const pages = info.devmemPages + 16;
-  const r = mapAnon(pages * PAGE);
+  const r = mapAnonFromPmd(pages * PAGE, pagesBelow);
   try {
     fill(r);
     using buf = await dev.userptr({ address: r.addr, length: r.length }, { mode, populate: true });

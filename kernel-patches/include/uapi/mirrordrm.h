@@ -286,7 +286,7 @@ struct drm_mirrordrm_migrate {
 	__u64 length;		/* page aligned, non-zero */
 	__u64 migrated;		/* out: pages moved */
 	__u64 compound;		/* out: of those, pages moved as part of a 2 MiB folio */
-	__u64 skipped;		/* out: pages in the range that did not move */
+	__u64 skipped;		/* out: pages in the range that did not move (all of them) */
 };
 
 /* ---------------------------------------------------------------------- */
