@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { BESIDE_OTHERS, holdsHostLock, HOST_BESIDE_GUESTS, LONGEST_FIRST, runsBesideOthers, spreadAmong } from '../file-groups.js';
+import { BESIDE_OTHERS, expectedSeconds, holdsHostLock, HOST_BESIDE_GUESTS, MEASURED_FILES, runsBesideOthers, spreadAmong } from '../file-groups.js';
 import { holdFlock } from '../flock.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'file-groups-'));
@@ -19,12 +19,14 @@ const settlesWithin = (p: Promise<unknown>, ms: number): Promise<boolean> =>
   Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
 describe('test file groups', () => {
-  it('every file named in the groups exists, the longest ones are in the group that runs beside others', () => {
-    for (const f of [...BESIDE_OTHERS, ...LONGEST_FIRST]) expect(fs.existsSync(path.join(repoRoot, f)), f).toBe(true);
-    for (const f of LONGEST_FIRST) expect(runsBesideOthers(f), f).toBe(true);
+  it('every file named in the groups exists; the measured ones run beside others, and a file not measured counts as short', () => {
+    for (const f of [...BESIDE_OTHERS, ...MEASURED_FILES]) expect(fs.existsSync(path.join(repoRoot, f)), f).toBe(true);
+    for (const f of MEASURED_FILES) expect(runsBesideOthers(f), f).toBe(true);
+    expect(expectedSeconds('test/guest/selftests.test.ts')).toBeGreaterThan(expectedSeconds('test/guest/vm.test.ts'));
+    expect(expectedSeconds('test/unit/no-such.test.ts')).toBe(2);
   });
 
-  it('host files run alone or hold the host lock; kernel-build and the files that change shared guest state run alone; unit files beside others', () => {
+  it('host files run alone or hold the host lock; the files that change shared guest state run alone; unit files and the icount guests beside others', () => {
     for (const f of HOST_BESIDE_GUESTS) expect(fs.existsSync(path.join(repoRoot, f)), f).toBe(true);
     const hostFiles = fs.readdirSync(path.join(repoRoot, 'test/host')).filter((n) => n.endsWith('.test.ts')).map((n) => `test/host/${n}`);
     for (const f of hostFiles) expect(runsBesideOthers(f), f).toBe(holdsHostLock(f));
@@ -34,10 +36,8 @@ describe('test file groups', () => {
     }
     // Only host files hold the host lock.
     for (const f of [...BESIDE_OTHERS, 'test/unit/compare.test.ts']) expect(holdsHostLock(f), f).toBe(false);
-    for (const f of ['test/unit/kernel-build.test.ts', 'test/guest/vm-setup.test.ts', 'test/guest/guest-clock.test.ts']) {
-      expect(runsBesideOthers(f), f).toBe(false);
-    }
-    expect(runsBesideOthers('test/unit/compare.test.ts')).toBe(true);
+    expect(runsBesideOthers('test/guest/vm-setup.test.ts')).toBe(false);
+    for (const f of ['test/unit/compare.test.ts', 'test/unit/kernel-build.test.ts', 'test/guest/guest-clock.test.ts']) expect(runsBesideOthers(f), f).toBe(true);
     expect(runsBesideOthers('test/guest/mirrordrm.test.ts')).toBe(true);
     expect(runsBesideOthers('test/guest/vm-snapshot.test.ts')).toBe(true);
   });
