@@ -35,14 +35,20 @@ for (const kernel of matrix) {
       expect(run.control[0].line).toMatch(/mltrigger/);
     });
 
-    it(...caseOf('fuzz-leak-control', 'the leak check flags the 64 MiB mltrigger leaks: MemFree and MemAvailable (per-CPU free lists added back) both short by at least that'), () => {
+    it(...caseOf('fuzz-leak-control', 'the leak check flags the 64 MiB mltrigger leaks: MemFree and MemAvailable (per-CPU free lists added back) both short by it, to within 4 MiB, and SUnreclaim grown by all of it'), () => {
       expect(run.fatal).toBeUndefined();
       expect(run.leakControl).toHaveLength(2);
       for (const [i, field] of ['MemFree', 'MemAvailable'].entries()) {
         const m = new RegExp(`^memory: ${field} \\+ per-CPU free lists \\d+ kB after, \\d+ kB before: (\\d+) kB not back`).exec(run.leakControl[i]);
         expect(m, run.leakControl[i]).not.toBeNull();
-        // 64 MiB kmalloc'd and dropped; what else moved is far below a MiB.
-        expect(Number(m![1])).toBeGreaterThanOrEqual(64 * 1024 - 1024);
+        // 64 MiB kmalloc'd and dropped. Other memory moves meanwhile (the
+        // page cache, per-CPU lists): 6.12 once had 64184 kB not back, 328 kB
+        // short of the leak, so the shortfall is held to within 4 MiB of it,
+        // and the unreclaimable slab, where the leak is, to all of it.
+        expect(Number(m![1]), run.leakControl[i]).toBeGreaterThanOrEqual(64 * 1024 - 4096);
+        const slab = /SUnreclaim \+(\d+) kB/.exec(run.leakControl[i]);
+        expect(slab, run.leakControl[i]).not.toBeNull();
+        expect(Number(slab![1]), run.leakControl[i]).toBeGreaterThanOrEqual(64 * 1024);
       }
     });
 
