@@ -44,27 +44,40 @@ export function mapAnon(length: number, extraFlags = 0): Region {
 }
 
 /**
- * mapAnon() at a chosen place relative to a 2 MiB boundary: the mapping
- * starts `pagesBelow` pages below one (0: on it). Kernel work that walks a
- * range in PMD-sized steps (our MIGRATE, page-table walks) then splits it
- * the same way on every run, instead of where ASLR put it. Release with
- * unmapAll().
+ * Maps `length` bytes starting `pagesBelow` pages below a 2 MiB boundary (0:
+ * on it): reserves address space, lets `map(at)` map there with MAP_FIXED,
+ * gives back the rest of the reservation (all of it if `map` throws). Kernel
+ * work that walks a range in PMD-sized steps or page tables (our MIGRATE,
+ * MADV_PAGEOUT of a large folio) then meets the same split on every run,
+ * not the one ASLR chose. Returns the address.
  */
-export function mapAnonFromPmd(length: number, pagesBelow: number): Region {
+export function mapAtPmdOffset(length: number, pagesBelow: number, map: (at: bigint) => void): bigint {
   const c = native.mmConstants;
   const PMD = 2 * 1024 * 1024;
   if (pagesBelow < 0 || pagesBelow * PAGE >= PMD) throw new RangeError(`pagesBelow ${pagesBelow}: 0 to ${PMD / PAGE - 1}`);
-  // reserve enough address space to hold the mapping from some boundary, place it, give back the rest
   const span = length + 2 * PMD;
   const hole: bigint = native.mmap(0n, span, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_NORESERVE, -1, 0);
   const below = BigInt(pagesBelow * PAGE);
   const at = ((hole + below + BigInt(PMD - 1)) & ~BigInt(PMD - 1)) - below;
+  try {
+    map(at);
+  } catch (e) {
+    native.munmap(hole, span);
+    throw e;
+  }
   const end = hole + BigInt(span);
-  native.mmap(at, length, c.PROT_READ | c.PROT_WRITE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0);
   if (at > hole) native.munmap(hole, Number(at - hole));
   if (at + BigInt(length) < end) native.munmap(at + BigInt(length), Number(end - at - BigInt(length)));
-  const view = native.newView(at, length, false);
-  return { addr: at, length, bytes: new Uint8Array(view.buffer), view };
+  return at;
+}
+
+/** mapAnon() placed by mapAtPmdOffset(). Release with unmapAll(). */
+export function mapAnonFromPmd(length: number, pagesBelow: number): Region {
+  const c = native.mmConstants;
+  const prot = c.PROT_READ | c.PROT_WRITE;
+  const addr = mapAtPmdOffset(length, pagesBelow, (at) => native.mmap(at, length, prot, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_FIXED, -1, 0));
+  const view = native.newView(addr, length, false);
+  return { addr, length, bytes: new Uint8Array(view.buffer), view };
 }
 
 /**

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { native } from '../../addon.js';
 import { MockDrm } from '../../mirror/mockdrm.js';
 import { Mapping } from '../../memory/mapping.js';
-import { PAGE, mapAnon, unmapAll, attempt, rows, mapBacking, brief, folioPages, onOneCpu } from '../common.js';
+import { PAGE, mapAnon, mapAtPmdOffset, unmapAll, attempt, rows, mapBacking, brief, folioPages, onOneCpu } from '../common.js';
 import type { MirrorMode } from '../../mirror/types.js';
 import { pageState } from '../../pagestate/index.js';
 
@@ -62,25 +62,13 @@ export type FilePlacement = 'aligned' | 'straddling';
  */
 function mapFileAtPmdBoundary(file: string, length: number, pagesBelow: number): Mapping {
   const c = native.mmConstants;
-  const PMD = 2 * 1024 * 1024;
-  // reserve 4 MiB of address space, take a 2 MiB boundary inside it, give back the rest
-  const hole: bigint = native.mmap(0n, 2 * PMD, c.PROT_NONE, c.MAP_PRIVATE | c.MAP_ANONYMOUS | c.MAP_NORESERVE, -1, 0);
-  const at = ((hole + BigInt(PMD)) & ~BigInt(PMD - 1)) - BigInt(pagesBelow * PAGE);
+  const fd = fs.openSync(file, 'r+');
   try {
-    const fd = fs.openSync(file, 'r+');
-    try {
-      native.mmap(at, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, fd, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (e) {
-    native.munmap(hole, 2 * PMD);
-    throw e;
+    const at = mapAtPmdOffset(length, pagesBelow, (a) => native.mmap(a, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_FIXED, fd, 0));
+    return Mapping.adopt(at, length, { shared: true, backing: 'file' });
+  } finally {
+    fs.closeSync(fd);
   }
-  if (at > hole) native.munmap(hole, Number(at - hole));
-  const end = hole + BigInt(2 * PMD);
-  if (at + BigInt(length) < end) native.munmap(at + BigInt(length), Number(end - at - BigInt(length)));
-  return Mapping.adopt(at, length, { shared: true, backing: 'file' });
 }
 
 /**
