@@ -58,14 +58,15 @@ for (const series of kernels()) {
         const common = { event: 'UNMAP', relStart: 2 * PAGE, relEnd: 4 * PAGE, blockable: true, wouldBlock: false, fenceWait: true, pagesDropped: 2, keptStale: false, finishFallback: false };
         expect(two).toMatchObject({ ...common, twoPass: true });
         expect(one).toMatchObject({ ...common, twoPass: false, finishNs: 0 });
-        // fsleep() sleeps at least the wait: where it ran is where the time is
-        // where the wait sits, by which pass holds it: a 100 ms sleep against a
-        // start pass of well under a millisecond. Bounds at half the wait, as
-        // the TCG guest's clock has measured a 100 ms sleep at 99.4 ms.
+        // fsleep() sleeps at least the wait, so the pass that ran it took at
+        // least the wait and the other pass less. Both bounds sit at half the
+        // wait: the TCG guest's clock has measured a 100 ms sleep at 99.4 ms,
+        // and a start pass of well under a millisecond has taken 12.4 ms on
+        // the loaded host (a ratio bound of 10 against the start pass then
+        // failed although the wait was where it belongs).
         expect(two.finishNs).toBeGreaterThanOrEqual(FENCE_NS / 2);
-        expect(two.finishNs).toBeGreaterThan(10 * two.durationNs);
+        expect(two.durationNs).toBeLessThan(FENCE_NS / 2);
         expect(one.durationNs).toBeGreaterThanOrEqual(FENCE_NS / 2);
-        expect(one.durationNs).toBeGreaterThan(10 * two.durationNs);
         // counters right after the munmap: one invalidation each, 2 pages out of the view
         for (const k of ['two', 'one'] as const) {
           expect(r.stats[k]).toMatchObject({ invalidations: 1, pagesDropped: 2, pagesValid: 6, pagesPinned: mode === 'gup' ? 6 : 0, wouldBlock: 0 });
