@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { STANDALONE_SUITES } from '../guest/standalone-suites.js';
 import { ensureInitramfs, INIT_START_MESSAGE, SHELL_PROMPT } from '../vm/initramfs.js';
 import { kernelInfo, type KernelSeries } from '../vm/kernels.js';
-import { BASE_CMDLINE, kernelCmdline } from '../vm/vm.js';
+import { BASE_CMDLINE, kernelCmdline, TCG_CPU_MODEL } from '../vm/vm.js';
 import { toYaml, type YamlValue } from './yaml.js';
 
 /** Guest memory in the jobs, MiB: the standalone suites need no NUMA split or reserved range. */
@@ -127,7 +127,7 @@ export function lavaQemuDevice(opts: { kvm?: boolean } = {}): YamlValue {
               options: [
                 '-machine pc',
                 opts.kvm ? '-accel kvm' : '-accel tcg,thread=single',
-                opts.kvm ? '-cpu host' : '-cpu max',
+                opts.kvm ? '-cpu host' : `-cpu ${TCG_CPU_MODEL}`,
                 '-smp 2',
                 `-m ${LAVA_MEMORY_MIB}`,
                 '-nodefaults',

@@ -88,15 +88,19 @@ interface Entry {
   kernel: string | null;
   /** The guest clock, null on the host. */
   clock: string | null;
+  /** QEMU's -cpu model of the guest, null on the host. */
+  cpu: string | null;
   m: Measurement;
 }
 
 /** A guest suite's clock; files written before it was recorded ran on the wall clock. */
 const clockOf = (s: SuiteResult): string | null => (s.guest ? (s.guest.clock ?? 'wall') : null);
+/** A guest suite's CPU model; files written before it was recorded ran on 'max'. */
+const cpuOf = (s: SuiteResult): string | null => (s.guest ? (s.guest.cpu ?? 'max') : null);
 
 function index(r: Results): Map<string, Entry> {
   const map = new Map<string, Entry>();
-  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), { suite: s.id, kernel: s.kernel, clock: clockOf(s), m });
+  for (const s of r.suites) for (const m of s.measurements) map.set(key(s, m), { suite: s.id, kernel: s.kernel, clock: clockOf(s), cpu: cpuOf(s), m });
   return map;
 }
 
@@ -163,6 +167,13 @@ export function compareResults(a: Results, b: Results, threshold = 0.05): Compar
     if (ea.clock !== eb.clock) {
       mismatches.set(`${suite}@${kernel}`, { suite, kernel, a: ea.clock ?? 'host', b: eb.clock ?? 'host' });
       rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable', spread: { a: null, b: null } });
+      continue;
+    }
+    if (ea.cpu !== eb.cpu) {
+      // Under TCG the CPU model decides which copy and clear instructions
+      // the guest runs, and with them its copy-heavy figures (several-fold).
+      const reason = `guest CPU models differ: -cpu ${ea.cpu} in A, -cpu ${eb.cpu} in B`;
+      rows.push({ ...identity, unit: ma.unit, a: ma.warm.median, b: mb.warm.median, ratio, verdict: 'not-comparable', reason, spread: { a: null, b: null } });
       continue;
     }
     const unusable = [['a', ma], ['b', mb]].flatMap(([side, m]) => {

@@ -167,6 +167,12 @@ export interface SuiteResult {
      * files written before the clock was recorded: those ran on 'wall'.
      */
     clock?: 'wall' | 'icount';
+    /**
+     * QEMU's -cpu model ('host' under KVM). Absent in files written before
+     * it was recorded: those ran on 'max', whose ERMS made copy-heavy guest
+     * figures several times slower under TCG (src/vm/vm.ts, TCG_CPU_MODEL).
+     */
+    cpu?: string;
   };
   status: 'complete' | 'incomplete' | 'skipped' | 'failed';
   reason?: string;

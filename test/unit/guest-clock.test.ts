@@ -14,7 +14,7 @@ import type { Results } from '../../src/report/results.js';
 import { validateResults } from '../../src/report/validate.js';
 import { selftestsSpec } from '../../src/selftests/cli.js';
 import { vmSpec } from '../../src/vm/cli.js';
-import { GuestClockError, icountArgs } from '../../src/vm/vm.js';
+import { GuestClockError, icountArgs, TCG_CPU_MODEL } from '../../src/vm/vm.js';
 import { results, type FixtureMeasurement } from '../results-fixture.js';
 
 describe('icountArgs: the QEMU arguments of a guest clock', () => {
@@ -58,11 +58,11 @@ describe('--guest-clock on bench, vm and selftests', () => {
 });
 
 /** A results file of one guest suite on `kernel` per entry, its guests on `clock`. */
-function guestRun(suites: { id: string; kernel: string; clock?: 'wall' | 'icount'; measurements: FixtureMeasurement[] }[]): Results {
+function guestRun(suites: { id: string; kernel: string; clock?: 'wall' | 'icount'; cpu?: string; measurements: FixtureMeasurement[] }[]): Results {
   const r = results(suites.map(({ id, kernel, measurements }) => ({ id, kernel, measurements })));
   r.suites.forEach((s, i) => {
-    const clock = suites[i].clock;
-    s.guest = { release: `${s.kernel}.0-fixture`, accel: 'tcg', ...(clock ? { clock } : {}) };
+    const { clock, cpu } = suites[i];
+    s.guest = { release: `${s.kernel}.0-fixture`, accel: 'tcg', ...(clock ? { clock } : {}), ...(cpu ? { cpu } : {}) };
   });
   return r;
 }
@@ -131,6 +131,31 @@ describe('results, report and compare know the clock', () => {
     const old = guestRun([{ id: 'guest/fakevram', kernel: '7.2', measurements: [m([100, 101, 102])] }]);
     expect(compareResults(old, a).clockMismatches).toEqual([]);
     expect(compareResults(old, b).clockMismatches).toEqual([{ suite: 'guest/fakevram', kernel: '7.2', a: 'wall', b: 'icount' }]);
+  });
+});
+
+describe('compare knows the guest CPU model', () => {
+  const m = (rounds: number[]): FixtureMeasurement => ({ id: 'fault-in/touch-all/per-fault/pte', unit: 'ms', rounds });
+
+  it('results.json: a cpu string is valid, as is none (older files)', () => {
+    expect(validateResults(guestRun([{ id: 'guest/fakevram', kernel: '7.2', cpu: TCG_CPU_MODEL, measurements: [m([1, 2, 3])] }]))).toEqual([]);
+    const bad = guestRun([{ id: 'guest/fakevram', kernel: '7.2', measurements: [m([1, 2, 3])] }]);
+    (bad.suites[0].guest as { cpu: unknown }).cpu = 7;
+    expect(validateResults(bad).join('\n')).toMatch(/cpu/);
+  });
+
+  it('a suite whose guests ran on another CPU model is not judged, with both models named; a file without one ran on max', () => {
+    const old = guestRun([{ id: 'guest/fakevram', kernel: '7.2', measurements: [m([300, 301, 302])] }]);
+    const now = guestRun([{ id: 'guest/fakevram', kernel: '7.2', cpu: TCG_CPU_MODEL, measurements: [m([30, 31, 32])] }]);
+    const r = compareResults(old, now);
+    expect(r.rows.map((x) => [x.verdict, x.reason])).toEqual([['not-comparable', `guest CPU models differ: -cpu max in A, -cpu ${TCG_CPU_MODEL} in B`]]);
+    expect(r.improvements).toBe(0);
+    expect(formatCompare(r, 'text')).toContain(`not comparable: guest/fakevram@7.2/fault-in/touch-all/per-fault/pte: guest CPU models differ: -cpu max in A, -cpu ${TCG_CPU_MODEL} in B`);
+    // the same model on both sides is compared as before: 10x faster
+    const again = guestRun([{ id: 'guest/fakevram', kernel: '7.2', cpu: TCG_CPU_MODEL, measurements: [m([300, 301, 302])] }]);
+    expect(compareResults(again, now).rows.map((x) => x.verdict)).toEqual(['faster']);
+    const plainMax = guestRun([{ id: 'guest/fakevram', kernel: '7.2', cpu: 'max', measurements: [m([300, 301, 302])] }]);
+    expect(compareResults(old, plainMax).rows.map((x) => x.verdict)).toEqual(['same']);
   });
 });
 

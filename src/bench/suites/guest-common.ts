@@ -46,7 +46,7 @@ export async function withGuest<T>(ctx: SuiteContext, opts: VmOptions, fn: (vm: 
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   let ok = false;
   try {
-    ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
+    ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock, cpu: vm.cpuModel });
     const r = await fn(vm);
     ok = true;
     return r;

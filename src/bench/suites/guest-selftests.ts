@@ -106,7 +106,7 @@ export async function runSelftestsInSuite(ctx: SuiteContext, suites: readonly Se
       repeat,
       vm: { clock: ctx.guestClock },
       onVm: (vm) => {
-        ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock });
+        ctx.guest({ release: vm.release, accel: vm.accel, clock: vm.clock, cpu: vm.cpuModel });
         kill = () => void vm.kill();
       },
       onProgress: (m) => {
