@@ -7,11 +7,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../paths.js';
+import { packCpio } from '../vm/cpio.js';
 
 const SOURCE = path.join(repoRoot, 'kernel-patches/fuzz/mlfuzz.c');
 const INCLUDE = path.join(repoRoot, 'kernel-patches/include');
 const UAPI = ['uapi/mirrordrm.h', 'uapi/fakevram.h'];
-const FLAGS = ['-static', '-O2', '-g', '-pthread', '-Wall', '-Wextra', '-Wno-sign-compare', '-Wno-unused-parameter', `-I${INCLUDE}`];
+// -ffile-prefix-map: the binary names its sources relative to the checkout,
+// so every clone of a commit builds the same bytes (and guest states keyed by
+// them are shared).
+const FLAGS = ['-static', '-O2', '-g', '-pthread', '-Wall', '-Wextra', '-Wno-sign-compare', '-Wno-unused-parameter', `-I${INCLUDE}`, `-ffile-prefix-map=${repoRoot}/=`];
 /** Where the guest finds the fuzzer. */
 export const GUEST_FUZZER = '/fuzz/mlfuzz';
 
@@ -38,7 +42,7 @@ export function fuzzerHash(): string {
   h.update(fs.readFileSync(SOURCE));
   for (const f of UAPI) h.update(fs.readFileSync(path.join(INCLUDE, f)));
   h.update(compilerVersion());
-  h.update(FLAGS.join(' '));
+  h.update(FLAGS.join(' ').replaceAll(repoRoot, '.'));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -61,7 +65,7 @@ export function ensureFuzzer(): FuzzerBuild {
       const err = e as { stderr?: Buffer; message: string };
       throw Object.assign(new Error(`mirrorlab fuzz: building ${path.relative(repoRoot, SOURCE)} failed: ${err.stderr?.toString() || err.message}`), { code: 'ERR_FUZZ_BUILD' });
     }
-    execFileSync('sh', ['-c', `cd "${stage}" && find fuzz | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > mlfuzz.cpio`]);
+    packCpio(stage, path.join(stage, 'mlfuzz.cpio'), 'fuzz');
     fs.renameSync(path.join(stage, 'mlfuzz.cpio'), archive);
     fs.renameSync(out, binary);
   } finally {

@@ -3,7 +3,6 @@
 // appended to the initramfs (/selftests in the guest), test_hmm.ko is loaded
 // with the VM's reserved range as its DEVICE_COHERENT memory, and every suite
 // runs under a time limit; its output is parsed into cases.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { Vm, type ExecResult, type GuestClock, type VmOptions } from '../vm/vm.j
 import { parseHarnessList, suiteCases, type CaseResult, type ParsedOutput } from './parse.js';
 import { DEFAULT_SELFTEST_SUITES, type SelftestSuite } from './suites.js';
 import { tempPathFor, writeFileAtomic } from '../atomic-file.js';
+import { packCpio } from '../vm/cpio.js';
 
 /** manifest.json of a build (scripts/selftests.sh). */
 export interface SelftestsManifest {
@@ -125,6 +125,7 @@ export function selftestsArchive(series: KernelSeries, build: SelftestsBuild): s
   }
   files.push('manifest.json');
   const h = createHash('sha256');
+  h.update('reproducible cpio\n'); // archives made before packCpio are rebuilt
   for (const f of files) {
     const st = fs.statSync(path.join(build.dir, f));
     h.update(`${f}\0${st.size}\0${st.mtimeMs}\n`);
@@ -144,7 +145,7 @@ export function selftestsArchive(series: KernelSeries, build: SelftestsBuild): s
       fs.chmodSync(dest, f.startsWith('bin/') ? 0o755 : 0o644);
     }
     const tmp = tempPathFor(out);
-    execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
+    packCpio(stage, tmp);
     fs.renameSync(tmp, out);
     writeFileAtomic(stamp, fp); // a concurrent reader never sees half a stamp
   } finally {

@@ -13,9 +13,10 @@ import path from 'node:path';
 import { repoRoot } from '../paths.js';
 import { findOnPath, kernelInfo, type KernelInfo, type KernelSeries } from './kernels.js';
 import { tempPathFor, writeFileAtomic } from '../atomic-file.js';
+import { packCpio } from './cpio.js';
 
 /** Bump when the layout or /init changes in a way the fingerprint cannot see. */
-const FORMAT = 4;
+const FORMAT = 5;
 const GUEST_ROOT = '/mirrorlab';
 /** The console shell's prompt with mirrorlab.shell=1 (a lab's boot action waits for it). */
 export const SHELL_PROMPT = 'mirrorlab-guest# ';
@@ -380,7 +381,7 @@ export function ensureInitramfs(series: KernelSeries, log: (msg: string) => void
       }
     }
     const tmp = tempPathFor(out); // concurrent builders never share a file
-    execFileSync('sh', ['-c', `cd "${stage}" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${tmp}"`]);
+    packCpio(stage, tmp);
     fs.renameSync(tmp, out);
     writeFileAtomic(stamp, fp); // a concurrent reader never sees half a stamp
   } finally {
