@@ -12,10 +12,11 @@ import { packCpio } from '../vm/cpio.js';
 const SOURCE = path.join(repoRoot, 'kernel-patches/fuzz/mlfuzz.c');
 const INCLUDE = path.join(repoRoot, 'kernel-patches/include');
 const UAPI = ['uapi/mirrordrm.h', 'uapi/fakevram.h'];
-// -ffile-prefix-map: the binary names its sources relative to the checkout,
-// so every clone of a commit builds the same bytes (and guest states keyed by
-// them are shared).
-const FLAGS = ['-static', '-O2', '-g', '-pthread', '-Wall', '-Wextra', '-Wno-sign-compare', '-Wno-unused-parameter', `-I${INCLUDE}`, `-ffile-prefix-map=${repoRoot}/=`];
+// -ffile-prefix-map, with gcc run in the checkout (the debug info's build
+// directory): the binary names its sources relative to the checkout, so
+// every clone of a commit builds the same bytes, and the guest states keyed
+// by them are shared.
+const FLAGS = ['-static', '-O2', '-g', '-pthread', '-Wall', '-Wextra', '-Wno-sign-compare', '-Wno-unused-parameter', `-I${INCLUDE}`, `-ffile-prefix-map=${repoRoot}=.`];
 /** Where the guest finds the fuzzer. */
 export const GUEST_FUZZER = '/fuzz/mlfuzz';
 
@@ -60,7 +61,7 @@ export function ensureFuzzer(): FuzzerBuild {
     const out = path.join(stage, 'fuzz/mlfuzz');
     fs.mkdirSync(path.dirname(out));
     try {
-      execFileSync('gcc', [...FLAGS, '-o', out, SOURCE], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync('gcc', [...FLAGS, '-o', out, SOURCE], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       const err = e as { stderr?: Buffer; message: string };
       throw Object.assign(new Error(`mirrorlab fuzz: building ${path.relative(repoRoot, SOURCE)} failed: ${err.stderr?.toString() || err.message}`), { code: 'ERR_FUZZ_BUILD' });
