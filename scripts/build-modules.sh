@@ -54,11 +54,12 @@ for row in "${rows[@]}"; do
 		cp -a -u "$d/." "$work/"
 		log "$series: $name"
 		blog=$(mktemp)
-		# -ffile-prefix-map: the objects name their sources relative to
-		# the checkout, so every clone of a commit builds the same .ko
-		# bytes and the guest states keyed by the initramfs are shared.
-		if ! scripts/kbuild.sh --bind "$PWD/kernel-patches" "$kc" "$PWD/$work" -s -j"$jobs" \
-			KCFLAGS="-Werror -ffile-prefix-map=$PWD/=" >"$blog" 2>&1; then
+		# Every clone of a commit builds the same .ko bytes, so the guest
+		# states keyed by the initramfs are shared: -ffile-prefix-map names
+		# sources relative to the checkout, and pahole-serial.sh encodes
+		# the BTF in one thread (in order).
+		if ! scripts/kbuild.sh --bind "$PWD/kernel-patches" --bind "$PWD/scripts" "$kc" "$PWD/$work" -s -j"$jobs" \
+			KCFLAGS="-Werror -ffile-prefix-map=$PWD/=" PAHOLE="$PWD/scripts/pahole-serial.sh" >"$blog" 2>&1; then
 			cat "$blog" >&2
 			rm -f "$blog"
 			die "$series: $name failed to build"
