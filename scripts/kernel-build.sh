@@ -184,12 +184,27 @@ src_deb=$(fetch_deb "$pkg" "$ver") || { apt_update "$suite" && src_deb=$(fetch_d
 top=$(dpkg-deb -c "$src_deb" | awk '$NF ~ /\/usr\/src\/linux-source-.*\.tar\.xz$/ { print $NF; exit }')
 [ -n "$top" ] || die "no source tarball in $src_deb"
 top=$(basename "$top" .tar.xz)
+# The source tarball, decompressed once into <cache>/src/<deb name>.tar:
+# xz takes half a minute of CPU for each read of it, and every build and
+# every check of a patch reads it; plain tar reads it in seconds.
+source_tar=$cache/src/$(basename "$src_deb" .deb).tar
+unpack_source_tar() {
+	[ -f "$source_tar" ] && return 0
+	mkdir -p "$(dirname "$source_tar")"
+	(
+		flock 8
+		[ -f "$source_tar" ] && exit 0
+		log "$name: decompressing $(basename "$src_deb")'s source tarball into $source_tar"
+		dpkg-deb --fsys-tarfile "$src_deb" | tar -xOf - "./usr/src/$top.tar.xz" | xz -dc >"$source_tar.tmp" &&
+			mv "$source_tar.tmp" "$source_tar"
+	) 8>"$source_tar.lock"
+}
 extract() { # dest [path...]: the whole source, or only these paths of it
 	mkdir -p "$1"
 	local dest=$1
 	shift
-	dpkg-deb --fsys-tarfile "$src_deb" | tar -xOf - "./usr/src/$top.tar.xz" |
-		tar -xJf - -C "$dest" --strip-components=1 "${@/#/$top/}"
+	unpack_source_tar || return 1
+	tar -xf "$source_tar" -C "$dest" --strip-components=1 "${@/#/$top/}"
 }
 
 # Patches: each is tried (--dry-run) before it is applied, so that a patch
