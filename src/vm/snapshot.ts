@@ -235,6 +235,30 @@ export function incomingArg(file: string): string {
   return `exec:cat '${file}'`;
 }
 
+/**
+ * Why a state file cannot be a QEMU migration stream, or null: it must start
+ * with QEMU's magic ("QEVM"). QEMU 7.2 waits in "inmigrate" for ever on an
+ * empty stream (migration status "none"), so without this check an empty
+ * state cost the whole restore timeout before the cold boot.
+ */
+export function stateFileProblem(file: string): string | null {
+  const head = Buffer.alloc(4);
+  let got = 0;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      got = fs.readSync(fd, head, 0, 4, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    return `state file unreadable: ${(e as Error).message}`;
+  }
+  if (got < 4) return `state file ${got === 0 ? 'is empty' : `holds ${got} bytes`}: not a QEMU migration stream`;
+  if (head.toString('latin1') !== 'QEVM') return `state file starts with ${JSON.stringify(head.toString('latin1'))}, not QEMU's "QEVM": not a QEMU migration stream`;
+  return null;
+}
+
 /** Marks a saved state as just used (pruning keeps the most recently used ones). */
 export function touchSnapshot(dir: string): void {
   try {

@@ -34,6 +34,7 @@ import {
   snapshotRefusal,
   stagingPaths,
   startIncoming,
+  stateFileProblem,
   touchSnapshot,
 } from './snapshot.js';
 import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './guest-module.js';
@@ -597,6 +598,11 @@ export class Vm {
       }
     } catch {
       /* a state without its console: the log has this guest's lines only */
+    }
+    const notAState = stateFileProblem(saved.state);
+    if (notAState) {
+      discardSnapshot(saved.dir, ino);
+      return notAState;
     }
     try {
       await this.start(saved.state);

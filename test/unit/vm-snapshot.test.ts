@@ -19,6 +19,7 @@ import {
   snapshotPaths,
   snapshotRefusal,
   stagingPaths,
+  stateFileProblem,
 } from '../../src/vm/snapshot.js';
 
 const series = kernelSeries('7.2');
@@ -153,5 +154,15 @@ describe('options', () => {
   it('a state path QEMU would get through a shell is quoted, and refused when it cannot be', () => {
     expect(incomingArg('/var/cache/mirrorlab/kernels/7.2/snapshots/k/state')).toBe("exec:cat '/var/cache/mirrorlab/kernels/7.2/snapshots/k/state'");
     expect(() => incomingArg("/tmp/it's")).toThrow(/quotes and newlines are not allowed/);
+  });
+});
+
+describe('stateFileProblem', () => {
+  it('a stream with QEMU\'s magic passes; an empty, short, foreign or missing file is named before QEMU starts', () => {
+    expect(stateFileProblem(file('good', 'QEVM\0\0\0\x03rest of the stream'))).toBeNull();
+    expect(stateFileProblem(file('empty', ''))).toBe('state file is empty: not a QEMU migration stream');
+    expect(stateFileProblem(file('short', 'QE'))).toBe('state file holds 2 bytes: not a QEMU migration stream');
+    expect(stateFileProblem(file('garbage', '\x7fELFxxxx'))).toBe('state file starts with "\x7fELF", not QEMU\'s "QEVM": not a QEMU migration stream');
+    expect(stateFileProblem(path.join(cache, 'missing'))).toMatch(/^state file unreadable: ENOENT/);
   });
 });
