@@ -185,7 +185,7 @@ top=$(dpkg-deb -c "$src_deb" | awk '$NF ~ /\/usr\/src\/linux-source-.*\.tar\.xz$
 [ -n "$top" ] || die "no source tarball in $src_deb"
 top=$(basename "$top" .tar.xz)
 # The source tarball, decompressed once into <cache>/src/<deb name>.tar:
-# xz takes half a minute of CPU for each read of it, and every build and
+# xz takes about 15 s of CPU for each read of it, and every build and
 # every check of a patch reads it; plain tar reads it in seconds.
 source_tar=$cache/src/$(basename "$src_deb" .deb).tar
 unpack_source_tar() {
