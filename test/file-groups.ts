@@ -22,6 +22,8 @@ export const BESIDE_OTHERS: readonly string[] = [
   'test/guest/storms.test.ts',
   'test/guest/test-hmm-reread.test.ts',
   'test/guest/vm-cleanup.test.ts',
+  // rebuilds a kernel cache in a temporary root of its own (only the .deb files are shared, read)
+  'test/guest/vm-setup.test.ts',
   'test/guest/vm-cli.test.ts',
   'test/guest/vm-crash.test.ts',
   'test/guest/vm-snapshot.test.ts',
@@ -67,6 +69,7 @@ const MEASURED_SECONDS: Readonly<Record<string, number>> = {
   'test/host/misuse.test.ts': 14,
   'test/host/merge.test.ts': 9,
   'test/unit/kernel-series.test.ts': 7,
+  'test/guest/vm-setup.test.ts': 14,
   'test/guest/vm-cli.test.ts': 6,
   'test/host/bench-disturbance.test.ts': 7,
   'test/guest/vm-cleanup.test.ts': 5,
