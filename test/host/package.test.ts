@@ -3,7 +3,8 @@
 // fails, then the CLI run from the installed copy: probe, faults (with the
 // C reference loop from the prebuilds), a quick host bench, validate and
 // compare of what it wrote. Packing builds the prebuilt binaries (prebuildify,
-// scripts/prebuild.sh), so this takes a few minutes.
+// scripts/prebuild.sh), or copies those of the same sources from the cache
+// where an earlier pack left them (test/unit/prebuild-cache.test.ts).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
