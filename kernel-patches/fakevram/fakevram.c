@@ -67,6 +67,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/sizes.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -1011,6 +1012,27 @@ static void fv_teardown(struct fv_device *dev)
 	}
 }
 
+/*
+ * Zero the memory before anyone can map it, so that user space never sees
+ * what was there before (another user's data, in a reused range or pages).
+ * A page that already reads as zero is not written: in a guest whose RAM the
+ * host backs only when it is first written (QEMU restoring a saved state from
+ * a file, say), writing zeros over a GiB that was never written makes the
+ * host allocate and copy every page of it; reading it first costs a
+ * fraction of that, and the pages that are not zero are cleared all the same.
+ */
+static void fv_clear(void *kaddr, u64 size)
+{
+	u64 off;
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		if (memchr_inv(kaddr + off, 0, PAGE_SIZE))
+			memset(kaddr + off, 0, PAGE_SIZE);
+		if (!(off & (SZ_2M - 1)))
+			cond_resched();
+	}
+}
+
 static int __init fv_init(void)
 {
 	struct fv_device *dev = &fv_dev;
@@ -1048,7 +1070,7 @@ static int __init fv_init(void)
 	dev->size = sz;
 	dev->npages = sz >> PAGE_SHIFT;
 	dev->pfn = PHYS_PFN(dev->phys);
-	memset(dev->kaddr, 0, sz);	/* never show user space stale data */
+	fv_clear(dev->kaddr, sz);
 
 	dev->misc.minor = MISC_DYNAMIC_MINOR;
 	dev->misc.name = "fakevram0";

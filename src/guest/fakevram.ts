@@ -94,6 +94,25 @@ export async function info(path = '/dev/fakevram0'): Promise<InfoResult> {
   };
 }
 
+/**
+ * Writes through the driver into each [offset, offset + length): 0xa5 in
+ * every byte, or, with `lastByteOnly`, 0x01 in the last byte alone (a page
+ * whose only non-zero byte is its last).
+ */
+export async function dirty(ranges: Array<{ offset: number; length: number; lastByteOnly?: boolean }>, path?: string): Promise<void> {
+  using dev = FakeVram.open(path);
+  for (const r of ranges) {
+    if (r.lastByteOnly) dev.write(r.offset + r.length - 1, Uint8Array.of(1));
+    else dev.write(r.offset, new Uint8Array(r.length).fill(0xa5));
+  }
+}
+
+/** For each range, the number of its bytes that are not zero, read through the driver. */
+export async function nonZeroBytes(ranges: Array<{ offset: number; length: number }>, path?: string): Promise<number[]> {
+  using dev = FakeVram.open(path);
+  return ranges.map((r) => dev.read(r.offset, r.length).reduce((n, b) => n + (b === 0 ? 0 : 1), 0));
+}
+
 export interface FaultDataResult {
   address: string;
   aligned: Record<EntrySize, boolean>;

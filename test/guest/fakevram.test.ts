@@ -147,6 +147,28 @@ describe.each(matrix)('kernel %s', (kernel) => {
       }
     });
 
+    it(...caseOf('cleared-at-load', 'what the last load left in the range reads as zero after the next load: whole pages and a page whose last byte alone was set'), async () => {
+      const vm = g.vm;
+      const params = { kind: 'iomem', base: vm.iomem.base, size: 16 << 20 };
+      const ranges = [
+        { offset: 0, length: 4096 },
+        { offset: 2 << 20, length: 3 * 4096 },
+        { offset: (8 << 20) + 4096, length: 4096, lastByteOnly: true },
+        { offset: (16 << 20) - 4096, length: 4096 },
+      ];
+      await vm.loadModule('fakevram', params);
+      await vm.call(fakevramSteps, 'dirty', ranges);
+      // the writes landed
+      expect(await vm.call(fakevramSteps, 'nonZeroBytes', ranges)).toEqual(ranges.map((r) => (r.lastByteOnly ? 1 : r.length)));
+      await vm.unloadModule('fakevram');
+      await vm.loadModule('fakevram', params);
+      try {
+        expect(await vm.call(fakevramSteps, 'nonZeroBytes', ranges)).toEqual(ranges.map(() => 0));
+      } finally {
+        await vm.unloadModule('fakevram');
+      }
+    });
+
     it(...caseOf('load-report', 'loads on the reserved iomem range and reports what this kernel supports'), async () => {
       const vm = g.vm;
       await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: vm.iomem.size });
