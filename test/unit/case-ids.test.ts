@@ -17,11 +17,16 @@ interface Collected {
   meta: { description?: string; kernel?: string };
 }
 
-/** Collects (does not run) test/guest/*.test.ts with vitest in a child process: names and task.meta, for every kernel. */
+/**
+ * Collects (does not run) test/guest/*.test.ts with vitest in a child process:
+ * names and task.meta, for every kernel. All files in one worker without
+ * isolation: the sources they import are loaded once instead of once per
+ * file (5 s of CPU instead of 18; what is collected is the same).
+ */
 function collectGuestTests(): Collected[] {
   const script = `
     import { createVitest } from 'vitest/node';
-    const v = await createVitest('test', { watch: false, reporters: [] });
+    const v = await createVitest('test', { watch: false, reporters: [], isolate: false, maxWorkers: 1 });
     const r = await v.collect(['test/guest/']);
     const out = [];
     for (const m of r.testModules)
