@@ -32,47 +32,47 @@ export const BESIDE_OTHERS: readonly string[] = [
 
 /**
  * Seconds each file took in one run of `npm test` on three kernels (2 CPUs,
- * TCG, two files at a time; a fresh clone whose guests restored from saved
- * states, 22:33 UTC on 2026-12-04; selftests and vm-snapshot less what they
- * stopped running since), for the order only (file-order.ts): the files that
- * run beside others start longest first, so the short ones fill the gaps at
- * the end instead of one long file running alone there. A file not named
- * here counts as 2 s.
+ * TCG, two files at a time; the work tree, whose guests restored from saved
+ * states, 01:44 UTC on 2026-12-05; kernel-build's after its tree moved to
+ * /dev/shm), for the order only (file-order.ts): the files that run beside
+ * others start longest first, so the short ones fill the gaps at the end
+ * instead of one long file running alone there. A file not named here
+ * counts as 2 s.
  */
 const MEASURED_SECONDS: Readonly<Record<string, number>> = {
-  'test/guest/vm-snapshot.test.ts': 160,
-  'test/guest/mirrordrm.test.ts': 155,
-  'test/guest/fakevram.test.ts': 153,
-  'test/guest/bench-guest-suites.test.ts': 137,
-  'test/guest/selftests.test.ts': 125,
-  'test/guest/docs-examples.test.ts': 75,
-  'test/host/package.test.ts': 63,
-  'test/guest/storms.test.ts': 62,
-  'test/unit/kernel-build.test.ts': 50,
+  'test/guest/fakevram.test.ts': 130,
+  'test/guest/mirrordrm.test.ts': 113,
+  'test/guest/bench-guest-suites.test.ts': 93,
+  'test/guest/selftests.test.ts': 89,
+  'test/guest/vm-snapshot.test.ts': 87,
+  'test/guest/docs-examples.test.ts': 73,
+  'test/guest/storms.test.ts': 65,
   'test/guest/vm-crash.test.ts': 46,
-  'test/guest/bench-behaviour.test.ts': 46,
-  'test/guest/fuzz.test.ts': 40,
-  'test/guest/guest-clock.test.ts': 37,
-  'test/guest/mirrordrm-refusals.test.ts': 32,
-  'test/guest/lava.test.ts': 30,
-  'test/host/cli.test.ts': 27,
-  'test/host/bench-cli.test.ts': 24,
-  'test/guest/mirrordrm-devmem.test.ts': 23,
-  'test/guest/test-hmm-reread.test.ts': 22,
-  'test/guest/mirrordrm-twopass.test.ts': 22,
-  'test/host/report.test.ts': 22,
-  'test/host/docs-examples.test.ts': 21,
-  'test/guest/vm.test.ts': 21,
-  'test/guest/mirrordrm-bench.test.ts': 21,
-  'test/unit/case-ids.test.ts': 20,
+  'test/host/cli.test.ts': 29,
+  'test/guest/mirrordrm-twopass.test.ts': 27,
+  'test/unit/kernel-build.test.ts': 26,
+  'test/guest/fuzz.test.ts': 24,
+  'test/guest/guest-clock.test.ts': 22,
+  'test/guest/vm-setup.test.ts': 21,
+  'test/host/bench-cli.test.ts': 20,
+  'test/host/package.test.ts': 19,
+  'test/host/docs-examples.test.ts': 18,
   'test/guest/mirrordrm-svm.test.ts': 18,
-  'test/host/misuse.test.ts': 14,
-  'test/host/merge.test.ts': 9,
-  'test/unit/kernel-series.test.ts': 7,
-  'test/guest/vm-setup.test.ts': 14,
-  'test/guest/vm-cli.test.ts': 6,
-  'test/host/bench-disturbance.test.ts': 7,
-  'test/guest/vm-cleanup.test.ts': 5,
+  'test/guest/mirrordrm-refusals.test.ts': 17,
+  'test/host/report.test.ts': 15,
+  'test/guest/mirrordrm-devmem.test.ts': 15,
+  'test/guest/vm.test.ts': 14,
+  'test/guest/lava.test.ts': 14,
+  'test/guest/bench-behaviour.test.ts': 13,
+  'test/host/misuse.test.ts': 10,
+  'test/guest/test-hmm-reread.test.ts': 9,
+  'test/host/merge.test.ts': 8,
+  'test/guest/mirrordrm-bench.test.ts': 8,
+  'test/unit/case-ids.test.ts': 7,
+  'test/host/bench-disturbance.test.ts': 6,
+  'test/unit/prebuild-cache.test.ts': 5,
+  'test/host/results-durability.test.ts': 5,
+  'test/guest/vm-cli.test.ts': 5,
 };
 
 /** The files MEASURED_SECONDS names (for the test that they exist and run beside others). */
