@@ -2,6 +2,7 @@
 // sure the guest never runs stale code, and per-test console excerpts.
 import { runChecked } from '../run-command.js';
 import { holdFlock } from '../flock.js';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, onTestFailed, type TestContext } from 'vitest';
@@ -35,6 +36,16 @@ function newest(dir: string, filter: (p: string) => boolean): number {
     else if (filter(p)) t = Math.max(t, fs.statSync(p).mtimeMs);
   }
   return t;
+}
+
+/** Absolute paths of the files under `dir` (of the repository) that git ignores: build outputs. */
+function gitIgnored(dir: string): Set<string> {
+  try {
+    const out = execFileSync('git', ['ls-files', '-z', '--others', '--ignored', '--exclude-standard', dir], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return new Set(out.split('\0').filter(Boolean).map((f) => path.join(repoRoot, f)));
+  } catch {
+    return new Set(); // not a git checkout: every file counts
+  }
 }
 
 /**
@@ -71,7 +82,11 @@ async function buildWhatIsStale(series: KernelSeries[]): Promise<void> {
   const src = newest(path.join(repoRoot, 'src'), (p) => p.endsWith('.ts'));
   const dist = newest(path.join(repoRoot, 'dist'), (p) => p.endsWith('.js'));
   if (src > dist) await run(path.join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
-  const kp = newest(path.join(repoRoot, 'kernel-patches'), () => true);
+  // Sources only: the selftest programs that tests build inside
+  // kernel-patches/ (git ignores them) would otherwise make the modules look
+  // stale each time one is built, and every file after it rebuild them.
+  const built = gitIgnored('kernel-patches');
+  const kp = newest(path.join(repoRoot, 'kernel-patches'), (p) => !built.has(p));
   const stale = series.filter((s) => {
     const stamp = path.join(repoRoot, 'build/modules', path.basename(kernelCacheDir(s)), 'release');
     return !fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < kp;
