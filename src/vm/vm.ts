@@ -38,6 +38,7 @@ import {
   touchSnapshot,
 } from './snapshot.js';
 import type { GuestArgs, GuestFunctions, GuestModule, GuestResult } from './guest-module.js';
+import { ramOverlayEnv } from './ram-overlay.js';
 
 export type Accel = 'tcg' | 'kvm';
 
@@ -388,6 +389,8 @@ export class Vm {
    * snapshot 1a2b3c4d in 640 ms" or "cold boot in 4810 ms (why no snapshot)".
    */
   startNote = '';
+  /** A restored guest's RAM overlay (ram-overlay.ts): "RAM holes anonymous", or why not; null for a cold boot. */
+  ramOverlay: string | null = null;
   /** The key of the saved state this guest started from (or saved), null when none. */
   snapshotKey: string | null = null;
   /** Set when this run made the state file it was restored from: its cold boot and the save. */
@@ -608,7 +611,7 @@ export class Vm {
       await this.start(saved.state);
       this.restored = true;
       this.snapshotKey = key;
-      this.startNote = `restored from snapshot ${key.slice(0, 12)} in ${this.bootMs} ms`;
+      this.startNote = `restored from snapshot ${key.slice(0, 12)} in ${this.bootMs} ms (${this.ramOverlay})`;
       return null;
     } catch (e) {
       await this.kill();
@@ -677,7 +680,11 @@ export class Vm {
     installExitHooks();
     const t0 = Date.now();
     this.spawnAt = t0;
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A restored guest maps its RAM files privately: the overlay backs their
+    // holes with anonymous memory (ram-overlay.ts).
+    const overlay = stateFile && this.ram && !this.ram.share ? ramOverlayEnv(this.ram.files) : null;
+    this.ramOverlay = overlay?.note ?? null;
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(overlay?.env ? { env: overlay.env } : {}) });
     this.child = child;
     live.add(child);
     const con = new LineSplitter((l) => this.onConsole(l.replace(/\r$/, '')));

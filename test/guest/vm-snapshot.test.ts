@@ -13,6 +13,7 @@ import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js
 import { Vm, type VmOptions } from '../../src/vm/vm.js';
 import { VmCrashError } from '../../src/vm/crash.js';
 import { snapshotPaths } from '../../src/vm/snapshot.js';
+import { fakevramSteps } from '../../src/guest/index.js';
 import type { KernelSeries } from '../../src/vm/kernels.js';
 
 const matrix = kernels();
@@ -100,6 +101,71 @@ function damagesOn(kernel: KernelSeries): typeof DAMAGES {
  */
 const shapeKernel = runnable[0] ?? matrix[0];
 
+/** Bytes a restored guest writes for the first time in snapshot-ram-overlay. */
+const FIRST_WRITES = 64 << 20;
+
+/**
+ * How QEMU (pid) maps guest RAM: the RAM files' blocks (each from the
+ * address where file offset 0 would be, /proc/PID/smaps), the bytes of them
+ * still mapped from the files, and the anonymous memory in them, KiB, in
+ * huge pages and in all. Plus QEMU's minor faults (/proc/PID/stat).
+ */
+function qemuRam(pid: number, files: readonly string[]): { fileMappedBytes: number; anonKiB: number; anonHugeKiB: number; minflt: number } {
+  interface Vma { from: bigint; to: bigint; offset: bigint; name: string; kB: Record<string, number> }
+  const vmas: Vma[] = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
+    if (head) vmas.push({ from: BigInt(`0x${head[1]}`), to: BigInt(`0x${head[2]}`), offset: BigInt(`0x${head[3]}`), name: head[4], kB: {} });
+    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (field && vmas.length) vmas[vmas.length - 1].kB[field[1]] = Number(field[2]);
+  }
+  const blocks = files.map((f) => {
+    const v = vmas.find((x) => x.name === f);
+    if (!v) throw new Error(`${f} is not mapped by QEMU ${pid}`);
+    const base = v.from - v.offset;
+    return { from: base, to: base + BigInt(fs.statSync(f).size) };
+  });
+  const inRam = vmas.filter((v) => blocks.some((b) => v.from >= b.from && v.to <= b.to));
+  const sum = (k: string): number => inRam.reduce((n, v) => n + (v.kB[k] ?? 0), 0);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return {
+    fileMappedBytes: inRam.filter((v) => files.includes(v.name)).reduce((n, v) => n + Number(v.to - v.from), 0),
+    anonKiB: sum('Anonymous'),
+    anonHugeKiB: sum('AnonHugePages'),
+    minflt: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]),
+  };
+}
+
+/**
+ * Restores the default shape and writes FIRST_WRITES bytes into the guest's
+ * iomem range through fakevram (RAM that no guest wrote before the save):
+ * how QEMU maps the RAM files, and the anonymous memory and host faults
+ * those writes added.
+ */
+async function firstWrites(kernel: KernelSeries): Promise<{ overlay: string | null; fileBytes: number; fileMappedBytes: number; anonKiB: number; anonHugeKiB: number; hostFaults: number }> {
+  const vm = await Vm.boot({ kernel });
+  try {
+    expect(vm.restored).toBe(true);
+    const files = snapshotPaths(kernel, vm.snapshotKey!).ram;
+    await vm.loadModule('fakevram', { kind: 'iomem', base: vm.iomem.base, size: FIRST_WRITES });
+    const before = qemuRam(vm.pid!, files);
+    const r = await vm.call(fakevramSteps, 'faultsAndData', 'pte', FIRST_WRITES);
+    const after = qemuRam(vm.pid!, files);
+    // what the guest wrote, it read back (through the device and the mapping)
+    expect([r.badDeviceView, r.badMappingView, r.badAfterRefault]).toEqual([0, 0, 0]);
+    return {
+      overlay: vm.ramOverlay,
+      fileBytes: files.reduce((n, f) => n + fs.statSync(f).size, 0),
+      fileMappedBytes: after.fileMappedBytes,
+      anonKiB: after.anonKiB - before.anonKiB,
+      anonHugeKiB: after.anonHugeKiB - before.anonHugeKiB,
+      hostFaults: after.minflt - before.minflt,
+    };
+  } finally {
+    await vm.close();
+  }
+}
+
 describe.each(matrix)('kernel %s', (kernel) => {
   const reason = skipReason(kernel);
   const opts = { timeout: 400_000 };
@@ -144,6 +210,31 @@ describe.each(matrix)('kernel %s', (kernel) => {
   });
 
   if (kernel === shapeKernel) {
+    it.skipIf(reason !== null)(...caseOf('snapshot-ram-overlay', 'a restored guest\'s first writes to RAM that was a hole in the saved files land in anonymous huge pages in QEMU, not 4 KiB copies; with MIRRORLAB_RAM_OVERLAY=0 the files are mapped whole (control)', opts), async () => {
+      await bootOnce({ kernel });
+      const on = await firstWrites(kernel);
+      process.env.MIRRORLAB_RAM_OVERLAY = '0';
+      let off: Awaited<ReturnType<typeof firstWrites>>;
+      try {
+        off = await firstWrites(kernel);
+      } finally {
+        delete process.env.MIRRORLAB_RAM_OVERLAY;
+      }
+      console.log(`${kernel} first writes of ${FIRST_WRITES >> 20} MiB to a RAM hole in a restored guest: overlay ${JSON.stringify(on)}; without ${JSON.stringify(off)}`);
+      expect(on.overlay).toBe('RAM holes anonymous');
+      expect(off.overlay).toBe('RAM overlay off (MIRRORLAB_RAM_OVERLAY=0)');
+      // The files stay mapped only where they hold data (some hundreds of MiB of GiBs).
+      expect(on.fileMappedBytes).toBeLessThan(on.fileBytes / 2);
+      expect(off.fileMappedBytes).toBe(off.fileBytes);
+      // The iomem range is never written before a save. With the overlay its
+      // first writes land in anonymous huge pages of the RAM blocks (all but
+      // the partial ones at either end); without it, in 4 KiB copies of the
+      // files' pages, none huge.
+      expect(on.anonHugeKiB).toBeGreaterThanOrEqual(FIRST_WRITES / 1024 - 4096);
+      expect(off.anonHugeKiB).toBe(0);
+      expect(off.anonKiB).toBeGreaterThanOrEqual(FIRST_WRITES / 1024);
+    });
+
     it.skipIf(reason !== null)(...caseOf('snapshot-shape', 'a guest of another shape (THP always, another command line) does not use the default shape\'s state: cold boot, its own key', opts), async () => {
       const usual = await bootOnce({ kernel });
       const shape = freshShape(kernel);
