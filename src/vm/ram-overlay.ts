@@ -39,19 +39,24 @@ export function ramOverlayLibrary(): { path: string } | { refused: string } {
     return (built = { refused: `no RAM overlay: ${(e as Error).message}` });
   }
   const digest = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const dir = path.join(cacheRoot(), 'qemu-ram-overlay');
-  const lib = path.join(dir, `${digest}.so`);
-  if (fs.existsSync(lib)) return (built = { path: lib });
-  fs.mkdirSync(dir, { recursive: true });
+  const lib = path.join(cacheRoot(), 'qemu-ram-overlay', `${digest}.so`);
   const tmp = `${lib}.${process.pid}.tmp`;
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, RAM_OVERLAY_SOURCE], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) {
+  try {
+    if (fs.existsSync(lib)) return (built = { path: lib });
+    fs.mkdirSync(path.dirname(lib), { recursive: true });
+    const cc = spawnSync('cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, RAM_OVERLAY_SOURCE], { encoding: 'utf8' });
+    if (cc.error || cc.status !== 0) {
+      const why = cc.error ? cc.error.message : (cc.stderr.trim().split('\n')[0] ?? `exit ${cc.status}`);
+      return (built = { refused: `no RAM overlay: cc failed: ${why}` });
+    }
+    fs.renameSync(tmp, lib);
+    return (built = { path: lib });
+  } catch (e) {
+    // a cache that cannot be written: guests start as they would without it
+    return (built = { refused: `no RAM overlay: ${(e as Error).message}` });
+  } finally {
     fs.rmSync(tmp, { force: true });
-    const why = cc.error ? cc.error.message : (cc.stderr.trim().split('\n')[0] ?? `exit ${cc.status}`);
-    return (built = { refused: `no RAM overlay: cc failed: ${why}` });
   }
-  fs.renameSync(tmp, lib);
-  return (built = { path: lib });
 }
 
 /**
