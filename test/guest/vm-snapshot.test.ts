@@ -13,6 +13,7 @@ import { ensureGuestBuild, kernels, ourQemuPids, skipReason } from './helpers.js
 import { Vm, type VmOptions } from '../../src/vm/vm.js';
 import { VmCrashError } from '../../src/vm/crash.js';
 import { snapshotPaths } from '../../src/vm/snapshot.js';
+import { parseSmaps } from '../../src/pagestate/smaps.js';
 import { fakevramSteps } from '../../src/guest/index.js';
 import type { KernelSeries } from '../../src/vm/kernels.js';
 
@@ -112,26 +113,19 @@ const FIRST_WRITES = 64 << 20;
  * file mappings). Plus QEMU's minor faults (/proc/PID/stat).
  */
 function qemuRam(pid: number, files: readonly string[]): { fileMappedBytes: number; anonHugeKiB: number; fileCopiesKiB: number; minflt: number } {
-  interface Vma { from: bigint; to: bigint; offset: bigint; name: string; kB: Record<string, number> }
-  const vmas: Vma[] = [];
-  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
-    if (head) vmas.push({ from: BigInt(`0x${head[1]}`), to: BigInt(`0x${head[2]}`), offset: BigInt(`0x${head[3]}`), name: head[4], kB: {} });
-    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (field && vmas.length) vmas[vmas.length - 1].kB[field[1]] = Number(field[2]);
-  }
+  const vmas = parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, 'utf8'));
   const blocks = files.map((f) => {
-    const v = vmas.find((x) => x.name === f);
+    const v = vmas.find((x) => x.path === f);
     if (!v) throw new Error(`${f} is not mapped by QEMU ${pid}`);
-    const base = v.from - v.offset;
+    const base = v.start - v.offset;
     return { from: base, to: base + BigInt(fs.statSync(f).size) };
   });
-  const inRam = vmas.filter((v) => blocks.some((b) => v.from >= b.from && v.to <= b.to));
+  const inRam = vmas.filter((v) => blocks.some((b) => v.start >= b.from && v.end <= b.to));
   const sum = (k: string, of = inRam): number => of.reduce((n, v) => n + (v.kB[k] ?? 0), 0);
-  const fileVmas = inRam.filter((v) => files.includes(v.name));
+  const fileVmas = inRam.filter((v) => files.includes(v.path));
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return {
-    fileMappedBytes: fileVmas.reduce((n, v) => n + Number(v.to - v.from), 0),
+    fileMappedBytes: fileVmas.reduce((n, v) => n + Number(v.end - v.start), 0),
     anonHugeKiB: sum('AnonHugePages'),
     fileCopiesKiB: sum('Anonymous', fileVmas),
     minflt: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]),
